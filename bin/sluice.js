@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// Entry point. Sluice needs Node 24 (type stripping, `using`); npm installs one as the
+// `node` dependency, so when started by an older system Node we re-run under that one.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const major = Number(process.versions.node.split('.')[0]);
+if (major >= 24) {
+  await import('../src/cli/main.ts');
+} else {
+  const local = join(here, '..', 'node_modules', 'node', 'bin', 'node');
+  if (!existsSync(local)) {
+    console.error(`sluice needs Node 24 or newer (this is ${process.version}); run \`npm install\` in the sluice package to get it.`);
+    process.exit(1);
+  }
+  const child = spawn(local, [join(here, 'sluice.js'), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // Let the child handle Ctrl-C itself (it drains and finalises files); don't die first.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}

@@ -1,0 +1,78 @@
+// Elements are declared by data: name, summary, pad templates, a zod schema of properties and a
+// factory. That one declaration drives the launch parser, YAML validation, `sluice inspect`
+// and the per-element log category.
+import type { z } from 'zod';
+import type { Frame } from './frame.ts';
+import type { LeakyPolicy } from './channel.ts';
+import type { Logger } from '../trace/log.ts';
+import type { BusMessage } from './bus.ts';
+
+export type PadDirection = 'src' | 'sink';
+/** always: exists on every instance; request: created on demand by links (names like src_%u). */
+export type PadPresence = 'always' | 'request';
+
+export interface PadTemplate {
+  name: string;
+  direction: PadDirection;
+  presence: PadPresence;
+  /** Media types this pad handles, e.g. ['video/x-raw']; 'ANY' accepts everything. */
+  caps: string[];
+}
+
+export interface ElementContext {
+  /** Instance name, e.g. "scale0". */
+  readonly name: string;
+  readonly log: Logger;
+  /** Aborted when the pipeline stops (error or teardown): long waits should honour it. */
+  readonly signal: AbortSignal;
+  /** For sources: the stream index this source's frames carry. */
+  readonly streamId: number;
+  /** Linked src pad names, in link order. */
+  readonly srcPads: readonly string[];
+  /** Send a frame downstream. Waits while the downstream queue is full (backpressure). */
+  push(frame: Frame, pad?: string): Promise<void>;
+  /** Count a frame as dropped by this element and release it. */
+  drop(frame: Frame): void;
+  /** Post a message on the pipeline bus (warnings, element messages). */
+  post(msg: BusMessage): void;
+  /** True once EOS was requested (Ctrl-C): live sources should stop producing. */
+  readonly eosRequested: boolean;
+}
+
+export interface ElementImpl {
+  /** PAUSED: open files and devices. Errors here stop the pipeline before any frame flows. */
+  start?(): Promise<void> | void;
+  /** Sources only: the next frame, or null at end of stream. */
+  produce?(): Promise<Frame | null> | Frame | null;
+  /** Filters and sinks: handle one frame from sink pad `pad`. The frame is now owned here. */
+  process?(frame: Frame, pad: string): Promise<void> | void;
+  /** End of stream on every input: push what is still buffered. */
+  flush?(): Promise<void> | void;
+  /** Release everything; called once, after EOS or on error. */
+  stop?(): Promise<void> | void;
+  /** Requested size/policy of this element's input queue (queue element). */
+  input?: { capacity: number; policy: LeakyPolicy };
+}
+
+export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
+  name: string;
+  summary: string;
+  /** 'source' | 'filter' | 'sink' (derived from pads, kept for listing). */
+  kind: 'source' | 'filter' | 'sink';
+  pads: PadTemplate[];
+  props: S;
+  /** Extra documentation for `sluice inspect NAME`. */
+  doc?: string;
+  create(props: z.output<S>, ctx: ElementContext): ElementImpl;
+}
+
+export function defineElement<S extends z.ZodObject>(def: ElementDef<S>): ElementDef<S> {
+  return def;
+}
+
+/** Common pad sets. */
+export const RAW = 'video/x-raw';
+export const srcPad = (caps: string[] = [RAW]): PadTemplate => ({ name: 'src', direction: 'src', presence: 'always', caps });
+export const sinkPad = (caps: string[] = [RAW]): PadTemplate => ({ name: 'sink', direction: 'sink', presence: 'always', caps });
+/** Several upstream branches may join here (N-to-1, like funnel). */
+export const joinSinkPads = (caps: string[] = [RAW]): PadTemplate => ({ name: 'sink_%u', direction: 'sink', presence: 'request', caps });

@@ -1,0 +1,77 @@
+// One catalogue of coded errors (as Fastify's FST_ERR_*): every failure a user can hit has a
+// stable code and a message that says what to fix.
+
+export const ErrorCodes = {
+  SLUICE_ERR_PARSE: 'launch string could not be parsed',
+  SLUICE_ERR_NO_ELEMENT: 'no element of that name',
+  SLUICE_ERR_PROPERTY: 'bad property',
+  SLUICE_ERR_LINK: 'elements cannot be linked',
+  SLUICE_ERR_CAPS: 'pad capabilities do not intersect',
+  SLUICE_ERR_NOT_LINKED: 'a pad that must be linked is not',
+  SLUICE_ERR_NO_REF: 'reference to an element name that does not exist',
+  SLUICE_ERR_DUP_NAME: 'two elements share a name',
+  SLUICE_ERR_YAML: 'pipeline file is invalid',
+  SLUICE_ERR_FILE_NOT_FOUND: 'input file does not exist',
+  SLUICE_ERR_MEDIA_OPEN: 'media could not be opened',
+  SLUICE_ERR_NO_VIDEO: 'input has no video stream',
+  SLUICE_ERR_DECODE: 'decoding failed',
+  SLUICE_ERR_ENCODE: 'encoding failed',
+  SLUICE_ERR_MUX: 'writing the output file failed',
+  SLUICE_ERR_FORMAT: 'unsupported pixel format or size',
+  SLUICE_ERR_STATE: 'invalid state change',
+  SLUICE_ERR_ELEMENT: 'an element failed while running',
+  SLUICE_ERR_IO: 'reading or writing a file failed',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  /** Extra lines shown under the message (e.g. the launch line with a caret). */
+  readonly detail: string | undefined;
+  constructor(code: ErrorCode, message: string, opts: { detail?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'SluiceError';
+    this.code = code;
+    this.detail = opts.detail;
+  }
+  /** The full human text: code, message and detail. */
+  format(): string {
+    return `${this.code}: ${this.message}${this.detail ? `\n${this.detail}` : ''}`;
+  }
+}
+
+export function isSluiceError(e: unknown): e is SluiceError {
+  return e instanceof SluiceError;
+}
+
+/** Print `text` with a caret under column `col` (1-based) and a message. */
+export function caretAt(text: string, col: number, width = 1): string {
+  const pad = ' '.repeat(Math.max(0, col - 1));
+  return `  ${text}\n  ${pad}${'^'.repeat(Math.max(1, width))}`;
+}
+
+/** Closest candidate by edit distance, for "did you mean" hints. */
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) { bestD = d; best = c; }
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}

@@ -1,0 +1,108 @@
+// The unit that flows between elements. The core knows nothing about codecs: pixel storage is
+// an opaque `Pixels` owner supplied by src/media (a native FFmpeg frame, an encoded packet...).
+
+/** Box in source-frame pixels: [x1, y1, x2, y2]. */
+export type Box = [number, number, number, number];
+
+export interface ObjectMeta {
+  class: number;
+  label?: string;
+  score: number;
+  box: Box;
+  track?: number;
+  attributes: Record<string, unknown>;
+}
+
+/** Ground truth attached by `testsrc`: what really is in the frame. */
+export interface TruthObject {
+  id: number;
+  class: number;
+  box: Box;
+  /** Fraction of the object's area not hidden by objects drawn over it (0..1). */
+  visible: number;
+}
+
+export interface EventMeta {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface FrameMeta {
+  objects: ObjectMeta[];
+  truth?: TruthObject[];
+  events: EventMeta[];
+  classifications?: { class: number; label?: string; score: number }[];
+  /** Free-form data from probes and custom elements. */
+  user: Record<string, unknown>;
+}
+
+/** Owner of pixel (or packet) memory. Exactly one owner; `release()` frees it deterministically. */
+export interface Pixels {
+  /** A new owner of the same data (reference-counted where the backend allows). */
+  clone(): Pixels;
+  release(): void;
+  /** Bytes held, for memory accounting. */
+  readonly bytes: number;
+}
+
+export interface Xform { sx: number; sy: number; dx: number; dy: number }
+export const IDENTITY: Readonly<Xform> = Object.freeze({ sx: 1, sy: 1, dx: 0, dy: 0 });
+
+export interface Frame {
+  /** Source stream index (assigned per source element in pipeline order). */
+  stream: number;
+  /** Frame number within its stream, from 0. */
+  frame: number;
+  /** Presentation time in seconds. */
+  pts: number;
+  /** Nominal frame rate of the stream, when known. */
+  rate?: number;
+  width: number;
+  height: number;
+  /** Pixel format name (FFmpeg naming: yuv420p, rgb24, nv12...) or codec name for encoded data. */
+  format: string;
+  /** Media type, as caps: 'video/x-raw', 'video/x-h264', 'image/jpeg'. */
+  caps: string;
+  pixels: Pixels | null;
+  /** Size of the source frame; meta boxes are always in these pixels. */
+  source: { width: number; height: number };
+  /** Maps source pixels to this frame's: x' = x*sx + dx, y' = y*sy + dy (scale updates it). */
+  xform: Xform;
+  meta: FrameMeta;
+  /** performance.now() when the source made it: end-to-end latency. */
+  born: number;
+}
+
+export function emptyMeta(): FrameMeta {
+  return { objects: [], events: [], user: {} };
+}
+
+/** A second, independent frame sharing pixel data by reference (for tee). */
+export function cloneFrame(f: Frame): Frame {
+  return {
+    ...f,
+    pixels: f.pixels ? f.pixels.clone() : null,
+    source: { ...f.source },
+    xform: { ...f.xform },
+    meta: structuredClone(f.meta),
+  };
+}
+
+export function releaseFrame(f: Frame): void {
+  if (f.pixels) {
+    f.pixels.release();
+    f.pixels = null;
+  }
+}
+
+/** Fields every new raw frame needs, for sources. */
+export function newFrame(init: Omit<Frame, 'meta' | 'born' | 'source' | 'xform' | 'caps'> & Partial<Pick<Frame, 'meta' | 'caps'>>): Frame {
+  return {
+    caps: 'video/x-raw',
+    meta: emptyMeta(),
+    ...init,
+    source: { width: init.width, height: init.height },
+    xform: { ...IDENTITY },
+    born: performance.now(),
+  };
+}

@@ -1,0 +1,559 @@
+// The pipeline: element instances, pads, the bounded channels between them, and one async task
+// per element so stages overlap (decode of frame N+1 runs while frame N is encoded).
+import { z } from 'zod';
+import { Bus, type BusMessage, type State } from './bus.ts';
+import { Channel, ChannelClosed, type LeakyPolicy } from './channel.ts';
+import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './element.ts';
+import { SluiceError, closest, isSluiceError } from './errors.ts';
+import { releaseFrame, type Frame } from './frame.ts';
+import { propDashed, propKey } from './props.ts';
+import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot, type Verdict } from './stats.ts';
+import { getLogger } from '../trace/log.ts';
+import { channels } from '../trace/events.ts';
+
+export const DEFAULT_QUEUE = 4;
+
+type Item =
+  | { pad: string; frame: Frame; eos?: undefined }
+  | { pad: string; eos: true; frame?: undefined };
+
+/** What a probe returns: keep the frame, drop it, or pass a replacement on. */
+export type ProbeResult = 'ok' | 'drop' | Frame | undefined | void;
+export type Probe = (frame: Frame, where: { element: string; pad: string }) => ProbeResult;
+
+export class Pad {
+  readonly element: ElementNode;
+  readonly name: string;
+  readonly template: PadTemplate;
+  peer: Pad | null = null;
+  probes: Probe[] = [];
+  constructor(element: ElementNode, name: string, template: PadTemplate) {
+    this.element = element;
+    this.name = name;
+    this.template = template;
+  }
+  get direction() { return this.template.direction; }
+  get caps() { return this.template.caps; }
+}
+
+export class ElementNode {
+  readonly def: ElementDef;
+  readonly name: string;
+  readonly props: Record<string, unknown>;
+  readonly pads: Pad[] = [];
+  impl: ElementImpl | null = null;
+  stats = new ElementStats();
+  endToEnd = new LatencyHistogram();
+  channel: Channel<Item> | null = null;
+  streamId = -1;
+  pushWaitMs = 0;
+  started = false;
+  stopped = false;
+  constructor(def: ElementDef, name: string, props: Record<string, unknown>) {
+    this.def = def;
+    this.name = name;
+    this.props = props;
+    for (const t of def.pads) if (t.presence === 'always') this.pads.push(new Pad(this, t.name, t));
+  }
+  get sinkPads() { return this.pads.filter((p) => p.direction === 'sink'); }
+  get srcPads() { return this.pads.filter((p) => p.direction === 'src'); }
+  get isSource() { return !this.def.pads.some((t) => t.direction === 'sink'); }
+  pad(name: string) { return this.pads.find((p) => p.name === name); }
+
+  /** A free pad of `dir` compatible with `caps`, creating a request pad when needed. */
+  freePad(dir: 'src' | 'sink', wanted?: string): Pad | null {
+    if (wanted) {
+      const have = this.pad(wanted);
+      if (have) return have.peer ? null : have;
+      const t = this.def.pads.find((t) => t.direction === dir && t.presence === 'request' && matchTemplate(t.name, wanted));
+      if (!t) return null;
+      const p = new Pad(this, wanted, t);
+      this.pads.push(p);
+      return p;
+    }
+    const free = this.pads.find((p) => p.direction === dir && !p.peer);
+    if (free) return free;
+    const t = this.def.pads.find((t) => t.direction === dir && t.presence === 'request');
+    if (!t) return null;
+    let i = 0;
+    while (this.pad(t.name.replace('%u', String(i)))) i++;
+    const p = new Pad(this, t.name.replace('%u', String(i)), t);
+    this.pads.push(p);
+    return p;
+  }
+}
+
+function matchTemplate(template: string, name: string): boolean {
+  const re = new RegExp('^' + template.replace('%u', '\\d+') + '$');
+  return re.test(name);
+}
+
+function capsIntersect(a: string[], b: string[]): boolean {
+  if (a.includes('ANY') || b.includes('ANY')) return true;
+  return a.some((c) => b.includes(c));
+}
+
+export interface PipelineReport {
+  version: 1;
+  pipeline?: string;
+  /** Frames that reached sinks. */
+  frames: number;
+  wallSeconds: number;
+  fps: number;
+  elements: Record<string, ReturnType<typeof reportOf>>;
+  bottleneck: Verdict | null;
+  errors: { source: string; code: string; message: string }[];
+}
+
+function reportOf(n: ElementNode, wall: number) {
+  const s = n.stats;
+  const count = n.isSource ? s.framesOut : s.framesIn;
+  const r = {
+    type: n.def.name,
+    framesIn: s.framesIn,
+    framesOut: s.framesOut,
+    fps: wall > 0 ? count / wall : 0,
+    busy: wall > 0 ? Math.min(1, s.busyMs / 1000 / wall) : 0,
+    latencyMs: { p50: round3(s.latency.quantile(0.5)), p99: round3(s.latency.quantile(0.99)) },
+    dropped: s.dropped + (n.channel?.dropped ?? 0),
+    queue: { capacity: n.channel?.capacity ?? 0, highWater: n.channel?.highWater ?? 0 },
+  } as {
+    type: string; framesIn: number; framesOut: number; fps: number; busy: number;
+    latencyMs: { p50: number; p99: number }; dropped: number; queue: { capacity: number; highWater: number };
+    endToEndMs?: { p50: number; p99: number };
+  };
+  if (n.endToEnd.count > 0) r.endToEndMs = { p50: round3(n.endToEnd.quantile(0.5)), p99: round3(n.endToEnd.quantile(0.99)) };
+  return r;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+export interface PipelineOptions {
+  /** Default capacity of the queue in front of each element. */
+  queueSize?: number;
+  /** Description (launch string) kept in reports. */
+  description?: string;
+  /** Interval of 'stats' bus messages in ms (0: none). */
+  statsIntervalMs?: number;
+}
+
+export class Pipeline {
+  readonly bus = new Bus();
+  readonly nodes: ElementNode[] = [];
+  private _state: State = 'null';
+  private abort = new AbortController();
+  private tasks: Promise<void>[] = [];
+  private eosRequested = false;
+  private gate: Promise<void> | null = null;
+  private openGate: (() => void) | null = null;
+  private done: Promise<void> | null = null;
+  private failure: SluiceError | null = null;
+  private t0 = 0;
+  private t1 = 0;
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private errors: { source: string; code: string; message: string }[] = [];
+  readonly options: Required<PipelineOptions>;
+
+  constructor(options: PipelineOptions = {}) {
+    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, ...options };
+  }
+
+  get state(): State { return this._state; }
+
+  /** Add an element; `props` use launch or YAML spelling and are validated by its schema. */
+  add(def: ElementDef, props: Record<string, unknown> = {}, name?: string): ElementNode {
+    if (this._state !== 'null') throw new SluiceError('SLUICE_ERR_STATE', 'elements can only be added in the null state');
+    const elementName = name ?? this.uniqueName(def.name);
+    if (this.nodes.some((n) => n.name === elementName)) {
+      throw new SluiceError('SLUICE_ERR_DUP_NAME', `two elements are named "${elementName}"; names must be unique`);
+    }
+    const parsed = parseProps(def, props);
+    const node = new ElementNode(def, elementName, parsed);
+    this.nodes.push(node);
+    return node;
+  }
+
+  private uniqueName(type: string): string {
+    let i = 0;
+    while (this.nodes.some((n) => n.name === `${type}${i}`)) i++;
+    return `${type}${i}`;
+  }
+
+  get(name: string): ElementNode | undefined {
+    return this.nodes.find((n) => n.name === name);
+  }
+
+  /** Link src → sink, picking (or requesting) compatible pads; checks caps now, not at run time. */
+  link(src: ElementNode, sink: ElementNode, srcPadName?: string, sinkPadName?: string): void {
+    const sp = src.freePad('src', srcPadName);
+    if (!sp) {
+      const why = srcPadName ? `it has no free pad "${srcPadName}"` : src.def.pads.some((t) => t.direction === 'src') ? 'its only output is already linked (use tee to branch)' : 'it has no output (it is a sink)';
+      throw new SluiceError('SLUICE_ERR_LINK', `cannot link ${src.name} to ${sink.name}: ${why}`);
+    }
+    const kp = sink.freePad('sink', sinkPadName);
+    if (!kp) {
+      this.unrequest(sp);
+      const why = sinkPadName ? `it has no free pad "${sinkPadName}"` : sink.def.pads.some((t) => t.direction === 'sink') ? 'its input is already linked (it takes one input)' : 'it has no input (it is a source)';
+      throw new SluiceError('SLUICE_ERR_LINK', `cannot link ${src.name} to ${sink.name}: ${why}`);
+    }
+    if (!capsIntersect(sp.caps, kp.caps)) {
+      this.unrequest(sp);
+      this.unrequest(kp);
+      throw new SluiceError('SLUICE_ERR_CAPS', `cannot link ${src.name} to ${sink.name}: ${src.name} outputs ${sp.caps.join(' | ')} but ${sink.name} accepts ${kp.caps.join(' | ')}`);
+    }
+    sp.peer = kp;
+    kp.peer = sp;
+  }
+
+  private unrequest(p: Pad): void {
+    if (p.template.presence === 'request' && !p.peer) {
+      const i = p.element.pads.indexOf(p);
+      if (i >= 0) p.element.pads.splice(i, 1);
+    }
+  }
+
+  /** Attach a probe to "element.pad"; returns a function that removes it. */
+  addProbe(where: string, probe: Probe): () => void {
+    const [el, padName] = where.split('.');
+    const node = this.get(el ?? '');
+    const pad = node?.pad(padName ?? '');
+    if (!node || !pad) throw new SluiceError('SLUICE_ERR_NO_REF', `no pad "${where}" to probe (use element.pad, e.g. scale0.src)`);
+    pad.probes.push(probe);
+    return () => { pad.probes = pad.probes.filter((p) => p !== probe); };
+  }
+
+  async setState(target: State): Promise<void> {
+    const order: State[] = ['null', 'ready', 'paused', 'playing'];
+    if (target === 'null') return this.teardown();
+    while (this._state !== target) {
+      const cur = order.indexOf(this._state);
+      const want = order.indexOf(target);
+      const next = order[cur + (want > cur ? 1 : -1)]!;
+      await this.transition(this._state, next);
+    }
+  }
+
+  private changed(old: State, current: State): void {
+    this._state = current;
+    this.bus.post({ type: 'state-changed', source: 'pipeline', old, current });
+  }
+
+  private async transition(from: State, to: State): Promise<void> {
+    if (from === 'null' && to === 'ready') {
+      this.checkLinks();
+      let stream = 0;
+      for (const n of this.nodes) if (n.isSource) n.streamId = stream++;
+      for (const n of this.nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
+      this.changed(from, to);
+    } else if (from === 'ready' && to === 'paused') {
+      // Sinks first, as GStreamer does, so outputs are ready before sources produce.
+      for (const n of [...this.nodes].reverse()) {
+        try {
+          await n.impl!.start?.();
+          n.started = true;
+        } catch (e) {
+          const err = this.wrap(n, e);
+          await this.teardown();
+          throw err;
+        }
+      }
+      for (const n of this.nodes) {
+        if (n.isSource) continue;
+        const input = n.impl!.input ?? { capacity: this.options.queueSize, policy: 'block' as LeakyPolicy };
+        n.channel = new Channel<Item>({
+          capacity: input.capacity,
+          policy: input.policy,
+          isControl: (it) => it.eos === true,
+          onDrop: (it) => { if (it.frame) releaseFrame(it.frame); },
+        });
+      }
+      this.gate = new Promise((r) => { this.openGate = r; });
+      this.t0 = performance.now();
+      this.tasks = this.nodes.map((n) => this.runNode(n));
+      this.done = Promise.all(this.tasks).then(() => {
+        this.t1 = performance.now();
+        if (!this.failure) this.bus.post({ type: 'eos' });
+      });
+      this.changed(from, to);
+    } else if (from === 'paused' && to === 'playing') {
+      if (this.openGate) {
+        this.openGate();
+        this.openGate = null;
+        this.gate = null;
+      }
+      if (this.options.statsIntervalMs > 0 && !this.ticker) {
+        this.ticker = setInterval(() => this.bus.post({ type: 'stats', stats: this.snapshot() }), this.options.statsIntervalMs);
+        this.ticker.unref();
+      }
+      this.changed(from, to);
+    } else if (from === 'playing' && to === 'paused') {
+      this.gate = new Promise((r) => { this.openGate = r; });
+      this.changed(from, to);
+    } else if (from === 'paused' && to === 'ready') {
+      await this.teardown();
+    } else {
+      throw new SluiceError('SLUICE_ERR_STATE', `cannot go from ${from} to ${to}`);
+    }
+  }
+
+  private checkLinks(): void {
+    if (this.nodes.length === 0) throw new SluiceError('SLUICE_ERR_LINK', 'the pipeline has no elements');
+    for (const n of this.nodes) {
+      for (const p of n.pads) {
+        if (!p.peer && p.template.presence === 'always') {
+          const what = p.direction === 'src' ? `its output "${p.name}" goes nowhere; end the chain with a sink such as fakesink` : `its input "${p.name}" has nothing linked to it`;
+          throw new SluiceError('SLUICE_ERR_NOT_LINKED', `${n.name} (${n.def.name}) is not linked: ${what}`);
+        }
+      }
+      if (!n.isSource && n.sinkPads.length === 0) {
+        throw new SluiceError('SLUICE_ERR_NOT_LINKED', `${n.name} (${n.def.name}) has no input linked to it`);
+      }
+      if (n.def.pads.some((t) => t.direction === 'src') && n.srcPads.filter((p) => p.peer).length === 0) {
+        throw new SluiceError('SLUICE_ERR_NOT_LINKED', `${n.name} (${n.def.name}) has no output linked; end the chain with a sink such as fakesink`);
+      }
+    }
+  }
+
+  private contextFor(n: ElementNode): ElementContext {
+    const self = this;
+    return {
+      name: n.name,
+      log: getLogger(n.def.name === n.name ? n.name : `${n.def.name}`),
+      signal: this.abort.signal,
+      get streamId() { return n.streamId; },
+      get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
+      push: (frame, pad) => self.pushFrom(n, frame, pad),
+      drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
+      post: (msg: BusMessage) => self.bus.post(msg),
+      get eosRequested() { return self.eosRequested; },
+    };
+  }
+
+  private async pushFrom(n: ElementNode, frame: Frame, padName?: string): Promise<void> {
+    let pad: Pad | undefined;
+    if (padName !== undefined) pad = n.pad(padName);
+    else {
+      for (const p of n.pads) {
+        if (p.direction === 'src' && p.peer) {
+          if (pad) throw new SluiceError('SLUICE_ERR_LINK', `${n.name} has several outputs; it must name the pad it pushes to`);
+          pad = p;
+        }
+      }
+    }
+    if (!pad?.peer) {
+      releaseFrame(frame);
+      if (padName !== undefined && !pad) throw new SluiceError('SLUICE_ERR_LINK', `${n.name} has no pad "${padName}"`);
+      return;
+    }
+    for (const probe of pad.probes) {
+      const r = probe(frame, { element: n.name, pad: pad.name });
+      if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); return; }
+      if (r && typeof r === 'object') frame = r;
+    }
+    const peer = pad.peer;
+    const ch = peer.element.channel!;
+    const t = performance.now();
+    try {
+      await ch.push({ pad: peer.name, frame });
+    } catch (e) {
+      releaseFrame(frame);
+      throw e;
+    }
+    n.pushWaitMs += performance.now() - t;
+    n.stats.framesOut++;
+    if (channels.frame.hasSubscribers) channels.frame.publish({ element: n.name, pad: pad.name, stream: frame.stream, frame: frame.frame, t: performance.now() });
+  }
+
+  private async sendEos(n: ElementNode): Promise<void> {
+    for (const p of n.srcPads) {
+      if (p.peer) await p.peer.element.channel!.push({ pad: p.peer.name, eos: true });
+    }
+  }
+
+  private async runNode(n: ElementNode): Promise<void> {
+    const impl = n.impl!;
+    try {
+      if (n.isSource) {
+        for (;;) {
+          if (this.gate) await this.gate;
+          if (this.eosRequested || this.abort.signal.aborted) break;
+          n.pushWaitMs = 0;
+          const t = performance.now();
+          const f = await impl.produce!();
+          if (!f) break;
+          n.stats.busyMs += performance.now() - t;
+          n.stats.latency.add(performance.now() - t);
+          await this.pushFrom(n, f);
+        }
+      } else {
+        const ch = n.channel!;
+        const open = new Set(n.sinkPads.filter((p) => p.peer).map((p) => p.name));
+        while (open.size > 0) {
+          let item = await ch.pop();
+          if (item.eos) { open.delete(item.pad); continue; }
+          n.stats.framesIn++;
+          const sinkPad = n.pad(item.pad);
+          let frame: Frame | null = item.frame;
+          if (sinkPad) {
+            for (const probe of sinkPad.probes) {
+              const r = probe(frame, { element: n.name, pad: sinkPad.name });
+              if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); frame = null; break; }
+              if (r && typeof r === 'object') frame = r;
+            }
+          }
+          if (!frame) continue;
+          if (n.def.kind === 'sink') n.endToEnd.add(performance.now() - frame.born);
+          n.pushWaitMs = 0;
+          const t = performance.now();
+          await impl.process!(frame, item.pad);
+          const dt = performance.now() - t - n.pushWaitMs;
+          n.stats.busyMs += dt;
+          n.stats.latency.add(dt);
+          item = undefined as never;
+        }
+      }
+      n.pushWaitMs = 0;
+      const t = performance.now();
+      await impl.flush?.();
+      n.stats.busyMs += performance.now() - t - n.pushWaitMs;
+      await this.sendEos(n);
+      await this.stopNode(n);
+    } catch (e) {
+      if (e instanceof ChannelClosed && (this.abort.signal.aborted)) return;
+      this.fail(n, e);
+    }
+  }
+
+  private async stopNode(n: ElementNode): Promise<void> {
+    if (n.stopped) return;
+    n.stopped = true;
+    try {
+      await n.impl?.stop?.();
+    } catch (e) {
+      this.bus.post({ type: 'warning', source: n.name, message: `stop failed: ${(e as Error).message}` });
+    }
+  }
+
+  private wrap(n: ElementNode, e: unknown): SluiceError {
+    if (isSluiceError(e)) return e;
+    const msg = e instanceof Error ? e.message : String(e);
+    return new SluiceError('SLUICE_ERR_ELEMENT', `${n.name} (${n.def.name}) failed: ${msg}`, { cause: e });
+  }
+
+  private fail(n: ElementNode, e: unknown): void {
+    if (this.failure) return;
+    const err = this.wrap(n, e);
+    this.failure = err;
+    this.errors.push({ source: n.name, code: err.code, message: err.message });
+    this.bus.post({ type: 'error', source: n.name, error: err });
+    this.abortAll();
+  }
+
+  private abortAll(): void {
+    this.abort.abort();
+    if (this.openGate) { this.openGate(); this.openGate = null; this.gate = null; }
+    for (const n of this.nodes) {
+      for (const it of n.channel?.close() ?? []) if (it.frame) releaseFrame(it.frame);
+    }
+  }
+
+  /** Ctrl-C: sources stop, everything queued drains, sinks finalise their files. */
+  sendEosRequest(): void {
+    this.eosRequested = true;
+    if (this.openGate) { this.openGate(); this.openGate = null; this.gate = null; }
+  }
+
+  /** Drop every queued frame now (as a flushing seek does), counting them as dropped. */
+  flushQueues(): number {
+    let count = 0;
+    for (const node of this.nodes) {
+      for (const it of node.channel?.drain() ?? []) {
+        if (it.frame) { releaseFrame(it.frame); node.stats.dropped++; count++; }
+      }
+    }
+    return count;
+  }
+
+  /** Play until EOS (resolves with the report) or the first error (rejects with it). */
+  async run(): Promise<PipelineReport> {
+    await this.setState('playing');
+    await this.done;
+    const report = this.report();
+    const failure = this.failure;
+    await this.teardown();
+    if (failure) throw failure;
+    return report;
+  }
+
+  /** Completion of the running pipeline (EOS or error), without tearing it down. */
+  async wait(): Promise<void> {
+    await this.done;
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.ticker) { clearInterval(this.ticker); this.ticker = null; }
+    if (this._state === 'null') return;
+    if (this.done && !this.t1) {
+      this.abortAll();
+      await this.done.catch(() => {});
+    }
+    for (const n of this.nodes) if (n.impl) await this.stopNode(n);
+    const old = this._state;
+    this._state = 'null';
+    this.bus.post({ type: 'state-changed', source: 'pipeline', old, current: 'null' });
+  }
+
+  snapshot(): StatsSnapshot {
+    const wall = ((this.t1 || performance.now()) - this.t0) / 1000;
+    const elements: StatsSnapshot['elements'] = {};
+    for (const n of this.nodes) elements[n.name] = reportOf(n, wall);
+    return { wallSeconds: wall, elements };
+  }
+
+  report(): PipelineReport {
+    const snap = this.snapshot();
+    let frames = 0;
+    for (const n of this.nodes) if (n.def.kind === 'sink') frames += n.stats.framesIn;
+    return {
+      version: 1,
+      pipeline: this.options.description || undefined,
+      frames,
+      wallSeconds: round3(snap.wallSeconds),
+      fps: snap.wallSeconds > 0 ? round3(frames / snap.wallSeconds) : 0,
+      elements: snap.elements as PipelineReport['elements'],
+      bottleneck: verdict(snap, this.nodes.map((n) => n.name)),
+      errors: this.errors,
+    };
+  }
+}
+
+/** Validate launch/YAML/API properties against the element's schema, with actionable errors. */
+export function parseProps(def: ElementDef, raw: Record<string, unknown>): Record<string, unknown> {
+  const shape = def.props.shape as Record<string, z.ZodType>;
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const key = propKey(k);
+    if (!(key in shape)) {
+      const names = Object.keys(shape).map(propDashed);
+      const hint = closest(propDashed(key), names);
+      throw new SluiceError('SLUICE_ERR_PROPERTY', `${def.name} has no property "${k}"${hint ? `; did you mean "${hint}"?` : ''} (properties: ${names.join(', ') || 'none'})`, { cause: { property: k } });
+    }
+    input[key] = v;
+  }
+  const r = def.props.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const got = input[key];
+    throw new SluiceError('SLUICE_ERR_PROPERTY', `bad value ${JSON.stringify(got)} for property "${propDashed(key)}" of ${def.name}: ${describeIssue(issue)}`, { cause: { property: propDashed(key) } });
+  }
+  return r.data as Record<string, unknown>;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map(String).join(', ')}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected === 'number' ? 'a number' : issue.expected === 'boolean' ? 'true or false' : issue.expected}`;
+  if (issue.code === 'too_small') return `must be at least ${String(issue.minimum)}`;
+  if (issue.code === 'too_big') return `must be at most ${String(issue.maximum)}`;
+  return issue.message;
+}

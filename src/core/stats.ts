@@ -1,0 +1,93 @@
+// Per-element counters and a bounded latency histogram (log buckets, ~2% resolution), so
+// stats cost O(1) memory however long the pipeline runs.
+
+const BUCKETS = 512;
+const BASE = 1.02;
+const MIN_MS = 0.001;
+
+export class LatencyHistogram {
+  private counts = new Float64Array(BUCKETS);
+  count = 0;
+  max = 0;
+  add(ms: number): void {
+    const v = ms < MIN_MS ? MIN_MS : ms;
+    let i = Math.floor(Math.log(v / MIN_MS) / Math.log(BASE));
+    if (i >= BUCKETS) i = BUCKETS - 1;
+    this.counts[i]!++;
+    this.count++;
+    if (ms > this.max) this.max = ms;
+  }
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const target = q * this.count;
+    let acc = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      acc += this.counts[i]!;
+      if (acc >= target) return Math.min(this.max, MIN_MS * BASE ** (i + 0.5));
+    }
+    return this.max;
+  }
+}
+
+export class ElementStats {
+  framesIn = 0;
+  framesOut = 0;
+  dropped = 0;
+  /** ms spent working (excludes waiting for input and for downstream space). */
+  busyMs = 0;
+  latency = new LatencyHistogram();
+  queueCapacity = 0;
+  queueHighWater = 0;
+  queueLevel = 0;
+}
+
+export interface ElementReport {
+  type: string;
+  framesIn: number;
+  framesOut: number;
+  fps: number;
+  busy: number;
+  latencyMs: { p50: number; p99: number };
+  dropped: number;
+  queue: { capacity: number; highWater: number };
+}
+
+export interface StatsSnapshot {
+  wallSeconds: number;
+  elements: Record<string, ElementReport>;
+}
+
+export interface Verdict {
+  element: string;
+  busy: number;
+  text: string;
+}
+
+/** The one-line bottleneck verdict: the busiest element limits the pipeline. */
+export function verdict(snap: StatsSnapshot, order: string[]): Verdict | null {
+  let best: string | null = null;
+  let bestBusy = -1;
+  for (const name of order) {
+    const e = snap.elements[name];
+    if (e && e.busy > bestBusy) { best = name; bestBusy = e.busy; }
+  }
+  if (best === null) return null;
+  const e = snap.elements[best]!;
+  const queueFull = e.queue.capacity > 0 && e.queue.highWater >= e.queue.capacity;
+  const pct = Math.round(e.busy * 100);
+  let text = `${best} is the bottleneck: ${pct}% busy`;
+  if (queueFull) text += ', its input queue filled up';
+  if (e.busy < 0.5) text = `no element is saturated (busiest: ${best} at ${pct}%); the pipeline is limited by its source rate or waiting`;
+  else text += hint(e.type);
+  return { element: best, busy: e.busy, text };
+}
+
+function hint(type: string): string {
+  switch (type) {
+    case 'uri': return '; try hw=cuda or a smaller input';
+    case 'scale': return '; scale less or move scaling after a rate element';
+    case 'file': case 'encode': return '; try preset=ultrafast or codec=mjpeg';
+    case 'infer': return '; try batch-size=16 or ep=cuda';
+    default: return '';
+  }
+}

@@ -1,0 +1,59 @@
+// encode: raw frames -> H.264 (libx264) or MJPEG packets, for file or network sinks.
+// (H100/H200 have no NVENC, so encoding is on the CPU.)
+import { z } from 'zod';
+import { defineElement, sinkPad, srcPad } from '../core/element.ts';
+import { p } from '../core/props.ts';
+import { PacketPixels, avOf } from '../media/av.ts';
+import { VideoEncoder } from '../media/writer.ts';
+import type { Frame } from '../core/frame.ts';
+
+export const encodeProps = {
+  codec: p.enum(['h264', 'mjpeg'], 'h264', 'video codec (libx264 or MJPEG)'),
+  preset: p.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'], 'veryfast', 'x264 speed/quality preset'),
+  crf: p.int(23, 'x264 constant rate factor: lower is better quality, bigger files', { min: 0, max: 51 }),
+  bitrate: p.int(0, 'target bits per second; 0 uses constant quality (crf)', { min: 0 }),
+  gop: p.int(0, 'keyframe interval in frames; 0 for the codec default', { min: 0 }),
+  quality: p.int(4, 'MJPEG quality, 2 (best) to 31', { min: 1, max: 31 }),
+  fps: p.num(0, 'output frame rate; 0 takes it from the stream', { min: 0 }),
+};
+
+const CAPS = { h264: 'video/x-h264', mjpeg: 'image/jpeg' } as const;
+
+export default defineElement({
+  name: 'encode',
+  summary: 'Encode raw frames to H.264 or MJPEG packets',
+  kind: 'filter',
+  pads: [sinkPad(), srcPad(['video/x-h264', 'image/jpeg'])],
+  props: z.object(encodeProps),
+  create(o, ctx) {
+    // Encoded streams go into containers that want headers out of band (mp4, mkv).
+    const enc = new VideoEncoder({ ...o, globalHeader: true });
+    let meta: Frame[] = [];
+    const emit = async (packets: import('node-av/lib').Packet[]) => {
+      for (const pkt of packets) {
+        // Packets come out in decode order; pair each with the oldest frame's metadata.
+        const f = meta.shift();
+        if (!f) { pkt.free(); continue; }
+        f.pixels = new PacketPixels(pkt, enc.info!);
+        f.caps = CAPS[o.codec];
+        f.format = o.codec;
+        await ctx.push(f);
+      }
+    };
+    return {
+      async process(frame) {
+        const av = avOf(frame.pixels, ctx.name);
+        const packets = await enc.encode(av, frame.pts, frame.rate);
+        frame.pixels!.release();
+        frame.pixels = null;
+        meta.push(frame);
+        await emit(packets);
+      },
+      async flush() { await emit(await enc.flush()); },
+      stop() {
+        enc.close();
+        meta = [];
+      },
+    };
+  },
+});

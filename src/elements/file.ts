@@ -1,0 +1,61 @@
+// file: write video to a file. Raw frames are encoded here (codec from the name or codec=);
+// packets from `encode` are muxed as they are. Ctrl-C/EOS writes the trailer so the file plays.
+import { z } from 'zod';
+import { defineElement, sinkPad } from '../core/element.ts';
+import { releaseFrame } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+import { SluiceError } from '../core/errors.ts';
+import { PacketPixels, avOf } from '../media/av.ts';
+import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
+import { encodeProps } from './encode.ts';
+
+const props = z.object({
+  location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts)'),
+  format: p.str('', 'container (mp4, matroska, avi, mpegts...); empty picks it from the file name'),
+  ...encodeProps,
+});
+
+export default defineElement({
+  name: 'file',
+  summary: 'Write frames (encoding raw ones) or encoded packets into a video file',
+  kind: 'sink',
+  pads: [sinkPad(['video/x-raw', 'video/x-h264', 'image/jpeg'])],
+  props,
+  create(o, ctx) {
+    if (!o.location) throw new SluiceError('SLUICE_ERR_PROPERTY', 'file needs location=PATH (e.g. location=out.mp4)');
+    const format = containerFor(o.location, o.format);
+    const mux = new FileMuxer(o.location, format);
+    let enc: VideoEncoder | null = null;
+    const writeAll = async (packets: import('node-av/lib').Packet[]) => {
+      for (const pkt of packets) {
+        try { await mux.write(pkt, enc!.info!); } finally { pkt.free(); }
+      }
+    };
+    return {
+      async start() { await mux.open(); },
+      async process(frame) {
+        try {
+          if (frame.pixels instanceof PacketPixels) {
+            await mux.write(frame.pixels.packet, frame.pixels.stream);
+          } else {
+            const av = avOf(frame.pixels, ctx.name);
+            enc ??= new VideoEncoder({ ...o, globalHeader: needsGlobalHeader(format) });
+            await writeAll(await enc.encode(av, frame.pts, frame.rate));
+          }
+        } finally {
+          releaseFrame(frame);
+        }
+      },
+      async flush() {
+        if (enc) await writeAll(await enc.flush());
+        await mux.close();
+        ctx.log.info(`wrote ${o.location} (${mux.packets} packets)`);
+      },
+      async stop() {
+        // After an error the file is still closed properly, with what was written so far.
+        await mux.close();
+        enc?.close();
+      },
+    };
+  },
+});

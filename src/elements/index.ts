@@ -1,0 +1,22 @@
+// Built-in elements: each file declares one element with the public element API.
+import { Registry } from '../core/registry.ts';
+import type { ElementDef } from '../core/element.ts';
+import encode from './encode.ts';
+import fakesink from './fakesink.ts';
+import file from './file.ts';
+import identity from './identity.ts';
+import meta from './meta.ts';
+import queue from './queue.ts';
+import rate from './rate.ts';
+import scale from './scale.ts';
+import tee from './tee.ts';
+import testsrc from './testsrc.ts';
+import uri from './uri.ts';
+
+export const builtins: ElementDef[] = [encode, fakesink, file, identity, meta, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
+
+export function defaultRegistry(): Registry {
+  const r = new Registry();
+  for (const d of builtins) r.register(d);
+  return r;
+}

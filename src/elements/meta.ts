@@ -1,0 +1,66 @@
+// meta: write one JSON line per frame (objects, ground truth, events) to stdout or a file.
+// Field names are a contract (DESIGN.md): fields may be added, never renamed.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { z } from 'zod';
+import { defineElement, joinSinkPads } from '../core/element.ts';
+import { releaseFrame, type Frame } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+
+const props = z.object({
+  location: p.str('-', 'file to write JSON lines to; - for standard output'),
+});
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+export function metaLine(f: Frame): string {
+  const rec: Record<string, unknown> = {
+    stream: f.stream,
+    frame: f.frame,
+    pts: Math.round(f.pts * 1e6) / 1e6,
+    width: f.source.width,
+    height: f.source.height,
+    objects: f.meta.objects.map((o) => {
+      const out: Record<string, unknown> = { class: o.class, label: o.label ?? String(o.class), score: Math.round(o.score * 1000) / 1000, box: o.box.map(r2) };
+      if (o.track !== undefined) out.track = o.track;
+      out.attributes = o.attributes;
+      return out;
+    }),
+  };
+  if (f.meta.truth) rec.truth = f.meta.truth.map((t) => ({ id: t.id, class: t.class, box: t.box.map(r2), visible: r2(t.visible) }));
+  rec.events = f.meta.events;
+  if (f.meta.classifications) rec.classifications = f.meta.classifications;
+  return JSON.stringify(rec);
+}
+
+export default defineElement({
+  name: 'meta',
+  summary: 'Write per-frame metadata as JSON lines',
+  kind: 'sink',
+  pads: [joinSinkPads(['ANY'])],
+  props,
+  create(o) {
+    let out: WriteStream | NodeJS.WriteStream;
+    return {
+      async start() {
+        if (o.location === '-') out = process.stdout;
+        else {
+          const ws = createWriteStream(o.location);
+          await once(ws, 'open');
+          out = ws;
+        }
+      },
+      async process(frame) {
+        const line = metaLine(frame) + '\n';
+        releaseFrame(frame);
+        if (!out.write(line)) await once(out, 'drain');
+      },
+      async stop() {
+        if (out && out !== process.stdout) {
+          const ws = out as WriteStream;
+          if (!ws.closed) await new Promise<void>((r) => ws.end(r));
+        }
+      },
+    };
+  },
+});

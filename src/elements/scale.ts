@@ -1,0 +1,45 @@
+// scale: resize, convert pixel format, letterbox (swscale through FFmpeg filters, off the loop).
+// Meta boxes stay in source pixels; the frame's xform records the mapping for drawing.
+import { z } from 'zod';
+import { defineElement, sinkPad, srcPad } from '../core/element.ts';
+import { p } from '../core/props.ts';
+import { AVPixels, avOf, pixFmtFromName, pixFmtName } from '../media/av.ts';
+import { Scaler } from '../media/scale.ts';
+
+const props = z.object({
+  width: p.int(0, 'output width; 0 keeps the input width (or the aspect ratio when height is set)', { min: 0, max: 16384 }),
+  height: p.int(0, 'output height; 0 keeps the input height (or the aspect ratio when width is set)', { min: 0, max: 16384 }),
+  format: p.str('', 'output pixel format (yuv420p, nv12, rgb24, bgr24, gray...); empty keeps the input format'),
+  letterbox: p.bool(false, 'keep the aspect ratio and pad to width x height'),
+  placement: p.enum(['center', 'top-left'], 'center', 'where the letterboxed image sits'),
+  padColor: p.str('black', 'letterbox padding colour (FFmpeg colour syntax: black, 0x727272)'),
+  method: p.enum(['bilinear', 'bicubic', 'area', 'fast_bilinear', 'neighbor', 'lanczos'], 'bilinear', 'interpolation'),
+});
+
+export default defineElement({
+  name: 'scale',
+  summary: 'Resize, convert pixel format and letterbox frames',
+  kind: 'filter',
+  pads: [sinkPad(), srcPad()],
+  props,
+  create(o, ctx) {
+    if (o.format) pixFmtFromName(o.format);
+    const scaler = new Scaler(o);
+    return {
+      async process(frame) {
+        const src = avOf(frame.pixels, ctx.name);
+        const { av, place } = await scaler.scale(src);
+        frame.pixels!.release();
+        frame.pixels = new AVPixels(av);
+        const x = frame.xform;
+        // Compose: source -> old frame -> new frame.
+        frame.xform = { sx: x.sx * place.sx, sy: x.sy * place.sy, dx: x.dx * place.sx + place.dx, dy: x.dy * place.sy + place.dy };
+        frame.width = av.width;
+        frame.height = av.height;
+        frame.format = pixFmtName(av.format as never);
+        await ctx.push(frame);
+      },
+      stop() { scaler.close(); },
+    };
+  },
+});

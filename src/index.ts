@@ -1,0 +1,37 @@
+// Public library API: everything the CLI does is available here, typed.
+import { defaultRegistry } from './elements/index.ts';
+import { buildPipeline } from './core/graph.ts';
+import { parseLaunch } from './core/launch.ts';
+import { parseYaml } from './core/yamlspec.ts';
+import type { PipelineOptions, Pipeline } from './core/pipeline.ts';
+import type { Registry } from './core/registry.ts';
+
+export * from './core/element.ts';
+export * from './core/frame.ts';
+export * from './core/errors.ts';
+export { Pipeline, ElementNode, Pad, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
+export { Bus, type BusMessage, type State } from './core/bus.ts';
+export { Channel, type LeakyPolicy } from './core/channel.ts';
+export { Registry } from './core/registry.ts';
+export { p as props, propInfo, type PropInfo } from './core/props.ts';
+export { parseLaunch } from './core/launch.ts';
+export { parseYaml } from './core/yamlspec.ts';
+export { buildPipeline, type GraphSpec } from './core/graph.ts';
+export { defaultRegistry } from './elements/index.ts';
+
+let shared: Registry | null = null;
+/** The registry of built-in elements (register custom elements on it). */
+export function registry(): Registry {
+  shared ??= defaultRegistry();
+  return shared;
+}
+
+/** Build a pipeline from a launch string: `launch("testsrc num-frames=10 ! fakesink")`. */
+export function launch(description: string, options: PipelineOptions = {}): Pipeline {
+  return buildPipeline(parseLaunch(description), registry(), options);
+}
+
+/** Build a pipeline from YAML text (`file` is used in error messages). */
+export function fromYaml(text: string, file = 'pipeline.yaml', options: PipelineOptions = {}): Pipeline {
+  return buildPipeline(parseYaml(text, file, registry()), registry(), { description: file, ...options });
+}

@@ -1,0 +1,73 @@
+// Glue between node-av (FFmpeg 8) and the core Frame. Every native frame/packet has exactly one
+// owner (an AVPixels/PacketPixels) and is freed deterministically by release(): native memory
+// is invisible to V8's GC, so leaving it to finalizers would let RSS grow without bound.
+import { Frame as AVFrame, Packet, Log, Rational, avGetPixFmtFromName, avGetPixFmtName } from 'node-av/lib';
+import { AV_LOG_ERROR, AV_PIX_FMT_NONE, type AVPixelFormat } from 'node-av/constants';
+import type { Pixels } from '../core/frame.ts';
+import { SluiceError } from '../core/errors.ts';
+
+// FFmpeg prints codec banners at info level; keep stderr for real problems.
+Log.setLevel(AV_LOG_ERROR);
+
+export class AVPixels implements Pixels {
+  av: AVFrame;
+  constructor(av: AVFrame) { this.av = av; }
+  clone(): AVPixels {
+    const c = this.av.clone();
+    if (!c) throw new SluiceError('SLUICE_ERR_FORMAT', 'could not reference frame (out of memory)');
+    return new AVPixels(c);
+  }
+  release(): void { this.av.free(); }
+  get bytes(): number {
+    let n = 0;
+    for (const b of this.av.data ?? []) n += b.length;
+    return n;
+  }
+}
+
+/** An encoded packet plus what a muxer needs to know about the stream it belongs to. */
+export interface EncodedStream {
+  /** Codec parameters are copied from here when the muxer adds the stream. */
+  codecContext: import('node-av/lib').CodecContext | null;
+  timeBase: Rational;
+  rate: number;
+}
+
+export class PacketPixels implements Pixels {
+  packet: Packet;
+  stream: EncodedStream;
+  constructor(packet: Packet, stream: EncodedStream) { this.packet = packet; this.stream = stream; }
+  clone(): PacketPixels {
+    const c = this.packet.clone();
+    if (!c) throw new SluiceError('SLUICE_ERR_ENCODE', 'could not reference packet (out of memory)');
+    return new PacketPixels(c, this.stream);
+  }
+  release(): void { this.packet.free(); }
+  get bytes(): number { return this.packet.size; }
+}
+
+export function pixFmtFromName(name: string): AVPixelFormat {
+  const f = avGetPixFmtFromName(name);
+  if (f === AV_PIX_FMT_NONE) {
+    throw new SluiceError('SLUICE_ERR_FORMAT', `unknown pixel format "${name}"; use an FFmpeg name such as yuv420p, nv12, rgb24, bgr24, gray`);
+  }
+  return f;
+}
+
+export function pixFmtName(fmt: AVPixelFormat): string {
+  return avGetPixFmtName(fmt) ?? `pixfmt${fmt}`;
+}
+
+/** Seconds -> (pts, timebase) with a fine time base so frame times survive round trips. */
+export const TIME_BASE = new Rational(1, 90000);
+export function toPts(seconds: number): bigint {
+  return BigInt(Math.round(seconds * 90000));
+}
+
+/** The native frame of a core frame, or a clear error when an element got the wrong kind. */
+export function avOf(pixels: Pixels | null, who: string): AVFrame {
+  if (pixels instanceof AVPixels) return pixels.av;
+  throw new SluiceError('SLUICE_ERR_FORMAT', `${who} needs raw video frames (got ${pixels ? 'encoded data' : 'no pixels'})`);
+}
+
+export { AVFrame, Rational };

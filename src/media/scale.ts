@@ -1,0 +1,85 @@
+// Scale / convert / letterbox with FFmpeg's filter graph (swscale), run off the event loop by
+// node-av's async workers. One graph per input geometry, rebuilt only when the input changes.
+import { FilterAPI } from 'node-av/api';
+import type { Frame as AVFrame } from 'node-av/lib';
+import { pixFmtName } from './av.ts';
+import { SluiceError } from '../core/errors.ts';
+
+export interface ScaleSpec {
+  /** Output size; 0 keeps the input's (or follows the aspect ratio if the other is set). */
+  width: number;
+  height: number;
+  /** Output pixel format name, '' keeps the input's. */
+  format: string;
+  /** Fit inside width x height keeping aspect ratio, pad the rest. */
+  letterbox: boolean;
+  /** Where the letterboxed image sits. */
+  placement: 'center' | 'top-left';
+  /** Pad colour as FFmpeg colour (black, 0x727272...). */
+  padColor: string;
+  method: 'bilinear' | 'bicubic' | 'area' | 'fast_bilinear' | 'neighbor' | 'lanczos';
+}
+
+/** Where the source image landed in the output: out = in * scale + offset (per axis). */
+export interface Placement { sx: number; sy: number; dx: number; dy: number; width: number; height: number }
+
+export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
+  let w = s.width;
+  let h = s.height;
+  if (w <= 0 && h <= 0) { w = inW; h = inH; }
+  else if (w <= 0) w = even(Math.round((inW * h) / inH));
+  else if (h <= 0) h = even(Math.round((inH * w) / inW));
+  if (!s.letterbox) return { sx: w / inW, sy: h / inH, dx: 0, dy: 0, width: w, height: h };
+  const r = Math.min(w / inW, h / inH);
+  const iw = even(Math.round(inW * r));
+  const ih = even(Math.round(inH * r));
+  const dx = s.placement === 'center' ? even((w - iw) / 2) : 0;
+  const dy = s.placement === 'center' ? even((h - ih) / 2) : 0;
+  return { sx: iw / inW, sy: ih / inH, dx, dy, width: w, height: h, ...{ iw, ih } } as Placement;
+}
+
+const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
+
+export class Scaler {
+  private spec: ScaleSpec;
+  private graph: FilterAPI | null = null;
+  private key = '';
+  constructor(spec: ScaleSpec) { this.spec = spec; }
+
+  /** Scale `src` (not consumed) into a new frame owned by the caller. */
+  async scale(src: AVFrame): Promise<{ av: AVFrame; place: Placement }> {
+    const place = placement(src.width, src.height, this.spec);
+    const key = `${src.width}x${src.height}:${src.format}`;
+    if (key !== this.key) {
+      this.graph?.close();
+      this.graph = FilterAPI.create(this.describe(src, place), {});
+      this.key = key;
+    }
+    await this.graph!.process(src);
+    const out = await this.graph!.receive();
+    if (!out || !('width' in out)) {
+      throw new SluiceError('SLUICE_ERR_FORMAT', `scaling ${src.width}x${src.height} ${pixFmtName(src.format as never)} produced no frame`);
+    }
+    return { av: out, place };
+  }
+
+  private describe(src: AVFrame, p: Placement): string {
+    const s = this.spec;
+    const parts: string[] = [];
+    const flags = s.method;
+    if (s.letterbox) {
+      const { iw, ih } = p as Placement & { iw: number; ih: number };
+      parts.push(`scale=${iw}:${ih}:flags=${flags}`);
+      parts.push(`pad=${p.width}:${p.height}:${p.dx}:${p.dy}:color=${s.padColor}`);
+    } else if (p.width !== src.width || p.height !== src.height) {
+      parts.push(`scale=${p.width}:${p.height}:flags=${flags}`);
+    }
+    parts.push(`format=${s.format || pixFmtName(src.format as never)}`);
+    return parts.join(',');
+  }
+
+  close(): void {
+    this.graph?.close();
+    this.graph = null;
+  }
+}

@@ -1,0 +1,165 @@
+// Demux + decode one video stream from a file or URL, optionally on NVDEC (cuda), optionally
+// looping. Produces CPU frames: hardware frames are downloaded here so every element downstream
+// can read them (scale-on-GPU comes with the inference work).
+import { existsSync } from 'node:fs';
+import { Decoder, Demuxer, HardwareContext } from 'node-av/api';
+import { Frame, Log } from 'node-av/lib';
+import { AV_HWDEVICE_TYPE_CUDA, AV_LOG_ERROR, AV_LOG_QUIET } from 'node-av/constants';
+import type { Frame as AVFrame, Packet } from 'node-av/lib';
+
+const NOPTS = -9223372036854775808n;
+import { SluiceError } from '../core/errors.ts';
+import type { Logger } from '../trace/log.ts';
+
+export type HwMode = 'auto' | 'cuda' | 'none';
+
+export interface SourceOptions {
+  location: string;
+  hw: HwMode;
+  loop: boolean;
+  log: Logger;
+}
+
+export interface Decoded {
+  av: AVFrame;
+  /** Seconds since the start, continuing across loops. */
+  pts: number;
+}
+
+let cudaUsable: boolean | null = null;
+/** A CUDA device context, or null. Probed once, quietly: a CPU box is not an error. */
+export function openCuda(): HardwareContext | null {
+  if (cudaUsable === false) return null;
+  Log.setLevel(AV_LOG_QUIET);
+  let hw: HardwareContext | null = null;
+  try {
+    hw = HardwareContext.create(AV_HWDEVICE_TYPE_CUDA);
+  } catch {
+    hw = null;
+  } finally {
+    Log.setLevel(AV_LOG_ERROR);
+  }
+  cudaUsable = hw !== null;
+  return hw;
+}
+
+const isUrl = (s: string) => /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(s);
+
+export class VideoSource {
+  private opts: SourceOptions;
+  private demuxer: Demuxer | null = null;
+  private decoder: Decoder | null = null;
+  private hw: HardwareContext | null = null;
+  private packets: AsyncGenerator<Packet | null> | null = null;
+  private pending: AVFrame[] = [];
+  private ready: Decoded[] = [];
+  private streamIndex = -1;
+  private tb = 0;
+  private offset = 0;
+  private lastPts = 0;
+  private ended = false;
+  rate = 0;
+  width = 0;
+  height = 0;
+  usingHw = false;
+
+  constructor(opts: SourceOptions) { this.opts = opts; }
+
+  async open(): Promise<void> {
+    const loc = this.opts.location;
+    if (!isUrl(loc) && !existsSync(loc)) {
+      throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `input file not found: ${loc} (check the path given to location=)`);
+    }
+    try {
+      this.demuxer = await Demuxer.open(loc);
+    } catch (e) {
+      throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `cannot open ${loc}: ${(e as Error).message}`, { cause: e });
+    }
+    const vs = this.demuxer.video();
+    if (!vs) throw new SluiceError('SLUICE_ERR_NO_VIDEO', `${loc} has no video stream`);
+    this.streamIndex = vs.index;
+    this.tb = vs.timeBase.num / vs.timeBase.den;
+    const fr = vs.avgFrameRate.num > 0 ? vs.avgFrameRate : vs.rFrameRate;
+    this.rate = fr.den > 0 ? fr.num / fr.den : 0;
+    this.width = vs.codecpar.width;
+    this.height = vs.codecpar.height;
+    if (this.opts.hw !== 'none') {
+      this.hw = openCuda();
+      if (!this.hw && this.opts.hw === 'cuda') {
+        throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `hw=cuda asked for, but no CUDA device could be opened here; use hw=auto or hw=none`);
+      }
+      if (!this.hw) this.opts.log.debug('no CUDA device: decoding on the CPU');
+    }
+    await this.openDecoder();
+  }
+
+  private async openDecoder(): Promise<void> {
+    const vs = this.demuxer!.video()!;
+    this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false });
+    this.usingHw = this.decoder.isHardware();
+    this.packets = this.demuxer!.packets(this.streamIndex);
+  }
+
+  /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */
+  async next(): Promise<Decoded | null> {
+    for (;;) {
+      const done = this.ready.shift();
+      if (done) return done;
+      const f = this.pending.shift();
+      if (f) return this.finish(f);
+      if (this.ended) return null;
+      const r = await this.packets!.next();
+      const pkt = r.done ? null : r.value;
+      if (pkt) {
+        try {
+          this.pending.push(...(await this.decoder!.decodeAll(pkt)));
+        } finally {
+          pkt.free();
+        }
+        continue;
+      }
+      // End of input: drain the decoder (these frames keep this pass's times), then loop or end.
+      for await (const fr of this.decoder!.flushFrames()) this.ready.push(await this.finish(fr));
+      if (!this.opts.loop) { this.ended = true; continue; }
+      this.decoder!.close();
+      this.offset = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
+      const ret = await this.demuxer!.seek(0, this.streamIndex);
+      if (ret < 0) throw new SluiceError('SLUICE_ERR_DECODE', `cannot loop ${this.opts.location}: seeking to the start failed`);
+      await this.openDecoder();
+    }
+  }
+
+  private async finish(f: AVFrame): Promise<Decoded> {
+    let frame = f;
+    if (frame.isHwFrame()) {
+      const sw = new Frame();
+      sw.alloc();
+      const ret = await frame.hwframeTransferData(sw, 0);
+      if (ret < 0) { sw.free(); frame.free(); throw new SluiceError('SLUICE_ERR_DECODE', 'downloading a CUDA frame to CPU memory failed'); }
+      sw.pts = frame.pts;
+      sw.timeBase = frame.timeBase;
+      frame.free();
+      frame = sw;
+    }
+    const ts = frame.bestEffortTimestamp !== NOPTS ? frame.bestEffortTimestamp : frame.pts;
+    let pts: number;
+    if (ts === NOPTS) pts = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
+    else pts = Number(ts) * this.tb + this.offset;
+    this.lastPts = Math.max(this.lastPts, pts);
+    return { av: frame, pts };
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.pending) f.free();
+    for (const d of this.ready) d.av.free();
+    this.pending = [];
+    this.ready = [];
+    try { await this.packets?.return(undefined); } catch { /* generator already done */ }
+    this.decoder?.close();
+    this.decoder = null;
+    await this.demuxer?.close();
+    this.demuxer = null;
+    this.hw?.dispose();
+    this.hw = null;
+  }
+}

@@ -1,0 +1,203 @@
+// Encode (libx264 / MJPEG) and mux (mp4, mkv, mov, avi...) with FFmpeg. The muxer is driven
+// through the low-level format API so that packets from a separate `encode` element can be
+// written as well as frames encoded here.
+import { Encoder } from 'node-av/api';
+import { FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
+import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { SluiceError } from '../core/errors.ts';
+import type { EncodedStream } from './av.ts';
+
+export type Codec = 'h264' | 'mjpeg';
+
+export interface EncodeSpec {
+  codec: Codec;
+  /** Frames per second of the output; 0 takes it from the frames. */
+  fps: number;
+  /** x264 preset. */
+  preset: string;
+  /** x264 constant rate factor (lower is better). */
+  crf: number;
+  /** Bits per second, 0 for constant quality. */
+  bitrate: number;
+  /** Keyframe interval in frames, 0 for the codec default. */
+  gop: number;
+  /** MJPEG quality 1 (best) .. 31. */
+  quality: number;
+  /** Whether the container wants codec headers out of band (mp4/mkv do). */
+  globalHeader: boolean;
+}
+
+export class VideoEncoder {
+  private spec: EncodeSpec;
+  private enc: Encoder | null = null;
+  private lastPts = -1n;
+  info: EncodedStream | null = null;
+  constructor(spec: EncodeSpec) { this.spec = spec; }
+
+  /** Encode one frame (not consumed). Returns the packets that came out; caller owns them. */
+  async encode(av: AVFrame, ptsSeconds: number, rate: number | undefined): Promise<Packet[]> {
+    if (!this.enc) await this.open(av, rate);
+    const fps = this.info!.rate;
+    // Frame times in 1/fps units: monotonic, as encoders require (dropped frames leave gaps).
+    let pts = BigInt(Math.round(ptsSeconds * fps));
+    if (pts <= this.lastPts) pts = this.lastPts + 1n;
+    this.lastPts = pts;
+    const saved = av.pts;
+    const savedTb = av.timeBase;
+    const savedDur = av.duration;
+    av.pts = pts;
+    av.duration = 1n;
+    av.timeBase = new Rational(1, fps) as never;
+    try {
+      const packets = await this.enc!.encodeAll(av);
+      // The codec context exists once the encoder opened on its first frame.
+      this.info!.codecContext ??= this.enc!.getCodecContext()!;
+      return packets;
+    } catch (e) {
+      throw new SluiceError('SLUICE_ERR_ENCODE', `${this.spec.codec} encoding failed: ${(e as Error).message}`, { cause: e });
+    } finally {
+      av.pts = saved;
+      av.timeBase = savedTb;
+      av.duration = savedDur;
+    }
+  }
+
+  async flush(): Promise<Packet[]> {
+    if (!this.enc) return [];
+    const out: Packet[] = [];
+    for await (const p of this.enc.flushPackets()) out.push(p);
+    return out;
+  }
+
+  private async open(first: AVFrame, rate: number | undefined): Promise<void> {
+    const s = this.spec;
+    const fps = s.fps > 0 ? s.fps : rate && rate > 0 ? rate : 30;
+    // Rational frame rate: keep fractional rates such as 29.97 / 179/6.
+    const den = Number.isInteger(fps) ? 1 : 1000;
+    const framerate = new Rational(Math.round(fps * den), den);
+    const configure = (c: import('node-av/lib').CodecContext) => {
+      c.framerate = framerate;
+      if (s.gop > 0) c.gopSize = s.gop;
+      if (s.globalHeader) c.setFlags(AV_CODEC_FLAG_GLOBAL_HEADER);
+    };
+    try {
+      if (s.codec === 'h264') {
+        const options: Record<string, string> = { preset: s.preset };
+        if (s.bitrate <= 0) options.crf = String(s.crf);
+        this.enc = await Encoder.create(FF_ENCODER_LIBX264, {
+          bitrate: s.bitrate > 0 ? s.bitrate : undefined,
+          options: options as never,
+          configure,
+        });
+      } else {
+        this.enc = await Encoder.create(FF_ENCODER_MJPEG, {
+          configure: (c) => {
+            configure(c);
+            c.globalQuality = s.quality * FF_QP2LAMBDA;
+            c.setFlags(AV_CODEC_FLAG_QSCALE);
+          },
+          // Video-range YUV in JPEG is an FFmpeg extension; allow it rather than converting.
+          options: { huffman: 'optimal', strict: 'unofficial' } as never,
+        });
+      }
+    } catch (e) {
+      throw new SluiceError('SLUICE_ERR_ENCODE', `cannot create the ${s.codec} encoder: ${(e as Error).message}`, { cause: e });
+    }
+    void first;
+    this.info = { codecContext: null, timeBase: new Rational(framerate.den, framerate.num), rate: fps };
+  }
+
+  close(): void {
+    this.enc?.close();
+    this.enc = null;
+  }
+}
+
+const EXT_FORMAT: Record<string, string> = { mp4: 'mp4', m4v: 'mp4', mov: 'mov', mkv: 'matroska', avi: 'avi', ts: 'mpegts', h264: 'h264', mjpeg: 'mjpeg', mjpg: 'mjpeg' };
+
+export function containerFor(location: string, format: string): string {
+  if (format) return format;
+  const ext = location.split('.').pop()?.toLowerCase() ?? '';
+  const f = EXT_FORMAT[ext];
+  if (!f) throw new SluiceError('SLUICE_ERR_MUX', `cannot tell the container from "${location}": use a .mp4, .mkv, .mov, .avi or .ts name, or set format=`);
+  return f;
+}
+
+/** Whether a container wants global headers (decides the encoder flag up front). */
+export function needsGlobalHeader(format: string): boolean {
+  const fc = new FormatContext();
+  const ret = fc.allocOutputContext2(null, format, null);
+  const v = ret >= 0 && !!fc.oformat?.hasFlags(AVFMT_GLOBALHEADER);
+  fc.freeContext();
+  return v;
+}
+
+export class FileMuxer {
+  private fc: FormatContext | null = null;
+  private io: IOContext | null = null;
+  private stream: Stream | null = null;
+  private src: EncodedStream | null = null;
+  private path: string;
+  private format: string;
+  private headerWritten = false;
+  packets = 0;
+
+  constructor(location: string, format: string) {
+    this.path = resolve(location);
+    this.format = format;
+  }
+
+  async open(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const fc = new FormatContext();
+    const ret = fc.allocOutputContext2(null, this.format, this.path);
+    if (ret < 0) throw new SluiceError('SLUICE_ERR_MUX', `FFmpeg has no muxer "${this.format}" for ${this.path}`);
+    if (!fc.oformat?.hasFlags(AVFMT_NOFILE)) {
+      const io = new IOContext();
+      const r = await io.open2(this.path, AVIO_FLAG_WRITE);
+      if (r < 0) { fc.freeContext(); throw new SluiceError('SLUICE_ERR_MUX', `cannot write ${this.path} (check the directory exists and is writable)`); }
+      fc.pb = io;
+      this.io = io;
+    }
+    this.fc = fc;
+  }
+
+  /** Write one packet (not consumed) of the stream described by `info`. */
+  async write(pkt: Packet, info: EncodedStream): Promise<void> {
+    const fc = this.fc!;
+    if (!this.headerWritten) {
+      const st = fc.newStream(null);
+      if (!info.codecContext) throw new SluiceError('SLUICE_ERR_MUX', 'a packet arrived before its encoder was open');
+      st.codecpar.fromContext(info.codecContext);
+      st.timeBase = info.timeBase;
+      st.avgFrameRate = new Rational(info.timeBase.den, info.timeBase.num);
+      const r = await fc.writeHeader();
+      if (r < 0) throw new SluiceError('SLUICE_ERR_MUX', `writing the ${this.format} header to ${this.path} failed (${r})`);
+      this.stream = st;
+      this.src = info;
+      this.headerWritten = true;
+    }
+    pkt.streamIndex = this.stream!.index;
+    pkt.rescaleTs(this.src!.timeBase, this.stream!.timeBase);
+    const r = await fc.interleavedWriteFrame(pkt);
+    if (r < 0) throw new SluiceError('SLUICE_ERR_MUX', `writing to ${this.path} failed (${r})`);
+    this.packets++;
+  }
+
+  /** Finish the file (trailer, index) so it plays. Safe to call twice. */
+  async close(): Promise<void> {
+    const fc = this.fc;
+    if (!fc) return;
+    this.fc = null;
+    try {
+      if (this.headerWritten) await fc.writeTrailer();
+    } finally {
+      // Detach pb before freeing: the context would otherwise close it a second time.
+      fc.pb = null;
+      if (this.io) { await this.io.closep(); this.io = null; }
+      fc.freeContext();
+    }
+  }
+}
