@@ -123,7 +123,8 @@ export class Channel<T> {
 
   private enqueue(item: T): void {
     this.items.push(item);
-    if (this.length > this.highWater) this.highWater = this.length;
+    // Control items may exceed capacity by design; the high-water mark counts frames.
+    if (!this.isControl(item) && this.length > this.highWater) this.highWater = this.length;
   }
 
   private oldestDroppable(): number {

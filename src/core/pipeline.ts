@@ -96,7 +96,7 @@ function capsIntersect(a: string[], b: string[]): boolean {
 export interface PipelineReport {
   version: 1;
   pipeline?: string;
-  /** Frames that reached sinks. */
+  /** Frames the sources produced. */
   frames: number;
   wallSeconds: number;
   fps: number;
@@ -155,7 +155,8 @@ export class Pipeline {
   readonly options: Required<PipelineOptions>;
 
   constructor(options: PipelineOptions = {}) {
-    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, ...options };
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, ...given };
   }
 
   get state(): State { return this._state; }
@@ -513,7 +514,7 @@ export class Pipeline {
   report(): PipelineReport {
     const snap = this.snapshot();
     let frames = 0;
-    for (const n of this.nodes) if (n.def.kind === 'sink') frames += n.stats.framesIn;
+    for (const n of this.nodes) if (n.isSource) frames += n.stats.framesOut;
     return {
       version: 1,
       pipeline: this.options.description || undefined,

@@ -11,6 +11,7 @@ const props = z.object({
   location: p.str('', 'file path or URL (rtsp://, http://, file://) to read'),
   hw: p.enum(['auto', 'cuda', 'none'], 'auto', 'hardware decoding: auto uses NVDEC when a CUDA device is present'),
   loop: p.bool(false, 'start again from the beginning at the end (endless)'),
+  numFrames: p.int(-1, 'stop after this many frames, -1 for all', { min: -1 }),
 });
 
 export default defineElement({
@@ -29,6 +30,7 @@ export default defineElement({
         ctx.log.info(`${o.location}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
       },
       async produce() {
+        if (o.numFrames >= 0 && n >= o.numFrames) return null;
         const d = await src.next();
         if (!d) return null;
         return newFrame({

@@ -1,0 +1,36 @@
+// `sluice inspect`: generated from the element declarations, never written by hand.
+import type { z } from 'zod';
+import type { Registry } from '../core/registry.ts';
+import { SluiceError, closest } from '../core/errors.ts';
+import { propDashed, propInfo } from '../core/props.ts';
+
+export function inspectAll(reg: Registry): string {
+  const defs = reg.all();
+  const w = Math.max(...defs.map((d) => d.name.length));
+  return defs.map((d) => `${d.name.padEnd(w)}  ${d.kind.padEnd(6)}  ${d.summary}`).join('\n') + `\n\n${defs.length} elements; \`sluice inspect NAME\` for details`;
+}
+
+export function inspectOne(reg: Registry, name: string): string {
+  const d = reg.get(name);
+  if (!d) {
+    const hint = closest(name, reg.names());
+    throw new SluiceError('SLUICE_ERR_NO_ELEMENT', `no element named "${name}"${hint ? `; did you mean "${hint}"?` : ''}`);
+  }
+  const out: string[] = [`${d.name} (${d.kind}): ${d.summary}`, ''];
+  if (d.doc) out.push(d.doc, '');
+  out.push('Pads:');
+  for (const p of d.pads) out.push(`  ${p.direction.padEnd(4)} ${p.name.padEnd(8)} ${p.presence.padEnd(7)} ${p.caps.join(', ')}`);
+  out.push('', 'Properties:');
+  const shape = d.props.shape as Record<string, z.ZodType>;
+  const keys = Object.keys(shape);
+  if (keys.length === 0) out.push('  (none)');
+  for (const k of keys) {
+    const info = propInfo(shape[k]!);
+    const type = info ? (info.type === 'enum' ? info.values!.join('|') : info.type) : 'value';
+    const range = info && (info.min !== undefined || info.max !== undefined) ? ` [${info.min ?? ''}..${info.max ?? ''}]` : '';
+    out.push(`  ${propDashed(k)}: ${type}${range}, default ${JSON.stringify(info?.default)}`);
+    if (info?.doc) out.push(`      ${info.doc}`);
+  }
+  out.push('  name: string', '      instance name, for references such as name. in launch strings');
+  return out.join('\n');
+}

@@ -1,0 +1,124 @@
+// `sluice` command line: thin commands over the library API.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { buildPipeline } from '../core/graph.ts';
+import { parseLaunch } from '../core/launch.ts';
+import { parseYaml } from '../core/yamlspec.ts';
+import { SluiceError, isSluiceError } from '../core/errors.ts';
+import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
+import { registry } from '../index.ts';
+import { inspectAll, inspectOne } from './inspect.ts';
+import { formatTable, liveLine } from './table.ts';
+import { demoPipeline } from './demo.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+interface RunOpts { report?: string; quiet?: boolean; queueSize?: string }
+
+/** Play a pipeline with a live line, Ctrl-C draining, the final table and the report. */
+export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineReport> {
+  const tty = process.stderr.isTTY && !opts.quiet;
+  let lines = 0;
+  const off = pipeline.bus.on('stats', (m) => {
+    if (!tty) return;
+    process.stderr.write(`\r${liveLine(m.stats, pipeline)}\x1b[K`);
+    lines = 1;
+  });
+  pipeline.bus.on('warning', (m) => process.stderr.write(`${lines ? '\n' : ''}warning: ${m.source}: ${m.message}\n`));
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write(`${lines ? '\n' : ''}interrupt: finishing (EOS); press Ctrl-C again to abort\n`);
+      pipeline.sendEosRequest();
+    } else {
+      process.stderr.write('aborted\n');
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    const report = await pipeline.run();
+    if (lines) process.stderr.write('\n');
+    if (!opts.quiet) process.stderr.write(formatTable(report) + '\n');
+    if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
+    return report;
+  } catch (e) {
+    if (lines) process.stderr.write('\n');
+    if (opts.report) writeFileSync(opts.report, JSON.stringify(pipeline.report(), null, 2) + '\n');
+    throw e;
+  } finally {
+    off();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+function queueSize(opts: RunOpts): number | undefined {
+  if (opts.queueSize === undefined) return undefined;
+  const n = Number(opts.queueSize);
+  if (!Number.isInteger(n) || n < 1) throw new SluiceError('SLUICE_ERR_PROPERTY', `--queue-size must be a whole number >= 1 (got ${opts.queueSize})`);
+  return n;
+}
+
+const program = new Command();
+program
+  .name('sluice')
+  .description('Real-time video analytics pipelines')
+  .version(pkg.version, '-v, --version')
+  .showHelpAfterError();
+
+const runOptions = (c: Command) =>
+  c.option('--report <file>', 'write a JSON report (frames, wall time, per-element fps, busy, latency, drops, queues)')
+    .option('-q, --quiet', 'no live line and no table')
+    .addOption(new Option('--queue-size <n>', 'default queue length in front of each element').default(undefined));
+
+runOptions(program.command('launch')
+  .description('run a pipeline written in launch syntax, e.g. "testsrc num-frames=100 ! fakesink"')
+  .argument('<pipeline...>', 'elements separated by !'))
+  .action(async (words: string[], opts: RunOpts) => {
+    const text = words.join(' ');
+    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text, queueSize: queueSize(opts) });
+    await play(pipeline, opts);
+  });
+
+runOptions(program.command('run')
+  .description('run a pipeline from a YAML file')
+  .argument('<file>', 'pipeline file (.yaml)'))
+  .action(async (file: string, opts: RunOpts) => {
+    if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${file}`);
+    const pipeline = buildPipeline(parseYaml(readFileSync(file, 'utf8'), file, registry()), registry(), { description: file, queueSize: queueSize(opts) });
+    await play(pipeline, opts);
+  });
+
+program.command('inspect')
+  .description('list elements, or show one element\'s pads and properties')
+  .argument('[element]', 'element name')
+  .action((name?: string) => {
+    process.stdout.write((name ? inspectOne(registry(), name) : inspectAll(registry())) + '\n');
+  });
+
+runOptions(program.command('demo')
+  .description('run the built-in demo: synthetic moving objects into demo.mp4 with a report')
+  .option('--out <file>', 'output video', 'demo.mp4')
+  .option('--frames <n>', 'frames to render', '300'))
+  .action(async (opts: RunOpts & { out: string; frames: string }) => {
+    const text = demoPipeline({ out: opts.out, frames: Number(opts.frames) });
+    process.stderr.write(`sluice demo: ${text}\n`);
+    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text });
+    const report = await play(pipeline, { ...opts, report: opts.report ?? 'demo-report.json' });
+    process.stderr.write(`wrote ${opts.out} (${report.frames} frames) and ${opts.report ?? 'demo-report.json'}\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (isSluiceError(e)) {
+    process.stderr.write(`error: ${e.format()}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 2;
+  }
+}

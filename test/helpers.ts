@@ -1,0 +1,44 @@
+// Shared test helpers: where the real test assets are, and FFmpeg's own ffprobe as an
+// independent reader of what we write.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const ASSETS = resolve(ROOT, process.env.SLUICE_TEST_ASSETS ?? '../shared');
+export const media = (name: string) => join(ASSETS, 'media', name);
+export const tmp = () => mkdtempSync(join(tmpdir(), 'sluice-test-'));
+
+export interface Probe { frames: number; width: number; height: number; codec: string; duration: number }
+
+/** Count decoded frames and read size/codec with FFmpeg's ffprobe (not our code). */
+export function ffprobe(file: string): Probe {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0',
+    '-show_entries', 'stream=nb_read_frames,width,height,codec_name,duration', '-of', 'json', file], { encoding: 'utf8' });
+  const s = JSON.parse(out).streams[0];
+  return { frames: Number(s.nb_read_frames), width: s.width, height: s.height, codec: s.codec_name, duration: Number(s.duration) };
+}
+
+/** Decode one frame of a video to raw RGB24 with ffmpeg. */
+export function ffmpegFrameRgb(file: string, index: number, width: number, height: number): Buffer {
+  return execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-vf', `select=eq(n\\,${index})`, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-'], { maxBuffer: 64 << 20 });
+}
+
+export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Run the real `sluice` CLI as a user would. */
+export function sluice(args: string[], opts: { cwd?: string; onSpawn?: (p: ReturnType<typeof spawn>) => void; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    p.on('error', rej);
+    p.on('close', (code, signal) => { clearTimeout(t); res({ code, signal, stdout, stderr }); });
+    opts.onSpawn?.(p);
+  });
+}
