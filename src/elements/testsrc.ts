@@ -4,13 +4,12 @@
 import { randomFillSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { Frame as AVFrame } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 import { defineElement, srcPad } from '../core/element.ts';
 import { newFrame, type Box, type TruthObject } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { SluiceError } from '../core/errors.ts';
-import { AVPixels, TIME_BASE, toPts } from '../media/av.ts';
+import { AVPixels, allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
 
 /** Class ids of testsrc objects and their colours (RGB). */
 export const TESTSRC_CLASSES = [
@@ -177,7 +176,8 @@ visible is the fraction of the box not hidden by others.`,
           truth = objs.map((ob, i) => ({ id: ob.id, class: ob.cls, box: boxes[i]!, visible: vis[i]! }));
         }
         const pts = n / o.fps;
-        const av = AVFrame.fromVideoBuffer(scratch, { width: W, height: H, format: AV_PIX_FMT_YUV420P, timeBase: TIME_BASE, pts: toPts(pts) });
+        const av = allocVideoFrame(W, H, AV_PIX_FMT_YUV420P, toPts(pts));
+        writePlanes(av, scratch, [H, H / 2, H / 2], [W, W / 2, W / 2]);
         const f = newFrame({ stream: ctx.streamId, frame: n, pts, rate: o.fps, width: W, height: H, format: 'yuv420p', pixels: new AVPixels(av) });
         if (truth) f.meta.truth = truth;
         n++;

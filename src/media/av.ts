@@ -58,6 +58,38 @@ export function pixFmtName(fmt: AVPixelFormat): string {
   return avGetPixFmtName(fmt) ?? `pixfmt${fmt}`;
 }
 
+/**
+ * A new native frame with its own FFmpeg-allocated planes. (Frame.fromVideoBuffer wraps the
+ * JS buffer without copying, so a reused buffer would change frames already sent on.)
+ */
+export function allocVideoFrame(width: number, height: number, format: AVPixelFormat, pts: bigint): AVFrame {
+  const f = new AVFrame();
+  f.alloc();
+  f.width = width;
+  f.height = height;
+  f.format = format;
+  f.timeBase = TIME_BASE;
+  f.pts = pts;
+  const ret = f.getBuffer(0);
+  if (ret < 0) { f.free(); throw new SluiceError('SLUICE_ERR_FORMAT', `cannot allocate a ${width}x${height} frame (${ret})`); }
+  return f;
+}
+
+/** Copy tightly packed planes (w*h, then chroma planes) into a frame with padded linesizes. */
+export function writePlanes(f: AVFrame, src: Buffer, planeRows: number[], planeWidths: number[]): void {
+  const data = f.data!;
+  const ls = f.linesize;
+  let off = 0;
+  for (let i = 0; i < planeRows.length; i++) {
+    const dst = data[i]!;
+    const w = planeWidths[i]!;
+    const rows = planeRows[i]!;
+    if (ls[i] === w) src.copy(dst, 0, off, off + w * rows);
+    else for (let y = 0; y < rows; y++) src.copy(dst, y * ls[i]!, off + y * w, off + (y + 1) * w);
+    off += w * rows;
+  }
+}
+
 /** Seconds -> (pts, timebase) with a fine time base so frame times survive round trips. */
 export const TIME_BASE = new Rational(1, 90000);
 export function toPts(seconds: number): bigint {

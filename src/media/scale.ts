@@ -33,11 +33,12 @@ export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
   const r = Math.min(w / inW, h / inH);
   const iw = even(Math.round(inW * r));
   const ih = even(Math.round(inH * r));
-  const dx = s.placement === 'center' ? even((w - iw) / 2) : 0;
-  const dy = s.placement === 'center' ? even((h - ih) / 2) : 0;
+  const dx = s.placement === 'center' ? 2 * Math.floor((w - iw) / 4) : 0;
+  const dy = s.placement === 'center' ? 2 * Math.floor((h - ih) / 4) : 0;
   return { sx: iw / inW, sy: ih / inH, dx, dy, width: w, height: h, ...{ iw, ih } } as Placement;
 }
 
+/** Nearest even size >= 2 (4:2:0 chroma needs even dimensions). */
 const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
 
 export class Scaler {

@@ -121,10 +121,12 @@ export class VideoSource {
       // End of input: drain the decoder (these frames keep this pass's times), then loop or end.
       for await (const fr of this.decoder!.flushFrames()) this.ready.push(await this.finish(fr));
       if (!this.opts.loop) { this.ended = true; continue; }
-      this.decoder!.close();
+      // Reopen rather than seek: node-av's packet reader stays at EOF after a seek.
       this.offset = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
-      const ret = await this.demuxer!.seek(0, this.streamIndex);
-      if (ret < 0) throw new SluiceError('SLUICE_ERR_DECODE', `cannot loop ${this.opts.location}: seeking to the start failed`);
+      try { await this.packets?.return(undefined); } catch { /* already finished */ }
+      this.decoder!.close();
+      await this.demuxer!.close();
+      this.demuxer = await Demuxer.open(this.opts.location);
       await this.openDecoder();
     }
   }
