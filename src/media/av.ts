@@ -10,14 +10,26 @@ import { SluiceError } from '../core/errors.ts';
 Log.setLevel(AV_LOG_ERROR);
 
 export class AVPixels implements Pixels {
+  /** Native frames currently owned (created and not yet released): a leak detector. */
+  static live = 0;
+  static peak = 0;
   av: AVFrame;
-  constructor(av: AVFrame) { this.av = av; }
+  private released = false;
+  constructor(av: AVFrame) {
+    this.av = av;
+    if (++AVPixels.live > AVPixels.peak) AVPixels.peak = AVPixels.live;
+  }
   clone(): AVPixels {
     const c = this.av.clone();
     if (!c) throw new SluiceError('SLUICE_ERR_FORMAT', 'could not reference frame (out of memory)');
     return new AVPixels(c);
   }
-  release(): void { this.av.free(); }
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    AVPixels.live--;
+    this.av.free();
+  }
   get bytes(): number {
     let n = 0;
     for (const b of this.av.data ?? []) n += b.length;

@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ffprobe, sluice, tmp } from './helpers.ts';
+
+test('launch writes a report that counts 300 frames into fakesink', async () => {
+  const dir = tmp();
+  const r = await sluice(['launch', 'testsrc pattern=objects num-frames=300 ! fakesink', '--report', join(dir, 'r.json')]);
+  assert.equal(r.code, 0, r.stderr);
+  const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+  assert.equal(rep.frames, 300);
+  assert.equal(rep.elements.fakesink0.framesIn, 300);
+  assert.equal(rep.elements.testsrc0.framesOut, 300);
+  for (const e of Object.values(rep.elements) as Record<string, unknown>[]) {
+    for (const k of ['framesIn', 'framesOut', 'fps', 'busy', 'latencyMs', 'dropped', 'queue']) assert.ok(k in e, k);
+  }
+  assert.ok(rep.wallSeconds > 0);
+  assert.match(rep.bottleneck.text, /testsrc0|fakesink0|no element/);
+  // The end-of-run table names every element.
+  assert.match(r.stderr, /testsrc0\s+testsrc\s+0\s+300/);
+});
+
+test('bad input: unknown element, bad property, missing file exit non-zero with coded messages', async () => {
+  const a = await sluice(['launch', 'testsrc ! nosuch ! fakesink']);
+  assert.notEqual(a.code, 0);
+  assert.match(a.stderr, /SLUICE_ERR_NO_ELEMENT: no element named "nosuch"/);
+  assert.match(a.stderr, /testsrc ! nosuch ! fakesink\n {12}\^{6}/);
+  const b = await sluice(['launch', 'testsrc pattern=zebra ! fakesink']);
+  assert.notEqual(b.code, 0);
+  assert.match(b.stderr, /property "pattern".*objects, bars, noise, black/);
+  const c = await sluice(['launch', 'uri location=/missing/input.mp4 ! fakesink']);
+  assert.notEqual(c.code, 0);
+  assert.match(c.stderr, /SLUICE_ERR_FILE_NOT_FOUND.*\/missing\/input\.mp4/);
+});
+
+test('inspect lists every element and shows one element\'s properties and defaults', async () => {
+  const all = await sluice(['inspect']);
+  for (const n of ['uri', 'testsrc', 'scale', 'queue', 'tee', 'rate', 'identity', 'encode', 'file', 'meta', 'fakesink']) {
+    assert.match(all.stdout, new RegExp(`^${n}\\s`, 'm'), n);
+  }
+  const uri = await sluice(['inspect', 'uri']);
+  assert.match(uri.stdout, /location: string, default ""/);
+  assert.match(uri.stdout, /hw: auto\|cuda\|none, default "auto"/);
+  assert.match(uri.stdout, /loop: boolean, default false/);
+  const v = await sluice(['--version']);
+  assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+});
+
+test('run FILE.yaml runs the same elements; errors point at line:column', async () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'p.yaml'), `elements:\n  - testsrc: { num-frames: 20, width: 64, height: 48 }\n  - meta: { location: ${join(dir, 'm.jsonl')} }\n`);
+  const r = await sluice(['run', join(dir, 'p.yaml'), '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(dir, 'm.jsonl'), 'utf8').trim().split('\n').length, 20);
+  writeFileSync(join(dir, 'bad.yaml'), 'elements:\n  - testsrc\n  - fakesink: { bogus: 1 }\n');
+  const b = await sluice(['run', join(dir, 'bad.yaml')]);
+  assert.notEqual(b.code, 0);
+  assert.match(b.stderr, /no property "bogus"/);
+  assert.match(b.stderr, /bad\.yaml:3:17/);
+});
+
+test('Ctrl-C drains with EOS and the mp4 is finalised and playable', async () => {
+  const dir = tmp();
+  const out = join(dir, 'live.mp4');
+  let sent = false;
+  const r = await sluice(['launch', `testsrc pattern=objects live=true fps=30 width=320 height=240 ! file location=${out}`, '--report', join(dir, 'r.json')], {
+    onSpawn: (p) => {
+      // Interrupt once frames have been flowing for a while.
+      setTimeout(() => { sent = true; p.kill('SIGINT'); }, 2500);
+    },
+  });
+  assert.ok(sent);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /interrupt: finishing/);
+  const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+  const p = ffprobe(out);
+  assert.ok(p.frames >= 20, `frames ${p.frames}`);
+  assert.equal(p.frames, rep.elements.file0.framesIn, 'every frame that reached the sink is in the file');
+});
+
+test('demo runs with nothing downloaded and writes demo.mp4 plus its report', async () => {
+  const dir = tmp();
+  const r = await sluice(['demo', '--frames', '60', '-q'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(join(dir, 'demo-report.json')));
+  const p = ffprobe(join(dir, 'demo.mp4'));
+  assert.deepEqual([p.frames, p.width, p.height], [60, 960, 540]);
+  const meta = readFileSync(join(dir, 'demo-meta.jsonl'), 'utf8').trim().split('\n');
+  assert.equal(meta.length, 60);
+  assert.ok(JSON.parse(meta[0]!).truth.length === 6);
+});
