@@ -176,3 +176,15 @@ test('link errors are found before anything runs', async () => {
   await assert.rejects(c.run('testsrc ! identity').run(), (e: SluiceError) => e.code === 'SLUICE_ERR_NOT_LINKED');
   assert.throws(() => c.run('testsrc ! x. fakesink name=y'), (e: SluiceError) => e.code === 'SLUICE_ERR_NO_REF' && /"x"/.test(e.message));
 });
+
+test('flushQueues drops every queued frame (counted) and the pipeline still ends with EOS', async () => {
+  const c = collector();
+  const p = c.run('testsrc num-frames=30 width=64 height=48 ! queue max-size=10 ! collect delay=20');
+  let flushed = -1;
+  p.addProbe('testsrc0.src', (f) => { if (f.frame === 29) setTimeout(() => { flushed = p.flushQueues(); }, 5); });
+  const r = await p.run();
+  assert.ok(flushed > 0, `flushed ${flushed}`);
+  const dropped = r.elements.queue0!.dropped + r.elements.collect0!.dropped;
+  assert.equal(c.seen.length + dropped, 30, 'every frame was either delivered or counted as flushed');
+  assert.equal(dropped, flushed);
+});
