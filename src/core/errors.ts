@@ -21,6 +21,10 @@ export const ErrorCodes = {
   SLUICE_ERR_STATE: 'invalid state change',
   SLUICE_ERR_ELEMENT: 'an element failed while running',
   SLUICE_ERR_IO: 'reading or writing a file failed',
+  SLUICE_ERR_MODEL: 'the model cannot be loaded or does not fit the adapter',
+  SLUICE_ERR_EP: 'the execution provider is not available',
+  SLUICE_ERR_LABELS: 'the labels file does not fit the model',
+  SLUICE_ERR_INFER: 'inference failed',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

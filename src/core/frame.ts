@@ -32,6 +32,10 @@ export interface FrameMeta {
   truth?: TruthObject[];
   events: EventMeta[];
   classifications?: { class: number; label?: string; score: number }[];
+  /** Class map covering the whole frame (segmentation), at the model's resolution. */
+  mask?: { width: number; height: number; data: Uint8Array; labels?: readonly string[] };
+  /** Frame-level embedding (L2-normalised). */
+  embedding?: Float32Array;
   /** Free-form data from probes and custom elements. */
   user: Record<string, unknown>;
 }

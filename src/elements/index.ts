@@ -5,6 +5,7 @@ import encode from './encode.ts';
 import fakesink from './fakesink.ts';
 import file from './file.ts';
 import identity from './identity.ts';
+import infer from './infer.ts';
 import meta from './meta.ts';
 import queue from './queue.ts';
 import rate from './rate.ts';
@@ -13,7 +14,7 @@ import tee from './tee.ts';
 import testsrc from './testsrc.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [encode, fakesink, file, identity, meta, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
+export const builtins: ElementDef[] = [encode, fakesink, file, identity, infer, meta, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

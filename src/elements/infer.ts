@@ -1,0 +1,281 @@
+// infer: run an ONNX model on frames (DeepStream's nvinfer). Sessions live in worker threads;
+// frames are scaled natively into a shared staging buffer; results become typed meta with
+// boxes in source-frame pixels. Several requests are in flight at once (one per worker and
+// more), and results are pushed downstream in frame order.
+import { readFileSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYamlText } from 'yaml';
+import { z } from 'zod';
+import { defineElement, sinkPad, srcPad } from '../core/element.ts';
+import { SluiceError } from '../core/errors.ts';
+import type { Frame, ObjectMeta } from '../core/frame.ts';
+import { Channel } from '../core/channel.ts';
+import { p } from '../core/props.ts';
+import { parseProps } from '../core/pipeline.ts';
+import { avOf } from '../media/av.ts';
+import type { Placement } from '../media/scale.ts';
+import { SessionPool } from '../infer/pool.ts';
+import { Preprocessor } from '../infer/prep.ts';
+import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
+import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
+import type { Ep, PrepSpec, TensorOut } from '../infer/protocol.ts';
+import { resolveModel } from '../infer/models.ts';
+import { listBackends } from '../infer/backends.ts';
+
+const props = z.object({
+  model: p.str('', 'ONNX model: a path or a registry name (sluice models list)'),
+  config: p.str('', 'YAML file with any of these properties (properties given here win)'),
+  adapter: p.enum(ADAPTER_NAMES, 'auto', 'how to read the outputs; auto detects it from tensor names and shapes'),
+  ep: p.enum(['auto', 'cpu', 'cuda', 'webgpu', 'tensorrt'], 'auto', 'execution provider; auto tries cuda, then cpu (with a warning saying why)'),
+  batchSize: p.int(1, 'frames per inference call (models with a dynamic batch dimension)', { min: 1, max: 1024 }),
+  interval: p.int(1, 'infer every Nth frame of each stream; others pass through (a tracker carries boxes)', { min: 1 }),
+  threshold: p.num(-1, 'minimum score; -1 uses the adapter default', { min: -1, max: 1 }),
+  nmsIou: p.num(-1, 'IoU above which NMS suppresses a box; -1 uses the adapter default', { min: -1, max: 1 }),
+  nmsAgnostic: p.bool(false, 'let boxes of different classes suppress each other'),
+  labels: p.str('', 'labels file, one class name per line (ImageNet synset lines are understood)'),
+  classes: p.str('', 'keep only these classes: comma-separated ids or names'),
+  topK: p.int(5, 'classifications kept per frame', { min: 1 }),
+  mean: p.str('', 'override input mean per channel, e.g. "0.485,0.456,0.406" (in the units of scale)'),
+  std: p.str('', 'override input std per channel'),
+  scale: p.num(0, 'override the factor applied to 0-255 pixel values before mean/std (0: adapter default)', { min: 0 }),
+  channels: p.enum(['auto', 'rgb', 'bgr'], 'auto', 'channel order the model expects'),
+  letterbox: p.enum(['auto', 'none', 'center', 'top-left'], 'auto', 'resize mode: stretch, or keep aspect and pad (centred or top-left)'),
+  workers: p.int(0, 'worker threads, each with its own session; 0: 1 on CPU, 2 on GPU', { min: 0, max: 64 }),
+  threads: p.int(0, 'intra-op threads per session on CPU; 0 splits the cores among workers', { min: 0 }),
+  gpuId: p.int(0, 'GPU device index', { min: 0 }),
+});
+
+type Props = z.output<typeof props>;
+
+function applyConfig(o: Props, name: string): Props {
+  if (!o.config) return o;
+  if (!existsSync(o.config)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `${name}: config file not found: ${o.config}`);
+  const raw = parseYamlText(readFileSync(o.config, 'utf8')) as Record<string, unknown>;
+  if (!raw || typeof raw !== 'object') throw new SluiceError('SLUICE_ERR_YAML', `${o.config}: expected a mapping of infer properties`);
+  const fromFile = parseProps(inferDef, raw) as Props;
+  const defaults = props.parse({}) as Props;
+  const merged = { ...o } as Record<string, unknown>;
+  // A property left at its default takes the file's value; paths resolve next to the file.
+  for (const [k, v] of Object.entries(fromFile)) {
+    if (merged[k] === (defaults as Record<string, unknown>)[k] && raw && Object.keys(raw).some((rk) => rk.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase()) === k)) {
+      merged[k] = (k === 'model' || k === 'labels') && typeof v === 'string' && v && !v.startsWith('/') && existsSync(resolve(dirname(o.config), v)) ? resolve(dirname(o.config), v) : v;
+    }
+  }
+  return merged as Props;
+}
+
+function triple(s: string, what: string): [number, number, number] | null {
+  if (!s) return null;
+  const v = s.split(',').map(Number);
+  if (v.length === 1 && Number.isFinite(v[0])) return [v[0]!, v[0]!, v[0]!];
+  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new SluiceError('SLUICE_ERR_PROPERTY', `${what} must be one number or three comma-separated numbers (got "${s}")`);
+  return v as [number, number, number];
+}
+
+export function readLabels(file: string): string[] {
+  if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `labels file not found: ${file}`);
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
+  while (lines.length && lines.at(-1)!.trim() === '') lines.pop();
+  // ImageNet synset lines: "n01440764 tench, Tinca tinca" -> "tench".
+  return lines.map((l) => (/^n\d{8} /.test(l) ? l.slice(10).split(',')[0]!.trim() : l.trim()));
+}
+
+interface Entry { frames: Frame[]; places: Placement[]; result: Promise<{ outputs: Record<string, TensorOut> }> | null; slot: SharedArrayBuffer | null }
+
+const inferDef = defineElement({
+  name: 'infer',
+  summary: 'Run an ONNX model (detector, classifier, segmenter, embedder) on frames',
+  kind: 'filter',
+  pads: [sinkPad(), srcPad()],
+  props,
+  doc: `Models with a fixed batch of 1 (every detector in ../shared/models) run one frame per call;
+throughput then comes from several calls in flight over workers=N sessions. Models with a
+dynamic batch dimension take batch-size frames per call.`,
+  create(given, ctx) {
+    const o = applyConfig(given, ctx.name);
+    let pool: SessionPool | null = null;
+    let adapter: Adapter;
+    let prep: Preprocessor;
+    let prepSpec: PrepSpec;
+    let inputName = '';
+    let labels: readonly string[] | undefined;
+    let keep: Set<number> | null = null;
+    let threshold = 0;
+    let nmsIou = 0;
+    let batch = 1;
+    const slots: SharedArrayBuffer[] = [];
+    const slotWaiters: (() => void)[] = [];
+    const releaseSlot = (slot: SharedArrayBuffer) => { slots.push(slot); slotWaiters.shift()?.(); };
+    let queue: Channel<Entry | null>;
+    let emitter: Promise<void> = Promise.resolve();
+    let failure: unknown = null;
+    let gather: { frames: Frame[]; places: Placement[]; slot: SharedArrayBuffer } | null = null;
+    const counters = new Map<number, number>();
+
+    const decodeInto = (f: Frame, d: Decoded, place: Placement) => {
+      const x = f.xform;
+      const toSrc = (mx: number, my: number): [number, number] => {
+        const fx = (mx - place.dx) / place.sx;
+        const fy = (my - place.dy) / place.sy;
+        return [(fx - x.dx) / x.sx, (fy - x.dy) / x.sy];
+      };
+      const W = f.source.width, H = f.source.height;
+      const clip = (v: number, m: number) => Math.min(m, Math.max(0, v));
+      if (d.objects) {
+        for (const det of d.objects) {
+          if (keep && !keep.has(det.class)) continue;
+          const [x1, y1] = toSrc(det.box[0], det.box[1]);
+          const [x2, y2] = toSrc(det.box[2], det.box[3]);
+          const obj: ObjectMeta = { class: det.class, label: labels?.[det.class] ?? String(det.class), score: det.score, box: [clip(x1, W), clip(y1, H), clip(x2, W), clip(y2, H)], attributes: {} };
+          if (det.landmarks) {
+            const lm: number[] = [];
+            for (let i = 0; i < det.landmarks.length; i += 2) lm.push(...toSrc(det.landmarks[i]!, det.landmarks[i + 1]!));
+            obj.attributes.landmarks = lm.map((v) => Math.round(v * 10) / 10);
+          }
+          if (obj.box[2] > obj.box[0] && obj.box[3] > obj.box[1]) f.meta.objects.push(obj);
+        }
+      }
+      if (d.classifications) {
+        f.meta.classifications = d.classifications.filter((c) => !keep || keep.has(c.class)).map((c) => ({ class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score }));
+      }
+      if (d.mask) f.meta.mask = { ...d.mask, labels };
+      if (d.embedding) f.meta.embedding = d.embedding;
+    };
+
+    const emitLoop = async () => {
+      for (;;) {
+        const e = await queue.pop();
+        if (!e) return;
+        if (e.result) {
+          const r = await e.result;
+          if (e.slot) releaseSlot(e.slot);
+          e.frames.forEach((f, b) => decodeInto(f, adapter.decode(r.outputs, b, { inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK }), e.places[b]!));
+        }
+        for (const f of e.frames) await ctx.push(f);
+      }
+    };
+
+    const submit = async () => {
+      const g = gather!;
+      gather = null;
+      const n = g.frames.length;
+      const result = pool!.run(inputName, g.slot, n, prepSpec);
+      result.catch(() => {}); // surfaced through the emitter
+      await queue.push({ frames: g.frames, places: g.places, result, slot: g.slot });
+    };
+
+    const check = () => { if (failure) throw failure; };
+
+    return {
+      async start() {
+        if (!o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', `${ctx.name}: infer needs model=PATH_OR_NAME`);
+        const model = resolveModel(o.model);
+        let ep: Ep = o.ep === 'auto' ? 'cuda' : o.ep;
+        const backends = listBackends();
+        if (o.ep === 'auto' && !backends.cuda.usable) {
+          ep = 'cpu';
+          ctx.log.info(`ep=auto: using cpu (${backends.cuda.why})`);
+        } else if (ep !== 'cpu' && !backends[ep].usable) {
+          throw new SluiceError('SLUICE_ERR_EP', `${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
+        }
+        const workers = o.workers || (ep === 'cpu' ? 1 : 2);
+        const threads = o.threads || (ep === 'cpu' ? Math.max(1, Math.floor(availableParallelism() / workers)) : 1);
+        pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers, intraOpThreads: threads });
+        let info;
+        try {
+          info = await pool.open();
+        } catch (e) {
+          if (o.ep !== 'auto' || ep === 'cpu') throw e;
+          ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: ${ep} failed (${(e as Error).message}); falling back to cpu` });
+          ep = 'cpu';
+          pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers: o.workers || 1, intraOpThreads: o.threads || Math.max(1, Math.floor(availableParallelism() / (o.workers || 1))) });
+          info = await pool.open();
+        }
+        adapter = o.adapter === 'auto' ? detectAdapter(info) : adapters[o.adapter]!;
+        try {
+          adapter.check(info);
+        } catch (e) {
+          await pool.close();
+          if (e instanceof SluiceError) throw new SluiceError(e.code, `${ctx.name}: ${model} does not fit adapter ${adapter.name}: ${e.message}`);
+          throw e;
+        }
+        const inp = imageInput(info, adapter.name);
+        inputName = inp.name;
+        if (inp.batch > 0 && o.batchSize > inp.batch) {
+          ctx.post({ type: 'warning', source: ctx.name, message: `model input "${inp.name}" has a fixed batch of ${inp.batch}; running batch-size=${inp.batch} (calls run concurrently on ${pool.size} worker(s))` });
+        }
+        batch = inp.batch > 0 ? Math.min(inp.batch, o.batchSize) : o.batchSize;
+        const ap = adapter.prep;
+        const scale = o.scale || ap.scale;
+        prepSpec = {
+          width: inp.width, height: inp.height, layout: inp.layout,
+          order: o.channels === 'auto' ? ap.order : o.channels,
+          scale, mean: triple(o.mean, 'mean') ?? ap.mean, std: triple(o.std, 'std') ?? ap.std,
+        };
+        prep = new Preprocessor(inp.width, inp.height, { ...ap, layout: inp.layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox });
+        labels = o.labels ? readLabels(o.labels) : adapter.labels;
+        const nc = adapter.numClasses(info);
+        if (o.labels && nc !== undefined && labels!.length !== nc) {
+          await pool.close();
+          throw new SluiceError('SLUICE_ERR_LABELS', `${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
+        }
+        if (o.classes) {
+          keep = new Set(o.classes.split(',').map((c) => {
+            const t = c.trim();
+            if (/^\d+$/.test(t)) return Number(t);
+            const i = labels?.indexOf(t) ?? -1;
+            if (i < 0) throw new SluiceError('SLUICE_ERR_PROPERTY', `${ctx.name}: classes= names "${t}", which is not among the labels`);
+            return i;
+          }));
+        }
+        threshold = o.threshold >= 0 ? o.threshold : adapter.threshold;
+        nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
+        const inflight = pool.size * 2;
+        for (let i = 0; i <= inflight; i++) slots.push(new SharedArrayBuffer(batch * prep.bytes));
+        queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
+        emitter = emitLoop().catch((e) => {
+          failure = e;
+          for (const it of queue.close()) for (const f of it?.frames ?? []) ctx.drop(f);
+          for (const w of slotWaiters.splice(0)) w();
+        });
+        ctx.log.info(`${model}: adapter ${adapter.name}, ${inp.width}x${inp.height} ${inp.layout}, ep ${ep}, ${pool.size} worker(s), batch ${batch}`);
+      },
+      async process(frame) {
+        check();
+        const n = counters.get(frame.stream) ?? 0;
+        counters.set(frame.stream, n + 1);
+        if (n % o.interval !== 0) {
+          if (gather) await submit();
+          await queue.push({ frames: [frame], places: [], result: null, slot: null });
+          return;
+        }
+        if (!gather) {
+          // Waits here (backpressure) when every staging slot is in flight.
+          while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
+          gather = { frames: [], places: [], slot: slots.pop()! };
+        }
+        const i = gather.frames.length;
+        const place = await prep.into(avOf(frame.pixels, ctx.name), new Uint8Array(gather.slot), i * prep.bytes);
+        gather.frames.push(frame);
+        gather.places.push(place);
+        if (gather.frames.length >= batch) await submit();
+      },
+      async flush() {
+        if (gather && gather.frames.length) await submit();
+        await queue.push(null);
+        await emitter;
+        check();
+      },
+      async stop() {
+        for (const it of queue?.close() ?? []) for (const f of it?.frames ?? []) ctx.drop(f);
+        for (const f of gather?.frames ?? []) ctx.drop(f);
+        gather = null;
+        prep?.close();
+        await pool?.close();
+      },
+    };
+  },
+});
+
+export default inferDef;

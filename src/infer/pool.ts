@@ -1,0 +1,85 @@
+// A pool of inference workers, each with its own ORT session. Fixed-batch models fill a GPU
+// (or several CPU cores) only with concurrent sessions, so requests are spread over workers.
+import { Worker } from 'node:worker_threads';
+import { SluiceError } from '../core/errors.ts';
+import type { Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+
+interface Pending { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
+
+class SessionWorker {
+  readonly worker: Worker;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  inflight = 0;
+  constructor(init: { model: string; ep: Ep; gpuId: number; intraOpThreads: number }) {
+    this.worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: init });
+    this.worker.on('message', (m: WorkerResponse) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.type === 'error') p.reject(new Error(m.message));
+      else p.resolve(m);
+    });
+    this.worker.on('error', (e) => this.failAll(e));
+    this.worker.on('exit', (code) => { if (this.pending.size) this.failAll(new Error(`inference worker exited (${code})`)); });
+  }
+  private failAll(e: Error) {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+  request<T extends WorkerResponse>(msg: Omit<WorkerRequest, 'id'> & { type: WorkerRequest['type'] }): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (r: WorkerResponse) => void, reject });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+}
+
+export interface PoolOptions { model: string; ep: Ep; gpuId: number; workers: number; intraOpThreads: number }
+
+export class SessionPool {
+  private workers: SessionWorker[] = [];
+  private opts: PoolOptions;
+  info: ModelInfo | null = null;
+  constructor(opts: PoolOptions) { this.opts = opts; }
+
+  async open(): Promise<ModelInfo> {
+    for (let i = 0; i < this.opts.workers; i++) this.workers.push(new SessionWorker(this.opts));
+    try {
+      const infos = await Promise.all(this.workers.map((w) => w.request<Extract<WorkerResponse, { type: 'opened' }>>({ type: 'open' })));
+      this.info = infos[0]!.info;
+      return this.info;
+    } catch (e) {
+      await this.close();
+      const msg = (e as Error).message;
+      throw new SluiceError('SLUICE_ERR_MODEL', `cannot load model ${this.opts.model} with ep=${this.opts.ep}: ${msg.split('\n')[0]}`, { cause: e });
+    }
+  }
+
+  /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
+  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec): Promise<{ outputs: Record<string, TensorOut>; timing: { prep: number; run: number } }> {
+    let w = this.workers[0]!;
+    for (const x of this.workers) if (x.inflight < w.inflight) w = x;
+    w.inflight++;
+    try {
+      const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, prep } as never);
+      return { outputs: r.outputs, timing: r.timing };
+    } catch (e) {
+      throw new SluiceError('SLUICE_ERR_INFER', `inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    } finally {
+      w.inflight--;
+    }
+  }
+
+  get size(): number { return this.workers.length; }
+
+  async close(): Promise<void> {
+    const ws = this.workers;
+    this.workers = [];
+    await Promise.all(ws.map(async (w) => {
+      try { await Promise.race([w.request({ type: 'close' }), new Promise((r) => setTimeout(r, 2000))]); } catch { /* closing anyway */ }
+      await w.worker.terminate();
+    }));
+  }
+}

@@ -1,0 +1,32 @@
+// Messages between the infer element (main thread) and its session workers.
+
+export type Ep = 'cpu' | 'cuda' | 'webgpu' | 'tensorrt';
+
+export interface WorkerInit { model: string; ep: Ep; gpuId: number; intraOpThreads: number }
+
+export interface TensorMeta { name: string; type: string; shape: number[] }
+export interface ModelInfo { inputs: TensorMeta[]; outputs: TensorMeta[] }
+
+/** How u8 pixels become the input tensor: value = (x * scale - mean[c]) / std[c]. */
+export interface PrepSpec {
+  width: number;
+  height: number;
+  layout: 'nchw' | 'nhwc';
+  order: 'rgb' | 'bgr';
+  scale: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export interface TensorOut { data: Float32Array; dims: number[] }
+
+export type WorkerRequest =
+  | { type: 'open'; id: number }
+  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; prep: PrepSpec }
+  | { type: 'close'; id: number };
+
+export type WorkerResponse =
+  | { type: 'opened'; id: number; info: ModelInfo }
+  | { type: 'result'; id: number; outputs: Record<string, TensorOut>; timing: { prep: number; run: number } }
+  | { type: 'closed'; id: number }
+  | { type: 'error'; id: number; message: string };
