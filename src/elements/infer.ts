@@ -16,10 +16,10 @@ import { parseProps } from '../core/pipeline.ts';
 import { avOf } from '../media/av.ts';
 import type { Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
-import { Preprocessor } from '../infer/prep.ts';
+import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
-import type { Ep, PrepSpec, TensorOut } from '../infer/protocol.ts';
+import type { Ep, PrepSpec } from '../infer/protocol.ts';
 import { resolveModel } from '../infer/models.ts';
 import { listBackends } from '../infer/backends.ts';
 
@@ -40,10 +40,13 @@ const props = z.object({
   std: p.str('', 'override input std per channel'),
   scale: p.num(0, 'override the factor applied to 0-255 pixel values before mean/std (0: adapter default)', { min: 0 }),
   channels: p.enum(['auto', 'rgb', 'bgr'], 'auto', 'channel order the model expects'),
-  letterbox: p.enum(['auto', 'none', 'center', 'top-left'], 'auto', 'resize mode: stretch, or keep aspect and pad (centred or top-left)'),
+  letterbox: p.enum(['auto', 'none', 'center', 'top-left', 'crop'], 'auto', 'resize mode: stretch (none), keep aspect and pad (center, top-left), or fill and centre-crop (crop)'),
   workers: p.int(0, 'worker threads, each with its own session; 0: 1 on CPU, 2 on GPU', { min: 0, max: 64 }),
   threads: p.int(0, 'intra-op threads per session on CPU; 0 splits the cores among workers', { min: 0 }),
   gpuId: p.int(0, 'GPU device index', { min: 0 }),
+  mode: p.enum(['primary', 'secondary'], 'primary', 'primary: whole frames; secondary: the objects an upstream detector found'),
+  onClass: p.str('', 'secondary: only objects of these classes (comma-separated labels or ids); empty: all'),
+  minSize: p.int(16, 'secondary: skip objects smaller than this many pixels on either side', { min: 2 }),
 });
 
 type Props = z.output<typeof props>;
@@ -81,7 +84,8 @@ export function readLabels(file: string): string[] {
   return lines.map((l) => (/^n\d{8} /.test(l) ? l.slice(10).split(',')[0]!.trim() : l.trim()));
 }
 
-interface Entry { frames: Frame[]; places: Placement[]; result: Promise<{ outputs: Record<string, TensorOut> }> | null; slot: SharedArrayBuffer | null }
+/** Frames waiting to go downstream in order, and the work that fills in their meta. */
+interface Entry { frames: Frame[]; done: Promise<unknown> | null }
 
 const inferDef = defineElement({
   name: 'infer',
@@ -111,6 +115,8 @@ dynamic batch dimension take batch-size frames per call.`,
     let emitter: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     let gather: { frames: Frame[]; places: Placement[]; slot: SharedArrayBuffer } | null = null;
+    let cropper: Cropper | null = null;
+    const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
     const counters = new Map<number, number>();
 
     const decodeInto = (f: Frame, d: Decoded, place: Placement) => {
@@ -147,22 +153,61 @@ dynamic batch dimension take batch-size frames per call.`,
       for (;;) {
         const e = await queue.pop();
         if (!e) return;
-        if (e.result) {
-          const r = await e.result;
-          if (e.slot) releaseSlot(e.slot);
-          e.frames.forEach((f, b) => decodeInto(f, adapter.decode(r.outputs, b, { inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK }), e.places[b]!));
-        }
+        if (e.done) await e.done;
         for (const f of e.frames) await ctx.push(f);
       }
+    };
+
+    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK });
+
+    /** Run n staged images; resolves with one decoded result per image and frees the slot. */
+    const runSlot = (slot: SharedArrayBuffer, n: number): Promise<Decoded[]> => {
+      const p = pool!.run(inputName, slot, n, prepSpec).then((r) => Array.from({ length: n }, (_, b) => adapter.decode(r.outputs, b, params())))
+        .finally(() => releaseSlot(slot));
+      p.catch(() => {}); // surfaced through the emitter
+      return p;
+    };
+
+    const acquireSlot = async (): Promise<SharedArrayBuffer> => {
+      while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
+      return slots.pop()!;
     };
 
     const submit = async () => {
       const g = gather!;
       gather = null;
-      const n = g.frames.length;
-      const result = pool!.run(inputName, g.slot, n, prepSpec);
-      result.catch(() => {}); // surfaced through the emitter
-      await queue.push({ frames: g.frames, places: g.places, result, slot: g.slot });
+      const done = runSlot(g.slot, g.frames.length).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, g.places[b]!)));
+      await queue.push({ frames: g.frames, done });
+    };
+
+    /** Secondary mode: crop each chosen object, run, attach the result to the object. */
+    const secondary = async (frame: Frame) => {
+      const av = avOf(frame.pixels, ctx.name);
+      const x = frame.xform;
+      const jobs: Promise<unknown>[] = [];
+      for (const obj of frame.meta.objects) {
+        if (onClass && !onClass.has(obj.label ?? '') && !onClass.has(String(obj.class))) continue;
+        const [x1, y1, x2, y2] = [obj.box[0] * x.sx + x.dx, obj.box[1] * x.sy + x.dy, obj.box[2] * x.sx + x.dx, obj.box[3] * x.sy + x.dy];
+        if (x2 - x1 < o.minSize || y2 - y1 < o.minSize) continue;
+        const slot = await acquireSlot();
+        try {
+          await cropper!.into(av, [x1, y1, x2 - x1, y2 - y1], slot, 0);
+        } catch (e) {
+          releaseSlot(slot);
+          throw e;
+        }
+        jobs.push(runSlot(slot, 1).then(([d]) => attach(obj, d!)));
+      }
+      await queue.push({ frames: [frame], done: jobs.length ? Promise.all(jobs) : null });
+    };
+
+    const attach = (obj: ObjectMeta, d: Decoded) => {
+      if (d.classifications?.length) {
+        const c = d.classifications[0]!;
+        obj.attributes.classification = { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score };
+      }
+      if (d.embedding) obj.attributes.embedding = d.embedding;
+      if (d.objects) obj.attributes.detections = d.objects.length;
     };
 
     const check = () => { if (failure) throw failure; };
@@ -213,6 +258,7 @@ dynamic batch dimension take batch-size frames per call.`,
           order: o.channels === 'auto' ? ap.order : o.channels,
           scale, mean: triple(o.mean, 'mean') ?? ap.mean, std: triple(o.std, 'std') ?? ap.std,
         };
+        if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, inp.layout, prepSpec.order);
         prep = new Preprocessor(inp.width, inp.height, { ...ap, layout: inp.layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox });
         labels = o.labels ? readLabels(o.labels) : adapter.labels;
         const nc = adapter.numClasses(info);
@@ -247,14 +293,12 @@ dynamic batch dimension take batch-size frames per call.`,
         counters.set(frame.stream, n + 1);
         if (n % o.interval !== 0) {
           if (gather) await submit();
-          await queue.push({ frames: [frame], places: [], result: null, slot: null });
+          await queue.push({ frames: [frame], done: null });
           return;
         }
-        if (!gather) {
-          // Waits here (backpressure) when every staging slot is in flight.
-          while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
-          gather = { frames: [], places: [], slot: slots.pop()! };
-        }
+        if (o.mode === 'secondary') return secondary(frame);
+        // Waits here (backpressure) when every staging slot is in flight.
+        gather ??= { frames: [], places: [], slot: await acquireSlot() };
         const i = gather.frames.length;
         const place = await prep.into(avOf(frame.pixels, ctx.name), new Uint8Array(gather.slot), i * prep.bytes);
         gather.frames.push(frame);
@@ -272,6 +316,7 @@ dynamic batch dimension take batch-size frames per call.`,
         for (const f of gather?.frames ?? []) ctx.drop(f);
         gather = null;
         prep?.close();
+        cropper?.close();
         await pool?.close();
       },
     };

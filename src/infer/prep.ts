@@ -1,8 +1,11 @@
 // Pre-processing in native code: FFmpeg scales/letterboxes/converts each frame straight to the
 // model's input size and channel layout (planar gbrp for NCHW, packed rgb24/bgr24 for NHWC);
 // only the u8 -> float normalisation happens in the worker, on the small model input.
-import type { Frame as AVFrame } from 'node-av/lib';
+import { SoftwareScaleContext, type Frame as AVFrame } from 'node-av/lib';
+import { SWS_BILINEAR } from 'node-av/constants';
 import { Scaler, type Placement } from '../media/scale.ts';
+import { pixFmtFromName, pixFmtName } from '../media/av.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
 
 export class Preprocessor {
@@ -18,7 +21,8 @@ export class Preprocessor {
     this.scaler = new Scaler({
       width, height,
       format: this.planar ? 'gbrp' : prep.order === 'rgb' ? 'rgb24' : 'bgr24',
-      letterbox: prep.letterbox !== 'none',
+      letterbox: prep.letterbox === 'center' || prep.letterbox === 'top-left',
+      crop: prep.letterbox === 'crop',
       placement: prep.letterbox === 'top-left' ? 'top-left' : 'center',
       padColor: `0x${hex}${hex}${hex}`,
       method: 'bilinear',
@@ -50,4 +54,84 @@ export class Preprocessor {
   }
 
   close(): void { this.scaler.close(); }
+}
+
+/**
+ * Crop a rectangle of a CPU frame and scale it to the model input, straight into the staging
+ * buffer, with swscale on plane pointers offset to the crop origin (no full-frame copy, no
+ * filter graph per object size). Used by secondary inference on detected objects.
+ */
+export class Cropper {
+  readonly width: number;
+  readonly height: number;
+  private planar: boolean;
+  private dstFmt: number;
+  private ctx: SoftwareScaleContext | null = null;
+  private key = '';
+  constructor(width: number, height: number, layout: 'nchw' | 'nhwc', order: 'rgb' | 'bgr') {
+    this.width = width;
+    this.height = height;
+    this.planar = layout === 'nchw';
+    this.dstFmt = pixFmtFromName(this.planar ? 'gbrp' : order === 'rgb' ? 'rgb24' : 'bgr24');
+  }
+  get bytes(): number { return this.width * this.height * 3; }
+
+  /** Crop [x, y, w, h] (frame pixels; snapped to even) of `src` into dst[offset..]. */
+  async into(src: AVFrame, rect: [number, number, number, number], dst: SharedArrayBuffer, offset: number): Promise<void> {
+    const fmt = src.format as number;
+    const desc = CHROMA[pixFmtName(fmt as never)];
+    if (!desc) throw new SluiceError('SLUICE_ERR_FORMAT', `secondary inference cannot crop ${pixFmtName(fmt as never)} frames; add scale format=yuv420p before it`);
+    let [x, y, w, h] = rect.map((v) => Math.round(v)) as [number, number, number, number];
+    x = Math.max(0, x & ~1); y = Math.max(0, y & ~1);
+    w = Math.min(src.width - x, Math.max(2, w)) & ~1; h = Math.min(src.height - y, Math.max(2, h)) & ~1;
+    const key = `${w}x${h}:${fmt}`;
+    if (key !== this.key) {
+      this.ctx?.freeContext();
+      const c = new SoftwareScaleContext();
+      c.getContext(w, h, fmt as never, this.width, this.height, this.dstFmt as never, SWS_BILINEAR);
+      const r = c.initContext();
+      if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `cannot set up scaling ${w}x${h} -> ${this.width}x${this.height} (${r})`);
+      this.ctx = c;
+      this.key = key;
+    }
+    const data = src.data!;
+    const ls = src.linesize;
+    const srcSlice: Buffer[] = [];
+    const srcStride: number[] = [];
+    desc.forEach(([, sy], p) => {
+      const off = (y >> sy) * ls[p]! + colOffset(desc, p, x);
+      srcSlice.push(data[p]!.subarray(off));
+      srcStride.push(ls[p]!);
+    });
+    const area = this.width * this.height;
+    const dstBufs = this.planar
+      ? [0, 1, 2].map((i) => Buffer.from(dst, offset + i * area, area))
+      : [Buffer.from(dst, offset, 3 * area)];
+    const dstStride = this.planar ? [this.width, this.width, this.width] : [this.width * 3];
+    const r = await this.ctx!.scale(srcSlice, srcStride, 0, h, dstBufs, dstStride);
+    if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `cropping failed (${r})`);
+  }
+
+  close(): void {
+    this.ctx?.freeContext();
+    this.ctx = null;
+  }
+}
+
+/** Per plane: [bytes per pixel, vertical chroma shift] for the CPU formats we crop. */
+const CHROMA: Record<string, [number, number][]> = {
+  yuv420p: [[1, 0], [1, 1], [1, 1]],
+  yuvj420p: [[1, 0], [1, 1], [1, 1]],
+  nv12: [[1, 0], [2, 1]],
+  yuv444p: [[1, 0], [1, 0], [1, 0]],
+  rgb24: [[3, 0]],
+  bgr24: [[3, 0]],
+  gray: [[1, 0]],
+};
+
+function colOffset(desc: [number, number][], plane: number, x: number): number {
+  const [bpp, sy] = desc[plane]!;
+  // Subsampled planes (4:2:0) halve x too; nv12's interleaved UV keeps 2 bytes per chroma pixel.
+  const xs = plane > 0 && sy === 1 ? x >> 1 : x;
+  return xs * bpp;
 }

@@ -13,6 +13,8 @@ export interface ScaleSpec {
   format: string;
   /** Fit inside width x height keeping aspect ratio, pad the rest. */
   letterbox: boolean;
+  /** Fill width x height keeping aspect ratio, cut the overflow equally on both sides. */
+  crop?: boolean;
   /** Where the letterboxed image sits. */
   placement: 'center' | 'top-left';
   /** Pad colour as FFmpeg colour (black, 0x727272...). */
@@ -29,6 +31,12 @@ export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
   if (w <= 0 && h <= 0) { w = inW; h = inH; }
   else if (w <= 0) w = even(Math.round((inW * h) / inH));
   else if (h <= 0) h = even(Math.round((inH * w) / inW));
+  if (s.crop) {
+    const r = Math.max(w / inW, h / inH);
+    const iw = even(Math.round(inW * r));
+    const ih = even(Math.round(inH * r));
+    return { sx: iw / inW, sy: ih / inH, dx: -2 * Math.floor((iw - w) / 4), dy: -2 * Math.floor((ih - h) / 4), width: w, height: h, ...{ iw, ih } } as Placement;
+  }
   if (!s.letterbox) return { sx: w / inW, sy: h / inH, dx: 0, dy: 0, width: w, height: h };
   const r = Math.min(w / inW, h / inH);
   const iw = even(Math.round(inW * r));
@@ -68,7 +76,11 @@ export class Scaler {
     const s = this.spec;
     const parts: string[] = [];
     const flags = s.method;
-    if (s.letterbox) {
+    if (s.crop) {
+      const { iw, ih } = p as Placement & { iw: number; ih: number };
+      parts.push(`scale=${iw}:${ih}:flags=${flags}`);
+      parts.push(`crop=${p.width}:${p.height}:${-p.dx}:${-p.dy}`);
+    } else if (s.letterbox) {
       const { iw, ih } = p as Placement & { iw: number; ih: number };
       parts.push(`scale=${iw}:${ih}:flags=${flags}`);
       parts.push(`pad=${p.width}:${p.height}:${p.dx}:${p.dy}:color=${s.padColor}`);

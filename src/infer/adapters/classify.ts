@@ -1,12 +1,12 @@
 // Classifiers: one output [N,C] of logits (softmaxed here unless they already sum to 1).
-// Default prep is ImageNet's: RGB, 0-1, mean/std normalised, stretched.
+// Default prep is ImageNet's: RGB, 0-1, mean/std normalised, shorter side fitted, centre cropped.
 import type { Adapter, Decoded } from './types.ts';
 import { imageInput, modelError, shapeStr, softmaxInPlace } from './types.ts';
 
 export const classify: Adapter = {
   name: 'classify',
   task: 'classify',
-  prep: { layout: 'nchw', order: 'rgb', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], letterbox: 'none', pad: 0 },
+  prep: { layout: 'nchw', order: 'rgb', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], letterbox: 'crop', pad: 0 },
   threshold: 0.05,
   nmsIou: 0,
   numClasses: (info) => info.outputs[0]?.shape.at(-1),

@@ -11,8 +11,8 @@ export interface Prep {
   scale: number;
   mean: [number, number, number];
   std: [number, number, number];
-  /** none: stretch to the input size; center / top-left: keep aspect and pad. */
-  letterbox: 'none' | 'center' | 'top-left';
+  /** none: stretch to the input size; center / top-left: keep aspect and pad; crop: fill and cut. */
+  letterbox: 'none' | 'center' | 'top-left' | 'crop';
   /** Padding value (0-255) for letterboxing. */
   pad: number;
 }
