@@ -1,6 +1,7 @@
 // Built-in elements: each file declares one element with the public element API.
 import { Registry } from '../core/registry.ts';
 import type { ElementDef } from '../core/element.ts';
+import blur from './blur.ts';
 import encode from './encode.ts';
 import fakesink from './fakesink.ts';
 import file from './file.ts';
@@ -14,7 +15,7 @@ import tee from './tee.ts';
 import testsrc from './testsrc.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [encode, fakesink, file, identity, infer, meta, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
+export const builtins: ElementDef[] = [blur, encode, fakesink, file, identity, infer, meta, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

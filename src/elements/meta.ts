@@ -13,6 +13,14 @@ const props = z.object({
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
+/** Typed arrays (embeddings) as plain rounded number arrays, so JSON stays readable. */
+function plain(v: unknown): unknown {
+  if (ArrayBuffer.isView(v)) return Array.from(v as Float32Array, (x) => Math.round(x * 1e4) / 1e4);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
 export function metaLine(f: Frame): string {
   const rec: Record<string, unknown> = {
     stream: f.stream,
@@ -23,13 +31,23 @@ export function metaLine(f: Frame): string {
     objects: f.meta.objects.map((o) => {
       const out: Record<string, unknown> = { class: o.class, label: o.label ?? String(o.class), score: Math.round(o.score * 1000) / 1000, box: o.box.map(r2) };
       if (o.track !== undefined) out.track = o.track;
-      out.attributes = o.attributes;
+      out.attributes = plain(o.attributes);
       return out;
     }),
   };
   if (f.meta.truth) rec.truth = f.meta.truth.map((t) => ({ id: t.id, class: t.class, box: t.box.map(r2), visible: r2(t.visible) }));
   rec.events = f.meta.events;
-  if (f.meta.classifications) rec.classifications = f.meta.classifications;
+  if (f.meta.classifications) rec.classifications = f.meta.classifications.map((c) => ({ ...c, score: Math.round(c.score * 1000) / 1000 }));
+  if (f.meta.mask) {
+    // The class map itself is large; lines carry its size and the share of each class.
+    const m = f.meta.mask;
+    const counts = new Map<number, number>();
+    for (const c of m.data) counts.set(c, (counts.get(c) ?? 0) + 1);
+    const fractions: Record<string, number> = {};
+    for (const [c, n] of [...counts].sort((a, b) => a[0] - b[0])) fractions[m.labels?.[c] ?? String(c)] = Math.round((n / m.data.length) * 1000) / 1000;
+    rec.mask = { width: m.width, height: m.height, fractions };
+  }
+  if (f.meta.embedding) rec.embedding = plain(f.meta.embedding);
   return JSON.stringify(rec);
 }
 
