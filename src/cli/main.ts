@@ -10,6 +10,8 @@ import { registry } from '../index.ts';
 import { inspectAll, inspectOne } from './inspect.ts';
 import { formatTable, liveLine } from './table.ts';
 import { demoPipeline } from './demo.ts';
+import { doctor } from './doctor.ts';
+import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -110,6 +112,26 @@ runOptions(program.command('demo')
     const report = await play(pipeline, { ...opts, report: opts.report ?? 'demo-report.json' });
     process.stderr.write(`wrote ${opts.out} (${report.frames} frames) and ${opts.report ?? 'demo-report.json'}\n`);
   });
+
+const models = program.command('models').description('well-known models: list them or fetch one into the cache');
+models.command('list').description('known models, their task, adapter, licence and whether they are cached').action(() => {
+  const rows = KNOWN_MODELS.map((m) => {
+    let where = 'not cached';
+    try { where = resolveModel(m.name); } catch { /* not present */ }
+    return `${m.name.padEnd(14)} ${m.adapter.padEnd(10)} ${m.licence.padEnd(11)} ${m.task.padEnd(34)} ${where}`;
+  });
+  process.stdout.write(`${'name'.padEnd(14)} ${'adapter'.padEnd(10)} ${'licence'.padEnd(11)} ${'task'.padEnd(34)} location\n${rows.join('\n')}\n`);
+});
+models.command('pull').description('fetch a model (from SLUICE_MODEL_DIR if it holds it, else upstream), verify its sha256, cache it')
+  .argument('<name>', 'model name (sluice models list)')
+  .action(async (name: string) => {
+    const path = await pullModel(name, (l) => process.stderr.write(l + '\n'));
+    process.stdout.write(path + '\n');
+  });
+
+program.command('doctor').description('what can run here: execution providers (and why not), hardware decoders, GPUs').action(() => {
+  process.stdout.write(doctor() + '\n');
+});
 
 try {
   await program.parseAsync(process.argv);
