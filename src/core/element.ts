@@ -29,6 +29,8 @@ export interface ElementContext {
   readonly streamId: number;
   /** Linked src pad names, in link order. */
   readonly srcPads: readonly string[];
+  /** Linked sink pad names (several for joins such as mux). */
+  readonly sinkPads: readonly string[];
   /** Send a frame downstream. Waits while the downstream queue is full (backpressure). */
   push(frame: Frame, pad?: string): Promise<void>;
   /** Count a frame as dropped by this element and release it. */

@@ -73,6 +73,8 @@ export interface Frame {
   /** Maps source pixels to this frame's: x' = x*sx + dx, y' = y*sy + dy (scale updates it). */
   xform: Xform;
   meta: FrameMeta;
+  /** Set by `mux`: this frame is number `index` of `size` in batch `id` (one inference call). */
+  batch?: { id: number; index: number; size: number };
   /** performance.now() when the source made it: end-to-end latency. */
   born: number;
 }
@@ -88,6 +90,7 @@ export function cloneFrame(f: Frame): Frame {
     pixels: f.pixels ? f.pixels.clone() : null,
     source: { ...f.source },
     xform: { ...f.xform },
+    batch: f.batch ? { ...f.batch } : undefined,
     meta: structuredClone(f.meta),
   };
 }

@@ -323,6 +323,7 @@ export class Pipeline {
       signal: this.abort.signal,
       get streamId() { return n.streamId; },
       get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
+      get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
       push: (frame, pad) => self.pushFrom(n, frame, pad),
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
       post: (msg: BusMessage) => self.bus.post(msg),

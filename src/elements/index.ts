@@ -2,12 +2,14 @@
 import { Registry } from '../core/registry.ts';
 import type { ElementDef } from '../core/element.ts';
 import blur from './blur.ts';
+import demux from './demux.ts';
 import encode from './encode.ts';
 import fakesink from './fakesink.ts';
 import file from './file.ts';
 import identity from './identity.ts';
 import infer from './infer.ts';
 import meta from './meta.ts';
+import mux from './mux.ts';
 import queue from './queue.ts';
 import rate from './rate.ts';
 import scale from './scale.ts';
@@ -15,7 +17,7 @@ import tee from './tee.ts';
 import testsrc from './testsrc.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [blur, encode, fakesink, file, identity, infer, meta, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
+export const builtins: ElementDef[] = [blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

@@ -303,7 +303,9 @@ dynamic batch dimension take batch-size frames per call.`,
         const place = await prep.into(avOf(frame.pixels, ctx.name), new Uint8Array(gather.slot), i * prep.bytes);
         gather.frames.push(frame);
         gather.places.push(place);
-        if (gather.frames.length >= batch) await submit();
+        // A batch from mux ends a call early: its frames belong together.
+        const lastOfMuxBatch = frame.batch !== undefined && frame.batch.index === frame.batch.size - 1;
+        if (gather.frames.length >= batch || lastOfMuxBatch) await submit();
       },
       async flush() {
         if (gather && gather.frames.length) await submit();

@@ -75,7 +75,14 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
   return { res: { type: 'result', id: req.id, outputs, timing: { prep: t1 - t0, run: t2 - t1 } }, transfer };
 }
 
-parentPort!.on('message', async (msg: WorkerRequest) => {
+// One request at a time: ORT's run() is async and the staging tensor is reused, so a second
+// request must not start converting while the first is still being read by the session.
+let chain: Promise<void> = Promise.resolve();
+parentPort!.on('message', (msg: WorkerRequest) => {
+  chain = chain.then(() => handle(msg));
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
   try {
     if (msg.type === 'open') {
       const info = await open();
@@ -90,4 +97,4 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
   } catch (e) {
     parentPort!.postMessage({ type: 'error', id: msg.id, message: (e as Error)?.message ?? String(e) } satisfies WorkerResponse);
   }
-});
+}

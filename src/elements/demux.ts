@@ -1,0 +1,25 @@
+// demux: split a batched (muxed) stream back into one output per source stream. Frames of
+// stream N go to pad src_N; a stream whose pad is not linked is dropped (and counted).
+import { z } from 'zod';
+import { defineElement, sinkPad } from '../core/element.ts';
+
+export default defineElement({
+  name: 'demux',
+  summary: 'Split batched frames back into per-stream outputs (src_0, src_1, ...)',
+  kind: 'filter',
+  pads: [sinkPad(['ANY']), { name: 'src_%u', direction: 'src', presence: 'request', caps: ['ANY'] }],
+  props: z.object({}),
+  doc: 'Link outputs by stream number: "... ! demux name=d  d.src_0 ! file location=a.mp4  d.src_1 ! file location=b.mp4".',
+  create(_o, ctx) {
+    let linked: Set<string>;
+    return {
+      start() { linked = new Set(ctx.srcPads); },
+      async process(frame) {
+        const pad = `src_${frame.stream}`;
+        frame.batch = undefined;
+        if (!linked.has(pad)) { ctx.drop(frame); return; }
+        await ctx.push(frame, pad);
+      },
+    };
+  },
+});

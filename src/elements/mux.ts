@@ -1,0 +1,80 @@
+// mux: batch frames from N sources for one inference call (DeepStream's nvstreammux). A batch
+// closes when it holds batch-size frames or `timeout` ms after its first frame, whichever comes
+// first; frames keep their stream ids and are optionally scaled to one size.
+import { z } from 'zod';
+import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
+import type { Frame } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+import { AVPixels, avOf, pixFmtName } from '../media/av.ts';
+import { Scaler } from '../media/scale.ts';
+
+const props = z.object({
+  batchSize: p.int(0, 'frames per batch; 0 uses the number of linked inputs', { min: 0, max: 1024 }),
+  timeout: p.num(40, 'ms after a batch\'s first frame before it is sent incomplete (live sources)', { min: 0 }),
+  width: p.int(0, 'scale every frame to this width (0 keeps each stream\'s size)', { min: 0 }),
+  height: p.int(0, 'scale every frame to this height (0 keeps each stream\'s size)', { min: 0 }),
+});
+
+export default defineElement({
+  name: 'mux',
+  summary: 'Batch frames from several streams for one inference call (nvstreammux)',
+  kind: 'filter',
+  pads: [joinSinkPads(), srcPad()],
+  props,
+  create(o, ctx) {
+    let inputs = 0;
+    let batch: Frame[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let nextId = 0;
+    let chain: Promise<void> = Promise.resolve();
+    let failure: unknown = null;
+    const scalers = new Map<number, Scaler>();
+
+    const send = () => {
+      if (timer) { clearTimeout(timer); timer = null; }
+      const frames = batch;
+      batch = [];
+      if (frames.length === 0) return chain;
+      const id = nextId++;
+      frames.forEach((f, i) => { f.batch = { id, index: i, size: frames.length }; });
+      // Pushes are chained so timer-sent and full batches stay in order.
+      chain = chain.then(async () => { for (const f of frames) await ctx.push(f); }).catch((e) => { failure = e; });
+      return chain;
+    };
+
+    return {
+      start() { inputs = Math.max(1, ctx.sinkPads.length); },
+      async process(frame) {
+        if (failure) throw failure;
+        if (o.width > 0 || o.height > 0) {
+          let s = scalers.get(frame.stream);
+          if (!s) { s = new Scaler({ width: o.width, height: o.height, format: '', letterbox: true, placement: 'center', padColor: 'black', method: 'bilinear' }); scalers.set(frame.stream, s); }
+          const { av, place } = await s.scale(avOf(frame.pixels, ctx.name));
+          frame.pixels!.release();
+          frame.pixels = new AVPixels(av);
+          const x = frame.xform;
+          frame.xform = { sx: x.sx * place.sx, sy: x.sy * place.sy, dx: x.dx * place.sx + place.dx, dy: x.dy * place.sy + place.dy };
+          frame.width = av.width;
+          frame.height = av.height;
+          frame.format = pixFmtName(av.format as never);
+        }
+        batch.push(frame);
+        const size = o.batchSize || inputs;
+        if (batch.length >= size) await send();
+        else if (!timer && o.timeout > 0) timer = setTimeout(() => { void send(); }, o.timeout);
+        else if (o.timeout === 0) await send();
+      },
+      async flush() {
+        await send();
+        await chain;
+        if (failure) throw failure;
+      },
+      stop() {
+        if (timer) clearTimeout(timer);
+        for (const s of scalers.values()) s.close();
+        for (const f of batch) ctx.drop(f);
+        batch = [];
+      },
+    };
+  },
+});
