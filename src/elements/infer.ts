@@ -41,7 +41,7 @@ const props = z.object({
   scale: p.num(0, 'override the factor applied to 0-255 pixel values before mean/std (0: adapter default)', { min: 0 }),
   channels: p.enum(['auto', 'rgb', 'bgr'], 'auto', 'channel order the model expects'),
   letterbox: p.enum(['auto', 'none', 'center', 'top-left', 'crop'], 'auto', 'resize mode: stretch (none), keep aspect and pad (center, top-left), or fill and centre-crop (crop)'),
-  workers: p.int(0, 'worker threads, each with its own session; 0: 1 on CPU, 2 on GPU', { min: 0, max: 64 }),
+  workers: p.int(0, 'worker threads, each with its own session; 0: 2 (1 on a 1-core CPU)', { min: 0, max: 64 }),
   threads: p.int(0, 'intra-op threads per session on CPU; 0 splits the cores among workers', { min: 0 }),
   gpuId: p.int(0, 'GPU device index', { min: 0 }),
   mode: p.enum(['primary', 'secondary'], 'primary', 'primary: whole frames; secondary: the objects an upstream detector found'),
@@ -224,7 +224,10 @@ dynamic batch dimension take batch-size frames per call.`,
         } else if (ep !== 'cpu' && !backends[ep].usable) {
           throw new SluiceError('SLUICE_ERR_EP', `${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
         }
-        const workers = o.workers || (ep === 'cpu' ? 1 : 2);
+        // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
+        // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
+        // sessions overlap transfers and kernels.
+        const workers = o.workers || (ep === 'cpu' && availableParallelism() < 2 ? 1 : 2);
         const threads = o.threads || (ep === 'cpu' ? Math.max(1, Math.floor(availableParallelism() / workers)) : 1);
         pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers, intraOpThreads: threads });
         let info;
@@ -234,7 +237,7 @@ dynamic batch dimension take batch-size frames per call.`,
           if (o.ep !== 'auto' || ep === 'cpu') throw e;
           ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: ${ep} failed (${(e as Error).message}); falling back to cpu` });
           ep = 'cpu';
-          pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers: o.workers || 1, intraOpThreads: o.threads || Math.max(1, Math.floor(availableParallelism() / (o.workers || 1))) });
+          pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers, intraOpThreads: o.threads || Math.max(1, Math.floor(availableParallelism() / workers)) });
           info = await pool.open();
         }
         adapter = o.adapter === 'auto' ? detectAdapter(info) : adapters[o.adapter]!;

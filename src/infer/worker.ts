@@ -3,55 +3,26 @@
 // in a SharedArrayBuffer slot (no copy across threads); outputs go back as transferred buffers.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { WorkerInit, WorkerRequest, WorkerResponse, TensorOut, ModelInfo, PrepSpec } from './protocol.ts';
+import type { WorkerInit, WorkerRequest, WorkerResponse, TensorOut, ModelInfo } from './protocol.ts';
+import { toTensor } from './tensor.ts';
 
 const init = workerData as WorkerInit;
 let session: ort.InferenceSession;
-let input: Float32Array = new Float32Array(0);
 
 async function open(): Promise<ModelInfo> {
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: init.ep === 'cpu' ? ['cpu'] : init.ep === 'cuda' ? [{ name: 'cuda', deviceId: init.gpuId }] : [init.ep],
     logSeverityLevel: 3,
     graphOptimizationLevel: 'all',
+    // Spinning intra-op threads steal the cores that decode and pre-processing need while the
+    // pipeline runs them side by side; block instead.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
   if (init.intraOpThreads > 0) opts.intraOpNumThreads = init.intraOpThreads;
   session = await ort.InferenceSession.create(init.model, opts);
   const meta = (list: readonly ort.InferenceSession.ValueMetadata[]) =>
     list.map((m) => ({ name: m.name, type: m.isTensor ? String(m.type) : 'non-tensor', shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : -1)) : [] }));
   return { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
-}
-
-/** u8 pixels (planar or interleaved) -> float tensor with per-channel (x*scale - mean)/std. */
-function toTensor(px: Uint8Array, n: number, p: PrepSpec): Float32Array {
-  const hw = p.width * p.height;
-  const size = n * 3 * hw;
-  if (input.length !== size) input = new Float32Array(size);
-  const a = [0, 0, 0];
-  const b = [0, 0, 0];
-  for (let c = 0; c < 3; c++) { a[c] = p.scale / p.std[c]!; b[c] = -p.mean[c]! / p.std[c]!; }
-  for (let i = 0; i < n; i++) {
-    const src = i * 3 * hw;
-    if (p.layout === 'nchw') {
-      // Source planes are FFmpeg's gbrp: G, B, R. Pick them in the model's channel order.
-      const planeOf = p.order === 'rgb' ? [2, 0, 1] : [1, 0, 2];
-      for (let c = 0; c < 3; c++) {
-        const s = src + planeOf[c]! * hw;
-        const d = src + c * hw;
-        const ac = a[c]!, bc = b[c]!;
-        for (let k = 0; k < hw; k++) input[d + k] = px[s + k]! * ac + bc;
-      }
-    } else {
-      // Interleaved rgb24/bgr24, already in the model's order.
-      const a0 = a[0]!, a1 = a[1]!, a2 = a[2]!, b0 = b[0]!, b1 = b[1]!, b2 = b[2]!;
-      for (let k = src, end = src + 3 * hw; k < end; k += 3) {
-        input[k] = px[k]! * a0 + b0;
-        input[k + 1] = px[k + 1]! * a1 + b1;
-        input[k + 2] = px[k + 2]! * a2 + b2;
-      }
-    }
-  }
-  return input;
 }
 
 async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res: WorkerResponse; transfer: ArrayBuffer[] }> {
