@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
 if (major >= 24) {
+  // FFmpeg work (decode, scale, encode) runs on libuv's pool: give it a thread per core, set
+  // before the pool first starts, so blocking reads cannot starve pre-processing.
+  const { availableParallelism } = await import('node:os');
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism()));
   await import('../src/cli/main.ts');
 } else {
   const local = join(here, '..', 'node_modules', 'node', 'bin', 'node');

@@ -100,7 +100,8 @@ dynamic batch dimension take batch-size frames per call.`,
     const o = applyConfig(given, ctx.name);
     let pool: SessionPool | null = null;
     let adapter: Adapter;
-    let prep: Preprocessor;
+    let preps: Preprocessor[] = [];
+    let bytesPerImage = 0;
     let prepSpec: PrepSpec;
     let inputName = '';
     let labels: readonly string[] | undefined;
@@ -108,13 +109,16 @@ dynamic batch dimension take batch-size frames per call.`,
     let threshold = 0;
     let nmsIou = 0;
     let batch = 1;
-    const slots: SharedArrayBuffer[] = [];
+    // A staging slot: shared memory for one call's input, and its own FFmpeg scaler, so several
+    // frames are pre-processed at once on libuv's pool while earlier ones run on the model.
+    interface Slot { sab: SharedArrayBuffer; u8: Uint8Array; prep: Preprocessor | null; staging: Promise<unknown> }
+    const slots: Slot[] = [];
     const slotWaiters: (() => void)[] = [];
-    const releaseSlot = (slot: SharedArrayBuffer) => { slots.push(slot); slotWaiters.shift()?.(); };
+    const releaseSlot = (slot: Slot) => { slots.push(slot); slotWaiters.shift()?.(); };
     let queue: Channel<Entry | null>;
     let emitter: Promise<void> = Promise.resolve();
     let failure: unknown = null;
-    let gather: { frames: Frame[]; places: Placement[]; slot: SharedArrayBuffer } | null = null;
+    let gather: { frames: Frame[]; places: Promise<Placement>[]; slot: Slot } | null = null;
     let cropper: Cropper | null = null;
     const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
     const counters = new Map<number, number>();
@@ -161,14 +165,14 @@ dynamic batch dimension take batch-size frames per call.`,
     const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK });
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
-    const runSlot = (slot: SharedArrayBuffer, n: number): Promise<Decoded[]> => {
-      const p = pool!.run(inputName, slot, n, prepSpec).then((r) => Array.from({ length: n }, (_, b) => adapter.decode(r.outputs, b, params())))
+    const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
+      const p = pool!.run(inputName, slot.sab, n, prepSpec).then((r) => Array.from({ length: n }, (_, b) => adapter.decode(r.outputs, b, params())))
         .finally(() => releaseSlot(slot));
       p.catch(() => {}); // surfaced through the emitter
       return p;
     };
 
-    const acquireSlot = async (): Promise<SharedArrayBuffer> => {
+    const acquireSlot = async (): Promise<Slot> => {
       while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
       return slots.pop()!;
     };
@@ -176,7 +180,9 @@ dynamic batch dimension take batch-size frames per call.`,
     const submit = async () => {
       const g = gather!;
       gather = null;
-      const done = runSlot(g.slot, g.frames.length).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, g.places[b]!)));
+      const done = Promise.all(g.places).then((places) =>
+        runSlot(g.slot, g.frames.length).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!))));
+      done.catch(() => {}); // surfaced through the emitter
       await queue.push({ frames: g.frames, done });
     };
 
@@ -191,7 +197,7 @@ dynamic batch dimension take batch-size frames per call.`,
         if (x2 - x1 < o.minSize || y2 - y1 < o.minSize) continue;
         const slot = await acquireSlot();
         try {
-          await cropper!.into(av, [x1, y1, x2 - x1, y2 - y1], slot, 0);
+          await cropper!.into(av, [x1, y1, x2 - x1, y2 - y1], slot.sab, 0);
         } catch (e) {
           releaseSlot(slot);
           throw e;
@@ -262,7 +268,8 @@ dynamic batch dimension take batch-size frames per call.`,
           scale, mean: triple(o.mean, 'mean') ?? ap.mean, std: triple(o.std, 'std') ?? ap.std,
         };
         if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, inp.layout, prepSpec.order);
-        prep = new Preprocessor(inp.width, inp.height, { ...ap, layout: inp.layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox });
+        const prepOpts = { ...ap, layout: inp.layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox };
+        bytesPerImage = inp.width * inp.height * 3;
         labels = o.labels ? readLabels(o.labels) : adapter.labels;
         const nc = adapter.numClasses(info);
         if (o.labels && nc !== undefined && labels!.length !== nc) {
@@ -281,7 +288,12 @@ dynamic batch dimension take batch-size frames per call.`,
         threshold = o.threshold >= 0 ? o.threshold : adapter.threshold;
         nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
         const inflight = pool.size * 2;
-        for (let i = 0; i <= inflight; i++) slots.push(new SharedArrayBuffer(batch * prep.bytes));
+        for (let i = 0; i <= inflight; i++) {
+          const sab = new SharedArrayBuffer(batch * bytesPerImage);
+          const prep = o.mode === 'primary' ? new Preprocessor(inp.width, inp.height, prepOpts) : null;
+          if (prep) preps.push(prep);
+          slots.push({ sab, u8: new Uint8Array(sab), prep, staging: Promise.resolve() });
+        }
         queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
         emitter = emitLoop().catch((e) => {
           failure = e;
@@ -303,7 +315,12 @@ dynamic batch dimension take batch-size frames per call.`,
         // Waits here (backpressure) when every staging slot is in flight.
         gather ??= { frames: [], places: [], slot: await acquireSlot() };
         const i = gather.frames.length;
-        const place = await prep.into(avOf(frame.pixels, ctx.name), new Uint8Array(gather.slot), i * prep.bytes);
+        const slot = gather.slot;
+        const av = avOf(frame.pixels, ctx.name);
+        // Not awaited: scaling runs on libuv's pool while the next frame comes in. Images of one
+        // batch share the slot's scaler, so they are chained.
+        const place = slot.staging.then(() => slot.prep!.into(av, slot.u8, i * bytesPerImage));
+        slot.staging = place.catch(() => {});
         gather.frames.push(frame);
         gather.places.push(place);
         // A batch from mux ends a call early: its frames belong together.
@@ -320,7 +337,8 @@ dynamic batch dimension take batch-size frames per call.`,
         for (const it of queue?.close() ?? []) for (const f of it?.frames ?? []) ctx.drop(f);
         for (const f of gather?.frames ?? []) ctx.drop(f);
         gather = null;
-        prep?.close();
+        for (const pr of preps) pr.close();
+        preps = [];
         cropper?.close();
         await pool?.close();
       },

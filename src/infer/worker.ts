@@ -22,7 +22,25 @@ async function open(): Promise<ModelInfo> {
   session = await ort.InferenceSession.create(init.model, opts);
   const meta = (list: readonly ort.InferenceSession.ValueMetadata[]) =>
     list.map((m) => ({ name: m.name, type: m.isTensor ? String(m.type) : 'non-tensor', shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : -1)) : [] }));
-  return { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
+  const info = { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
+  await warmUp(info);
+  return info;
+}
+
+/**
+ * One inference on zeros before the pipeline plays: CUDA's first run picks convolution
+ * algorithms and allocates its arena (seconds), which would otherwise stall the first frames.
+ */
+async function warmUp(info: ModelInfo): Promise<void> {
+  if (info.inputs.length !== 1 || info.inputs[0]!.type !== 'float32') return;
+  const dims = info.inputs[0]!.shape.map((d) => (d > 0 ? d : 1));
+  const t = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  try {
+    const out = await session.run({ [info.inputs[0]!.name]: t });
+    for (const v of Object.values(out)) v.dispose();
+  } catch {
+    // A model that cannot run on zeros reports its real error on the first frame.
+  }
 }
 
 async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res: WorkerResponse; transfer: ArrayBuffer[] }> {
