@@ -46,6 +46,7 @@ const props = z.object({
   gpuId: p.int(0, 'GPU device index', { min: 0 }),
   mode: p.enum(['primary', 'secondary'], 'primary', 'primary: whole frames; secondary: the objects an upstream detector found'),
   onClass: p.str('', 'secondary: only objects of these classes (comma-separated labels or ids); empty: all'),
+  maskObjects: p.bool(false, 'segmentation: also report each connected region of a class as an object with a box'),
   minSize: p.int(16, 'secondary: skip objects smaller than this many pixels on either side', { min: 2 }),
 });
 
@@ -162,7 +163,7 @@ dynamic batch dimension take batch-size frames per call.`,
       }
     };
 
-    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK });
+    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {

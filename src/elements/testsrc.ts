@@ -19,6 +19,9 @@ export const TESTSRC_CLASSES = [
   { name: 'yellow', rgb: [235, 220, 40] },
 ] as const;
 
+/** Background grey of pattern=objects (RGB). */
+export const TESTSRC_BACKGROUND = [51, 51, 51] as const;
+
 const props = z.object({
   pattern: p.enum(['objects', 'bars', 'noise', 'black'], 'objects', 'what to draw: moving objects with ground truth, colour bars, noise or black'),
   width: p.int(640, 'frame width in pixels (even)', { min: 16, max: 8192 }),
@@ -31,7 +34,7 @@ const props = z.object({
   speed: p.num(1, 'object speed multiplier', { min: 0, max: 100 }),
 });
 
-interface Obj { id: number; cls: number; x: number; y: number; w: number; h: number; yuv: [number, number, number] }
+interface Obj { id: number; cls: number; x: number; y: number; w: number; h: number; yuv: [number, number, number]; tint: [number, number, number] }
 
 function mulberry32(seed: number) {
   let a = seed >>> 0;
@@ -65,7 +68,7 @@ export function objectsAt(opts: { width: number; height: number; numObjects: num
     const ang = rnd() * Math.PI * 2;
     const v = (0.004 + rnd() * 0.008) * W * opts.speed;
     const cls = i % TESTSRC_CLASSES.length;
-    objs.push({ id: i + 1, cls, x: bounce(x0 + Math.cos(ang) * v * n, W - w), y: bounce(y0 + Math.sin(ang) * v * n, H - h), w, h, yuv: rgbToYuv(TESTSRC_CLASSES[cls]!.rgb) });
+    objs.push({ id: i + 1, cls, x: bounce(x0 + Math.cos(ang) * v * n, W - w), y: bounce(y0 + Math.sin(ang) * v * n, H - h), w, h, yuv: rgbToYuv(TESTSRC_CLASSES[cls]!.rgb), tint: rgbToYuv(TESTSRC_CLASSES[cls]!.rgb.map((v) => Math.round(v * 0.6 + 255 * 0.4))) });
   }
   return objs;
 }
@@ -110,7 +113,8 @@ export default defineElement({
   kind: 'source',
   pads: [srcPad()],
   props,
-  doc: `Objects are coloured boxes (class 0 red, 1 green, 2 blue, 3 yellow) that move in straight
+  doc: `Objects are coloured boxes (class 0 red, 1 green, 2 blue, 3 yellow; with lighter stripes of
+the same hue) that move in straight
 lines, bounce off the edges, cross and occlude each other; the highest id is drawn on top.
 meta.truth lists every object in the frame: {id, class, box:[x1,y1,x2,y2], visible} where
 visible is the fraction of the box not hidden by others.`,
@@ -138,7 +142,8 @@ visible is the fraction of the box not hidden by others.`,
           fillRect(bg.subarray(ySize + cSize), W / 2, x1 / 2, 0, (i === 6 ? W : x2) / 2, H / 2, V);
         });
       } else if (o.pattern === 'objects') {
-        bg.fill(60, 0, ySize);
+        const [Y] = rgbToYuv(TESTSRC_BACKGROUND);
+        bg.fill(Y, 0, ySize);
         bg.fill(128, ySize);
       } else {
         bg.fill(16, 0, ySize);
@@ -170,6 +175,12 @@ visible is the fraction of the box not hidden by others.`,
             fillRect(scratch, W, x1, y1, x2, y2, ob.yuv[0]);
             fillRect(scratch.subarray(ySize), W / 2, x1 / 2, y1 / 2, x2 / 2, y2 / 2, ob.yuv[1]);
             fillRect(scratch.subarray(ySize + cSize), W / 2, x1 / 2, y1 / 2, x2 / 2, y2 / 2, ob.yuv[2]);
+            // Lighter stripes (still nearest to the class colour) give blur something to hide.
+            for (let y = y1 + 4; y + 4 <= y2; y += 12) {
+              fillRect(scratch, W, x1, y, x2, y + 4, ob.tint[0]);
+              fillRect(scratch.subarray(ySize), W / 2, x1 / 2, y / 2, x2 / 2, y / 2 + 2, ob.tint[1]);
+              fillRect(scratch.subarray(ySize + cSize), W / 2, x1 / 2, y / 2, x2 / 2, y / 2 + 2, ob.tint[2]);
+            }
             boxes.push([x1, y1, x2, y2]);
           }
           const vis = visibility(boxes);

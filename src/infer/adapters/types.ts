@@ -26,7 +26,7 @@ export interface Decoded {
   embedding?: Float32Array;
 }
 
-export interface DecodeParams { inW: number; inH: number; threshold: number; nmsIou: number; classAware: boolean; topK: number }
+export interface DecodeParams { inW: number; inH: number; threshold: number; nmsIou: number; classAware: boolean; topK: number; maskObjects?: boolean }
 
 export interface Adapter {
   name: string;
