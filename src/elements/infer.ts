@@ -167,7 +167,7 @@ dynamic batch dimension take batch-size frames per call.`,
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
-      const p = pool!.run(inputName, slot.sab, n, prepSpec).then((r) => Array.from({ length: n }, (_, b) => adapter.decode(r.outputs, b, params())))
+      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params() }).then((r) => r.decoded!)
         .finally(() => releaseSlot(slot));
       p.catch(() => {}); // surfaced through the emitter
       return p;
@@ -227,7 +227,7 @@ dynamic batch dimension take batch-size frames per call.`,
         const backends = listBackends();
         if (o.ep === 'auto' && !backends.cuda.usable) {
           ep = 'cpu';
-          ctx.log.info(`ep=auto: using cpu (${backends.cuda.why})`);
+          ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: running on cpu because cuda is not usable: ${backends.cuda.why}` });
         } else if (ep !== 'cpu' && !backends[ep].usable) {
           throw new SluiceError('SLUICE_ERR_EP', `${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
         }

@@ -2,7 +2,8 @@
 // (or several CPU cores) only with concurrent sessions, so requests are spread over workers.
 import { Worker } from 'node:worker_threads';
 import { SluiceError } from '../core/errors.ts';
-import type { Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { DecodeSpec, Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { Decoded } from './adapters/types.ts';
 
 interface Pending { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
 
@@ -58,13 +59,13 @@ export class SessionPool {
   }
 
   /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
-  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec): Promise<{ outputs: Record<string, TensorOut>; timing: { prep: number; run: number } }> {
+  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
     let w = this.workers[0]!;
     for (const x of this.workers) if (x.inflight < w.inflight) w = x;
     w.inflight++;
     try {
-      const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, prep } as never);
-      return { outputs: r.outputs, timing: r.timing };
+      const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, prep, decode } as never);
+      return { outputs: r.outputs, decoded: r.decoded, timing: r.timing };
     } catch (e) {
       throw new SluiceError('SLUICE_ERR_INFER', `inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
     } finally {

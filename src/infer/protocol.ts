@@ -1,4 +1,5 @@
 // Messages between the infer element (main thread) and its session workers.
+import type { DecodeParams, Decoded } from './adapters/types.ts';
 
 export type Ep = 'cpu' | 'cuda' | 'webgpu' | 'tensorrt';
 
@@ -20,13 +21,16 @@ export interface PrepSpec {
 
 export interface TensorOut { data: Float32Array; dims: number[] }
 
+/** Decode in the worker: only detections/labels/masks cross back, not the raw output tensors. */
+export interface DecodeSpec { adapter: string; params: DecodeParams }
+
 export type WorkerRequest =
   | { type: 'open'; id: number }
-  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; prep: PrepSpec }
+  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; prep: PrepSpec; decode?: DecodeSpec }
   | { type: 'close'; id: number };
 
 export type WorkerResponse =
   | { type: 'opened'; id: number; info: ModelInfo }
-  | { type: 'result'; id: number; outputs: Record<string, TensorOut>; timing: { prep: number; run: number } }
+  | { type: 'result'; id: number; outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }
   | { type: 'closed'; id: number }
   | { type: 'error'; id: number; message: string };
