@@ -234,7 +234,13 @@ dynamic batch dimension take batch-size frames per call.`,
         // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
         // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
         // sessions overlap transfers and kernels.
-        const workers = o.workers || (ep === 'cpu' && availableParallelism() < 2 ? 1 : 2);
+        let workers = o.workers || (ep === 'cpu' && availableParallelism() < 2 ? 1 : 2);
+        if (ep === 'webgpu' && workers > 1) {
+          // Measured on an H100: two WebGPU sessions in one process (separate worker threads)
+          // crash onnxruntime ("Command encoding already finished"). One session it is.
+          if (o.workers > 1) ctx.post({ type: 'warning', source: ctx.name, message: `ep=webgpu supports one session per process; using workers=1 (asked ${o.workers})` });
+          workers = 1;
+        }
         const threads = o.threads || (ep === 'cpu' ? Math.max(1, Math.floor(availableParallelism() / workers)) : 1);
         pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers, intraOpThreads: threads });
         let info;
