@@ -9,8 +9,9 @@ import { yunet } from './yunet.ts';
 import { classify } from './classify.ts';
 import { segment } from './segment.ts';
 import { embed } from './embed.ts';
+import { ssd, ssdOutputs } from './ssd.ts';
 
-export const adapters: Record<string, Adapter> = { yolox, yolo, nanodet, ultraface, yunet, classify, segment, embed };
+export const adapters: Record<string, Adapter> = { yolox, yolo, nanodet, ultraface, yunet, ssd, classify, segment, embed };
 export const ADAPTER_NAMES = ['auto', ...Object.keys(adapters)] as const;
 
 export function detectAdapter(info: ModelInfo): Adapter {
@@ -18,6 +19,7 @@ export function detectAdapter(info: ModelInfo): Adapter {
   if (names.some((n) => n.startsWith('cls_pred_stride_'))) return nanodet;
   if (names.includes('scores') && names.includes('boxes')) return ultraface;
   if (names.includes('loc') && names.includes('conf') && names.includes('iou')) return yunet;
+  if (ssdOutputs(info)) return ssd;
   const l = yoloLayout(info);
   if (l === 'yolox') return yolox;
   if (l) return yolo;

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch, type Box } from '../src/index.ts';
+import { onnxModel } from '../src/infer/onnx-writer.ts';
+import { nms } from '../src/infer/nms.ts';
+import { ASSETS, media, tmp } from './helpers.ts';
+
+test('ssd adapter: a model with TF-OD-API outputs (built in code) is auto-detected and mapped to source pixels', async () => {
+  // Fixed outputs: two detections above threshold, one below, num_detections = 3 of 4 slots.
+  const boxes = new Float32Array([0.1, 0.2, 0.5, 0.6, /**/ 0.5, 0.5, 1.0, 1.0, /**/ 0, 0, 0.1, 0.1, /**/ 0, 0, 1, 1]);
+  const model = onnxModel({
+    name: 'ssd-fixed',
+    nodes: [
+      { op: 'Identity', inputs: ['B'], outputs: ['detection_boxes'] },
+      { op: 'Identity', inputs: ['C'], outputs: ['detection_classes'] },
+      { op: 'Identity', inputs: ['S'], outputs: ['detection_scores'] },
+      { op: 'Identity', inputs: ['N'], outputs: ['num_detections'] },
+    ],
+    initializers: [
+      { name: 'B', dims: [1, 4, 4], data: boxes },
+      { name: 'C', dims: [1, 4], data: new Float32Array([0, 2, 5, 7]) },
+      { name: 'S', dims: [1, 4], data: new Float32Array([0.9, 0.8, 0.3, 0.95]) },
+      { name: 'N', dims: [1], data: new Float32Array([3]) },
+    ],
+    inputs: [{ name: 'images', dims: [1, 3, 64, 64] }],
+    outputs: [{ name: 'detection_boxes', dims: [1, 4, 4] }, { name: 'detection_classes', dims: [1, 4] }, { name: 'detection_scores', dims: [1, 4] }, { name: 'num_detections', dims: [1] }],
+  });
+  const path = join(tmp(), 'ssd.onnx');
+  writeFileSync(path, model);
+  const p = launch(`testsrc num-frames=2 width=640 height=480 ! infer model=${path} ! fakesink`);
+  const got: { label?: string; score: number; box: Box }[][] = [];
+  p.addProbe('infer0.src', (f) => { got.push(f.meta.objects.map((o) => ({ label: o.label, score: o.score, box: o.box }))); });
+  await p.run();
+  assert.equal(got.length, 2);
+  const objs = got[0]!;
+  // The 4th slot (score 0.95) is beyond num_detections; the 3rd is below threshold 0.5.
+  assert.deepEqual(objs.map((o) => o.label), ['person', 'car']);
+  const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-3);
+  assert.ok(close(objs[0]!.box, [0.2 * 640, 0.1 * 480, 0.6 * 640, 0.5 * 480]), `${objs[0]!.box}`);
+  assert.ok(close(objs[1]!.box, [320, 240, 640, 480]), `${objs[1]!.box}`);
+});
+
+test('NMS: class-aware keeps overlapping boxes of different classes, agnostic does not', () => {
+  const dets = [
+    { class: 0, score: 0.9, box: [0, 0, 100, 100] as Box },
+    { class: 1, score: 0.8, box: [5, 5, 105, 105] as Box },
+    { class: 0, score: 0.7, box: [10, 10, 110, 110] as Box },
+    { class: 0, score: 0.6, box: [300, 300, 400, 400] as Box },
+  ];
+  assert.deepEqual(nms(dets, 0.5, true).map((d) => d.score), [0.9, 0.8, 0.6]);
+  assert.deepEqual(nms(dets, 0.5, false).map((d) => d.score), [0.9, 0.6]);
+});
+
+test('interval=3 infers every third frame of each stream; a config file sets properties', async () => {
+  const dir = tmp();
+  const cfg = join(dir, 'detector.yaml');
+  // Relative model path resolves next to the config file; a property given inline wins.
+  writeFileSync(cfg, `model: ${join(ASSETS, 'models/yolox/yolox_nano.onnx')}\ninterval: 3\nclasses: person\nthreshold: 0.5\n`);
+  const p = launch(`uri location=${media('one-by-one-person-detection.mp4')} num-frames=120 ! infer config=${cfg} threshold=0.6 ! fakesink`);
+  p.addProbe('uri0.src', (f) => (f.frame >= 100 ? undefined : 'drop'));
+  const seen: [number, number][] = [];
+  let minScore = 1;
+  p.addProbe('infer0.src', (f) => {
+    seen.push([f.frame, f.meta.objects.length]);
+    for (const o of f.meta.objects) { assert.equal(o.label, 'person'); minScore = Math.min(minScore, o.score); }
+  });
+  await p.run();
+  assert.equal(seen.length, 20);
+  // Frames 100..119 reach infer as the 1st..20th of the stream: the 1st, 4th, 7th... are inferred.
+  seen.forEach(([, n], i) => assert.equal(n, i % 3 === 0 ? 1 : 0, `frame index ${i}`));
+  assert.ok(minScore >= 0.6, 'the inline threshold overrides the file');
+});
