@@ -36,6 +36,8 @@ export interface FrameMeta {
   mask?: { width: number; height: number; data: Uint8Array; labels?: readonly string[] };
   /** Frame-level embedding (L2-normalised). */
   embedding?: Float32Array;
+  /** false when a detector skipped this frame (infer interval): trackers predict instead. */
+  inferred?: boolean;
   /** Free-form data from probes and custom elements. */
   user: Record<string, unknown>;
 }

@@ -15,9 +15,10 @@ import rate from './rate.ts';
 import scale from './scale.ts';
 import tee from './tee.ts';
 import testsrc from './testsrc.ts';
+import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, uri] as ElementDef[];
+export const builtins: ElementDef[] = [blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

@@ -314,6 +314,7 @@ dynamic batch dimension take batch-size frames per call.`,
         const n = counters.get(frame.stream) ?? 0;
         counters.set(frame.stream, n + 1);
         if (n % o.interval !== 0) {
+          if (o.mode === 'primary') frame.meta.inferred = false;
           if (gather) await submit();
           await queue.push({ frames: [frame], done: null });
           return;
@@ -328,6 +329,7 @@ dynamic batch dimension take batch-size frames per call.`,
         // batch share the slot's scaler, so they are chained.
         const place = slot.staging.then(() => slot.prep!.into(av, slot.u8, i * bytesPerImage));
         slot.staging = place.catch(() => {});
+        frame.meta.inferred = true;
         gather.frames.push(frame);
         gather.places.push(place);
         // A batch from mux ends a call early: its frames belong together.
