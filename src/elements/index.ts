@@ -1,6 +1,7 @@
 // Built-in elements: each file declares one element with the public element API.
 import { Registry } from '../core/registry.ts';
 import type { ElementDef } from '../core/element.ts';
+import analytics from './analytics.ts';
 import blur from './blur.ts';
 import demux from './demux.ts';
 import encode from './encode.ts';
@@ -18,7 +19,7 @@ import testsrc from './testsrc.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();
