@@ -16,10 +16,11 @@ import rate from './rate.ts';
 import scale from './scale.ts';
 import tee from './tee.ts';
 import testsrc from './testsrc.ts';
+import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

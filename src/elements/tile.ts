@@ -1,0 +1,120 @@
+// tile: composite N streams into one grid frame (DeepStream's nvmultistreamtiler). Each stream
+// is scaled by swscale straight into its cell of the output (letterboxed, no intermediate
+// frame). A composite goes out when every stream has delivered a frame since the last one, or
+// when a mux batch ends. Objects are mapped into the grid's pixels and keep their stream in
+// attributes.stream.
+import { SoftwareScaleContext } from 'node-av/lib';
+import { AV_PIX_FMT_YUV420P, SWS_BILINEAR } from 'node-av/constants';
+import { z } from 'zod';
+import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
+import { SluiceError } from '../core/errors.ts';
+import { newFrame, releaseFrame, type Frame, type ObjectMeta } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+import { AVPixels, allocVideoFrame, avOf, toPts } from '../media/av.ts';
+
+const props = z.object({
+  width: p.int(1280, 'output width (even)', { min: 16, max: 8192 }),
+  height: p.int(720, 'output height (even)', { min: 16, max: 8192 }),
+  rows: p.int(0, 'grid rows; 0 picks a near-square grid for the streams seen', { min: 0, max: 64 }),
+  cols: p.int(0, 'grid columns; 0 picks a near-square grid', { min: 0, max: 64 }),
+  streams: p.int(0, 'number of streams to lay out; 0 counts linked inputs or, after mux, its batch size', { min: 0, max: 1024 }),
+});
+
+interface Cell { x: number; y: number; w: number; h: number }
+
+/** Grid geometry: cell of stream i, letterboxed for a src of srcW x srcH. */
+export function cellFor(i: number, n: number, o: { width: number; height: number; rows: number; cols: number }, srcW: number, srcH: number): Cell {
+  const cols = o.cols || Math.ceil(Math.sqrt(n));
+  const rows = o.rows || Math.ceil(n / cols);
+  const cw = Math.floor(o.width / cols) & ~1, ch = Math.floor(o.height / rows) & ~1;
+  const r = Math.min(cw / srcW, ch / srcH);
+  const w = Math.max(2, Math.round(srcW * r) & ~1), h = Math.max(2, Math.round(srcH * r) & ~1);
+  const col = i % cols, row = Math.floor(i / cols);
+  return { x: (col * cw + ((cw - w) >> 1)) & ~1, y: (row * ch + ((ch - h) >> 1)) & ~1, w, h };
+}
+
+export default defineElement({
+  name: 'tile',
+  summary: 'Composite several streams into one grid (nvmultistreamtiler)',
+  kind: 'filter',
+  pads: [joinSinkPads(), srcPad()],
+  props,
+  create(o, ctx) {
+    if (o.width % 2 || o.height % 2) throw new SluiceError('SLUICE_ERR_PROPERTY', `tile width and height must be even (got ${o.width}x${o.height})`);
+    const latest = new Map<number, Frame>();
+    const fresh = new Set<number>();
+    const scalers = new Map<number, { key: string; ctx: SoftwareScaleContext }>();
+    let streams = o.streams;
+    let out = 0;
+    let t0 = -1;
+
+    const compose = async (): Promise<Frame> => {
+      const n = Math.max(streams, ...[...latest.keys()].map((s) => s + 1));
+      const pts = [...latest.values()].reduce((m, f) => Math.max(m, f.pts), 0);
+      if (t0 < 0) t0 = pts;
+      const av = allocVideoFrame(o.width, o.height, AV_PIX_FMT_YUV420P, toPts(pts - t0));
+      const data = av.data!, ls = av.linesize;
+      data[0]!.fill(16, 0, ls[0]! * o.height);
+      data[1]!.fill(128, 0, ls[1]! * (o.height >> 1));
+      data[2]!.fill(128, 0, ls[2]! * (o.height >> 1));
+      const objects: ObjectMeta[] = [];
+      for (const [s, f] of latest) {
+        const cell = cellFor(s, n, o, f.width, f.height);
+        const src = avOf(f.pixels, ctx.name);
+        const key = `${f.width}x${f.height}:${src.format}:${cell.w}x${cell.h}`;
+        let sc = scalers.get(s);
+        if (!sc || sc.key !== key) {
+          sc?.ctx.freeContext();
+          const c = new SoftwareScaleContext();
+          c.getContext(f.width, f.height, src.format as never, cell.w, cell.h, AV_PIX_FMT_YUV420P, SWS_BILINEAR);
+          if (c.initContext() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `tile cannot scale ${f.format} ${f.width}x${f.height}`);
+          sc = { key, ctx: c };
+          scalers.set(s, sc);
+        }
+        // Write straight into the cell: plane pointers offset to its top-left corner.
+        const dst = [
+          data[0]!.subarray(cell.y * ls[0]! + cell.x),
+          data[1]!.subarray((cell.y >> 1) * ls[1]! + (cell.x >> 1)),
+          data[2]!.subarray((cell.y >> 1) * ls[2]! + (cell.x >> 1)),
+        ];
+        const r = await sc.ctx.scale(src.data!, src.linesize, 0, f.height, dst, [ls[0]!, ls[1]!, ls[2]!]);
+        if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `tile: scaling stream ${s} failed (${r})`);
+        // Source pixels of stream s -> its frame -> the cell.
+        const x = f.xform, kx = cell.w / f.width, ky = cell.h / f.height;
+        for (const ob of f.meta.objects) {
+          const b = ob.box;
+          objects.push({ ...ob, box: [(b[0] * x.sx + x.dx) * kx + cell.x, (b[1] * x.sy + x.dy) * ky + cell.y, (b[2] * x.sx + x.dx) * kx + cell.x, (b[3] * x.sy + x.dy) * ky + cell.y], attributes: { ...ob.attributes, stream: s } });
+        }
+      }
+      const frame = newFrame({ stream: 0, frame: out++, pts: pts - t0, rate: [...latest.values()][0]?.rate, width: o.width, height: o.height, format: 'yuv420p', pixels: new AVPixels(av) });
+      frame.meta.objects = objects;
+      frame.meta.user.tiles = [...latest.keys()].map((s) => ({ stream: s, ...cellFor(s, n, o, latest.get(s)!.width, latest.get(s)!.height) }));
+      return frame;
+    };
+
+    return {
+      start() { if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length; },
+      async process(frame) {
+        const old = latest.get(frame.stream);
+        if (old) releaseFrame(old);
+        latest.set(frame.stream, frame);
+        fresh.add(frame.stream);
+        const batchEnd = frame.batch !== undefined && frame.batch.index === frame.batch.size - 1;
+        if (frame.batch && !o.streams) streams = Math.max(streams, frame.batch.size);
+        const expected = streams || latest.size;
+        if (batchEnd || fresh.size >= expected) {
+          fresh.clear();
+          await ctx.push(await compose());
+        }
+      },
+      async flush() {
+        if (fresh.size > 0) await ctx.push(await compose());
+      },
+      stop() {
+        for (const f of latest.values()) releaseFrame(f);
+        latest.clear();
+        for (const s of scalers.values()) s.ctx.freeContext();
+      },
+    };
+  },
+});

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, type Frame } from '../src/index.ts';
+import { TESTSRC_BACKGROUND, TESTSRC_CLASSES } from '../src/elements/testsrc.ts';
+import { AVPixels } from '../src/media/av.ts';
+
+const YUV = (rgb: readonly number[]) => Math.round(16 + 0.257 * rgb[0]! + 0.504 * rgb[1]! + 0.098 * rgb[2]!);
+
+test('tile composites streams into a grid and maps every object into its cell', async () => {
+  const p = launch('testsrc num-frames=20 width=320 height=240 seed=1 ! t. testsrc num-frames=20 width=640 height=360 seed=2 ! t. testsrc num-frames=20 width=320 height=240 seed=3 ! t. tile name=t width=640 height=480 ! fakesink');
+  for (const s of [0, 1, 2]) {
+    p.addProbe(`testsrc${s}.src`, (f) => {
+      f.meta.objects = f.meta.truth!.filter((t) => t.visible === 1).map((t) => ({ class: t.class, label: TESTSRC_CLASSES[t.class]!.name, score: 1, box: t.box, attributes: {} }));
+    });
+  }
+  const out: { frame: Frame; luma: Buffer; ls: number }[] = [];
+  p.addProbe('t.src', (f) => {
+    const av = (f.pixels as AVPixels).av;
+    out.push({ frame: { ...f, pixels: null }, luma: Buffer.from(av.data![0]!), ls: av.linesize[0]! });
+  });
+  await p.run();
+  assert.equal(out.length, 20);
+  const palette = [TESTSRC_BACKGROUND, ...TESTSRC_CLASSES.map((c) => c.rgb)].map(YUV);
+  let checked = 0;
+  for (const { frame, luma, ls } of out) {
+    assert.deepEqual([frame.width, frame.height], [640, 480]);
+    const streams = new Set(frame.meta.objects.map((o) => o.attributes.stream));
+    assert.deepEqual([...streams].sort(), [0, 1, 2]);
+    for (const o of frame.meta.objects) {
+      const cx = Math.round((o.box[0] + o.box[2]) / 2), cy = Math.round((o.box[1] + o.box[3]) / 2);
+      // Stream 1 (640x360) lands letterboxed in the top-right cell: x >= 320, 30 <= y < 210.
+      if (o.attributes.stream === 1) assert.ok(cx >= 320 && cy >= 30 && cy < 210, `stream 1 object at ${cx},${cy}`);
+      if (o.attributes.stream === 2) assert.ok(cx < 320 && cy >= 240, `stream 2 object at ${cx},${cy}`);
+      // The pixel there is the object's colour (luma nearest to its class, stripes aside).
+      const y = luma[cy * ls + cx]!;
+      const d = palette.map((v) => Math.abs(v - y));
+      const tint = YUV(TESTSRC_CLASSES[o.class]!.rgb.map((v) => v * 0.6 + 102));
+      assert.ok(d.indexOf(Math.min(...d)) === o.class + 1 || Math.abs(y - tint) < 12, `object of class ${o.class} at ${cx},${cy}: luma ${y}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 100);
+});
