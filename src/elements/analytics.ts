@@ -154,6 +154,11 @@ export default defineElement({
           }
         }
         frame.meta.user.analytics = summary;
+        // Geometry and counts for drawing (osd), in source pixels.
+        frame.meta.user.analyticsShapes = {
+          lines: st.lines.map((l) => ({ name: l.name, a: l.a, b: l.b, in: l.in, out: l.out })),
+          rois: st.rois.map((r) => ({ name: r.name, pts: r.pts, occupancy: r.inside.size })),
+        };
         frame.meta.events.push(...events);
         for (const e of events) ctx.post({ type: 'element', source: ctx.name, name: e.type, data: { ...e, stream: frame.stream, frame: frame.frame } });
         await ctx.push(frame);

@@ -11,6 +11,7 @@ import identity from './identity.ts';
 import infer from './infer.ts';
 import meta from './meta.ts';
 import mux from './mux.ts';
+import osd from './osd.ts';
 import queue from './queue.ts';
 import rate from './rate.ts';
 import scale from './scale.ts';
@@ -20,7 +21,7 @@ import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, encode, fakesink, file, identity, infer, meta, mux, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, encode, fakesink, file, identity, infer, meta, mux, osd, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

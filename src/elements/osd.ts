@@ -1,0 +1,114 @@
+// osd: draw results onto frames (DeepStream's nvdsosd): boxes, labels (class, track id, score),
+// track trails, analytics lines and regions with their counts, free text and an FPS counter.
+// Works in place on 8-bit planar YUV; cost is proportional to what is drawn, never the frame.
+import { z } from 'zod';
+import { defineElement, sinkPad, srcPad } from '../core/element.ts';
+import { SluiceError } from '../core/errors.ts';
+import type { Frame } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+import { avOf } from '../media/av.ts';
+import { font, textWidth } from '../draw/glyphs.ts';
+import { fillRect, line, rgbToYuv, strokeRect, text, type Canvas, type Yuv } from '../draw/planes.ts';
+
+const props = z.object({
+  thickness: p.int(2, 'box and line thickness in pixels', { min: 1, max: 32 }),
+  fontSize: p.int(16, 'label text size in pixels', { min: 6, max: 128 }),
+  labels: p.bool(true, 'draw "label #track score" above each box'),
+  trails: p.int(30, 'draw each track\'s last N centre points (0: off)', { min: 0, max: 1000 }),
+  text: p.str('', 'free text drawn at the top left'),
+  fps: p.bool(false, 'draw the measured frame rate at the top right'),
+  truth: p.bool(false, 'also draw testsrc ground-truth boxes (thin, white)'),
+  analytics: p.bool(true, 'draw analytics lines and regions with their counts'),
+});
+
+const PALETTE: [number, number, number][] = [[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128]];
+const COLORS: Yuv[] = PALETTE.map(([r, g, b]) => rgbToYuv(r, g, b));
+const WHITE = rgbToYuv(255, 255, 255);
+const DARK = rgbToYuv(20, 20, 20);
+
+const PLANES: Record<string, [number, number, number][]> = {
+  yuv420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
+  yuvj420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
+  yuv444p: [[0, 0, 0], [1, 0, 0], [2, 0, 0]],
+  gray: [[0, 0, 0]],
+};
+
+interface Shapes { lines?: { name: string; a: number[]; b: number[]; in: number; out: number }[]; rois?: { name: string; pts: number[][]; occupancy: number }[] }
+
+export default defineElement({
+  name: 'osd',
+  summary: 'Draw boxes, labels, track trails, analytics overlays, text and FPS on frames',
+  kind: 'filter',
+  pads: [sinkPad(), srcPad()],
+  props,
+  create(o, ctx) {
+    const f = font(o.fontSize);
+    const trails = new Map<number, { pts: [number, number][]; seen: number }>();
+    const times: number[] = [];
+    return {
+      async process(frame: Frame) {
+        const av = avOf(frame.pixels, ctx.name);
+        const layout = PLANES[frame.format];
+        if (!layout) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: osd draws on yuv420p, yuv444p or gray frames, not ${frame.format}; put "scale format=yuv420p" before it`);
+        // Tee branches share buffers: copy first if anyone else holds this frame's pixels.
+        if (av.makeWritable() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: cannot make the frame writable`);
+        const data = av.data!, ls = av.linesize;
+        const c: Canvas = { width: frame.width, height: frame.height, planes: layout.map(([pi, sx, sy]) => [data[pi]!, ls[pi]!, sx, sy]) };
+        const x = frame.xform;
+        const X = (v: number) => v * x.sx + x.dx, Y = (v: number) => v * x.sy + x.dy;
+        const t = o.thickness;
+        if (o.truth) for (const tr of frame.meta.truth ?? []) strokeRect(c, X(tr.box[0]), Y(tr.box[1]), X(tr.box[2]), Y(tr.box[3]), 1, WHITE);
+        if (o.analytics) {
+          const s = frame.meta.user.analyticsShapes as Shapes | undefined;
+          for (const r of s?.rois ?? []) {
+            const pts = r.pts.map(([a, b]) => [X(a!), Y(b!)] as [number, number]);
+            pts.forEach((pt, i) => { const q = pts[(i + 1) % pts.length]!; line(c, pt[0], pt[1], q[0], q[1], t, COLORS[4]!); });
+            const label = `${r.name}: ${r.occupancy}`;
+            fillRect(c, pts[0]![0], pts[0]![1], pts[0]![0] + textWidth(f, label) + 6, pts[0]![1] + f.height, COLORS[4]!);
+            text(c, f, label, pts[0]![0] + 3, pts[0]![1]);
+          }
+          for (const l of s?.lines ?? []) {
+            line(c, X(l.a[0]!), Y(l.a[1]!), X(l.b[0]!), Y(l.b[1]!), t + 1, COLORS[7]!);
+            const label = `${l.name} in ${l.in} out ${l.out}`;
+            const lx = X(l.a[0]!) + 4, ly = Y(l.a[1]!) + 4;
+            fillRect(c, lx, ly, lx + textWidth(f, label) + 6, ly + f.height, DARK);
+            text(c, f, label, lx + 3, ly);
+          }
+        }
+        for (const ob of frame.meta.objects) {
+          const color = COLORS[(ob.track ?? ob.class) % COLORS.length]!;
+          const [x1, y1, x2, y2] = [X(ob.box[0]), Y(ob.box[1]), X(ob.box[2]), Y(ob.box[3])];
+          strokeRect(c, x1, y1, x2, y2, t, color);
+          if (o.labels) {
+            const label = `${ob.label ?? ob.class}${ob.track !== undefined ? ` #${ob.track}` : ''} ${ob.score.toFixed(2)}`;
+            const ty = y1 - f.height >= 0 ? y1 - f.height : y1;
+            fillRect(c, x1, ty, x1 + textWidth(f, label) + 6, ty + f.height, color);
+            text(c, f, label, x1 + 3, ty);
+          }
+          if (o.trails > 0 && ob.track !== undefined) {
+            let tr = trails.get(ob.track);
+            if (!tr) { tr = { pts: [], seen: frame.frame }; trails.set(ob.track, tr); }
+            tr.pts.push([(ob.box[0] + ob.box[2]) / 2, (ob.box[1] + ob.box[3]) / 2]);
+            if (tr.pts.length > o.trails) tr.pts.shift();
+            tr.seen = frame.frame;
+            for (let i = 1; i < tr.pts.length; i++) line(c, X(tr.pts[i - 1]![0]), Y(tr.pts[i - 1]![1]), X(tr.pts[i]![0]), Y(tr.pts[i]![1]), Math.max(1, t - 1), color);
+          }
+        }
+        // Forget trails of tracks not seen for a while (bounded memory).
+        if (frame.frame % 50 === 0) for (const [id, tr] of trails) if (frame.frame - tr.seen > 100) trails.delete(id);
+        if (o.text) { fillRect(c, 4, 4, 10 + textWidth(f, o.text), 4 + f.height, DARK); text(c, f, o.text, 7, 4); }
+        if (o.fps) {
+          const now = performance.now();
+          times.push(now);
+          while (times.length > 1 && now - times[0]! > 1000) times.shift();
+          const rate = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]!) : 0;
+          const label = `${rate.toFixed(1)} fps`;
+          const w = textWidth(f, label) + 6;
+          fillRect(c, frame.width - w - 4, 4, frame.width - 4, 4 + f.height, DARK);
+          text(c, f, label, frame.width - w - 1, 4);
+        }
+        await ctx.push(frame);
+      },
+    };
+  },
+});

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, type Box } from '../src/index.ts';
+import { AVPixels } from '../src/media/av.ts';
+import { rgbToYuv } from '../src/draw/planes.ts';
+
+function luma(av: AVPixels, w: number, h: number): Uint8Array {
+  const y = av.av.data![0]!, ls = av.av.linesize[0]!;
+  const out = new Uint8Array(w * h);
+  for (let r = 0; r < h; r++) out.set(y.subarray(r * ls, r * ls + w), r * w);
+  return out;
+}
+
+test('osd draws box edges exactly where the boxes are, labels above them, and leaves the rest alone', async () => {
+  // Boxes in source pixels on a 640x480 source scaled to 320x240: osd must map them (xform).
+  const boxes: Box[] = [[100, 100, 300, 260], [400, 200, 560, 440]];
+  const p = launch('testsrc pattern=black num-frames=3 width=640 height=480 ! scale width=320 height=240 ! tee name=t t. ! queue ! osd thickness=2 trails=0 name=o ! fakesink name=a t. ! queue ! fakesink name=b');
+  p.addProbe('testsrc0.src', (f) => {
+    f.meta.objects = boxes.map((box, i) => ({ class: i, label: 'thing', score: 0.5, box, track: 7 + i, attributes: {} }));
+  });
+  let drawn: Uint8Array | null = null, clean: Uint8Array | null = null;
+  p.addProbe('a.sink_0', (f) => { drawn = luma(f.pixels as AVPixels, 320, 240); });
+  p.addProbe('b.sink_0', (f) => { clean = luma(f.pixels as AVPixels, 320, 240); });
+  await p.run();
+  const at = (img: Uint8Array, x: number, y: number) => img[y * 320 + x]!;
+  const palette = [[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128]];
+  boxes.forEach((b, i) => {
+    const [x1, y1, x2, y2] = b.map((v) => v / 2) as Box;
+    const want = rgbToYuv(...(palette[(7 + i) % 10] as [number, number, number]))[0];
+    // Edges (2 px thick) carry the track's colour; just inside and just outside do not.
+    for (const [x, y] of [[(x1 + x2) / 2, y2 - 1], [x1, (y1 + y2) / 2], [x1 + 1, (y1 + y2) / 2], [x2 - 1, (y1 + y2) / 2]]) assert.equal(at(drawn!, x!, y!), want, `box ${i} edge at ${x},${y}`);
+    assert.equal(at(drawn!, (x1 + x2) / 2, (y1 + y2) / 2), 16, 'inside untouched');
+    assert.equal(at(drawn!, x2 + 2, (y1 + y2) / 2), 16, 'outside untouched');
+    // The label sits above the box: some glyph pixels are near-white.
+    let white = 0;
+    for (let y = Math.max(0, y1 - 20); y < y1; y++) for (let x = x1; x < x1 + 60; x++) if (at(drawn!, x, y) > 200) white++;
+    assert.ok(white > 20, `label text above box ${i}: ${white} white pixels`);
+  });
+  // The other tee branch shares nothing drawn.
+  assert.ok(clean!.every((v) => v === 16), 'the un-annotated branch stays black');
+});
