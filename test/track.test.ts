@@ -71,3 +71,30 @@ test('with detection every 3rd frame (infer interval), tracks are carried across
   assert.ok(predicted > 100, `predicted boxes on skipped frames: ${predicted}`);
   assert.ok(m.mota > 0.8, JSON.stringify(m));
 });
+
+test('appearance embeddings re-identify a track after a long occlusion (reid-threshold)', async () => {
+  // One object; its detections vanish for 40 frames while it keeps moving (and bouncing), so
+  // motion alone cannot bridge the gap. Each detection carries an embedding of its identity.
+  const run = async (props: string) => {
+    const p = launch(`testsrc pattern=objects num-frames=150 num-objects=2 seed=5 width=640 height=480 speed=3 ! track min-hits=1 max-age=60 ${props} ! fakesink`);
+    p.addProbe('testsrc0.src', (f) => {
+      f.meta.objects = f.meta.truth!.filter((t) => t.visible >= 0.5 && !(t.id === 1 && f.frame >= 50 && f.frame < 90)).map((t) => {
+        const e = new Float32Array(8);
+        e[t.id] = 1;
+        e[(t.id + 3) % 8] = 0.2 * Math.sin(f.frame);
+        return { class: t.class, score: 0.9, box: t.box, attributes: { embedding: e, truth: t.id } };
+      });
+    });
+    const ids = new Set<number>();
+    p.addProbe('track0.src', (f) => {
+      // Which truth object each detection came from travels in its attributes.
+      for (const o of f.meta.objects) if (o.attributes.truth === 1) ids.add(o.track!);
+    });
+    await p.run();
+    return ids.size;
+  };
+  const without = await run('');
+  const withReid = await run('reid-threshold=0.8');
+  assert.ok(without >= 2, `without appearance the object comes back with a new id (${without} ids)`);
+  assert.equal(withReid, 1, 'with appearance it keeps its id');
+});

@@ -15,6 +15,7 @@ const props = z.object({
   minHits: p.int(3, 'matches before a tentative track is confirmed and reported', { min: 1 }),
   maxAge: p.int(30, 'frames a lost track is kept for re-association before it is removed', { min: 0 }),
   classAware: p.bool(true, 'only match detections of the track\'s class'),
+  reidThreshold: p.num(0, 'cosine similarity of appearance embeddings (attributes.embedding, e.g. from "infer mode=secondary model=reid") that re-identifies a lost track; 0 turns it off', { min: 0, max: 1 }),
 });
 
 export default defineElement({

@@ -21,6 +21,8 @@ export interface TrackerOptions {
   maxAge: number;
   /** Only match detections to tracks of the same class. */
   classAware: boolean;
+  /** Cosine similarity at which a detection's embedding re-identifies a lost track (0: off). */
+  reidThreshold?: number;
 }
 
 export type TrackState = 'tentative' | 'confirmed' | 'lost';
@@ -36,6 +38,19 @@ interface Track {
   kf: KalmanBox | null;
   last: Box;
   attributes: Record<string, unknown>;
+  /** Running mean of the detections' appearance embeddings (L2-normalised). */
+  embedding: Float32Array | null;
+}
+
+function embeddingOf(d: ObjectMeta): Float32Array | null {
+  const e = d.attributes.embedding;
+  return e instanceof Float32Array ? e : Array.isArray(e) ? Float32Array.from(e as number[]) : null;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let s = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) { s += a[i]! * b[i]!; na += a[i]! * a[i]!; nb += b[i]! * b[i]!; }
+  return s / (Math.sqrt(na * nb) || 1);
 }
 
 let nextId = 1;
@@ -59,18 +74,25 @@ export class Tracker {
     // Second pass (ByteTrack): tracks still unmatched against low-score detections.
     this.match(pool1.filter((t) => !matched.has(t)), low, matched, Math.max(this.o.matchIou, 0.5));
     // Tentative tracks get what is left of the high detections.
-    const rest2 = this.match(this.tracks.filter((t) => t.state === 'tentative'), rest1, matched, this.o.matchIou);
+    let rest2 = this.match(this.tracks.filter((t) => t.state === 'tentative'), rest1, matched, this.o.matchIou);
+    // Appearance: a lost track whose motion prediction drifted off can still be re-identified
+    // by its embedding (e.g. after a long occlusion), instead of starting a new id.
+    if ((this.o.reidThreshold ?? 0) > 0) rest2 = this.reidentify(rest2, matched);
 
     const out: ObjectMeta[] = [];
     for (const t of this.tracks) {
       const d = matched.get(t);
       if (d) {
-        t.kf?.update(d.box);
+        // Re-identified far from its prediction: restart the motion model there.
+        if (t.kf && t.missed > 0 && iou(t.kf.box(), d.box) < this.o.matchIou) t.kf = new KalmanBox(d.box);
+        else t.kf?.update(d.box);
         t.last = d.box;
         t.score = d.score;
         t.hits++;
         t.missed = 0;
         t.attributes = d.attributes;
+        const e = embeddingOf(d);
+        if (e) t.embedding = t.embedding ? t.embedding.map((v, i) => 0.8 * v + 0.2 * e[i]!) : Float32Array.from(e);
         if (t.state !== 'confirmed' && t.hits >= this.o.minHits) t.state = 'confirmed';
         else if (t.state === 'lost') t.state = 'confirmed';
         if (t.state === 'confirmed') out.push({ ...d, track: t.id });
@@ -81,7 +103,7 @@ export class Tracker {
     }
     this.tracks = this.tracks.filter((t) => !(t.state === 'tentative' && t.missed > 0) && t.missed <= this.o.maxAge);
     for (const d of rest2) {
-      const t: Track = { id: 0, cls: d.class, label: d.label, score: d.score, state: 'tentative', hits: 1, missed: 0, kf: this.o.kind === 'sort' ? new KalmanBox(d.box) : null, last: d.box, attributes: d.attributes };
+      const t: Track = { id: 0, cls: d.class, label: d.label, score: d.score, state: 'tentative', hits: 1, missed: 0, kf: this.o.kind === 'sort' ? new KalmanBox(d.box) : null, last: d.box, attributes: d.attributes, embedding: embeddingOf(d) };
       if (this.o.minHits <= 1) t.state = 'confirmed';
       t.id = nextId++;
       this.tracks.push(t);
@@ -100,6 +122,19 @@ export class Tracker {
       }
     }
     return out;
+  }
+
+  /** Unmatched tracks vs leftover detections by embedding similarity (optimal assignment). */
+  private reidentify(dets: ObjectMeta[], matched: Map<Track, ObjectMeta>): ObjectMeta[] {
+    // Tracks left unmatched this frame (their motion prediction missed) or already lost.
+    const lost = this.tracks.filter((t) => t.state !== 'tentative' && t.embedding && !matched.has(t));
+    const cand = dets.map((d) => embeddingOf(d));
+    if (lost.length === 0 || !cand.some(Boolean)) return dets;
+    const sim = lost.map((t) => dets.map((d, j) => (cand[j] && (!this.o.classAware || d.class === t.cls) ? cosine(t.embedding!, cand[j]!) : -1)));
+    const a = assign(sim.map((row) => row.map((v) => 1 - v)));
+    const used = new Set<number>();
+    a.forEach((j, i) => { if (j >= 0 && sim[i]![j]! >= this.o.reidThreshold!) { matched.set(lost[i]!, dets[j]!); used.add(j); } });
+    return dets.filter((_, j) => !used.has(j));
   }
 
   /** Match tracks to detections; fills `matched`, returns the detections left over. */
