@@ -7,7 +7,7 @@ import { AVPixels } from '../src/media/av.ts';
 const YUV = (rgb: readonly number[]) => Math.round(16 + 0.257 * rgb[0]! + 0.504 * rgb[1]! + 0.098 * rgb[2]!);
 
 test('tile composites streams into a grid and maps every object into its cell', async () => {
-  const p = launch('testsrc num-frames=20 width=320 height=240 seed=1 ! t. testsrc num-frames=20 width=640 height=360 seed=2 ! t. testsrc num-frames=20 width=320 height=240 seed=3 ! t. tile name=t width=640 height=480 ! fakesink');
+  const p = launch('testsrc num-frames=20 width=320 height=240 seed=1 ! t. testsrc num-frames=20 width=640 height=360 seed=2 ! t. testsrc num-frames=20 width=320 height=240 seed=3 ! t. tile name=t width=640 height=480 labels=false ! fakesink');
   for (const s of [0, 1, 2]) {
     p.addProbe(`testsrc${s}.src`, (f) => {
       f.meta.objects = f.meta.truth!.filter((t) => t.visible === 1).map((t) => ({ class: t.class, label: TESTSRC_CLASSES[t.class]!.name, score: 1, box: t.box, attributes: {} }));
@@ -40,4 +40,18 @@ test('tile composites streams into a grid and maps every object into its cell', 
     }
   }
   assert.ok(checked > 100);
+});
+
+test('tile writes each tile\'s name in its corner', async () => {
+  const p = launch('testsrc pattern=black num-frames=2 width=320 height=240 ! t. testsrc pattern=black num-frames=2 width=320 height=240 ! t. tile name=t width=640 height=240 names=door,hall ! fakesink');
+  let white: number[] = [];
+  p.addProbe('t.src', (f) => {
+    const av = (f.pixels as AVPixels).av, y = av.data![0]!, ls = av.linesize[0]!;
+    // Count near-white (glyph) pixels in each cell's label corner and elsewhere.
+    const count = (x0: number, y0: number, w: number, h: number) => { let n = 0; for (let yy = y0; yy < y0 + h; yy++) for (let xx = x0; xx < x0 + w; xx++) if (y[yy * ls + xx]! > 180) n++; return n; };
+    white = [count(0, 0, 60, 18), count(320, 0, 60, 18), count(100, 100, 100, 100)];
+  });
+  await p.run();
+  assert.ok(white[0]! > 15 && white[1]! > 15, `label pixels: ${white}`);
+  assert.equal(white[2], 0, 'nothing drawn away from the labels');
 });

@@ -11,6 +11,10 @@ import { SluiceError } from '../core/errors.ts';
 import { newFrame, releaseFrame, type Frame, type ObjectMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, allocVideoFrame, avOf, toPts } from '../media/av.ts';
+import { font, textWidth } from '../draw/glyphs.ts';
+import { fillRect, rgbToYuv, text, type Canvas } from '../draw/planes.ts';
+
+const LABEL_BG = rgbToYuv(20, 20, 20);
 
 const props = z.object({
   width: p.int(1280, 'output width (even)', { min: 16, max: 8192 }),
@@ -18,6 +22,9 @@ const props = z.object({
   rows: p.int(0, 'grid rows; 0 picks a near-square grid for the streams seen', { min: 0, max: 64 }),
   cols: p.int(0, 'grid columns; 0 picks a near-square grid', { min: 0, max: 64 }),
   streams: p.int(0, 'number of streams to lay out; 0 counts linked inputs or, after mux, its batch size', { min: 0, max: 1024 }),
+  labels: p.bool(true, 'write each tile\'s name in its top-left corner'),
+  names: p.str('', 'tile names, comma-separated in stream order (default: "stream N")'),
+  fontSize: p.int(14, 'tile label size in pixels', { min: 6, max: 128 }),
 });
 
 interface Cell { x: number; y: number; w: number; h: number }
@@ -41,6 +48,8 @@ export default defineElement({
   props,
   create(o, ctx) {
     if (o.width % 2 || o.height % 2) throw new SluiceError('SLUICE_ERR_PROPERTY', `tile width and height must be even (got ${o.width}x${o.height})`);
+    const names = o.names ? o.names.split(',').map((n) => n.trim()) : [];
+    const labelFont = font(o.fontSize);
     const latest = new Map<number, Frame>();
     const fresh = new Set<number>();
     const scalers = new Map<number, { key: string; ctx: SoftwareScaleContext }>();
@@ -79,6 +88,12 @@ export default defineElement({
         ];
         const r = await sc.ctx.scale(src.data!, src.linesize, 0, f.height, dst, [ls[0]!, ls[1]!, ls[2]!]);
         if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `tile: scaling stream ${s} failed (${r})`);
+        if (o.labels) {
+          const name = names[s] ?? `stream ${s}`;
+          const canvas: Canvas = { width: o.width, height: o.height, planes: [[data[0]!, ls[0]!, 0, 0], [data[1]!, ls[1]!, 1, 1], [data[2]!, ls[2]!, 1, 1]] };
+          fillRect(canvas, cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height, LABEL_BG);
+          text(canvas, labelFont, name, cell.x + 4, cell.y);
+        }
         // Source pixels of stream s -> its frame -> the cell.
         const x = f.xform, kx = cell.w / f.width, ky = cell.h / f.height;
         for (const ob of f.meta.objects) {
