@@ -39,3 +39,21 @@ test('osd draws box edges exactly where the boxes are, labels above them, and le
   // The other tee branch shares nothing drawn.
   assert.ok(clean!.every((v) => v === 16), 'the un-annotated branch stays black');
 });
+
+test('osd blends segmentation masks natively: object pixels tinted, background untouched', async () => {
+  const { writeColourModel } = await import('../src/infer/colour-model.ts');
+  const { model, labels } = writeColourModel(160, 120);
+  const p = launch(`testsrc pattern=objects num-frames=3 width=320 height=240 ! infer model=${model} labels=${labels} adapter=segment mean=0 std=1 channels=rgb letterbox=none ! tee name=t t. ! queue ! osd labels=false trails=0 ! fakesink name=a t. ! queue ! fakesink name=b`);
+  let drawn: Uint8Array | null = null, clean: Uint8Array | null = null;
+  let truth: { box: number[]; visible: number }[] = [];
+  p.addProbe('a.sink_0', (f) => { drawn = luma(f.pixels as AVPixels, 320, 240); truth = f.meta.truth!; });
+  p.addProbe('b.sink_0', (f) => { clean = luma(f.pixels as AVPixels, 320, 240); });
+  await p.run();
+  const at = (img: Uint8Array, x: number, y: number) => img[y * 320 + x]!;
+  // Background far from every object: unchanged.
+  assert.equal(at(drawn!, 2, 2), at(clean!, 2, 2));
+  // Centre of a fully visible object: its luma moved toward the overlay colour.
+  const t = truth.find((x) => x.visible === 1)!;
+  const cx = Math.round((t.box[0]! + t.box[2]!) / 2), cy = Math.round((t.box[1]! + t.box[3]!) / 2);
+  assert.notEqual(at(drawn!, cx, cy), at(clean!, cx, cy), 'object pixels are tinted');
+});

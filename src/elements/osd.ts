@@ -1,12 +1,14 @@
-// osd: draw results onto frames (DeepStream's nvdsosd): boxes, labels (class, track id, score),
-// track trails, analytics lines and regions with their counts, free text and an FPS counter.
+// osd: draw results onto frames (DeepStream's nvdsosd): segmentation masks (blended natively by
+// FFmpeg), boxes, labels (class, track id, score), track trails, analytics lines and regions
+// with their counts, free text and an FPS counter.
 // Works in place on 8-bit planar YUV; cost is proportional to what is drawn, never the frame.
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { avOf } from '../media/av.ts';
+import { AVPixels, avOf } from '../media/av.ts';
+import { MaskOverlay } from '../draw/mask.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, line, rgbToYuv, strokeRect, text, type Canvas, type Yuv } from '../draw/planes.ts';
 
@@ -19,6 +21,8 @@ const props = z.object({
   fps: p.bool(false, 'draw the measured frame rate at the top right'),
   truth: p.bool(false, 'also draw testsrc ground-truth boxes (thin, white)'),
   analytics: p.bool(true, 'draw analytics lines and regions with their counts'),
+  masks: p.bool(true, 'blend segmentation masks (meta.mask) over the frame, one colour per class'),
+  maskAlpha: p.num(0.45, 'mask opacity', { min: 0, max: 1 }),
 });
 
 const PALETTE: [number, number, number][] = [[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128]];
@@ -44,10 +48,20 @@ export default defineElement({
   create(o, ctx) {
     const f = font(o.fontSize);
     const trails = new Map<number, { pts: [number, number][]; seen: number }>();
+    const masks = new MaskOverlay([DARK, ...COLORS], o.maskAlpha);
     const times: number[] = [];
     return {
       async process(frame: Frame) {
-        const av = avOf(frame.pixels, ctx.name);
+        let av = avOf(frame.pixels, ctx.name);
+        if (o.masks && frame.meta.mask) {
+          // The mask covers the source frame; place it where the source lands in this frame.
+          const x = frame.xform;
+          const at = { x: Math.round(x.dx), y: Math.round(x.dy), w: Math.max(2, Math.round(frame.source.width * x.sx) & ~1), h: Math.max(2, Math.round(frame.source.height * x.sy) & ~1) };
+          const blended = await masks.blend(av, frame.meta.mask, at);
+          frame.pixels!.release();
+          frame.pixels = new AVPixels(blended);
+          av = blended;
+        }
         const layout = PLANES[frame.format];
         if (!layout) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: osd draws on yuv420p, yuv444p or gray frames, not ${frame.format}; put "scale format=yuv420p" before it`);
         // Tee branches share buffers: copy first if anyone else holds this frame's pixels.
@@ -109,6 +123,7 @@ export default defineElement({
         }
         await ctx.push(frame);
       },
+      stop() { masks.close(); },
     };
   },
 });
