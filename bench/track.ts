@@ -2,13 +2,11 @@
 // least half visible; optionally 20% of detections dropped and boxes jittered), and tracker
 // time per frame at 10 and 100 objects. node bench/track.ts
 import { launch, type Box, type ObjectMeta } from '../src/index.ts';
+import { mulberry32 } from '../src/elements/testsrc.ts';
 import { evaluate, type GtObj, type HypObj } from '../src/track/metrics.ts';
 import { Tracker } from '../src/track/tracker.ts';
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-}
+const rng = mulberry32;
 
 async function run(props: string, drop: number, jitter: number, objects = 6, frames = 600) {
   const r = rng(7);

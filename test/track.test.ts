@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, type Box, type ObjectMeta } from '../src/index.ts';
+import { mulberry32 } from '../src/elements/testsrc.ts';
 import { evaluate, type GtObj, type HypObj } from '../src/track/metrics.ts';
 import { assign } from '../src/track/hungarian.ts';
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-}
+const rng = mulberry32;
 
 /** testsrc truth as detections (a detector that sees what is at least half visible), optionally degraded. */
 async function trackRun(props: string, opts: { frames: number; drop?: number; jitter?: number; seed?: number; objects?: number }) {

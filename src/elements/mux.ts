@@ -5,8 +5,7 @@ import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
 import type { Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { AVPixels, avOf, pixFmtName } from '../media/av.ts';
-import { Scaler } from '../media/scale.ts';
+import { Scaler, scaleFrame } from '../media/scale.ts';
 
 const props = z.object({
   batchSize: p.int(0, 'frames per batch; 0 uses the number of linked inputs', { min: 0, max: 1024 }),
@@ -49,14 +48,7 @@ export default defineElement({
         if (o.width > 0 || o.height > 0) {
           let s = scalers.get(frame.stream);
           if (!s) { s = new Scaler({ width: o.width, height: o.height, format: '', letterbox: true, placement: 'center', padColor: 'black', method: 'bilinear' }); scalers.set(frame.stream, s); }
-          const { av, place } = await s.scale(avOf(frame.pixels, ctx.name));
-          frame.pixels!.release();
-          frame.pixels = new AVPixels(av);
-          const x = frame.xform;
-          frame.xform = { sx: x.sx * place.sx, sy: x.sy * place.sy, dx: x.dx * place.sx + place.dx, dy: x.dy * place.sy + place.dy };
-          frame.width = av.width;
-          frame.height = av.height;
-          frame.format = pixFmtName(av.format as never);
+          await scaleFrame(s, frame, ctx.name);
         }
         batch.push(frame);
         const size = o.batchSize || inputs;

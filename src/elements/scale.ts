@@ -3,8 +3,8 @@
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
-import { AVPixels, avOf, pixFmtFromName, pixFmtName } from '../media/av.ts';
-import { Scaler } from '../media/scale.ts';
+import { pixFmtFromName } from '../media/av.ts';
+import { Scaler, scaleFrame } from '../media/scale.ts';
 
 const props = z.object({
   width: p.int(0, 'output width; 0 keeps the input width (or the aspect ratio when height is set)', { min: 0, max: 16384 }),
@@ -27,16 +27,7 @@ export default defineElement({
     const scaler = new Scaler(o);
     return {
       async process(frame) {
-        const src = avOf(frame.pixels, ctx.name);
-        const { av, place } = await scaler.scale(src);
-        frame.pixels!.release();
-        frame.pixels = new AVPixels(av);
-        const x = frame.xform;
-        // Compose: source -> old frame -> new frame.
-        frame.xform = { sx: x.sx * place.sx, sy: x.sy * place.sy, dx: x.dx * place.sx + place.dx, dy: x.dy * place.sy + place.dy };
-        frame.width = av.width;
-        frame.height = av.height;
-        frame.format = pixFmtName(av.format as never);
+        await scaleFrame(scaler, frame, ctx.name);
         await ctx.push(frame);
       },
       stop() { scaler.close(); },

@@ -36,7 +36,8 @@ const props = z.object({
 
 interface Obj { id: number; cls: number; x: number; y: number; w: number; h: number; yuv: [number, number, number]; tint: [number, number, number] }
 
-function mulberry32(seed: number) {
+/** Small seeded PRNG (mulberry32): the same seed gives the same sequence everywhere. */
+export function mulberry32(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

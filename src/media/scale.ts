@@ -2,7 +2,8 @@
 // node-av's async workers. One graph per input geometry, rebuilt only when the input changes.
 import { FilterAPI } from 'node-av/api';
 import type { Frame as AVFrame } from 'node-av/lib';
-import { pixFmtName } from './av.ts';
+import { AVPixels, avOf, pixFmtName } from './av.ts';
+import type { Frame } from '../core/frame.ts';
 import { SluiceError } from '../core/errors.ts';
 
 export interface ScaleSpec {
@@ -95,4 +96,19 @@ export class Scaler {
     this.graph?.close();
     this.graph = null;
   }
+}
+
+/**
+ * Scale a core frame in place: its pixels are replaced by the scaled ones and its xform
+ * composed (source -> old frame -> new frame), so meta boxes stay in source pixels.
+ */
+export async function scaleFrame(scaler: Scaler, frame: Frame, who: string): Promise<void> {
+  const { av, place } = await scaler.scale(avOf(frame.pixels, who));
+  frame.pixels!.release();
+  frame.pixels = new AVPixels(av);
+  const x = frame.xform;
+  frame.xform = { sx: x.sx * place.sx, sy: x.sy * place.sy, dx: x.dx * place.sx + place.dx, dy: x.dy * place.sy + place.dy };
+  frame.width = av.width;
+  frame.height = av.height;
+  frame.format = pixFmtName(av.format as never);
 }
