@@ -1,0 +1,246 @@
+// NVSS-style servers. WebcamServer receives a remote camera's JPEG frames; StreamServer sends
+// processed frames back. The application loop never waits on either: readNowait() returns the
+// newest decoded frame at once, write() hands a frame over and returns; receiving, JPEG
+// decoding/encoding and sending happen on sockets and in a worker thread.
+import { createServer, type Server, type Socket } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { JpegCodec, type RawImage } from './jpeg.ts';
+import { DEFAULT_LIMITS, FORMAT_JPEG, MessageParser, ProtocolError, TYPE_FRAME, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
+
+export interface CameraFrame extends RawImage {
+  /** Sender's sequence number and capture time (ms since the epoch, sender's clock). */
+  seq: number;
+  ts: number;
+  /** When the JPEG arrived here (ms since the epoch). */
+  received: number;
+  client: number;
+}
+
+export interface ServerStats { clients: number; rejected: number; received: number; decoded: number; dropped: number; errors: number }
+
+function tokenOk(expected: string, given: Buffer): boolean {
+  if (!expected) return true;
+  const e = Buffer.from(expected);
+  return e.length === given.length && timingSafeEqual(e, given);
+}
+
+abstract class Base {
+  protected server: Server;
+  protected host: string;
+  protected port: number;
+  protected token: string;
+  protected limits: Limits;
+  protected sockets = new Set<Socket>();
+  protected nextClient = 1;
+  readonly stats: ServerStats = { clients: 0, rejected: 0, received: 0, decoded: 0, dropped: 0, errors: 0 };
+  constructor(o: { host?: string; port?: number; token?: string; limits?: Partial<Limits> }) {
+    this.host = o.host ?? '127.0.0.1';
+    this.port = o.port ?? 0;
+    this.token = o.token ?? '';
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.server = createServer((s) => this.accept(s));
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    await new Promise<void>((res, rej) => { this.server.once('error', rej); this.server.listen(this.port, this.host, () => res()); });
+    const a = this.server.address();
+    return { host: this.host, port: typeof a === 'object' && a ? a.port : this.port };
+  }
+
+  private accept(s: Socket): void {
+    const id = this.nextClient++;
+    const parser = new MessageParser(this.limits);
+    let authed = false;
+    s.setNoDelay(true);
+    this.sockets.add(s);
+    const drop = (why: string) => {
+      this.stats.rejected++;
+      s.destroy(new Error(why));
+    };
+    s.on('data', (chunk: Buffer) => {
+      let msgs;
+      try {
+        msgs = parser.push(chunk);
+      } catch (e) {
+        drop(e instanceof ProtocolError ? e.message : String(e));
+        return;
+      }
+      for (const m of msgs) {
+        if (!authed) {
+          if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token'); return; }
+          authed = true;
+          this.stats.clients++;
+          this.onClient(s, id);
+          continue;
+        }
+        if (m.type === TYPE_FRAME) this.onFrame(m, id);
+      }
+    });
+    s.on('error', () => { /* a broken client only ends its own connection */ });
+    s.on('close', () => {
+      this.sockets.delete(s);
+      if (authed) this.stats.clients--;
+      this.onClose(s);
+    });
+  }
+
+  protected onClient(_s: Socket, _id: number): void {}
+  protected onFrame(_m: { seq: number; ts: number; format: number; payload: Buffer }, _client: number): void {}
+  protected onClose(_s: Socket): void {}
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/**
+ * Receives a remote camera. readNowait() never waits: it returns the newest frame and whether it
+ * is new since the last call; before the first frame arrives it returns { fresh: false,
+ * frame: null }. read() waits for the next new frame. Only the newest JPEG waits for the decoder
+ * (older ones are dropped and counted), so latency stays one frame deep.
+ */
+export class WebcamServer extends Base {
+  private codec = new JpegCodec();
+  private latest: CameraFrame | null = null;
+  private fresh = false;
+  private waiting: ((f: CameraFrame) => void)[] = [];
+  private pending: { seq: number; ts: number; payload: Buffer; client: number; received: number } | null = null;
+  private decoding = 0;
+  private maxQueue: number;
+
+  constructor(o: { host?: string; port?: number; token?: string; maxQueue?: number; limits?: Partial<Limits> } = {}) {
+    super(o);
+    this.maxQueue = Math.max(1, o.maxQueue ?? 1);
+  }
+
+  protected override onFrame(m: { seq: number; ts: number; format: number; payload: Buffer }, client: number): void {
+    this.stats.received++;
+    if (m.format !== FORMAT_JPEG) { this.stats.errors++; return; }
+    const job = { seq: m.seq, ts: m.ts, payload: m.payload, client, received: Date.now() };
+    if (this.decoding >= this.maxQueue) {
+      if (this.pending) this.stats.dropped++;
+      this.pending = job;
+      return;
+    }
+    this.start(job);
+  }
+
+  private start(job: NonNullable<WebcamServer['pending']>): void {
+    this.decoding++;
+    this.codec.decode(job.payload).then((img) => {
+      this.stats.decoded++;
+      const f: CameraFrame = { ...img, seq: job.seq, ts: job.ts, received: job.received, client: job.client };
+      // Out-of-order completions never replace a newer frame.
+      if (!this.latest || f.received >= this.latest.received) {
+        this.latest = f;
+        this.fresh = true;
+        for (const w of this.waiting.splice(0)) w(f);
+      }
+    }, () => { this.stats.errors++; }).finally(() => {
+      this.decoding--;
+      const next = this.pending;
+      this.pending = null;
+      if (next) this.start(next);
+    });
+  }
+
+  readNowait(): { fresh: boolean; frame: CameraFrame | null } {
+    const fresh = this.fresh;
+    this.fresh = false;
+    return { fresh, frame: this.latest };
+  }
+
+  read(): Promise<CameraFrame> {
+    if (this.fresh && this.latest) { this.fresh = false; return Promise.resolve(this.latest); }
+    return new Promise((r) => this.waiting.push((f) => { this.fresh = false; r(f); }));
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.codec.close();
+  }
+}
+
+/**
+ * Sends frames to every connected viewer as JPEG. write() returns at once: if the encoder is
+ * busy the frame waits in a one-frame slot (a newer write replaces it). With maxMBps the JPEG
+ * quality adapts to hold that bandwidth, and frames that would overrun it are skipped;
+ * without it, quality stays constant. A slow viewer only loses its own frames.
+ */
+export class StreamServer extends Base {
+  private codec = new JpegCodec();
+  private viewers = new Set<Socket>();
+  private pending: (RawImage & { seq: number; ts: number }) | null = null;
+  private encoding = false;
+  private seq = 0;
+  private maxBps: number;
+  quality: number;
+  private budget = 0;
+  private lastRefill = performance.now();
+  private window: { t: number; bytes: number }[] = [];
+  sentBytes = 0;
+  sentFrames = 0;
+
+  constructor(o: { host?: string; port?: number; token?: string; maxMBps?: number; quality?: number; limits?: Partial<Limits> } = {}) {
+    super(o);
+    this.maxBps = (o.maxMBps ?? 0) * 1e6;
+    this.quality = o.quality ?? 5;
+  }
+
+  protected override onClient(s: Socket): void { this.viewers.add(s); }
+  protected override onClose(s: Socket): void { this.viewers.delete(s); }
+
+  write(img: RawImage, meta: { seq?: number; ts?: number } = {}): void {
+    const frame = { ...img, seq: meta.seq ?? this.seq++, ts: meta.ts ?? Date.now() };
+    if (this.encoding) {
+      if (this.pending) this.stats.dropped++;
+      this.pending = frame;
+      return;
+    }
+    this.encode(frame);
+  }
+
+  private encode(frame: RawImage & { seq: number; ts: number }): void {
+    this.encoding = true;
+    // The encoder takes ownership of the planes (transferred), so copy: the caller keeps its frame.
+    const img = { ...frame, data: frame.data.slice() };
+    this.codec.encode(img, this.quality).then((jpeg) => this.send(jpeg, frame), () => { this.stats.errors++; }).finally(() => {
+      this.encoding = false;
+      const next = this.pending;
+      this.pending = null;
+      if (next) this.encode(next);
+    });
+  }
+
+  private send(jpeg: Buffer, f: { width: number; height: number; seq: number; ts: number }): void {
+    const msg = encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: f.seq, ts: f.ts, width: f.width, height: f.height, payload: jpeg });
+    if (this.maxBps > 0) {
+      const now = performance.now();
+      // Token bucket (a quarter second deep) caps the rate; the quality loop aims to use it.
+      this.budget = Math.min(this.maxBps / 4, this.budget + ((now - this.lastRefill) / 1000) * this.maxBps);
+      this.lastRefill = now;
+      this.window.push({ t: now, bytes: msg.length });
+      while (this.window.length && now - this.window[0]!.t > 1000) this.window.shift();
+      const perFrame = this.window.reduce((a, w) => a + w.bytes, 0) / this.window.length;
+      const fps = this.window.length;
+      // Quality: bigger qscale (worse) when frames at this rate would exceed the cap.
+      if (perFrame * fps > this.maxBps * 1.02 && this.quality < 31) this.quality++;
+      else if (perFrame * fps < this.maxBps * 0.9 && this.quality > 2) this.quality--;
+      if (msg.length > this.budget) { this.stats.dropped++; return; }
+      this.budget -= msg.length;
+    }
+    for (const v of this.viewers) {
+      // A viewer that has not drained its last frames skips this one (no unbounded buffering).
+      if (v.writableLength > 4 * msg.length) { this.stats.dropped++; continue; }
+      v.write(msg);
+    }
+    this.sentBytes += msg.length;
+    this.sentFrames++;
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.codec.close();
+  }
+}
