@@ -121,3 +121,35 @@ test('wrong token, garbage, oversized and truncated input drop only that client'
   await good.stop();
   await cam.close(); await codec.close();
 });
+
+test('maxMBps=1.0 holds the output within 10% of 1 MB/s over 10 s; without a cap quality stays constant', { timeout: 60_000 }, async () => {
+  const frames = [picture(true), picture(true), picture(true)];
+  const measure = async (maxMBps: number, seconds: number) => {
+    const out = new StreamServer({ maxMBps, quality: 4 });
+    const { port } = await out.listen();
+    const v = await viewer(port, '');
+    const qualities = new Set<number>();
+    const t0 = performance.now();
+    let i = 0;
+    // 30 fps of noise pictures: far more than 1 MB/s at quality 4 (~150 KB each).
+    while (performance.now() - t0 < seconds * 1000) {
+      out.write({ width: W, height: H, format: 'yuvj420p', data: frames[i++ % 3]! });
+      qualities.add(out.quality);
+      await sleep(1000 / 30);
+    }
+    await sleep(300);
+    v.close();
+    await out.close();
+    return { got: v.got, qualities, t0 };
+  };
+  const capped = await measure(1.0, 10.5);
+  // Skip the first half second while the quality loop settles, then take a 10 s window.
+  const start = capped.t0 + 500;
+  const bytes = capped.got.filter((g) => g.t >= start && g.t < start + 10_000).reduce((a, g) => a + g.bytes, 0);
+  const mbps = bytes / 10 / 1e6;
+  if (process.env.SLUICE_VERBOSE) console.log(`capped output: ${mbps.toFixed(3)} MB/s`);
+  assert.ok(Math.abs(mbps - 1.0) <= 0.1, `measured ${mbps.toFixed(3)} MB/s`);
+  const free = await measure(0, 1.5);
+  assert.deepEqual([...free.qualities], [4], 'without a cap the quality never changes');
+  assert.ok(free.got.length > 20);
+});
