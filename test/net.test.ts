@@ -153,3 +153,24 @@ test('maxMBps=1.0 holds the output within 10% of 1 MB/s over 10 s; without a cap
   assert.deepEqual([...free.qualities], [4], 'without a cap the quality never changes');
   assert.ok(free.got.length > 20);
 });
+
+test('netcam ! scale ! display: a remote camera through a pipeline and back to a viewer', { timeout: 60_000 }, async () => {
+  const { launch } = await import('../src/index.ts');
+  const p = launch('netcam port=0 token=t num-frames=40 ! scale width=320 height=240 ! display port=0 token=t');
+  const ports: Record<string, number> = {};
+  const ready = new Promise<void>((r) => p.bus.on('element', (m) => { if (m.name === 'listening') { ports[m.source] = m.data.port as number; if (Object.keys(ports).length === 2) r(); } }));
+  const done = p.run();
+  await ready;
+  const v = await viewer(ports.display0!, 't');
+  const codec = new JpegCodec();
+  const jpeg = await codec.encode({ width: W, height: H, format: 'yuvj420p', data: picture(false, 0) }, 3);
+  const c = await camera(ports.netcam0!, 't', 30, [jpeg]);
+  const report = await done;
+  await c.stop();
+  await sleep(200);
+  assert.equal(report.elements.netcam0!.framesOut, 40);
+  assert.ok(v.got.length >= 20, `viewer got ${v.got.length} frames`);
+  assert.ok(v.got.every((g) => g.ts > 0 && Date.now() - g.ts < 10_000), 'frames carry the camera capture time');
+  v.close();
+  await codec.close();
+});

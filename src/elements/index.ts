@@ -4,6 +4,7 @@ import type { ElementDef } from '../core/element.ts';
 import analytics from './analytics.ts';
 import blur from './blur.ts';
 import demux from './demux.ts';
+import display from './display.ts';
 import encode from './encode.ts';
 import fakesink from './fakesink.ts';
 import file from './file.ts';
@@ -11,6 +12,7 @@ import identity from './identity.ts';
 import infer from './infer.ts';
 import meta from './meta.ts';
 import mux from './mux.ts';
+import netcam from './netcam.ts';
 import osd from './osd.ts';
 import queue from './queue.ts';
 import rate from './rate.ts';
@@ -21,7 +23,7 @@ import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, encode, fakesink, file, identity, infer, meta, mux, osd, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, meta, mux, netcam, osd, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

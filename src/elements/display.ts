@@ -1,0 +1,49 @@
+// display: send frames to remote viewers as JPEG (NVSS's stream server). Never blocks the
+// pipeline: a busy encoder keeps only the newest frame; with max-mbps the quality adapts to
+// the bandwidth. Frames carry the camera's capture time when they came from netcam, so viewers
+// can show end-to-end latency.
+import { z } from 'zod';
+import { defineElement, sinkPad } from '../core/element.ts';
+import { SluiceError } from '../core/errors.ts';
+import { releaseFrame } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+import { avOf } from '../media/av.ts';
+import { StreamServer } from '../net/servers.ts';
+
+const props = z.object({
+  host: p.str('127.0.0.1', 'address to listen on'),
+  port: p.int(9001, 'TCP port viewers connect to', { min: 0, max: 65535 }),
+  token: p.str('', 'shared secret viewers must present; empty: none'),
+  maxMbps: p.num(0, 'bandwidth cap in MB/s (JPEG quality adapts); 0: constant quality', { min: 0 }),
+  quality: p.int(5, 'JPEG quality, 2 (best) to 31', { min: 2, max: 31 }),
+});
+
+export default defineElement({
+  name: 'display',
+  summary: 'Serve frames to remote viewers as JPEG over TCP, never blocking',
+  kind: 'sink',
+  pads: [sinkPad()],
+  props,
+  create(o, ctx) {
+    const server = new StreamServer({ host: o.host, port: o.port, token: o.token, maxMBps: o.maxMbps, quality: o.quality });
+    return {
+      async start() {
+        const a = await server.listen();
+        ctx.post({ type: 'element', source: ctx.name, name: 'listening', data: a });
+      },
+      process(frame) {
+        try {
+          if (frame.format !== 'yuvj420p' && frame.format !== 'yuv420p') {
+            throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: display sends 4:2:0 frames, not ${frame.format}; put "scale format=yuv420p" before it`);
+          }
+          const data = avOf(frame.pixels, ctx.name).toBuffer();
+          const cap = frame.meta.user.capture as { seq: number; ts: number } | undefined;
+          server.write({ width: frame.width, height: frame.height, format: frame.format, data }, { seq: cap?.seq ?? frame.frame, ts: cap?.ts ?? Date.now() });
+        } finally {
+          releaseFrame(frame);
+        }
+      },
+      async stop() { await server.close(); },
+    };
+  },
+});

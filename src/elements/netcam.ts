@@ -1,0 +1,55 @@
+// netcam: a remote camera as a source (NVSS's webcam server). Listens for a camera client
+// (`sluice webcam-client`, or the browser page of `sluice remote`) and emits its frames as they
+// arrive, newest first: when the pipeline is slower than the camera, stale frames are skipped
+// instead of queueing up.
+import { z } from 'zod';
+import { AV_PIX_FMT_YUVJ420P } from 'node-av/constants';
+import { defineElement, srcPad } from '../core/element.ts';
+import { newFrame } from '../core/frame.ts';
+import { p } from '../core/props.ts';
+import { AVPixels, allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
+import { WebcamServer } from '../net/servers.ts';
+
+const props = z.object({
+  host: p.str('127.0.0.1', 'address to listen on (use an SSH tunnel rather than 0.0.0.0)'),
+  port: p.int(9000, 'TCP port for the camera client', { min: 0, max: 65535 }),
+  token: p.str('', 'shared secret the client must present; empty: none'),
+  numFrames: p.int(-1, 'stop after this many frames, -1 for endless', { min: -1 }),
+});
+
+export default defineElement({
+  name: 'netcam',
+  summary: 'Receive a remote camera over TCP (JPEG frames), newest frame first',
+  kind: 'source',
+  pads: [srcPad()],
+  props,
+  create(o, ctx) {
+    const server = new WebcamServer({ host: o.host, port: o.port, token: o.token });
+    let n = 0;
+    let t0 = -1;
+    return {
+      async start() {
+        const a = await server.listen();
+        ctx.log.info(`waiting for a camera on ${a.host}:${a.port}`);
+        ctx.post({ type: 'element', source: ctx.name, name: 'listening', data: a });
+      },
+      async produce() {
+        if (o.numFrames >= 0 && n >= o.numFrames) return null;
+        // Wait for the camera, but let Ctrl-C (EOS) or an error end the wait.
+        let timer: ReturnType<typeof setInterval> | undefined;
+        const stopped = new Promise<null>((r) => { timer = setInterval(() => { if (ctx.eosRequested || ctx.signal.aborted) r(null); }, 50); });
+        const f = await Promise.race([server.read(), stopped]).finally(() => clearInterval(timer));
+        if (!f) return null;
+        if (t0 < 0) t0 = f.ts;
+        const pts = (f.ts - t0) / 1000;
+        const av = allocVideoFrame(f.width, f.height, AV_PIX_FMT_YUVJ420P, toPts(pts));
+        const cw = (f.width + 1) >> 1, ch = (f.height + 1) >> 1;
+        writePlanes(av, Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), [f.height, ch, ch], [f.width, cw, cw]);
+        const frame = newFrame({ stream: ctx.streamId, frame: n++, pts, width: f.width, height: f.height, format: 'yuvj420p', pixels: new AVPixels(av) });
+        frame.meta.user.capture = { seq: f.seq, ts: f.ts };
+        return frame;
+      },
+      async stop() { await server.close(); },
+    };
+  },
+});
