@@ -174,3 +174,33 @@ test('netcam ! scale ! display: a remote camera through a pipeline and back to a
   v.close();
   await codec.close();
 });
+
+test('CLI: webcam-client streams a file into a netcam pipeline, view writes what display serves', { timeout: 120_000 }, async () => {
+  const { sluice, media, tmp, ffprobe } = await import('./helpers.ts');
+  const { createServer } = await import('node:net');
+  const free = () => new Promise<number>((r) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const a = s.address() as { port: number }; s.close(() => r(a.port)); }); });
+  const [camPort, viewPort] = [await free(), await free()];
+  const dir = tmp();
+  const pipeline = sluice(['launch', `netcam port=${camPort} num-frames=40 ! scale width=320 height=180 ! display port=${viewPort}`, '-q']);
+  // Wait until both servers accept connections (a probe that says nothing is just dropped).
+  const up = async (port: number) => {
+    for (let i = 0; i < 200; i++) {
+      const ok = await new Promise<boolean>((r) => { const s = connect(port, '127.0.0.1'); s.once('connect', () => { s.destroy(); r(true); }); s.once('error', () => r(false)); });
+      if (ok) return;
+      await sleep(100);
+    }
+    throw new Error(`port ${port} never opened`);
+  };
+  await up(camPort);
+  await up(viewPort);
+  const viewing = sluice(['view', '--server', `127.0.0.1:${viewPort}`, '--out', `${dir}/seen.mp4`]);
+  await sleep(1000);
+  const cam = await sluice(['webcam-client', '--server', `127.0.0.1:${camPort}`, '--file', media('face-demographics-walking-and-pause.mp4'), '--loop', '--frames', '60']);
+  assert.equal(cam.code, 0, cam.stderr);
+  const [p, v] = await Promise.all([pipeline, viewing]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.equal(v.code, 0, v.stderr);
+  const probe = ffprobe(`${dir}/seen.mp4`);
+  assert.deepEqual([probe.width, probe.height], [320, 180]);
+  assert.ok(probe.frames >= 20, `viewer recorded ${probe.frames} frames`);
+});

@@ -11,6 +11,7 @@ import { inspectAll, inspectOne } from './inspect.ts';
 import { formatTable, liveLine } from './table.ts';
 import { demoPipeline } from './demo.ts';
 import { doctor } from './doctor.ts';
+import { view, webcamClient } from './remote-clients.ts';
 import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -132,6 +133,32 @@ models.command('pull').description('fetch a model (from SLUICE_MODEL_DIR if it h
 program.command('doctor').description('what can run here: execution providers (and why not), hardware decoders, GPUs').action(() => {
   process.stdout.write(doctor() + '\n');
 });
+
+program.command('webcam-client').description('stream a video file as a camera to a netcam / WebcamServer')
+  .requiredOption('--server <host:port>', 'camera server address')
+  .requiredOption('--file <video>', 'video file to stream as the camera')
+  .option('--token <secret>', 'the server\'s token', '')
+  .option('--size <WxH>', 'frame size sent', '640x480')
+  .option('--quality <q>', 'JPEG quality, 2 (best) to 31', '5')
+  .option('--loop', 'start again at the end of the file')
+  .option('--frames <n>', 'stop after this many frames', '-1')
+  .action(async (o: { server: string; file: string; token: string; size: string; quality: string; loop?: boolean; frames: string }) => {
+    const [w, h] = o.size.split('x').map(Number);
+    if (!w || !h) throw new SluiceError('SLUICE_ERR_PROPERTY', `--size must be WxH (got "${o.size}")`);
+    const n = await webcamClient({ server: o.server, file: o.file, token: o.token, width: w, height: h, quality: Number(o.quality), loop: !!o.loop, frames: Number(o.frames) });
+    process.stderr.write(`sent ${n} frames\n`);
+  });
+
+program.command('view').description('receive a display / StreamServer and write what it shows to a file')
+  .requiredOption('--server <host:port>', 'display server address')
+  .requiredOption('--out <file>', 'output video (.mp4, .mkv)')
+  .option('--token <secret>', 'the server\'s token', '')
+  .option('--frames <n>', 'stop after this many frames', '-1')
+  .option('--seconds <s>', 'stop after this many seconds (0: until the server closes)', '0')
+  .action(async (o: { server: string; out: string; token: string; frames: string; seconds: string }) => {
+    const n = await view({ server: o.server, out: o.out, token: o.token, frames: Number(o.frames), seconds: Number(o.seconds) });
+    process.stderr.write(`wrote ${o.out} (${n} frames)\n`);
+  });
 
 try {
   await program.parseAsync(process.argv);

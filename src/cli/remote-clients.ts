@@ -1,0 +1,103 @@
+// Laptop-side CLI clients of the remote camera protocol: webcam-client streams a video file (as
+// a camera) to a netcam/WebcamServer; view receives a display/StreamServer and writes a file.
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AV_PIX_FMT_YUVJ420P } from 'node-av/constants';
+import { SluiceError } from '../core/errors.ts';
+import { VideoSource } from '../media/source.ts';
+import { Scaler } from '../media/scale.ts';
+import { allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
+import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
+import { JpegCodec } from '../net/jpeg.ts';
+import { FORMAT_JPEG, MessageParser, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../net/protocol.ts';
+import { getLogger } from '../trace/log.ts';
+
+function parseServer(s: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(s);
+  if (!m) throw new SluiceError('SLUICE_ERR_PROPERTY', `--server must be HOST:PORT (got "${s}")`);
+  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
+}
+
+async function dial(server: string, token: string): Promise<Socket> {
+  const { host, port } = parseServer(server);
+  const s = connect(port, host);
+  s.setNoDelay(true);
+  await new Promise<void>((res, rej) => { s.once('connect', () => res()); s.once('error', (e) => rej(new SluiceError('SLUICE_ERR_IO', `cannot connect to ${host}:${port}: ${e.message}`))); });
+  s.write(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from(token) }));
+  return s;
+}
+
+/** Stream a video file to a camera server at its own frame rate (a camera stand-in). */
+export async function webcamClient(o: { server: string; file: string; token: string; width: number; height: number; quality: number; loop: boolean; frames: number }): Promise<number> {
+  const s = await dial(o.server, o.token);
+  let closed = false;
+  s.on('close', () => { closed = true; });
+  const src = new VideoSource({ location: o.file, hw: 'none', loop: o.loop, log: getLogger('webcam-client') });
+  await src.open();
+  const scaler = new Scaler({ width: o.width, height: o.height, format: 'yuvj420p', letterbox: false, placement: 'center', padColor: 'black', method: 'bilinear' });
+  const codec = new JpegCodec();
+  const fps = src.rate || 30;
+  const t0 = performance.now();
+  let n = 0;
+  try {
+    for (; !closed && (o.frames < 0 || n < o.frames); n++) {
+      const d = await src.next();
+      if (!d) break;
+      const { av } = await scaler.scale(d.av);
+      d.av.free();
+      const jpeg = await codec.encode({ width: av.width, height: av.height, format: 'yuvj420p', data: av.toBuffer() }, o.quality);
+      av.free();
+      // Backpressure from the socket: a camera does not queue; wait for the wire.
+      if (!s.write(encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: n, ts: Date.now(), width: o.width, height: o.height, payload: jpeg }))) await new Promise((r) => s.once('drain', r));
+      const wait = t0 + ((n + 1) * 1000) / fps - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+  } finally {
+    s.end();
+    scaler.close();
+    await src.close();
+    await codec.close();
+  }
+  return n;
+}
+
+/** Receive a display stream and write it to a file (H.264, or whatever the name says). */
+export async function view(o: { server: string; out: string; token: string; frames: number; seconds: number }): Promise<number> {
+  const s = await dial(o.server, o.token);
+  const codec = new JpegCodec();
+  const format = containerFor(o.out, '');
+  const mux = new FileMuxer(o.out, format);
+  await mux.open();
+  const enc = new VideoEncoder({ codec: 'h264', fps: 30, preset: 'veryfast', crf: 23, bitrate: 0, gop: 0, quality: 4, globalHeader: needsGlobalHeader(format) });
+  const parser = new MessageParser();
+  let n = 0, t0 = -1;
+  let chain: Promise<void> = Promise.resolve();
+  const done = new Promise<void>((resolve) => {
+    const finish = () => resolve();
+    s.on('close', finish);
+    if (o.seconds > 0) setTimeout(() => s.destroy(), o.seconds * 1000).unref();
+    s.on('data', (c: Buffer) => {
+      for (const m of parser.push(c)) {
+        if (o.frames >= 0 && n >= o.frames) { s.destroy(); return; }
+        n++;
+        // Decode and encode in order; the socket keeps reading meanwhile.
+        chain = chain.then(async () => {
+          const img = await codec.decode(m.payload);
+          if (t0 < 0) t0 = m.ts;
+          const av = allocVideoFrame(img.width, img.height, AV_PIX_FMT_YUVJ420P, toPts((m.ts - t0) / 1000));
+          const cw = (img.width + 1) >> 1, ch = (img.height + 1) >> 1;
+          writePlanes(av, Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), [img.height, ch, ch], [img.width, cw, cw]);
+          for (const pkt of await enc.encode(av, (m.ts - t0) / 1000, 30)) { await mux.write(pkt, enc.info!); pkt.free(); }
+          av.free();
+        });
+      }
+    });
+  });
+  await done;
+  await chain;
+  for (const pkt of await enc.flush()) { await mux.write(pkt, enc.info!); pkt.free(); }
+  await mux.close();
+  enc.close();
+  await codec.close();
+  return n;
+}
