@@ -204,3 +204,52 @@ test('CLI: webcam-client streams a file into a netcam pipeline, view writes what
   assert.deepEqual([probe.width, probe.height], [320, 180]);
   assert.ok(probe.frames >= 20, `viewer recorded ${probe.frames} frames`);
 });
+
+test('fuzz: random headers, random payloads and random disconnects leave the server up and memory flat', { timeout: 120_000 }, async () => {
+  const cam = new WebcamServer({ limits: { maxPayload: 256 * 1024 } });
+  const { port } = await cam.listen();
+  const codec = new JpegCodec();
+  const jpeg = await codec.encode({ width: 320, height: 240, format: 'yuvj420p', data: new Uint8Array(320 * 240 * 1.5).fill(90) }, 5);
+  const rnd = (n: number) => { const b = Buffer.alloc(n); randomFillSync(b); return b; };
+  const round = async (k: number) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    await new Promise((r) => s.once('connect', r));
+    const kind = k % 5;
+    if (kind === 0) s.write(rnd(1 + (k % 4000)));
+    else {
+      s.write(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.alloc(0) }));
+      const payload = kind === 1 ? rnd(100 + (k % 50_000)) : kind === 2 ? jpeg.subarray(0, k % jpeg.length) : jpeg;
+      const msg = encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: k, ts: Date.now(), width: 320, height: 240, payload });
+      s.write(kind === 3 ? msg.subarray(0, msg.length >> 1) : msg);
+    }
+    await sleep(2);
+    s.destroy();
+  };
+  // Warm up (allocator arenas, decoder state), then RSS must level off: compare the growth of
+  // the last phase with the first measured one.
+  const rss: number[] = [];
+  for (let phase = 0; phase < 5; phase++) {
+    for (let k = phase * 400; k < (phase + 1) * 400; k++) await round(k);
+    await sleep(200);
+    rss.push(process.memoryUsage.rss() / 2 ** 20);
+  }
+  if (process.env.SLUICE_VERBOSE) console.log('rss MB by phase', rss.map((x) => x.toFixed(1)).join(' '));
+  const lastGrowth = rss[4]! - rss[2]!;
+  try {
+    assert.ok(lastGrowth < 15, `RSS still growing: ${rss.map((x) => x.toFixed(1)).join(' ')} MB`);
+  } catch (e) {
+    await cam.close();
+    await codec.close();
+    throw e;
+  }
+  // Still serving: a good client gets decoded.
+  const before = cam.stats.decoded;
+  const c = await camera(port, '', 30, [jpeg]);
+  await sleep(500);
+  await c.stop();
+  assert.ok(cam.stats.decoded > before, 'a well-behaved camera is still decoded');
+  assert.ok(cam.stats.errors > 0 && cam.stats.rejected > 0, `errors ${cam.stats.errors}, rejected ${cam.stats.rejected}`);
+  await cam.close();
+  await codec.close();
+});
