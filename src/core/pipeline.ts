@@ -391,7 +391,7 @@ export class Pipeline {
         const ch = n.channel!;
         const open = new Set(n.sinkPads.filter((p) => p.peer).map((p) => p.name));
         while (open.size > 0) {
-          let item = await ch.pop();
+          const item = await ch.pop();
           if (item.eos) { open.delete(item.pad); continue; }
           n.stats.framesIn++;
           const sinkPad = n.pad(item.pad);
@@ -411,7 +411,6 @@ export class Pipeline {
           const dt = performance.now() - t - n.pushWaitMs;
           n.stats.busyMs += dt;
           n.stats.latency.add(dt);
-          item = undefined as never;
         }
       }
       n.pushWaitMs = 0;

@@ -24,7 +24,13 @@ export interface ScaleSpec {
 }
 
 /** Where the source image landed in the output: out = in * scale + offset (per axis). */
-export interface Placement { sx: number; sy: number; dx: number; dy: number; width: number; height: number }
+export interface Placement {
+  sx: number; sy: number; dx: number; dy: number;
+  /** Output frame size. */
+  width: number; height: number;
+  /** Size the source image is scaled to inside the output (differs from width/height when letterboxed or cropped). */
+  iw: number; ih: number;
+}
 
 export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
   let w = s.width;
@@ -36,15 +42,15 @@ export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
     const r = Math.max(w / inW, h / inH);
     const iw = even(Math.round(inW * r));
     const ih = even(Math.round(inH * r));
-    return { sx: iw / inW, sy: ih / inH, dx: -2 * Math.floor((iw - w) / 4), dy: -2 * Math.floor((ih - h) / 4), width: w, height: h, ...{ iw, ih } } as Placement;
+    return { sx: iw / inW, sy: ih / inH, dx: -2 * Math.floor((iw - w) / 4), dy: -2 * Math.floor((ih - h) / 4), width: w, height: h, iw, ih };
   }
-  if (!s.letterbox) return { sx: w / inW, sy: h / inH, dx: 0, dy: 0, width: w, height: h };
+  if (!s.letterbox) return { sx: w / inW, sy: h / inH, dx: 0, dy: 0, width: w, height: h, iw: w, ih: h };
   const r = Math.min(w / inW, h / inH);
   const iw = even(Math.round(inW * r));
   const ih = even(Math.round(inH * r));
   const dx = s.placement === 'center' ? 2 * Math.floor((w - iw) / 4) : 0;
   const dy = s.placement === 'center' ? 2 * Math.floor((h - ih) / 4) : 0;
-  return { sx: iw / inW, sy: ih / inH, dx, dy, width: w, height: h, ...{ iw, ih } } as Placement;
+  return { sx: iw / inW, sy: ih / inH, dx, dy, width: w, height: h, iw, ih };
 }
 
 /** Nearest even size >= 2 (4:2:0 chroma needs even dimensions). */
@@ -78,11 +84,11 @@ export class Scaler {
     const parts: string[] = [];
     const flags = s.method;
     if (s.crop) {
-      const { iw, ih } = p as Placement & { iw: number; ih: number };
+      const { iw, ih } = p;
       parts.push(`scale=${iw}:${ih}:flags=${flags}`);
       parts.push(`crop=${p.width}:${p.height}:${-p.dx}:${-p.dy}`);
     } else if (s.letterbox) {
-      const { iw, ih } = p as Placement & { iw: number; ih: number };
+      const { iw, ih } = p;
       parts.push(`scale=${iw}:${ih}:flags=${flags}`);
       parts.push(`pad=${p.width}:${p.height}:${p.dx}:${p.dy}:color=${s.padColor}`);
     } else if (p.width !== src.width || p.height !== src.height) {

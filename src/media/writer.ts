@@ -38,7 +38,7 @@ export class VideoEncoder {
 
   /** Encode one frame (not consumed). Returns the packets that came out; caller owns them. */
   async encode(av: AVFrame, ptsSeconds: number, rate: number | undefined): Promise<Packet[]> {
-    if (!this.enc) await this.open(av, rate);
+    if (!this.enc) await this.open(rate);
     const fps = this.info!.rate;
     // Frame times in 1/fps units: monotonic, as encoders require (dropped frames leave gaps).
     let pts = BigInt(Math.round(ptsSeconds * fps));
@@ -71,7 +71,7 @@ export class VideoEncoder {
     return out;
   }
 
-  private async open(first: AVFrame, rate: number | undefined): Promise<void> {
+  private async open(rate: number | undefined): Promise<void> {
     const s = this.spec;
     const fps = s.fps > 0 ? s.fps : rate && rate > 0 ? rate : 30;
     // Rational frame rate: keep fractional rates such as 29.97 / 179/6.
@@ -105,7 +105,6 @@ export class VideoEncoder {
     } catch (e) {
       throw new SluiceError('SLUICE_ERR_ENCODE', `cannot create the ${s.codec} encoder: ${(e as Error).message}`, { cause: e });
     }
-    void first;
     this.info = { codecContext: null, timeBase: new Rational(framerate.den, framerate.num), rate: fps };
   }
 
