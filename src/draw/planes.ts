@@ -1,5 +1,7 @@
 // Drawing primitives on 8-bit planar YUV frames (yuv420p/yuvj420p/yuv444p/gray). Every primitive
 // touches only the pixels it draws: fills use Buffer.fill per row, text blends glyph pixels.
+import type { Frame as AVFrame } from 'node-av/lib';
+import { SluiceError } from '../core/errors.ts';
 import type { Font } from './glyphs.ts';
 
 export type Yuv = [number, number, number];
@@ -9,6 +11,26 @@ export interface Canvas {
   height: number;
   /** [buffer, stride, x shift, y shift] per plane. */
   planes: [Uint8Array, number, number, number][];
+}
+
+/** Plane layouts of the 8-bit formats we draw on: [plane index, x shift, y shift]. */
+const LAYOUTS: Record<string, [number, number, number][]> = {
+  yuv420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
+  yuvj420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
+  yuv444p: [[0, 0, 0], [1, 0, 0], [2, 0, 0]],
+  gray: [[0, 0, 0]],
+};
+
+/**
+ * A writable canvas over a frame's own planes. Tee branches share pixel buffers, so the frame is
+ * made writable first (FFmpeg copies only if someone else holds a reference).
+ */
+export function writableCanvas(av: AVFrame, format: string, width: number, height: number, who: string): Canvas {
+  const layout = LAYOUTS[format];
+  if (!layout) throw new SluiceError('SLUICE_ERR_FORMAT', `${who} edits yuv420p, yuv444p or gray frames, not ${format}; put "scale format=yuv420p" before it`);
+  if (av.makeWritable() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `${who}: cannot make the frame writable`);
+  const data = av.data!, ls = av.linesize;
+  return { width, height, planes: layout.map(([pi, sx, sy]) => [data[pi]!, ls[pi]!, sx, sy]) };
 }
 
 export function rgbToYuv(r: number, g: number, b: number): Yuv {

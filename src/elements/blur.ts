@@ -2,9 +2,9 @@
 // them in place. Work is bounded by the regions' area, never the whole frame.
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
 import { p } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
+import { writableCanvas } from '../draw/planes.ts';
 
 const props = z.object({
   classes: p.str('', 'classes to hide: comma-separated labels or ids; empty hides every object'),
@@ -12,14 +12,6 @@ const props = z.object({
   block: p.int(16, 'pixelate block size / blur radius in pixels', { min: 2, max: 256 }),
   expand: p.num(0.1, 'grow each box by this fraction of its size on every side', { min: 0, max: 2 }),
 });
-
-/** Planes of the 8-bit formats we edit: [plane index, horizontal shift, vertical shift]. */
-const PLANES: Record<string, [number, number, number][]> = {
-  yuv420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
-  yuvj420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
-  yuv444p: [[0, 0, 0], [1, 0, 0], [2, 0, 0]],
-  gray: [[0, 0, 0]],
-};
 
 /** Replace each block x block cell of the rectangle by its mean. */
 export function pixelate(buf: Uint8Array, stride: number, x1: number, y1: number, x2: number, y2: number, block: number): void {
@@ -69,13 +61,7 @@ export default defineElement({
       async process(frame) {
         const objs = frame.meta.objects.filter((ob) => !wanted || wanted.has(ob.label ?? '') || wanted.has(String(ob.class)));
         if (objs.length > 0) {
-          const av = avOf(frame.pixels, ctx.name);
-          const planes = PLANES[frame.format];
-          if (!planes) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: blur edits yuv420p, yuv444p or gray frames, not ${frame.format}; put "scale format=yuv420p" before it`);
-          // Tee branches share pixel buffers; copy before writing if anyone else holds them.
-          if (av.makeWritable() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: cannot make the frame writable`);
-          const data = av.data!;
-          const ls = av.linesize;
+          const c = writableCanvas(avOf(frame.pixels, ctx.name), frame.format, frame.width, frame.height, ctx.name);
           const x = frame.xform;
           for (const ob of objs) {
             const [bx1, by1, bx2, by2] = ob.box;
@@ -83,12 +69,11 @@ export default defineElement({
             const fx1 = Math.max(0, Math.floor((bx1 - ex) * x.sx + x.dx)), fy1 = Math.max(0, Math.floor((by1 - ey) * x.sy + x.dy));
             const fx2 = Math.min(frame.width, Math.ceil((bx2 + ex) * x.sx + x.dx)), fy2 = Math.min(frame.height, Math.ceil((by2 + ey) * x.sy + x.dy));
             if (fx2 <= fx1 || fy2 <= fy1) continue;
-            for (const [pi, sx, sy] of planes) {
-              const buf = data[pi]!;
+            for (const [buf, stride, sx, sy] of c.planes) {
               const a = [fx1 >> sx, fy1 >> sy, (fx2 + (1 << sx) - 1) >> sx, (fy2 + (1 << sy) - 1) >> sy] as const;
               const size = Math.max(1, o.block >> sx);
-              if (o.mode === 'pixelate') pixelate(buf, ls[pi]!, a[0], a[1], a[2], a[3], size);
-              else boxBlur(buf, ls[pi]!, a[0], a[1], a[2], a[3], size);
+              if (o.mode === 'pixelate') pixelate(buf, stride, a[0], a[1], a[2], a[3], size);
+              else boxBlur(buf, stride, a[0], a[1], a[2], a[3], size);
             }
           }
         }

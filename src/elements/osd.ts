@@ -4,13 +4,12 @@
 // Works in place on 8-bit planar YUV; cost is proportional to what is drawn, never the frame.
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
 import type { Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, avOf } from '../media/av.ts';
 import { MaskOverlay } from '../draw/mask.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
-import { fillRect, line, rgbToYuv, strokeRect, text, type Canvas, type Yuv } from '../draw/planes.ts';
+import { fillRect, line, rgbToYuv, strokeRect, text, writableCanvas, type Yuv } from '../draw/planes.ts';
 
 const props = z.object({
   thickness: p.int(2, 'box and line thickness in pixels', { min: 1, max: 32 }),
@@ -30,12 +29,6 @@ const COLORS: Yuv[] = PALETTE.map(([r, g, b]) => rgbToYuv(r, g, b));
 const WHITE = rgbToYuv(255, 255, 255);
 const DARK = rgbToYuv(20, 20, 20);
 
-const PLANES: Record<string, [number, number, number][]> = {
-  yuv420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
-  yuvj420p: [[0, 0, 0], [1, 1, 1], [2, 1, 1]],
-  yuv444p: [[0, 0, 0], [1, 0, 0], [2, 0, 0]],
-  gray: [[0, 0, 0]],
-};
 
 interface Shapes { lines?: { name: string; a: number[]; b: number[]; in: number; out: number }[]; rois?: { name: string; pts: number[][]; occupancy: number }[] }
 
@@ -62,12 +55,7 @@ export default defineElement({
           frame.pixels = new AVPixels(blended);
           av = blended;
         }
-        const layout = PLANES[frame.format];
-        if (!layout) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: osd draws on yuv420p, yuv444p or gray frames, not ${frame.format}; put "scale format=yuv420p" before it`);
-        // Tee branches share buffers: copy first if anyone else holds this frame's pixels.
-        if (av.makeWritable() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: cannot make the frame writable`);
-        const data = av.data!, ls = av.linesize;
-        const c: Canvas = { width: frame.width, height: frame.height, planes: layout.map(([pi, sx, sy]) => [data[pi]!, ls[pi]!, sx, sy]) };
+        const c = writableCanvas(av, frame.format, frame.width, frame.height, ctx.name);
         const x = frame.xform;
         const X = (v: number) => v * x.sx + x.dx, Y = (v: number) => v * x.sy + x.dy;
         const t = o.thickness;
