@@ -31,8 +31,11 @@ export class JpegCodec {
     });
   }
 
+  /** Decode; `jpeg` may be transferred to the worker (unusable afterwards) when it owns its buffer. */
   async decode(jpeg: Uint8Array): Promise<RawImage> {
-    const ab = jpeg.buffer.slice(jpeg.byteOffset, jpeg.byteOffset + jpeg.byteLength) as ArrayBuffer;
+    // Transfer without copying when the bytes own their buffer (the protocol parser's payloads do).
+    const whole = jpeg.byteOffset === 0 && jpeg.byteLength === jpeg.buffer.byteLength && jpeg.buffer instanceof ArrayBuffer;
+    const ab = whole ? (jpeg.buffer as ArrayBuffer) : (jpeg.buffer.slice(jpeg.byteOffset, jpeg.byteOffset + jpeg.byteLength) as ArrayBuffer);
     const r = await this.call({ op: 'decode', jpeg: ab }, [ab]);
     if (r.ok && r.op === 'decode') return { width: r.width, height: r.height, format: r.format, data: new Uint8Array(r.planes) };
     throw new Error('unexpected reply');

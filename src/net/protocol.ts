@@ -78,7 +78,7 @@ export class MessageParser {
       const width = b.readUInt16BE(o + 20), height = b.readUInt16BE(o + 22);
       if (type === TYPE_FRAME && (width === 0 || height === 0 || width > this.limits.maxWidth || height > this.limits.maxHeight)) throw new ProtocolError(`frame size ${width}x${height} is out of range`);
       if (this.end - o < HEADER_BYTES + len) break;
-      out.push({ type, format: b.readUInt8(o + 5 + 1), seq: b.readUInt32BE(o + 8), ts: b.readDoubleBE(o + 12), width, height, payload: Buffer.from(b.subarray(o + HEADER_BYTES, o + HEADER_BYTES + len)) });
+      out.push({ type, format: b.readUInt8(o + 5 + 1), seq: b.readUInt32BE(o + 8), ts: b.readDoubleBE(o + 12), width, height, payload: ownCopy(b.subarray(o + HEADER_BYTES, o + HEADER_BYTES + len)) });
       this.start = o + HEADER_BYTES + len;
     }
     if (this.start === this.end) { this.start = 0; this.end = 0; }
@@ -86,4 +86,11 @@ export class MessageParser {
     if (this.end === 0 && this.data.length > 1 << 20) this.data = Buffer.alloc(64 * 1024);
     return out;
   }
+}
+
+/** A copy backed by its own ArrayBuffer (not Node's shared pool), so it can be transferred to a worker as is. */
+function ownCopy(src: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(src.length);
+  src.copy(out);
+  return out;
 }
