@@ -12,6 +12,7 @@ import { formatTable, liveLine } from './table.ts';
 import { demoPipeline } from './demo.ts';
 import { doctor } from './doctor.ts';
 import { view, webcamClient } from './remote-clients.ts';
+import { REMOTE_TASKS, remotePipeline } from './remote.ts';
 import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -133,6 +134,30 @@ models.command('pull').description('fetch a model (from SLUICE_MODEL_DIR if it h
 program.command('doctor').description('what can run here: execution providers (and why not), hardware decoders, GPUs').action(() => {
   process.stdout.write(doctor() + '\n');
 });
+
+runOptions(program.command('remote')
+  .description('serve a page that sends your browser\'s camera to a model here and shows the result (one port; use ssh -L for a remote GPU box)')
+  .option('--task <task>', `what to run: ${Object.entries(REMOTE_TASKS).map(([k, v]) => `${k} (${v.about})`).join('; ')}`, 'invert')
+  .option('--model <model>', 'ONNX file or known model name (sluice models list); each task has a default')
+  .option('--host <addr>', 'address to listen on', '127.0.0.1')
+  .option('--port <n>', 'HTTP port for the page and its WebSocket', '8080')
+  .option('--token <secret>', 'shared secret (open the page with ?token=SECRET)', '')
+  .option('--ep <ep>', 'execution provider for the model (auto, cpu, cuda, ...)')
+  .option('--labels <file>', 'class names, one per line')
+  .option('--threshold <t>', 'minimum score'))
+  .action(async (o: RunOpts & { task: string; model?: string; host: string; port: string; token: string; ep?: string; labels?: string; threshold?: string }) => {
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SluiceError('SLUICE_ERR_PROPERTY', `--port must be 0..65535 (got ${o.port})`);
+    const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: o.token, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold) });
+    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text });
+    pipeline.bus.on('element', (m) => {
+      if (m.name !== 'listening' || m.source !== 'camera') return;
+      const a = m.data as { host: string; port: number };
+      const url = `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/${o.token ? `?token=${encodeURIComponent(o.token)}` : ''}`;
+      process.stderr.write(`sluice remote: ${text}\nopen ${url}\n  from a laptop: ssh -L ${a.port}:127.0.0.1:${a.port} THIS_HOST, then http://localhost:${a.port}/${o.token ? '?token=…' : ''}\n`);
+    });
+    await play(pipeline, o);
+  });
 
 program.command('webcam-client').description('stream a video file as a camera to a netcam / WebcamServer')
   .requiredOption('--server <host:port>', 'camera server address')

@@ -14,18 +14,19 @@ const props = z.object({
   host: p.str('127.0.0.1', 'address to listen on'),
   port: p.int(9001, 'TCP port viewers connect to', { min: 0, max: 65535 }),
   token: p.str('', 'shared secret viewers must present; empty: none'),
+  web: p.bool(false, 'serve browsers instead of the TCP protocol: a page, a WebSocket and /stream.mjpeg on this port (share it with a netcam web=true)'),
   maxMbps: p.num(0, 'bandwidth cap in MB/s (JPEG quality adapts); 0: constant quality', { min: 0 }),
   quality: p.int(5, 'JPEG quality, 2 (best) to 31', { min: 2, max: 31 }),
 });
 
 export default defineElement({
   name: 'display',
-  summary: 'Serve frames to remote viewers as JPEG over TCP, never blocking',
+  summary: 'Serve frames to remote viewers as JPEG (TCP or browsers), never blocking',
   kind: 'sink',
   pads: [sinkPad()],
   props,
   create(o, ctx) {
-    const server = new StreamServer({ host: o.host, port: o.port, token: o.token, maxMBps: o.maxMbps, quality: o.quality });
+    const server = new StreamServer({ host: o.host, port: o.port, token: o.token, maxMBps: o.maxMbps, quality: o.quality, web: o.web });
     return {
       async start() {
         const a = await server.listen();

@@ -10,6 +10,7 @@ import fakesink from './fakesink.ts';
 import file from './file.ts';
 import identity from './identity.ts';
 import infer from './infer.ts';
+import invert from './invert.ts';
 import meta from './meta.ts';
 import mux from './mux.ts';
 import netcam from './netcam.ts';
@@ -23,7 +24,7 @@ import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, meta, mux, netcam, osd, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mux, netcam, osd, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

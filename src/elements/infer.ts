@@ -20,7 +20,7 @@ import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
 import type { Ep, PrepSpec } from '../infer/protocol.ts';
-import { resolveModel } from '../infer/models.ts';
+import { knownLabels, resolveModel } from '../infer/models.ts';
 import { listBackends } from '../infer/backends.ts';
 
 const props = z.object({
@@ -277,7 +277,9 @@ dynamic batch dimension take batch-size frames per call.`,
         if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, inp.layout, prepSpec.order);
         const prepOpts = { ...ap, layout: inp.layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox };
         bytesPerImage = inp.width * inp.height * 3;
-        labels = o.labels ? readLabels(o.labels) : adapter.labels;
+        // A known model's own labels file (e.g. MobileNetV2's synset) when it sits beside the model.
+        const own = o.labels ? null : knownLabels(model);
+        labels = o.labels ? readLabels(o.labels) : own ? readLabels(own) : adapter.labels;
         const nc = adapter.numClasses(info);
         if (o.labels && nc !== undefined && labels!.length !== nc) {
           await pool.close();

@@ -14,23 +14,24 @@ const props = z.object({
   host: p.str('127.0.0.1', 'address to listen on (use an SSH tunnel rather than 0.0.0.0)'),
   port: p.int(9000, 'TCP port for the camera client', { min: 0, max: 65535 }),
   token: p.str('', 'shared secret the client must present; empty: none'),
+  web: p.bool(false, 'serve a browser instead of the TCP protocol: the camera page and its WebSocket on this port (a display web=true on the same port shows the results on that page)'),
   numFrames: p.int(-1, 'stop after this many frames, -1 for endless', { min: -1 }),
 });
 
 export default defineElement({
   name: 'netcam',
-  summary: 'Receive a remote camera over TCP (JPEG frames), newest frame first',
+  summary: 'Receive a remote camera (TCP client or a browser page), newest frame first',
   kind: 'source',
   pads: [srcPad()],
   props,
   create(o, ctx) {
-    const server = new WebcamServer({ host: o.host, port: o.port, token: o.token });
+    const server = new WebcamServer({ host: o.host, port: o.port, token: o.token, web: o.web });
     let n = 0;
     let t0 = -1;
     return {
       async start() {
         const a = await server.listen();
-        ctx.log.info(`waiting for a camera on ${a.host}:${a.port}`);
+        ctx.log.info(o.web ? `camera page at http://${a.host}:${a.port}/` : `waiting for a camera on ${a.host}:${a.port}`);
         ctx.post({ type: 'element', source: ctx.name, name: 'listening', data: a });
       },
       async produce() {

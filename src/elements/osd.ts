@@ -98,7 +98,17 @@ export default defineElement({
         }
         // Forget trails of tracks not seen for a while (bounded memory).
         if (frame.frame % 50 === 0) for (const [id, tr] of trails) if (frame.frame - tr.seen > 100) trails.delete(id);
-        if (o.text) { fillRect(c, 4, 4, 10 + textWidth(f, o.text), 4 + f.height, DARK); text(c, f, o.text, 7, 4); }
+        let ty = 4;
+        if (o.text) { fillRect(c, 4, ty, 10 + textWidth(f, o.text), ty + f.height, DARK); text(c, f, o.text, 7, ty); ty += f.height + 2; }
+        // Whole-frame classifications (a classifier as primary model): one line per class, best first.
+        if (o.labels) {
+          for (const k of frame.meta.classifications ?? []) {
+            const label = `${k.label ?? k.class} ${(k.score * 100).toFixed(0)}%`;
+            fillRect(c, 4, ty, 10 + textWidth(f, label), ty + f.height, DARK);
+            text(c, f, label, 7, ty);
+            ty += f.height + 2;
+          }
+        }
         if (o.fps) {
           const now = performance.now();
           times.push(now);

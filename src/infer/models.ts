@@ -51,6 +51,18 @@ export function resolveModel(spec: string): string {
   throw new SluiceError('SLUICE_ERR_MODEL', `model ${spec} is not in ${modelDirs().join(' or ')}; set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
 }
 
+/**
+ * The labels file of a known model, looked for beside the model file and in the model folder's
+ * parent (the layout of `sluice models pull`'s cache and of the test assets), or null.
+ */
+export function knownLabels(modelPath: string): string | null {
+  const known = KNOWN_MODELS.find((m) => m.labels && m.file.split('/').pop() === modelPath.split('/').pop());
+  if (!known?.labels) return null;
+  const dir = dirname(modelPath);
+  for (const c of [join(dir, known.labels.split('/').pop()!), join(dir, '..', known.labels)]) if (existsSync(c)) return c;
+  return null;
+}
+
 /** Where `sluice models pull` keeps models. */
 export function cacheDir(): string {
   return modelDirs().at(-1)!;

@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { JpegCodec, type RawImage } from './jpeg.ts';
+import { WebHub } from './web.ts';
 import { DEFAULT_LIMITS, FORMAT_JPEG, MessageParser, ProtocolError, TYPE_FRAME, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 
 export interface CameraFrame extends RawImage {
@@ -24,74 +25,134 @@ function tokenOk(expected: string, given: Buffer): boolean {
   return e.length === given.length && timingSafeEqual(e, given);
 }
 
+/**
+ * One client connection, whatever carries it: a TCP socket speaking the length-prefixed
+ * protocol, or a browser's WebSocket (one protocol message per WebSocket message).
+ */
+export interface Peer {
+  /** Queue one encoded protocol message. */
+  send(msg: Buffer): void;
+  /** Bytes queued and not yet written out (a slow viewer skips frames instead of buffering). */
+  backlog(): number;
+  close(why?: string): void;
+}
+
+/** What a transport feeds a server: bytes from a peer, and the peer's end. */
+export interface PeerHandler { data(chunk: Buffer): void; close(): void }
+
 abstract class Base {
-  protected server: Server;
+  protected server: Server | null = null;
   protected host: string;
   protected port: number;
   protected token: string;
   protected limits: Limits;
+  protected web: boolean;
+  private hub: WebHub | null = null;
   protected sockets = new Set<Socket>();
   protected nextClient = 1;
   readonly stats: ServerStats = { clients: 0, rejected: 0, received: 0, decoded: 0, dropped: 0, errors: 0 };
-  constructor(o: { host?: string; port?: number; token?: string; limits?: Partial<Limits> }) {
+  constructor(o: BaseOptions) {
     this.host = o.host ?? '127.0.0.1';
     this.port = o.port ?? 0;
     this.token = o.token ?? '';
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
-    this.server = createServer((s) => this.accept(s));
+    this.web = !!o.web;
+    if (!this.web) this.server = createServer((s) => this.acceptSocket(s));
   }
 
+  abstract readonly role: 'camera' | 'display';
+
   async listen(): Promise<{ host: string; port: number }> {
-    await new Promise<void>((res, rej) => { this.server.once('error', rej); this.server.listen(this.port, this.host, () => res()); });
-    const a = this.server.address();
+    if (this.web) {
+      // Browser transport: the page and its WebSocket on one HTTP port, shared by the camera and
+      // display servers that name the same host:port (one SSH -L forward serves both).
+      this.hub = WebHub.acquire(this.host, this.port, this.token, this.limits);
+      this.hub.attach(this);
+      const a = await this.hub.listen();
+      this.port = a.port;
+      return a;
+    }
+    const server = this.server!;
+    await new Promise<void>((res, rej) => { server.once('error', rej); server.listen(this.port, this.host, () => res()); });
+    const a = server.address();
     return { host: this.host, port: typeof a === 'object' && a ? a.port : this.port };
   }
 
-  private accept(s: Socket): void {
+  private acceptSocket(s: Socket): void {
+    s.setNoDelay(true);
+    this.sockets.add(s);
+    const peer: Peer = { send: (m) => { s.write(m); }, backlog: () => s.writableLength, close: (why) => { s.destroy(why ? new Error(why) : undefined); } };
+    const h = this.accept(peer);
+    s.on('data', (chunk: Buffer) => h.data(chunk));
+    s.on('error', () => { /* a broken client only ends its own connection */ });
+    s.on('close', () => { this.sockets.delete(s); h.close(); });
+  }
+
+  /** Start serving one peer: the first message must be a hello with the token. */
+  accept(peer: Peer): PeerHandler {
     const id = this.nextClient++;
     const parser = new MessageParser(this.limits);
     let authed = false;
-    s.setNoDelay(true);
-    this.sockets.add(s);
+    let dropped = false;
     const drop = (why: string) => {
       this.stats.rejected++;
-      s.destroy(new Error(why));
+      dropped = true;
+      peer.close(why);
     };
-    s.on('data', (chunk: Buffer) => {
-      let msgs;
-      try {
-        msgs = parser.push(chunk);
-      } catch (e) {
-        drop(e instanceof ProtocolError ? e.message : String(e));
-        return;
-      }
-      for (const m of msgs) {
-        if (!authed) {
-          if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token'); return; }
-          authed = true;
-          this.stats.clients++;
-          this.onClient(s, id);
-          continue;
+    return {
+      data: (chunk) => {
+        if (dropped) return;
+        let msgs;
+        try {
+          msgs = parser.push(chunk);
+        } catch (e) {
+          drop(e instanceof ProtocolError ? e.message : String(e));
+          return;
         }
-        if (m.type === TYPE_FRAME) this.onFrame(m, id);
-      }
-    });
-    s.on('error', () => { /* a broken client only ends its own connection */ });
-    s.on('close', () => {
-      this.sockets.delete(s);
-      if (authed) this.stats.clients--;
-      this.onClose(s);
-    });
+        for (const m of msgs) {
+          if (!authed) {
+            if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token'); return; }
+            authed = true;
+            this.stats.clients++;
+            this.onClient(peer, id);
+            continue;
+          }
+          if (m.type === TYPE_FRAME) this.onFrame(m, id);
+        }
+      },
+      close: () => {
+        if (authed) this.stats.clients--;
+        authed = false;
+        this.onClose(peer);
+      },
+    };
   }
 
-  protected onClient(_s: Socket, _id: number): void {}
+  protected onClient(_p: Peer, _id: number): void {}
   protected onFrame(_m: { seq: number; ts: number; format: number; payload: Buffer }, _client: number): void {}
-  protected onClose(_s: Socket): void {}
+  protected onClose(_p: Peer): void {}
 
   async close(): Promise<void> {
+    if (this.hub) {
+      const hub = this.hub;
+      this.hub = null;
+      await hub.detach(this);
+      return;
+    }
+    const server = this.server;
+    if (!server?.listening) return;
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
   }
+}
+
+interface BaseOptions {
+  host?: string;
+  port?: number;
+  token?: string;
+  limits?: Partial<Limits>;
+  /** Serve browsers (page + WebSocket over HTTP) instead of the TCP protocol. */
+  web?: boolean;
 }
 
 /**
@@ -101,6 +162,7 @@ abstract class Base {
  * (older ones are dropped and counted), so latency stays one frame deep.
  */
 export class WebcamServer extends Base {
+  readonly role = 'camera';
   private codec = new JpegCodec();
   private latest: CameraFrame | null = null;
   private fresh = false;
@@ -109,7 +171,7 @@ export class WebcamServer extends Base {
   private decoding = 0;
   private maxQueue: number;
 
-  constructor(o: { host?: string; port?: number; token?: string; maxQueue?: number; limits?: Partial<Limits> } = {}) {
+  constructor(o: BaseOptions & { maxQueue?: number } = {}) {
     super(o);
     this.maxQueue = Math.max(1, o.maxQueue ?? 1);
   }
@@ -169,8 +231,9 @@ export class WebcamServer extends Base {
  * without it, quality stays constant. A slow viewer only loses its own frames.
  */
 export class StreamServer extends Base {
+  readonly role = 'display';
   private codec = new JpegCodec();
-  private viewers = new Set<Socket>();
+  private viewers = new Set<Peer>();
   private pending: (RawImage & { seq: number; ts: number }) | null = null;
   private encoding = false;
   private seq = 0;
@@ -182,14 +245,17 @@ export class StreamServer extends Base {
   sentBytes = 0;
   sentFrames = 0;
 
-  constructor(o: { host?: string; port?: number; token?: string; maxMBps?: number; quality?: number; limits?: Partial<Limits> } = {}) {
+  constructor(o: BaseOptions & { maxMBps?: number; quality?: number } = {}) {
     super(o);
     this.maxBps = (o.maxMBps ?? 0) * 1e6;
     this.quality = o.quality ?? 5;
   }
 
-  protected override onClient(s: Socket): void { this.viewers.add(s); }
-  protected override onClose(s: Socket): void { this.viewers.delete(s); }
+  protected override onClient(p: Peer): void { this.viewers.add(p); }
+  protected override onClose(p: Peer): void { this.viewers.delete(p); }
+
+  /** Viewers connected now. */
+  get viewerCount(): number { return this.viewers.size; }
 
   write(img: RawImage, meta: { seq?: number; ts?: number } = {}): void {
     const frame = { ...img, seq: meta.seq ?? this.seq++, ts: meta.ts ?? Date.now() };
@@ -213,6 +279,11 @@ export class StreamServer extends Base {
     });
   }
 
+  /** Relay a frame that is already JPEG (no re-encode), e.g. from another server. */
+  writeJpeg(jpeg: Buffer, f: { width: number; height: number; seq: number; ts: number }): void {
+    this.send(jpeg, f);
+  }
+
   private send(jpeg: Buffer, f: { width: number; height: number; seq: number; ts: number }): void {
     const msg = encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: f.seq, ts: f.ts, width: f.width, height: f.height, payload: jpeg });
     if (this.maxBps > 0) {
@@ -232,8 +303,8 @@ export class StreamServer extends Base {
     }
     for (const v of this.viewers) {
       // A viewer that has not drained its last frames skips this one (no unbounded buffering).
-      if (v.writableLength > 4 * msg.length) { this.stats.dropped++; continue; }
-      v.write(msg);
+      if (v.backlog() > 4 * msg.length) { this.stats.dropped++; continue; }
+      v.send(msg);
     }
     this.sentBytes += msg.length;
     this.sentFrames++;

@@ -1,0 +1,31 @@
+// `sluice remote`: NVSS in one command. A browser on the laptop opens one page; its camera goes
+// over a WebSocket into a pipeline here (netcam web=true ! <task> ! display web=true) and the
+// processed frames come back on the same connection. Everything is on one port, so a single
+// `ssh -L` forward reaches a GPU box.
+import { SluiceError } from '../core/errors.ts';
+
+export const REMOTE_TASKS = {
+  invert: { model: '', chain: () => 'invert', about: 'photographic negative (no model: shows what streaming alone costs)' },
+  classify: { model: 'mobilenetv2', chain: (m: string, x: string) => `infer model=${m} adapter=classify top-k=3 threshold=0.05${x} ! osd fps=true`, about: 'whole-frame classifier, top-3 labels drawn' },
+  detect: { model: 'yolox_nano', chain: (m: string, x: string) => `infer model=${m}${x} ! osd fps=true`, about: 'object detector, boxes and labels drawn' },
+  segment: { model: 'deeplabv3', chain: (m: string, x: string) => `infer model=${m} adapter=segment${x} ! osd fps=true`, about: 'semantic segmentation, class mask blended over the frame' },
+  blur: { model: 'ultraface', chain: (m: string, x: string) => `infer model=${m}${x} ! blur mode=blur block=24`, about: 'detector (faces by default), detected regions blurred' },
+} as const;
+export type RemoteTask = keyof typeof REMOTE_TASKS;
+
+export interface RemoteOptions { task: string; model?: string; host: string; port: number; token: string; ep?: string; labels?: string; threshold?: number }
+
+const q = (s: string) => (/^[\w./:@+-]+$/.test(s) ? s : JSON.stringify(s));
+
+/** The pipeline that `sluice remote` runs, in launch syntax. */
+export function remotePipeline(o: RemoteOptions): string {
+  const t = REMOTE_TASKS[o.task as RemoteTask];
+  if (!t) throw new SluiceError('SLUICE_ERR_PROPERTY', `--task must be one of ${Object.keys(REMOTE_TASKS).join(', ')} (got "${o.task}")`);
+  if (o.task === 'invert' && o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', '--task invert runs no model; drop --model or pick another task');
+  let extra = '';
+  if (o.ep) extra += ` ep=${q(o.ep)}`;
+  if (o.labels) extra += ` labels=${q(o.labels)}`;
+  if (o.threshold !== undefined) extra += ` threshold=${o.threshold}`;
+  const net = `host=${q(o.host)} port=${o.port}${o.token ? ` token=${q(o.token)}` : ''} web=true`;
+  return `netcam name=camera ${net} ! ${t.chain(q(o.model || t.model), extra)} ! display name=screen ${net}`;
+}

@@ -1,0 +1,152 @@
+// Browser transport for the camera and display servers: one HTTP port serves the page, its
+// WebSocket (/ws, one protocol message per WebSocket message) and an MJPEG stream
+// (/stream.mjpeg) for plain <img> viewers. A camera server and a display server that name the
+// same host:port share one hub, so a browser sends its camera and sees the result over a single
+// connection, and a single `ssh -L` forward is all a remote GPU box needs.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { SluiceError } from '../core/errors.ts';
+import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
+import type { Peer, PeerHandler } from './servers.ts';
+
+/** What a hub needs of a camera or display server. */
+export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler }
+
+const PAGE = new URL('./remote-page.html', import.meta.url);
+const hubs = new Map<string, WebHub>();
+
+export class WebHub {
+  private http: Server;
+  private wss: WebSocketServer;
+  private servers: HubServer[] = [];
+  private listening: Promise<{ host: string; port: number }> | null = null;
+  private page: Buffer;
+  private sockets = new Set<Duplex>();
+  private host: string;
+  private port: number;
+  private token: string;
+  private key: string;
+
+  /** The hub for host:port, created on first use. Port 0 (any free port) is never shared. */
+  static acquire(host: string, port: number, token: string, limits: Limits): WebHub {
+    const key = `${host}:${port}`;
+    const have = port ? hubs.get(key) : undefined;
+    if (have) {
+      if (have.token !== token) throw new SluiceError('SLUICE_ERR_PROPERTY', `the camera and display on ${key} must use the same token`);
+      return have;
+    }
+    const hub = new WebHub(host, port, token, limits, key);
+    if (port) hubs.set(key, hub);
+    return hub;
+  }
+
+  private constructor(host: string, port: number, token: string, limits: Limits, key: string) {
+    this.host = host;
+    this.port = port;
+    this.token = token;
+    this.key = key;
+    this.page = readFileSync(PAGE);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: HEADER_BYTES + limits.maxPayload, perMessageDeflate: false });
+    this.http = createServer((req, res) => this.request(req, res));
+    this.http.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+  }
+
+  attach(s: HubServer): void {
+    if (this.servers.some((x) => x.role === s.role)) throw new SluiceError('SLUICE_ERR_PROPERTY', `${this.key} already has a ${s.role}; give the second one another port`);
+    this.servers.push(s);
+  }
+
+  async detach(s: HubServer): Promise<void> {
+    this.servers = this.servers.filter((x) => x !== s);
+    if (this.servers.length) return;
+    hubs.delete(this.key);
+    for (const c of this.wss.clients) c.terminate();
+    for (const sock of this.sockets) sock.destroy();
+    await new Promise<void>((r) => this.wss.close(() => r()));
+    if (this.listening) await new Promise<void>((r) => this.http.close(() => r()));
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    this.listening ??= new Promise((res, rej) => {
+      this.http.once('error', (e: NodeJS.ErrnoException) => rej(new SluiceError('SLUICE_ERR_IO', `cannot listen on ${this.key}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with port=' : e.message}`)));
+      this.http.listen(this.port, this.host, () => {
+        const a = this.http.address();
+        res({ host: this.host, port: typeof a === 'object' && a ? a.port : this.port });
+      });
+    });
+    return this.listening;
+  }
+
+  private role(r: 'camera' | 'display'): HubServer | undefined { return this.servers.find((s) => s.role === r); }
+
+  private request(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405).end(); return; }
+    if (url.pathname === '/' || url.pathname === '/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.page);
+    } else if (url.pathname === '/config.json') {
+      // The page asks what this port serves: a camera input, a display output, or both.
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(JSON.stringify({ camera: !!this.role('camera'), display: !!this.role('display'), token: this.token !== '' }));
+    } else if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+    } else if (url.pathname === '/stream.mjpeg' && this.role('display')) {
+      this.mjpeg(url, res);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  }
+
+  /** multipart/x-mixed-replace: every browser shows it in an <img>, no script needed. */
+  private mjpeg(url: URL, res: ServerResponse): void {
+    const boundary = 'sluiceframe';
+    let started = false;
+    const peer: Peer = {
+      send: (msg) => {
+        if (!started) { res.writeHead(200, { 'content-type': `multipart/x-mixed-replace; boundary=${boundary}`, 'cache-control': 'no-store' }); started = true; }
+        const jpeg = msg.subarray(HEADER_BYTES);
+        res.write(`--${boundary}\r\ncontent-type: image/jpeg\r\ncontent-length: ${jpeg.length}\r\n\r\n`);
+        res.write(jpeg);
+        res.write('\r\n');
+      },
+      backlog: () => res.writableLength,
+      close: (why) => { if (!started) res.writeHead(403, { 'content-type': 'text/plain' }).end(`${why ?? 'closed'}\n`); else res.destroy(); },
+    };
+    const h = this.role('display')!.accept(peer);
+    res.on('close', () => h.close());
+    // The token comes in the query string here (an <img> cannot send a hello message).
+    h.data(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from(url.searchParams.get('token') ?? '') }));
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    // Refuse cross-site pages: a WebSocket carries no same-origin protection of its own.
+    const origin = req.headers.origin;
+    let sameOrigin = true;
+    try { if (origin) sameOrigin = new URL(origin).host === req.headers.host; } catch { sameOrigin = false; }
+    if (url.pathname !== '/ws' || !sameOrigin) {
+      socket.end(`HTTP/1.1 ${sameOrigin ? '404 Not Found' : '403 Forbidden'}\r\nconnection: close\r\n\r\n`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connection(ws));
+  }
+
+  private connection(ws: WebSocket): void {
+    const peer: Peer = {
+      send: (msg) => ws.send(msg, { binary: true }),
+      backlog: () => ws.bufferedAmount,
+      // Close reasons are limited to 123 bytes by the WebSocket protocol.
+      close: (why) => ws.close(1008, (why ?? 'closed').slice(0, 120)),
+    };
+    const handlers = this.servers.map((s) => s.accept(peer));
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      if (!binary) { peer.close('send binary protocol messages'); return; }
+      for (const h of handlers) h.data(data);
+    });
+    ws.on('error', () => { /* one broken browser only ends its own connection */ });
+    ws.on('close', () => { for (const h of handlers) h.close(); });
+  }
+}
