@@ -18,6 +18,9 @@ export { parseLaunch } from './core/launch.ts';
 export { parseYaml } from './core/yamlspec.ts';
 export { buildPipeline, type GraphSpec } from './core/graph.ts';
 export { defaultRegistry } from './elements/index.ts';
+export { WebcamServer, StreamServer, type CameraFrame, type Peer, type ServerStats } from './net/servers.ts';
+export type { RawImage } from './net/jpeg.ts';
+export { invertFull } from './draw/invert.ts';
 
 let shared: Registry | null = null;
 /** The registry of built-in elements (register custom elements on it). */

@@ -244,6 +244,10 @@ export class StreamServer extends Base {
   private window: { t: number; bytes: number }[] = [];
   sentBytes = 0;
   sentFrames = 0;
+  /** Writes skipped because that camera frame was already written. */
+  repeats = 0;
+  private lastSeq = -1;
+  private lastTs = NaN;
 
   constructor(o: BaseOptions & { maxMBps?: number; quality?: number } = {}) {
     super(o);
@@ -257,8 +261,19 @@ export class StreamServer extends Base {
   /** Viewers connected now. */
   get viewerCount(): number { return this.viewers.size; }
 
+  /**
+   * Hand a frame to the viewers; returns at once. Pass the camera frame's seq and ts (as read
+   * from a WebcamServer) and a loop that spins faster than the camera costs nothing extra: a
+   * result for a camera frame already sent or being encoded is skipped, so the encoder works
+   * at the camera's rate, not the loop's.
+   */
   write(img: RawImage, meta: { seq?: number; ts?: number } = {}): void {
+    if (meta.seq !== undefined && meta.ts !== undefined && meta.seq === this.lastSeq && meta.ts === this.lastTs) { this.repeats++; return; }
     const frame = { ...img, seq: meta.seq ?? this.seq++, ts: meta.ts ?? Date.now() };
+    // Nobody watching: nothing to encode (keeps a CPU core free for the model).
+    if (this.viewers.size === 0) { this.stats.dropped++; return; }
+    this.lastSeq = frame.seq;
+    this.lastTs = frame.ts;
     if (this.encoding) {
       if (this.pending) this.stats.dropped++;
       this.pending = frame;
