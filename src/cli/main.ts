@@ -11,7 +11,7 @@ import { inspectAll, inspectOne } from './inspect.ts';
 import { formatTable, liveLine } from './table.ts';
 import { demoPipeline } from './demo.ts';
 import { doctor } from './doctor.ts';
-import { view, webcamClient } from './remote-clients.ts';
+import { view, viewInBrowser, webcamClient } from './remote-clients.ts';
 import { REMOTE_TASKS, remotePipeline } from './remote.ts';
 import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
 
@@ -159,28 +159,47 @@ runOptions(program.command('remote')
     await play(pipeline, o);
   });
 
-program.command('webcam-client').description('stream a video file as a camera to a netcam / WebcamServer')
-  .requiredOption('--server <host:port>', 'camera server address')
-  .requiredOption('--file <video>', 'video file to stream as the camera')
+program.command('webcam-client').description('stream a camera (V4L2 /dev/videoN, AVFoundation or DirectShow) or a video file to a netcam / WebcamServer')
+  .option('--server <host:port>', 'camera server address')
+  .option('--device <camera>', 'camera to stream: /dev/video0 on Linux, an index or name on macOS/Windows')
+  .option('--file <video>', 'video file to stream as the camera, at its own frame rate')
+  .option('--list-devices', 'list the cameras found here and exit')
   .option('--token <secret>', 'the server\'s token', '')
   .option('--size <WxH>', 'frame size sent', '640x480')
   .option('--quality <q>', 'JPEG quality, 2 (best) to 31', '5')
-  .option('--loop', 'start again at the end of the file')
+  .option('--loop', 'start the file again at its end')
   .option('--frames <n>', 'stop after this many frames', '-1')
-  .action(async (o: { server: string; file: string; token: string; size: string; quality: string; loop?: boolean; frames: string }) => {
+  .action(async (o: { server?: string; device?: string; file?: string; listDevices?: boolean; token: string; size: string; quality: string; loop?: boolean; frames: string }) => {
+    if (o.listDevices) {
+      const { DeviceAPI } = await import('node-av/api');
+      const list = (await DeviceAPI.list()).filter((d) => d.type === 'video');
+      process.stdout.write(list.length ? list.map((d) => `${d.name}\t${d.description ?? ''}`).join('\n') + '\n' : `no cameras found (${DeviceAPI.getVideoFormat()})\n`);
+      return;
+    }
+    if (!o.server) throw new SluiceError('SLUICE_ERR_PROPERTY', 'webcam-client needs --server HOST:PORT');
+    if (!!o.device === !!o.file) throw new SluiceError('SLUICE_ERR_PROPERTY', 'webcam-client needs one of --device (a camera) or --file (a video)');
     const [w, h] = o.size.split('x').map(Number);
     if (!w || !h) throw new SluiceError('SLUICE_ERR_PROPERTY', `--size must be WxH (got "${o.size}")`);
-    const n = await webcamClient({ server: o.server, file: o.file, token: o.token, width: w, height: h, quality: Number(o.quality), loop: !!o.loop, frames: Number(o.frames) });
+    const n = await webcamClient({ server: o.server, file: o.file, device: o.device, token: o.token, width: w, height: h, quality: Number(o.quality), loop: !!o.loop, frames: Number(o.frames) });
     process.stderr.write(`sent ${n} frames\n`);
   });
 
-program.command('view').description('receive a display / StreamServer and write what it shows to a file')
+program.command('view').description('receive a display / StreamServer: show it in a local browser page, or write it to a file with --out')
   .requiredOption('--server <host:port>', 'display server address')
-  .requiredOption('--out <file>', 'output video (.mp4, .mkv)')
+  .option('--out <file>', 'write to this video file (.mp4, .mkv) instead of serving a page')
   .option('--token <secret>', 'the server\'s token', '')
-  .option('--frames <n>', 'stop after this many frames', '-1')
+  .option('--port <n>', 'local port of the page (without --out)', '8090')
+  .option('--frames <n>', 'stop after this many frames (--out)', '-1')
   .option('--seconds <s>', 'stop after this many seconds (0: until the server closes)', '0')
-  .action(async (o: { server: string; out: string; token: string; frames: string; seconds: string }) => {
+  .action(async (o: { server: string; out?: string; token: string; port: string; frames: string; seconds: string }) => {
+    if (!o.out) {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      if (Number(o.seconds) > 0) setTimeout(() => stop.abort(), Number(o.seconds) * 1000).unref();
+      const n = await viewInBrowser({ server: o.server, token: o.token, host: '127.0.0.1', port: Number(o.port), signal: stop.signal, onListening: (url) => process.stderr.write(`open ${url}\n`) });
+      process.stderr.write(`showed ${n} frames\n`);
+      return;
+    }
     const n = await view({ server: o.server, out: o.out, token: o.token, frames: Number(o.frames), seconds: Number(o.seconds) });
     process.stderr.write(`wrote ${o.out} (${n} frames)\n`);
   });

@@ -9,6 +9,7 @@ import { Scaler } from '../media/scale.ts';
 import { allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
 import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
 import { JpegCodec } from '../net/jpeg.ts';
+import { StreamServer } from '../net/servers.ts';
 import { FORMAT_JPEG, MessageParser, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../net/protocol.ts';
 import { getLogger } from '../trace/log.ts';
 
@@ -28,12 +29,14 @@ async function dial(server: string, token: string): Promise<Socket> {
 }
 
 /** Stream a video file to a camera server at its own frame rate (a camera stand-in). */
-export async function webcamClient(o: { server: string; file: string; token: string; width: number; height: number; quality: number; loop: boolean; frames: number }): Promise<number> {
-  const s = await dial(o.server, o.token);
+export async function webcamClient(o: { server: string; file?: string; device?: string; token: string; width: number; height: number; quality: number; loop: boolean; frames: number }): Promise<number> {
+  const camera = o.device !== undefined;
+  // Open the input first: a missing camera or file is reported before anything connects.
+  const src = new VideoSource({ location: (camera ? o.device : o.file)!, hw: 'none', loop: o.loop && !camera, log: getLogger('webcam-client'), camera: camera ? { width: o.width, height: o.height } : undefined });
+  await src.open();
+  const s = await dial(o.server, o.token).catch(async (e) => { await src.close(); throw e; });
   let closed = false;
   s.on('close', () => { closed = true; });
-  const src = new VideoSource({ location: o.file, hw: 'none', loop: o.loop, log: getLogger('webcam-client') });
-  await src.open();
   const scaler = new Scaler({ width: o.width, height: o.height, format: 'yuvj420p', letterbox: false, placement: 'center', padColor: 'black', method: 'bilinear' });
   const codec = new JpegCodec();
   const fps = src.rate || 30;
@@ -49,7 +52,8 @@ export async function webcamClient(o: { server: string; file: string; token: str
       av.free();
       // Backpressure from the socket: a camera does not queue; wait for the wire.
       if (!s.write(encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: n, ts: Date.now(), width: o.width, height: o.height, payload: jpeg }))) await new Promise((r) => s.once('drain', r));
-      const wait = t0 + ((n + 1) * 1000) / fps - performance.now();
+      // A file plays at its own frame rate; a camera paces itself.
+      const wait = camera ? 0 : t0 + ((n + 1) * 1000) / fps - performance.now();
       if (wait > 0) await sleep(wait);
     }
   } finally {
@@ -99,5 +103,31 @@ export async function view(o: { server: string; out: string; token: string; fram
   await mux.close();
   enc.close();
   await codec.close();
+  return n;
+}
+
+/**
+ * Receive a display stream and show it in a local browser page: the JPEGs are relayed as they
+ * are (no re-encoding) to a page on this machine. Resolves when the server closes or on stop().
+ */
+export async function viewInBrowser(o: { server: string; token: string; host: string; port: number; onListening?: (url: string) => void; signal?: AbortSignal }): Promise<number> {
+  const local = new StreamServer({ host: o.host, port: o.port, web: true });
+  const a = await local.listen();
+  const s = await dial(o.server, o.token);
+  o.onListening?.(`http://${a.host}:${a.port}/`);
+  const parser = new MessageParser();
+  let n = 0;
+  await new Promise<void>((resolve) => {
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+    o.signal?.addEventListener('abort', () => s.destroy());
+    s.on('data', (c: Buffer) => {
+      for (const m of parser.push(c)) {
+        n++;
+        local.writeJpeg(m.payload, m);
+      }
+    });
+  });
+  await local.close();
   return n;
 }

@@ -2,7 +2,7 @@
 // looping. Produces CPU frames: hardware frames are downloaded here so every element downstream
 // can read them (scale-on-GPU comes with the inference work).
 import { existsSync } from 'node:fs';
-import { Decoder, Demuxer, HardwareContext } from 'node-av/api';
+import { Decoder, Demuxer, DeviceAPI, HardwareContext } from 'node-av/api';
 import { Frame, Log } from 'node-av/lib';
 import { AV_HWDEVICE_TYPE_CUDA, AV_LOG_ERROR, AV_LOG_QUIET } from 'node-av/constants';
 import type { Frame as AVFrame, Packet } from 'node-av/lib';
@@ -15,6 +15,8 @@ export type HwMode = 'auto' | 'cuda' | 'none';
 
 export interface SourceOptions {
   location: string;
+  /** Open `location` as a camera (V4L2 on Linux, AVFoundation on macOS, DirectShow on Windows). */
+  camera?: { width?: number; height?: number; fps?: number };
   hw: HwMode;
   loop: boolean;
   log: Logger;
@@ -67,6 +69,19 @@ export class VideoSource {
 
   async open(): Promise<void> {
     const loc = this.opts.location;
+    if (this.opts.camera) {
+      const c = this.opts.camera;
+      // FFmpeg would print its own copy of the error; ours says what to do about it.
+      Log.setLevel(AV_LOG_QUIET);
+      try {
+        this.demuxer = await DeviceAPI.openCamera({ videoDevice: /^\d+$/.test(loc) ? Number(loc) : loc, width: c.width, height: c.height, frameRate: c.fps });
+      } catch (e) {
+        throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `cannot open camera ${loc} (${DeviceAPI.getVideoFormat()}): ${(e as Error).message.split('[')[0]!.trim()}; list cameras with "sluice webcam-client --list-devices"`, { cause: e });
+      } finally {
+        Log.setLevel(AV_LOG_ERROR);
+      }
+      return this.afterOpen(loc);
+    }
     if (!isUrl(loc) && !existsSync(loc)) {
       throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `input file not found: ${loc} (check the path given to location=)`);
     }
@@ -75,7 +90,11 @@ export class VideoSource {
     } catch (e) {
       throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `cannot open ${loc}: ${(e as Error).message}`, { cause: e });
     }
-    const vs = this.demuxer.video();
+    return this.afterOpen(loc);
+  }
+
+  private async afterOpen(loc: string): Promise<void> {
+    const vs = this.demuxer!.video();
     if (!vs) throw new SluiceError('SLUICE_ERR_NO_VIDEO', `${loc} has no video stream`);
     this.streamIndex = vs.index;
     this.tb = vs.timeBase.num / vs.timeBase.den;
