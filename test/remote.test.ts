@@ -159,3 +159,49 @@ test('sluice remote: a bad task or model fails before anything listens, naming w
   assert.match(missing.stderr, /SLUICE_ERR_FILE_NOT_FOUND.*none\.onnx/);
   assert.doesNotMatch(missing.stderr, /open http/);
 });
+
+test('sluice view without --out relays a display stream to a local page that Chromium draws; webcam-client names a missing camera', { timeout: 120_000 }, async () => {
+  const { sluice } = await import('./helpers.ts');
+  const displayPort = await freePort(), pagePort = await freePort();
+  const src = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', 'testsrc', 'live=true', 'pattern=bars', '!', 'display', `port=${displayPort}`, 'token=abc'], { stdio: 'ignore' });
+  const srcExit = new Promise((r) => src.on('close', r));
+  let viewer: ChildProcess | undefined;
+  try {
+    // The display listens once its pipeline plays; retry the viewer until it connects.
+    let url = '';
+    let log = '';
+    for (let i = 0; i < 50 && !url; i++) {
+      viewer = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'view', '--server', `127.0.0.1:${displayPort}`, '--token', 'abc', '--port', String(pagePort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const v = viewer;
+      log = '';
+      url = await new Promise<string>((res) => {
+        v.stderr!.on('data', (d) => { log += d; const m = /open (http:\/\/\S+)/.exec(log); if (m) res(m[1]!); });
+        v.on('close', () => res(''));
+      });
+      if (!url) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(url, `http://127.0.0.1:${pagePort}/`, log);
+    const cfg = await (await fetch(`${url}config.json`)).json();
+    assert.deepEqual(cfg, { camera: false, display: true, token: false });
+    // The page in Chromium draws the relayed frames.
+    const browser = await launch('/dev/null');
+    try {
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.waitForFunction('window.sluiceStats.drawn >= 5', undefined, { timeout: 30_000 });
+      assert.equal(await page.evaluate('window.sluiceStats.sent'), 0);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    viewer?.kill('SIGINT');
+    src.kill('SIGINT');
+  }
+  await srcExit;
+  const r = await sluice(['webcam-client', '--server', '127.0.0.1:9', '--device', '/dev/video-none']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /SLUICE_ERR_MEDIA_OPEN: cannot open camera \/dev\/video-none .*--list-devices/);
+  const l = await sluice(['webcam-client', '--list-devices']);
+  assert.equal(l.code, 0, l.stderr);
+  assert.ok(l.stdout.trim().length > 0);
+});
