@@ -68,8 +68,13 @@ test('Ctrl-C drains with EOS and the mp4 is finalised and playable', async () =>
   let sent = false;
   const r = await sluice(['launch', `testsrc pattern=objects live=true fps=30 width=320 height=240 ! file location=${out}`, '--report', join(dir, 'r.json')], {
     onSpawn: (p) => {
-      // Interrupt once frames have been flowing for a while.
-      setTimeout(() => { sent = true; p.kill('SIGINT'); }, 2500);
+      // Interrupt once the file exists and frames have been flowing for a while (a loaded
+      // machine may take seconds to start the process).
+      const poll = setInterval(() => {
+        if (!existsSync(out)) return;
+        clearInterval(poll);
+        setTimeout(() => { sent = true; p.kill('SIGINT'); }, 1500);
+      }, 100);
     },
   });
   assert.ok(sent);

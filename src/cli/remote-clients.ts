@@ -111,9 +111,10 @@ export async function view(o: { server: string; out: string; token: string; fram
  * are (no re-encoding) to a page on this machine. Resolves when the server closes or on stop().
  */
 export async function viewInBrowser(o: { server: string; token: string; host: string; port: number; onListening?: (url: string) => void; signal?: AbortSignal }): Promise<number> {
-  const local = new StreamServer({ host: o.host, port: o.port, web: true });
-  const a = await local.listen();
+  // Connect first: an unreachable server is reported before anything listens here.
   const s = await dial(o.server, o.token);
+  const local = new StreamServer({ host: o.host, port: o.port, web: true });
+  const a = await local.listen().catch(async (e) => { s.destroy(); await local.close(); throw e; });
   o.onListening?.(`http://${a.host}:${a.port}/`);
   const parser = new MessageParser();
   let n = 0;
