@@ -253,3 +253,37 @@ test('fuzz: random headers, random payloads and random disconnects leave the ser
   await cam.close();
   await codec.close();
 });
+
+test('web hub: a page that connected before the display attached still gets the display (its hello is replayed)', async () => {
+  const { WebSocket } = await import('ws');
+  const probe = new WebcamServer({ port: 0 });
+  const { port: free } = await probe.listen();
+  await probe.close();
+  const cam = new WebcamServer({ port: free, web: true, token: 't' });
+  await cam.listen();
+  const ws = new WebSocket(`ws://127.0.0.1:${free}/ws`);
+  await new Promise((r) => ws.once('open', r));
+  const got: number[] = [];
+  ws.on('message', (d: Buffer) => got.push(d.readUInt32BE(8)));
+  ws.send(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from('t') }));
+  await sleep(100);
+  assert.equal(cam.stats.clients, 1);
+  // Like a pipeline whose model loads between netcam and display: the display comes later.
+  const out = new StreamServer({ port: free, web: true, token: 't' });
+  await out.listen();
+  assert.equal(out.viewerCount, 1);
+  out.write({ width: 64, height: 48, format: 'yuvj420p', data: new Uint8Array(64 * 48 * 1.5).fill(100) }, { seq: 42, ts: 1 });
+  for (let i = 0; i < 50 && got.length === 0; i++) await sleep(20);
+  assert.deepEqual(got, [42]);
+  // A second server of the same role on that port is refused, naming the port.
+  const second = new StreamServer({ port: free, web: true, token: 't' });
+  await assert.rejects(second.listen(), /already has a display/);
+  await second.close();
+  // A different token on a shared port is refused.
+  const other = new StreamServer({ port: free, web: true, token: 'other' });
+  await assert.rejects(other.listen(), /same token/);
+  await other.close();
+  ws.close();
+  await out.close();
+  await cam.close();
+});

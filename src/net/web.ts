@@ -21,6 +21,8 @@ export class WebHub {
   private http: Server;
   private wss: WebSocketServer;
   private servers: HubServer[] = [];
+  /** Live browser connections, with their hello kept for a server that attaches later. */
+  private conns = new Set<{ peer: Peer; handlers: PeerHandler[]; hello: Buffer | null }>();
   private listening: Promise<{ host: string; port: number }> | null = null;
   private page: Buffer;
   private sockets = new Set<Duplex>();
@@ -57,6 +59,13 @@ export class WebHub {
   attach(s: HubServer): void {
     if (this.servers.some((x) => x.role === s.role)) throw new SluiceError('SLUICE_ERR_PROPERTY', `${this.key} already has a ${s.role}; give the second one another port`);
     this.servers.push(s);
+    // Elements start one after another: a page that connected before this server attached gets
+    // it now, authenticated by the hello it already sent.
+    for (const c of this.conns) {
+      const h = s.accept(c.peer);
+      c.handlers.push(h);
+      if (c.hello) h.data(c.hello);
+    }
   }
 
   async detach(s: HubServer): Promise<void> {
@@ -141,12 +150,14 @@ export class WebHub {
       // Close reasons are limited to 123 bytes by the WebSocket protocol.
       close: (why) => ws.close(1008, (why ?? 'closed').slice(0, 120)),
     };
-    const handlers = this.servers.map((s) => s.accept(peer));
+    const c = { peer, handlers: this.servers.map((s) => s.accept(peer)), hello: null as Buffer | null };
+    this.conns.add(c);
     ws.on('message', (data: Buffer, binary: boolean) => {
       if (!binary) { peer.close('send binary protocol messages'); return; }
-      for (const h of handlers) h.data(data);
+      c.hello ??= data.length >= HEADER_BYTES && data.readUInt8(5) === TYPE_HELLO ? Buffer.from(data) : null;
+      for (const h of c.handlers) h.data(data);
     });
     ws.on('error', () => { /* one broken browser only ends its own connection */ });
-    ws.on('close', () => { for (const h of handlers) h.close(); });
+    ws.on('close', () => { this.conns.delete(c); for (const h of c.handlers) h.close(); });
   }
 }
