@@ -287,3 +287,73 @@ test('web hub: a page that connected before the display attached still gets the 
   await out.close();
   await cam.close();
 });
+
+test('fuzz over WebSocket: text, garbage, oversized, truncated and wrong-token messages and abrupt closes; two good pages keep working', { timeout: 120_000 }, async () => {
+  const { WebSocket } = await import('ws');
+  const probe = new WebcamServer({ port: 0 });
+  const { port } = await probe.listen();
+  await probe.close();
+  const limits = { maxPayload: 256 * 1024 };
+  const cam = new WebcamServer({ port, web: true, token: 'k', limits });
+  const out = new StreamServer({ port, web: true, token: 'k', limits });
+  await cam.listen();
+  await out.listen();
+  const codec = new JpegCodec();
+  const jpeg = await codec.encode({ width: 320, height: 240, format: 'yuvj420p', data: new Uint8Array(320 * 240 * 1.5).fill(90) }, 5);
+  const hello = (t: string) => encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from(t) });
+  const frame = (seq: number, payload: Buffer) => encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq, ts: Date.now(), width: 320, height: 240, payload });
+  const rnd = (n: number) => { const b = Buffer.alloc(n); randomFillSync(b); return b; };
+  // Two well-behaved pages stream and watch the whole time.
+  const good = await Promise.all([0, 1].map(async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    await new Promise((r) => ws.once('open', r));
+    ws.send(hello('k'));
+    const seen = { n: 0 };
+    ws.on('message', () => { seen.n++; });
+    return { ws, seen };
+  }));
+  let stop = false;
+  const app = (async () => { while (!stop) { const f = await Promise.race([cam.read(), sleep(50).then(() => null)]); if (f) out.write(f, { seq: f.seq, ts: f.ts }); } })();
+  let seq = 0;
+  const feeder = setInterval(() => { for (const g of good) if (g.ws.readyState === 1) g.ws.send(frame(seq++, jpeg)); }, 33);
+  const round = async (k: number) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    ws.on('error', () => {});
+    const opened = await new Promise<boolean>((r) => { ws.once('open', () => r(true)); ws.once('close', () => r(false)); });
+    if (!opened) return;
+    const kind = k % 6;
+    if (kind === 0) ws.send(rnd(1 + (k % 4000)));
+    else if (kind === 1) ws.send('not binary');
+    else if (kind === 2) ws.send(hello('wrong'));
+    else {
+      ws.send(hello('k'));
+      if (kind === 3) ws.send(frame(k, rnd(100 + (k % 50_000))));
+      else if (kind === 4) ws.send(frame(k, jpeg).subarray(0, 20 + (k % 40)));
+      else ws.send(Buffer.concat([frame(k, jpeg).subarray(0, 28), rnd(300 * 1024)]));
+    }
+    await sleep(2);
+    if (k % 2) ws.terminate(); else ws.close();
+  };
+  const rss: number[] = [];
+  // Warm-up (allocator arenas, ws buffers) takes a few phases; after that RSS must level off.
+  const PH = 8;
+  for (let phase = 0; phase < PH; phase++) {
+    for (let k = phase * 300; k < (phase + 1) * 300; k++) await round(k);
+    await sleep(200);
+    (globalThis as { gc?: () => void }).gc?.();
+    rss.push(process.memoryUsage.rss() / 2 ** 20);
+    if (process.env.SLUICE_VERBOSE) console.log('phase', phase, 'rss', rss.at(-1)!.toFixed(1), 'heap', (process.memoryUsage().heapUsed / 2 ** 20).toFixed(1), 'ext', (process.memoryUsage().external / 2 ** 20).toFixed(1), 'ab', (process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(1));
+  }
+  clearInterval(feeder);
+  stop = true;
+  await app;
+  const counts = good.map((g) => g.seen.n);
+  for (const g of good) g.ws.close();
+  await out.close();
+  await cam.close();
+  await codec.close();
+  assert.ok(Math.max(...rss.slice(5)) - rss[4]! < 15, `RSS still growing: ${rss.map((x) => x.toFixed(1)).join(' ')} MB`);
+  assert.ok(cam.stats.rejected >= 600, `rejected ${cam.stats.rejected}`);
+  // Both good pages kept receiving results throughout.
+  for (const n of counts) assert.ok(n > 20, `a good page saw ${counts}`);
+});
