@@ -137,7 +137,7 @@ program.command('doctor').description('what can run here: execution providers (a
 
 runOptions(program.command('remote')
   .description('serve a page that sends your browser\'s camera to a model here and shows the result (one port; use ssh -L for a remote GPU box)')
-  .option('--task <task>', `what to run: ${Object.entries(REMOTE_TASKS).map(([k, v]) => `${k} (${v.about})`).join('; ')}`, 'invert')
+  .option('--task <task>', `what to run: ${Object.entries(REMOTE_TASKS).map(([k, v]) => `${k} (${v.about})`).join('; ')}; default auto with --model, else invert`)
   .option('--model <model>', 'ONNX file or known model name (sluice models list); each task has a default')
   .option('--host <addr>', 'address to listen on', '127.0.0.1')
   .option('--port <n>', 'HTTP port for the page and its WebSocket', '8080')
@@ -145,7 +145,7 @@ runOptions(program.command('remote')
   .option('--ep <ep>', 'execution provider for the model (auto, cpu, cuda, ...)')
   .option('--labels <file>', 'class names, one per line')
   .option('--threshold <t>', 'minimum score'))
-  .action(async (o: RunOpts & { task: string; model?: string; host: string; port: string; token: string; ep?: string; labels?: string; threshold?: string }) => {
+  .action(async (o: RunOpts & { task?: string; model?: string; host: string; port: string; token: string; ep?: string; labels?: string; threshold?: string }) => {
     const port = Number(o.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SluiceError('SLUICE_ERR_PROPERTY', `--port must be 0..65535 (got ${o.port})`);
     const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: o.token, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold) });

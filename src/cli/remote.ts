@@ -5,6 +5,7 @@
 import { SluiceError } from '../core/errors.ts';
 
 export const REMOTE_TASKS = {
+  auto: { model: '', chain: (m: string, x: string) => `infer model=${m}${x} ! osd fps=true`, about: 'the default with --model: the adapter is detected from the model\'s tensors and osd draws its boxes, labels or masks' },
   invert: { model: '', chain: () => 'invert', about: 'photographic negative (no model: shows what streaming alone costs)' },
   classify: { model: 'mobilenetv2', chain: (m: string, x: string) => `infer model=${m} adapter=classify top-k=3 threshold=0.05${x} ! osd fps=true`, about: 'whole-frame classifier, top-3 labels drawn' },
   detect: { model: 'yolox_nano', chain: (m: string, x: string) => `infer model=${m}${x} ! osd fps=true`, about: 'object detector, boxes and labels drawn' },
@@ -13,15 +14,18 @@ export const REMOTE_TASKS = {
 } as const;
 export type RemoteTask = keyof typeof REMOTE_TASKS;
 
-export interface RemoteOptions { task: string; model?: string; host: string; port: number; token: string; ep?: string; labels?: string; threshold?: number }
+export interface RemoteOptions { task?: string; model?: string; host: string; port: number; token: string; ep?: string; labels?: string; threshold?: number }
 
 const q = (s: string) => (/^[\w./:@+-]+$/.test(s) ? s : JSON.stringify(s));
 
 /** The pipeline that `sluice remote` runs, in launch syntax. */
 export function remotePipeline(o: RemoteOptions): string {
-  const t = REMOTE_TASKS[o.task as RemoteTask];
-  if (!t) throw new SluiceError('SLUICE_ERR_PROPERTY', `--task must be one of ${Object.keys(REMOTE_TASKS).join(', ')} (got "${o.task}")`);
-  if (o.task === 'invert' && o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', '--task invert runs no model; drop --model or pick another task');
+  // No task: a model runs as whatever it is; no model either: the dummy invert.
+  const task = o.task ?? (o.model ? 'auto' : 'invert');
+  const t = REMOTE_TASKS[task as RemoteTask];
+  if (!t) throw new SluiceError('SLUICE_ERR_PROPERTY', `--task must be one of ${Object.keys(REMOTE_TASKS).join(', ')} (got "${task}")`);
+  if (task === 'invert' && o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', '--task invert runs no model; drop --model or pick another task');
+  if (task === 'auto' && !o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', '--task auto needs --model');
   let extra = '';
   if (o.ep) extra += ` ep=${q(o.ep)}`;
   if (o.labels) extra += ` labels=${q(o.labels)}`;
