@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { buildPipeline } from '../core/graph.ts';
+import { pipelineDot } from '../core/dot.ts';
 import { parseLaunch } from '../core/launch.ts';
 import { parseYaml } from '../core/yamlspec.ts';
 import { SluiceError, isSluiceError } from '../core/errors.ts';
@@ -94,6 +95,45 @@ runOptions(program.command('run')
     if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${file}`);
     const pipeline = buildPipeline(parseYaml(readFileSync(file, 'utf8'), file, registry()), registry(), { description: file, queueSize: queueSize(opts) });
     await play(pipeline, opts);
+  });
+
+program.command('graph')
+  .description('draw a pipeline (launch syntax, --yaml FILE, or a --dot dump from SLUICE_DEBUG_DUMP_DOT_DIR) as DOT or SVG, without running it')
+  .argument('[pipeline...]', 'elements separated by !')
+  .option('--yaml <file>', 'a pipeline file instead of launch syntax')
+  .option('--dot <file>', 'render an existing .dot file (e.g. a state-change dump)')
+  .option('-f, --format <format>', 'dot or svg (SVG is laid out by Graphviz compiled to WebAssembly)', 'dot')
+  .option('-o, --out <file>', 'write to this file instead of standard output')
+  .action(async (words: string[], o: { yaml?: string; dot?: string; format: string; out?: string }) => {
+    if (o.format !== 'dot' && o.format !== 'svg') throw new SluiceError('SLUICE_ERR_PROPERTY', `--format must be dot or svg (got "${o.format}")`);
+    let dot: string;
+    if (o.dot) {
+      if (!existsSync(o.dot)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `DOT file not found: ${o.dot}`);
+      dot = readFileSync(o.dot, 'utf8');
+    } else {
+      let spec;
+      if (o.yaml) {
+        if (!existsSync(o.yaml)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${o.yaml}`);
+        spec = parseYaml(readFileSync(o.yaml, 'utf8'), o.yaml, registry());
+      } else {
+        if (!words.length) throw new SluiceError('SLUICE_ERR_PROPERTY', 'give a pipeline in launch syntax, --yaml FILE or --dot FILE');
+        spec = parseLaunch(words.join(' '));
+      }
+      const description = o.yaml ?? words.join(' ');
+      dot = pipelineDot(buildPipeline(spec, registry(), { description }));
+    }
+    let text = dot;
+    if (o.format === 'svg') {
+      const { Graphviz } = await import('@hpcc-js/wasm-graphviz');
+      const gv = await Graphviz.load();
+      try {
+        text = gv.dot(dot);
+      } catch (e) {
+        throw new SluiceError('SLUICE_ERR_PARSE', `Graphviz could not lay out the graph: ${(e as Error).message}`);
+      }
+    }
+    if (o.out) writeFileSync(o.out, text);
+    else process.stdout.write(text);
   });
 
 program.command('inspect')

@@ -1,6 +1,7 @@
 // The pipeline: element instances, pads, the bounded channels between them, and one async task
 // per element so stages overlap (decode of frame N+1 runs while frame N is encoded).
 import { z } from 'zod';
+import { dumpDotOnStateChange } from './dot.ts';
 import { Bus, type BusMessage, type State } from './bus.ts';
 import { Channel, ChannelClosed, type LeakyPolicy } from './channel.ts';
 import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './element.ts';
@@ -236,6 +237,7 @@ export class Pipeline {
 
   private changed(old: State, current: State): void {
     this._state = current;
+    dumpDotOnStateChange(this, old, current);
     this.bus.post({ type: 'state-changed', source: 'pipeline', old, current });
   }
 
@@ -501,6 +503,7 @@ export class Pipeline {
     for (const n of this.nodes) if (n.impl) await this.stopNode(n);
     const old = this._state;
     this._state = 'null';
+    dumpDotOnStateChange(this, old, 'null');
     this.bus.post({ type: 'state-changed', source: 'pipeline', old, current: 'null' });
   }
 
