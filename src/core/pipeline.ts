@@ -11,6 +11,7 @@ import { propDashed, propKey } from './props.ts';
 import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot, type Verdict } from './stats.ts';
 import { getLogger } from '../trace/log.ts';
 import { channels } from '../trace/events.ts';
+import { TimelineRecorder } from '../trace/timeline.ts';
 
 export const DEFAULT_QUEUE = 4;
 
@@ -153,6 +154,7 @@ export class Pipeline {
   private t1 = 0;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private errors: { source: string; code: string; message: string }[] = [];
+  private timeline: TimelineRecorder | null = null;
   readonly options: Required<PipelineOptions>;
 
   constructor(options: PipelineOptions = {}) {
@@ -237,6 +239,10 @@ export class Pipeline {
 
   private changed(old: State, current: State): void {
     this._state = current;
+    // SLUICE_TRACE=file.json records from the first frame to the end of the run.
+    if (current === 'playing' && !this.timeline && process.env.SLUICE_TRACE) {
+      this.timeline = new TimelineRecorder(process.env.SLUICE_TRACE, this.options.description || 'pipeline', this.nodes.map((n) => n.name));
+    }
     dumpDotOnStateChange(this, old, current);
     this.bus.post({ type: 'state-changed', source: 'pipeline', old, current });
   }
@@ -385,8 +391,10 @@ export class Pipeline {
           const t = performance.now();
           const f = await impl.produce!();
           if (!f) break;
-          n.stats.busyMs += performance.now() - t;
-          n.stats.latency.add(performance.now() - t);
+          const end = performance.now();
+          n.stats.busyMs += end - t;
+          n.stats.latency.add(end - t);
+          if (channels.work.hasSubscribers) channels.work.publish({ element: n.name, type: n.def.name, stream: f.stream, frame: f.frame, start: t, end, wait: 0, queued: 0 });
           await this.pushFrom(n, f);
         }
       } else {
@@ -409,10 +417,13 @@ export class Pipeline {
           if (n.def.kind === 'sink') n.endToEnd.add(performance.now() - frame.born);
           n.pushWaitMs = 0;
           const t = performance.now();
+          const { stream, frame: index } = frame;
           await impl.process!(frame, item.pad);
-          const dt = performance.now() - t - n.pushWaitMs;
+          const end = performance.now();
+          const dt = end - t - n.pushWaitMs;
           n.stats.busyMs += dt;
           n.stats.latency.add(dt);
+          if (channels.work.hasSubscribers) channels.work.publish({ element: n.name, type: n.def.name, stream, frame: index, start: t, end, wait: n.pushWaitMs, queued: ch.length });
         }
       }
       n.pushWaitMs = 0;
@@ -503,6 +514,7 @@ export class Pipeline {
     for (const n of this.nodes) if (n.impl) await this.stopNode(n);
     const old = this._state;
     this._state = 'null';
+    if (this.timeline) { await this.timeline.close(); this.timeline = null; }
     dumpDotOnStateChange(this, old, 'null');
     this.bus.post({ type: 'state-changed', source: 'pipeline', old, current: 'null' });
   }
