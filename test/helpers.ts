@@ -2,6 +2,7 @@
 // independent reader of what we write.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,4 +42,13 @@ export function sluice(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     p.on('close', (code, signal) => { clearTimeout(t); res({ code, signal, stdout, stderr }); });
     opts.onSpawn?.(p);
   });
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (for servers that need a fixed port). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const a = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return typeof a === 'object' && a ? a.port : 0;
 }

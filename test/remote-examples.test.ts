@@ -6,20 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ASSETS, ROOT, ffmpegFrameRgb, ffprobe, media, sluice, tmp } from './helpers.ts';
+import { ASSETS, ROOT, ffmpegFrameRgb, ffprobe, freePort, media, sluice, tmp } from './helpers.ts';
 
 const W = 640, H = 480;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const a = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return typeof a === 'object' && a ? a.port : 0;
-}
 
 async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
   for (let i = 0; i < 600; i++) {

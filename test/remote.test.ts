@@ -5,24 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { chromium, type Browser } from 'playwright-core';
-import { ROOT, media, tmp } from './helpers.ts';
+import { ROOT, freePort, media, tmp } from './helpers.ts';
 import { FORMAT_JPEG, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../src/net/protocol.ts';
 import { JpegCodec } from '../src/net/jpeg.ts';
 
 const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const W = 640, H = 480;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const a = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return typeof a === 'object' && a ? a.port : 0;
-}
 
 /** Start the real CLI and wait until it prints the page address. */
 async function startRemote(args: string[]): Promise<{ proc: ChildProcess; url: string; log: () => string; exit: Promise<number | null> }> {
