@@ -14,6 +14,9 @@ import type { Peer, PeerHandler } from './servers.ts';
 /** What a hub needs of a camera or display server. */
 export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler }
 
+/** A browser connection: its handler per attached server, and its first message (the hello). */
+interface Conn { peer: Peer; handlers: { role: HubServer['role']; h: PeerHandler }[]; hello: Buffer | null; started: boolean }
+
 const PAGE = new URL('./remote-page.html', import.meta.url);
 const hubs = new Map<string, WebHub>();
 
@@ -22,7 +25,7 @@ export class WebHub {
   private wss: WebSocketServer;
   private servers: HubServer[] = [];
   /** Live browser connections, with their hello kept for a server that attaches later. */
-  private conns = new Set<{ peer: Peer; handlers: PeerHandler[]; hello: Buffer | null }>();
+  private conns = new Set<Conn>();
   private listening: Promise<{ host: string; port: number }> | null = null;
   private page: Buffer;
   private sockets = new Set<Duplex>();
@@ -63,7 +66,7 @@ export class WebHub {
     // it now, authenticated by the hello it already sent.
     for (const c of this.conns) {
       const h = s.accept(c.peer);
-      c.handlers.push(h);
+      c.handlers.push({ role: s.role, h });
       if (c.hello) h.data(c.hello);
     }
   }
@@ -150,14 +153,21 @@ export class WebHub {
       // Close reasons are limited to 123 bytes by the WebSocket protocol.
       close: (why) => ws.close(1008, (why ?? 'closed').slice(0, 120)),
     };
-    const c = { peer, handlers: this.servers.map((s) => s.accept(peer)), hello: null as Buffer | null };
+    const c: Conn = { peer, handlers: this.servers.map((s) => ({ role: s.role, h: s.accept(peer) })), hello: null, started: false };
     this.conns.add(c);
     ws.on('message', (data: Buffer, binary: boolean) => {
       if (!binary) { peer.close('send binary protocol messages'); return; }
-      c.hello ??= data.length >= HEADER_BYTES && data.readUInt8(5) === TYPE_HELLO ? Buffer.from(data) : null;
-      for (const h of c.handlers) h.data(data);
+      if (!c.started) {
+        // The first message (the hello) goes to every server, and is kept for late ones.
+        c.started = true;
+        if (data.length >= HEADER_BYTES && data.readUInt8(5) === TYPE_HELLO) c.hello = Buffer.from(data);
+        for (const { h } of c.handlers) h.data(data);
+        return;
+      }
+      // After it, only the camera takes messages (a display ignores frames; no copy for it).
+      for (const { role, h } of c.handlers) if (role === 'camera') h.data(data);
     });
     ws.on('error', () => { /* one broken browser only ends its own connection */ });
-    ws.on('close', () => { this.conns.delete(c); for (const h of c.handlers) h.close(); });
+    ws.on('close', () => { this.conns.delete(c); for (const { h } of c.handlers) h.close(); });
   }
 }
