@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { propDashed, propInfo } from './props.ts';
-import type { ElementNode, Pipeline } from './pipeline.ts';
+import type { ElementNode, Pipeline, PipelineReport } from './pipeline.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const id = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
@@ -26,16 +26,16 @@ function changedProps(n: ElementNode): string[] {
   return out;
 }
 
-function label(n: ElementNode, p: Pipeline, withStats: boolean): string {
+function label(n: ElementNode, state: string, report: PipelineReport | null): string {
   const rows: string[] = [];
   const cell = (s: string, extra = '') => `<TD${extra}>${s}</TD>`;
   const sinks = n.sinkPads, srcs = n.srcPads;
   const props = changedProps(n);
   // Pads as ports on the left (sink) and right (src) of the element's text.
-  const middle = [`<B>${esc(n.name)}</B>`, `<FONT POINT-SIZE="10">${esc(n.def.name)} · ${p.state}</FONT>`,
+  const middle = [`<B>${esc(n.name)}</B>`, `<FONT POINT-SIZE="10">${esc(n.def.name)} · ${state}</FONT>`,
     ...props.map((s) => `<FONT POINT-SIZE="9">${esc(s)}</FONT>`)];
-  if (withStats) {
-    const r = p.report().elements[n.name];
+  if (report) {
+    const r = report.elements[n.name];
     if (r) middle.push(`<FONT POINT-SIZE="9" COLOR="#204080">${r.fps.toFixed(1)} fps · busy ${(r.busy * 100).toFixed(0)}%${r.queue.capacity ? ` · queue ${r.queue.highWater}/${r.queue.capacity}` : ''}${r.dropped ? ` · dropped ${r.dropped}` : ''}</FONT>`);
   }
   const span = Math.max(1, sinks.length, srcs.length);
@@ -57,7 +57,8 @@ export function pipelineDot(p: Pipeline, o: { stats?: boolean; title?: string } 
     `  label=${id(o.title ?? (p.options.description || 'pipeline'))};`,
     `  node [shape=plaintext fontname="Helvetica" fontsize=11]; edge [fontname="Helvetica" fontsize=9];`,
   ];
-  for (const n of p.nodes) lines.push(`  ${id(n.name)} [label=${label(n, p, !!o.stats)}];`);
+  const report = o.stats ? p.report() : null;
+  for (const n of p.nodes) lines.push(`  ${id(n.name)} [label=${label(n, p.state, report)}];`);
   for (const n of p.nodes) {
     for (const pad of n.srcPads) {
       const peer = pad.peer;
