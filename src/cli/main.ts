@@ -67,6 +67,12 @@ function queueSize(opts: RunOpts): number | undefined {
   return n;
 }
 
+/** The graph a pipeline file describes (`run` and `graph --yaml`). */
+function yamlSpec(file: string) {
+  if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${file}`);
+  return parseYaml(readFileSync(file, 'utf8'), file, registry());
+}
+
 const program = new Command();
 program
   .name('sluice')
@@ -92,8 +98,7 @@ runOptions(program.command('run')
   .description('run a pipeline from a YAML file')
   .argument('<file>', 'pipeline file (.yaml)'))
   .action(async (file: string, opts: RunOpts) => {
-    if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${file}`);
-    const pipeline = buildPipeline(parseYaml(readFileSync(file, 'utf8'), file, registry()), registry(), { description: file, queueSize: queueSize(opts) });
+    const pipeline = buildPipeline(yamlSpec(file), registry(), { description: file, queueSize: queueSize(opts) });
     await play(pipeline, opts);
   });
 
@@ -113,8 +118,7 @@ program.command('graph')
     } else {
       let spec;
       if (o.yaml) {
-        if (!existsSync(o.yaml)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${o.yaml}`);
-        spec = parseYaml(readFileSync(o.yaml, 'utf8'), o.yaml, registry());
+        spec = yamlSpec(o.yaml);
       } else {
         if (!words.length) throw new SluiceError('SLUICE_ERR_PROPERTY', 'give a pipeline in launch syntax, --yaml FILE or --dot FILE');
         spec = parseLaunch(words.join(' '));
