@@ -14,8 +14,9 @@ export class TimelineRecorder {
   private tids = new Map<string, number>();
   private seen = new Map<number, true>();
   private first = true;
+  /** Events are gathered into chunks of ~64 KB before they reach the stream (two per frame and element). */
+  private pending = '';
   private onWork = (m: unknown) => this.work(m as WorkEvent);
-  events = 0;
 
   constructor(file: string, title: string, elements: string[]) {
     this.out = createWriteStream(file);
@@ -39,9 +40,9 @@ export class TimelineRecorder {
   }
 
   private emit(e: Record<string, unknown>): void {
-    this.out.write((this.first ? '' : ',\n') + JSON.stringify(e));
+    this.pending += (this.first ? '' : ',\n') + JSON.stringify(e);
     this.first = false;
-    this.events++;
+    if (this.pending.length >= 65536) { this.out.write(this.pending); this.pending = ''; }
   }
 
   private work(m: WorkEvent): void {
@@ -62,6 +63,7 @@ export class TimelineRecorder {
   /** Stop recording and finish the file as a valid JSON array. */
   async close(): Promise<void> {
     diagnostics_channel.unsubscribe('sluice:work', this.onWork);
-    await new Promise<void>((r) => this.out.end('\n]\n', () => r()));
+    await new Promise<void>((r) => this.out.end(`${this.pending}\n]\n`, () => r()));
+    this.pending = '';
   }
 }
