@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { ffprobe, freePort, media, sluice, tmp } from './helpers.ts';
 import { StreamServer, WebcamServer } from '../src/net/servers.ts';
 import { JpegCodec } from '../src/net/jpeg.ts';
 import { FORMAT_JPEG, MessageParser, ProtocolError, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../src/net/protocol.ts';
@@ -176,7 +177,6 @@ test('netcam ! scale ! display: a remote camera through a pipeline and back to a
 });
 
 test('CLI: webcam-client streams a file into a netcam pipeline, view writes what display serves', { timeout: 120_000 }, async () => {
-  const { sluice, media, tmp, ffprobe } = await import('./helpers.ts');
   const { createServer } = await import('node:net');
   const free = () => new Promise<number>((r) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const a = s.address() as { port: number }; s.close(() => r(a.port)); }); });
   const [camPort, viewPort] = [await free(), await free()];
@@ -256,9 +256,7 @@ test('fuzz: random headers, random payloads and random disconnects leave the ser
 
 test('web hub: a page that connected before the display attached still gets the display (its hello is replayed)', async () => {
   const { WebSocket } = await import('ws');
-  const probe = new WebcamServer({ port: 0 });
-  const { port: free } = await probe.listen();
-  await probe.close();
+  const free = await freePort();
   const cam = new WebcamServer({ port: free, web: true, token: 't' });
   await cam.listen();
   const ws = new WebSocket(`ws://127.0.0.1:${free}/ws`);
@@ -290,9 +288,7 @@ test('web hub: a page that connected before the display attached still gets the 
 
 test('fuzz over WebSocket: text, garbage, oversized, truncated and wrong-token messages and abrupt closes; two good pages keep working', { timeout: 120_000 }, async () => {
   const { WebSocket } = await import('ws');
-  const probe = new WebcamServer({ port: 0 });
-  const { port } = await probe.listen();
-  await probe.close();
+  const port = await freePort();
   const limits = { maxPayload: 256 * 1024 };
   const cam = new WebcamServer({ port, web: true, token: 'k', limits });
   const out = new StreamServer({ port, web: true, token: 'k', limits });

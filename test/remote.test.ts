@@ -8,9 +8,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { chromium, type Browser } from 'playwright-core';
-import { ROOT, freePort, media, tmp } from './helpers.ts';
+import { ROOT, freePort, media, sluice, tmp } from './helpers.ts';
 import { FORMAT_JPEG, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../src/net/protocol.ts';
 import { JpegCodec } from '../src/net/jpeg.ts';
+import { remotePipeline } from '../src/cli/remote.ts';
 
 const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const W = 640, H = 480;
@@ -141,12 +142,10 @@ test('netcam web=true + display web=true: a WebSocket camera client gets its fra
 });
 
 test('sluice remote: a bad task or model fails before anything listens, naming what to fix', async () => {
-  const { sluice } = await import('./helpers.ts');
   const bad = await sluice(['remote', '--task', 'paint']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--task must be one of auto, invert, classify, detect, segment, blur/);
   // With only --model the task is auto: infer (adapter from the tensors) then osd.
-  const { remotePipeline } = await import('../src/cli/remote.ts');
   assert.equal(remotePipeline({ model: 'm.onnx', host: '127.0.0.1', port: 8080, token: '' }),
     'netcam name=camera host=127.0.0.1 port=8080 web=true ! infer model=m.onnx ! osd fps=true ! display name=screen host=127.0.0.1 port=8080 web=true');
   assert.match(remotePipeline({ host: '127.0.0.1', port: 1, token: 'a b' }), /! invert ! .*token="a b"/);
@@ -157,7 +156,6 @@ test('sluice remote: a bad task or model fails before anything listens, naming w
 });
 
 test('sluice view without --out relays a display stream to a local page that Chromium draws; webcam-client names a missing camera', { timeout: 120_000 }, async () => {
-  const { sluice } = await import('./helpers.ts');
   const displayPort = await freePort(), pagePort = await freePort();
   const src = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', 'testsrc', 'live=true', 'pattern=bars', '!', 'display', `port=${displayPort}`, 'token=abc'], { stdio: 'ignore' });
   const srcExit = new Promise((r) => src.on('close', r));
