@@ -6,6 +6,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const ASSETS = resolve(ROOT, process.env.SLUICE_TEST_ASSETS ?? '../shared');
@@ -51,4 +54,19 @@ export async function freePort(): Promise<number> {
   const a = s.address();
   await new Promise<void>((r) => s.close(() => r()));
   return typeof a === 'object' && a ? a.port : 0;
+}
+
+// A real gc() without --expose-gc on the command line (node --test spawns its own children).
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/**
+ * Memory that survives collection, in MB: the JS heap, ArrayBuffers/Buffers and RSS. ArrayBuffer
+ * backing stores are freed by a background sweeper after gc(), so collect, let it run, collect
+ * again; otherwise the Buffer count reads as a sawtooth of already-dead buffers.
+ */
+export async function liveMemoryMB(): Promise<{ heap: number; buffers: number; rss: number }> {
+  for (let i = 0; i < 3; i++) { gc(); await sleep(30); }
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed / 2 ** 20, buffers: m.arrayBuffers / 2 ** 20, rss: m.rss / 2 ** 20 };
 }
