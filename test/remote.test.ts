@@ -141,6 +141,47 @@ test('netcam web=true + display web=true: a WebSocket camera client gets its fra
   assert.equal(await server.exit, 0, server.log());
 });
 
+test('two pages stream their cameras to one sluice remote: each sees only its own results, a watch-only page sees both', { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const server = await startRemote(['--task', 'invert', '--port', String(port)]);
+  const codec = new JpegCodec();
+  const hello = encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.alloc(0) });
+  const page = async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    await new Promise((r) => ws.once('open', r));
+    ws.send(hello);
+    const back: Buffer[] = [];
+    ws.on('message', (d: Buffer) => back.push(d.subarray(28)));
+    return { ws, back };
+  };
+  const centre = async (jpeg: Buffer) => (await codec.decode(jpeg)).data[W * (H / 2) + W / 2]!;
+  try {
+    // Two cameras, one dark (luma 40) and one bright (luma 200), interleaved into one pipeline.
+    const cams = await Promise.all([40, 200].map(async (luma) => {
+      const img = new Uint8Array(W * H * 1.5).fill(128);
+      img.fill(luma, 0, W * H);
+      return { luma, jpeg: await codec.encode({ width: W, height: H, format: 'yuvj420p', data: img }, 3), ...(await page()) };
+    }));
+    const watcher = await page();
+    for (let i = 0; i < 40 && cams.some((c) => c.back.length < 5); i++) {
+      for (const c of cams) c.ws.send(encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: i, ts: Date.now(), width: W, height: H, payload: c.jpeg }));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    for (const c of [...cams, watcher]) c.ws.close();
+    for (const c of cams) {
+      assert.ok(c.back.length >= 5, `the luma ${c.luma} page got ${c.back.length} frames back`);
+      // Every frame back is this page's own camera, inverted: 255 - luma, give or take JPEG rounding.
+      for (const j of c.back) assert.ok(Math.abs((await centre(j)) - (255 - c.luma)) <= 3, `the luma ${c.luma} page got a frame of centre ${await centre(j)}`);
+    }
+    const seen = new Set(await Promise.all(watcher.back.map(async (j) => Math.round((await centre(j)) / 20))));
+    assert.ok(seen.has(Math.round(215 / 20)) && seen.has(Math.round(55 / 20)), `the watch-only page saw centres ${[...seen].map((x) => x * 20)}`);
+  } finally {
+    await codec.close();
+    server.proc.kill('SIGINT');
+  }
+  assert.equal(await server.exit, 0, server.log());
+});
+
 test('sluice remote: a bad task or model fails before anything listens, naming what to fix', async () => {
   const bad = await sluice(['remote', '--task', 'paint']);
   assert.equal(bad.code, 1);

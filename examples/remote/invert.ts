@@ -21,8 +21,9 @@ while (running) {
   if (frame) {
     if (dst.length !== frame.data.length) dst = new Uint8Array(frame.data.length);
     invertFull(frame.data, dst); // the "model"
-    // Passing the camera frame's seq and ts: results for a frame already sent cost nothing.
-    out.write({ ...frame, data: dst }, { seq: frame.seq, ts: frame.ts });
+    // Passing the camera frame's seq and ts: results for a frame already sent cost nothing;
+    // its client: with several browser pages as cameras, each sees only its own results.
+    out.write({ ...frame, data: dst }, { seq: frame.seq, ts: frame.ts, client: frame.client });
   }
   // Give the sockets and codec workers their turn (they report on this thread).
   await yieldLoop();

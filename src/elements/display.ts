@@ -38,8 +38,9 @@ export default defineElement({
             throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: display sends 4:2:0 frames, not ${frame.format}; put "scale format=yuv420p" before it`);
           }
           const data = avOf(frame.pixels, ctx.name).toBuffer();
-          const cap = frame.meta.user.capture as { seq: number; ts: number } | undefined;
-          server.write({ width: frame.width, height: frame.height, format: frame.format, data }, { seq: cap?.seq ?? frame.frame, ts: cap?.ts ?? Date.now() });
+          const cap = frame.meta.user.capture as { seq: number; ts: number; client?: number } | undefined;
+          // The camera's identity travels with the frame, so each page sees its own camera.
+          server.write({ width: frame.width, height: frame.height, format: frame.format, data }, { seq: cap?.seq ?? frame.frame, ts: cap?.ts ?? Date.now(), client: cap?.client });
         } finally {
           releaseFrame(frame);
         }

@@ -47,7 +47,7 @@ export default defineElement({
         const cw = (f.width + 1) >> 1, ch = (f.height + 1) >> 1;
         writePlanes(av, Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), [f.height, ch, ch], [f.width, cw, cw]);
         const frame = newFrame({ stream: ctx.streamId, frame: n++, pts, width: f.width, height: f.height, format: 'yuvj420p', pixels: new AVPixels(av) });
-        frame.meta.user.capture = { seq: f.seq, ts: f.ts };
+        frame.meta.user.capture = { seq: f.seq, ts: f.ts, client: f.client };
         return frame;
       },
       async stop() { await server.close(); },

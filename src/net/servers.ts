@@ -14,6 +14,7 @@ export interface CameraFrame extends RawImage {
   ts: number;
   /** When the JPEG arrived here (ms since the epoch). */
   received: number;
+  /** The sending connection's Peer id: a StreamServer write() naming it goes back to that page only. */
   client: number;
 }
 
@@ -30,12 +31,20 @@ function tokenOk(expected: string, given: Buffer): boolean {
  * protocol, or a browser's WebSocket (one protocol message per WebSocket message).
  */
 export interface Peer {
+  /** Unique in this process; a browser's WebSocket is one Peer for its camera and its display. */
+  readonly id: number;
+  /** Set once this peer has sent camera frames: it then sees only the results of its own camera. */
+  sendsCamera?: boolean;
   /** Queue one encoded protocol message. */
   send(msg: Buffer): void;
   /** Bytes queued and not yet written out (a slow viewer skips frames instead of buffering). */
   backlog(): number;
   close(why?: string): void;
 }
+
+let lastPeerId = 0;
+/** A fresh Peer id (transports call it once per connection). */
+export function newPeerId(): number { return ++lastPeerId; }
 
 /** What a transport feeds a server: bytes from a peer, and the peer's end. */
 export interface PeerHandler { data(chunk: Buffer): void; close(): void }
@@ -49,7 +58,6 @@ abstract class Base {
   protected web: boolean;
   private hub: WebHub | null = null;
   protected sockets = new Set<Socket>();
-  protected nextClient = 1;
   readonly stats: ServerStats = { clients: 0, rejected: 0, received: 0, decoded: 0, dropped: 0, errors: 0 };
   constructor(o: BaseOptions) {
     this.host = o.host ?? '127.0.0.1';
@@ -81,7 +89,7 @@ abstract class Base {
   private acceptSocket(s: Socket): void {
     s.setNoDelay(true);
     this.sockets.add(s);
-    const peer: Peer = { send: (m) => { s.write(m); }, backlog: () => s.writableLength, close: (why) => { s.destroy(why ? new Error(why) : undefined); } };
+    const peer: Peer = { id: newPeerId(), send: (m) => { s.write(m); }, backlog: () => s.writableLength, close: (why) => { s.destroy(why ? new Error(why) : undefined); } };
     const h = this.accept(peer);
     s.on('data', (chunk: Buffer) => h.data(chunk));
     s.on('error', () => { /* a broken client only ends its own connection */ });
@@ -90,7 +98,6 @@ abstract class Base {
 
   /** Start serving one peer: the first message must be a hello with the token. */
   accept(peer: Peer): PeerHandler {
-    const id = this.nextClient++;
     const parser = new MessageParser(this.limits);
     let authed = false;
     let dropped = false;
@@ -114,10 +121,10 @@ abstract class Base {
             if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token'); return; }
             authed = true;
             this.stats.clients++;
-            this.onClient(peer, id);
+            this.onClient(peer);
             continue;
           }
-          if (m.type === TYPE_FRAME) this.onFrame(m, id);
+          if (m.type === TYPE_FRAME) this.onFrame(m, peer);
         }
       },
       close: () => {
@@ -128,8 +135,8 @@ abstract class Base {
     };
   }
 
-  protected onClient(_p: Peer, _id: number): void {}
-  protected onFrame(_m: { seq: number; ts: number; format: number; payload: Buffer }, _client: number): void {}
+  protected onClient(_p: Peer): void {}
+  protected onFrame(_m: { seq: number; ts: number; format: number; payload: Buffer }, _p: Peer): void {}
   protected onClose(_p: Peer): void {}
 
   async close(): Promise<void> {
@@ -145,6 +152,9 @@ abstract class Base {
     await new Promise<void>((r) => server.close(() => r()));
   }
 }
+
+/** A frame's camera identity: sequence number, capture time and the sending Peer's id. */
+interface FrameMeta { seq: number; ts: number; client?: number }
 
 interface BaseOptions {
   host?: string;
@@ -176,10 +186,11 @@ export class WebcamServer extends Base {
     this.maxQueue = Math.max(1, o.maxQueue ?? 1);
   }
 
-  protected override onFrame(m: { seq: number; ts: number; format: number; payload: Buffer }, client: number): void {
+  protected override onFrame(m: { seq: number; ts: number; format: number; payload: Buffer }, peer: Peer): void {
     this.stats.received++;
     if (m.format !== FORMAT_JPEG) { this.stats.errors++; return; }
-    const job = { seq: m.seq, ts: m.ts, payload: m.payload, client, received: Date.now() };
+    peer.sendsCamera = true;
+    const job = { seq: m.seq, ts: m.ts, payload: m.payload, client: peer.id, received: Date.now() };
     if (this.decoding >= this.maxQueue) {
       if (this.pending) this.stats.dropped++;
       this.pending = job;
@@ -234,7 +245,7 @@ export class StreamServer extends Base {
   readonly role = 'display';
   private codec = new JpegCodec();
   private viewers = new Set<Peer>();
-  private pending: (RawImage & { seq: number; ts: number }) | null = null;
+  private pending: (RawImage & FrameMeta) | null = null;
   private encoding = false;
   private seq = 0;
   private maxBps: number;
@@ -246,8 +257,7 @@ export class StreamServer extends Base {
   sentFrames = 0;
   /** Writes skipped because that camera frame was already written. */
   repeats = 0;
-  private lastSeq = -1;
-  private lastTs = NaN;
+  private last: FrameMeta = { seq: -1, ts: NaN };
 
   constructor(o: BaseOptions & { maxMBps?: number; quality?: number } = {}) {
     super(o);
@@ -265,15 +275,17 @@ export class StreamServer extends Base {
    * Hand a frame to the viewers; returns at once. Pass the camera frame's seq and ts (as read
    * from a WebcamServer) and a loop that spins faster than the camera costs nothing extra: a
    * result for a camera frame already sent or being encoded is skipped, so the encoder works
-   * at the camera's rate, not the loop's.
+   * at the camera's rate, not the loop's. Pass its `client` too and, when several browser pages
+   * send cameras to one server, each page gets only its own camera's results (viewers that send
+   * no camera see every frame).
    */
-  write(img: RawImage, meta: { seq?: number; ts?: number } = {}): void {
-    if (meta.seq !== undefined && meta.ts !== undefined && meta.seq === this.lastSeq && meta.ts === this.lastTs) { this.repeats++; return; }
-    const frame = { ...img, seq: meta.seq ?? this.seq++, ts: meta.ts ?? Date.now() };
+  write(img: RawImage, meta: { seq?: number; ts?: number; client?: number } = {}): void {
+    const l = this.last;
+    if (meta.seq !== undefined && meta.ts !== undefined && meta.seq === l.seq && meta.ts === l.ts && meta.client === l.client) { this.repeats++; return; }
+    const frame = { ...img, seq: meta.seq ?? this.seq++, ts: meta.ts ?? Date.now(), client: meta.client };
     // Nobody watching: nothing to encode (keeps a CPU core free for the model).
     if (this.viewers.size === 0) { this.stats.dropped++; return; }
-    this.lastSeq = frame.seq;
-    this.lastTs = frame.ts;
+    this.last = { seq: frame.seq, ts: frame.ts, client: frame.client };
     if (this.encoding) {
       if (this.pending) this.stats.dropped++;
       this.pending = frame;
@@ -282,7 +294,7 @@ export class StreamServer extends Base {
     this.encode(frame);
   }
 
-  private encode(frame: RawImage & { seq: number; ts: number }): void {
+  private encode(frame: RawImage & FrameMeta): void {
     this.encoding = true;
     // The encoder takes ownership of the planes (transferred), so copy: the caller keeps its frame.
     const img = { ...frame, data: frame.data.slice() };
@@ -295,11 +307,11 @@ export class StreamServer extends Base {
   }
 
   /** Relay a frame that is already JPEG (no re-encode), e.g. from another server. */
-  writeJpeg(jpeg: Buffer, f: { width: number; height: number; seq: number; ts: number }): void {
+  writeJpeg(jpeg: Buffer, f: { width: number; height: number } & FrameMeta): void {
     this.send(jpeg, f);
   }
 
-  private send(jpeg: Buffer, f: { width: number; height: number; seq: number; ts: number }): void {
+  private send(jpeg: Buffer, f: { width: number; height: number } & FrameMeta): void {
     const msg = encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: f.seq, ts: f.ts, width: f.width, height: f.height, payload: jpeg });
     if (this.maxBps > 0) {
       const now = performance.now();
@@ -317,6 +329,8 @@ export class StreamServer extends Base {
       this.budget -= msg.length;
     }
     for (const v of this.viewers) {
+      // Another page's camera result: this page sends its own camera and sees only that.
+      if (f.client !== undefined && v.sendsCamera && v.id !== f.client) continue;
       // A viewer that has not drained its last frames skips this one (no unbounded buffering).
       if (v.backlog() > 4 * msg.length) { this.stats.dropped++; continue; }
       v.send(msg);

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SluiceError } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
-import type { Peer, PeerHandler } from './servers.ts';
+import { newPeerId, type Peer, type PeerHandler } from './servers.ts';
 
 /** What a hub needs of a camera or display server. */
 export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler }
@@ -117,6 +117,7 @@ export class WebHub {
     const boundary = 'sluiceframe';
     let started = false;
     const peer: Peer = {
+      id: newPeerId(),
       send: (msg) => {
         if (!started) { res.writeHead(200, { 'content-type': `multipart/x-mixed-replace; boundary=${boundary}`, 'cache-control': 'no-store' }); started = true; }
         const jpeg = msg.subarray(HEADER_BYTES);
@@ -148,6 +149,7 @@ export class WebHub {
 
   private connection(ws: WebSocket): void {
     const peer: Peer = {
+      id: newPeerId(),
       send: (msg) => ws.send(msg, { binary: true }),
       backlog: () => ws.bufferedAmount,
       // Close reasons are limited to 123 bytes by the WebSocket protocol.
