@@ -11,6 +11,7 @@ import { registry } from '../index.ts';
 import { inspectAll, inspectOne } from './inspect.ts';
 import { formatTable, liveLine } from './table.ts';
 import { demoPipeline } from './demo.ts';
+import { benchCase, builtinSuite, checkRuns, formatBench, machine, type BenchCase, type BenchResult } from './bench.ts';
 import { doctor } from './doctor.ts';
 import { view, viewInBrowser, webcamClient } from './remote-clients.ts';
 import { REMOTE_TASKS, remotePipeline } from './remote.ts';
@@ -138,6 +139,45 @@ program.command('graph')
     }
     if (o.out) writeFileSync(o.out, text);
     else process.stdout.write(text);
+  });
+
+program.command('bench')
+  .description('measure throughput: a pipeline (launch syntax or --yaml) run --runs times, or without one a built-in suite on generated input')
+  .argument('[pipeline...]', 'elements separated by !')
+  .option('--yaml <file>', 'a pipeline file instead of launch syntax')
+  .option('--runs <n>', 'runs per pipeline; the median is reported', '3')
+  .option('--seconds <s>', 'stop each run after this many seconds of playing (needed for endless sources); 0: run to EOS', '0')
+  .option('--frames <n>', 'frames per case of the built-in suite', '300')
+  .option('--ep <ep>', 'execution provider for the suite\'s inference cases', 'cpu')
+  .option('--json <file>', 'write every run, the per-element reports and the machine to a JSON file')
+  .action(async (words: string[], o: { yaml?: string; runs: string; seconds: string; frames: string; ep: string; json?: string }) => {
+    const runs = Number(o.runs), seconds = Number(o.seconds);
+    checkRuns(runs, seconds);
+    let cases: BenchCase[];
+    let cleanup = () => {};
+    if (o.yaml) cases = [{ name: o.yaml, pipeline: o.yaml, spec: yamlSpec(o.yaml) }];
+    else if (words.length) cases = [{ name: 'pipeline', pipeline: words.join(' '), spec: parseLaunch(words.join(' ')) }];
+    else {
+      const frames = Number(o.frames);
+      if (!Number.isInteger(frames) || frames < 10) throw new SluiceError('SLUICE_ERR_PROPERTY', `--frames must be a whole number >= 10 (got ${o.frames})`);
+      process.stderr.write('generating the suite\'s input (a 1080p H.264 clip and a model built in code)...\n');
+      ({ cases, cleanup } = await builtinSuite({ ep: o.ep, frames }));
+    }
+    // Build every graph once before running any, so a bad pipeline fails before minutes of work.
+    for (const c of cases) buildPipeline(c.spec ?? parseLaunch(c.pipeline), registry(), { description: c.pipeline });
+    const m = machine();
+    process.stderr.write(`${m.cpus} x ${m.cpu}, Node ${m.node}; ${runs} run(s) per case\n`);
+    const results: BenchResult[] = [];
+    try {
+      for (const c of cases) {
+        results.push(await benchCase(c, { runs, seconds, onRun: (cc, r, i) => process.stderr.write(`  ${cc.name} run ${i + 1}: ${r.fps.toFixed(1)} fps (${r.frames} frames in ${r.wallSeconds.toFixed(2)} s)\n`) }));
+      }
+    } finally {
+      cleanup();
+    }
+    process.stdout.write(formatBench(results) + '\n');
+    if (cases.length === 1) process.stdout.write('\n' + formatTable(results[0]!.report) + '\n');
+    if (o.json) writeFileSync(o.json, JSON.stringify({ machine: m, runs, seconds, results }, null, 2) + '\n');
   });
 
 program.command('inspect')

@@ -1,0 +1,74 @@
+// `sluice bench`, run as users run it: the real CLI on real pipelines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sluice, tmp } from './helpers.ts';
+import type { BenchResult } from '../src/cli/bench.ts';
+
+interface BenchJson { machine: { cpus: number; node: string }; runs: number; results: BenchResult[] }
+
+test('bench: a launch pipeline runs --runs times; the median run, its per-element report and verdict are written', { timeout: 120_000 }, async () => {
+  const out = join(tmp(), 'bench.json');
+  const r = await sluice(['bench', '--runs', '3', '--json', out, 'testsrc', 'num-frames=90', 'width=320', 'height=240', '!', 'scale', 'width=160', 'height=120', '!', 'fakesink']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(readFileSync(out, 'utf8')) as BenchJson;
+  assert.equal(j.results.length, 1);
+  const res = j.results[0]!;
+  assert.equal(res.runs.length, 3);
+  for (const run of res.runs) {
+    assert.equal(run.frames, 90);
+    assert.ok(Math.abs(run.fps - run.frames / run.wallSeconds) / run.fps < 0.02, `fps ${run.fps} vs ${run.frames} / ${run.wallSeconds}`);
+  }
+  // The reported fps is the middle of the three runs, and the report is that run's.
+  const sorted = res.runs.map((x) => x.fps).sort((a, b) => a - b);
+  assert.equal(res.fps, sorted[1]);
+  assert.equal(res.report.fps, res.fps);
+  assert.equal(res.report.elements.fakesink0!.framesIn, 90);
+  assert.equal(res.report.elements.scale0!.framesOut, 90);
+  assert.match(res.report.bottleneck!.text, /testsrc0|scale0|fakesink0/);
+  assert.ok(j.machine.cpus >= 1 && j.machine.node.startsWith('v'));
+  // The table on stdout: the case with its fps, then the per-element table.
+  assert.match(r.stdout, new RegExp(`pipeline\\s+${res.fps.toFixed(1)}`));
+  assert.match(r.stdout, /scale0/);
+});
+
+test('bench --seconds stops an endless live source after that long of playing', { timeout: 60_000 }, async () => {
+  const out = join(tmp(), 'live.json');
+  const r = await sluice(['bench', '--runs', '1', '--seconds', '1.5', '--json', out, 'testsrc', 'live=true', 'fps=20', 'width=160', 'height=120', '!', 'fakesink']);
+  assert.equal(r.code, 0, r.stderr);
+  const run = (JSON.parse(readFileSync(out, 'utf8')) as BenchJson).results[0]!.runs[0]!;
+  // 20 fps paced for 1.5 s: about 30 frames and the rate of the source, not of the machine.
+  assert.ok(run.frames >= 25 && run.frames <= 36, `frames ${run.frames}`);
+  assert.ok(Math.abs(run.fps - 20) < 3, `fps ${run.fps}`);
+});
+
+test('bench: a bad pipeline or option fails before anything runs, with a coded error', async () => {
+  const bad = await sluice(['bench', 'testsrc', '!', 'fakesnk']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /SLUICE_ERR_\w+.*fakesnk/);
+  assert.doesNotMatch(bad.stderr, /run 1/);
+  const runs = await sluice(['bench', '--runs', '0', 'testsrc', '!', 'fakesink']);
+  assert.equal(runs.code, 1);
+  assert.match(runs.stderr, /--runs must be a whole number >= 1/);
+});
+
+test('bench without a pipeline: the built-in suite generates its input and measures every stage', { timeout: 300_000 }, async () => {
+  const out = join(tmp(), 'suite.json');
+  const r = await sluice(['bench', '--runs', '1', '--frames', '30', '--json', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(readFileSync(out, 'utf8')) as BenchJson;
+  assert.deepEqual(j.results.map((x) => x.name.split(' ')[0]), ['testsrc', 'decode', 'decode', 'encode', 'infer', 'decode']);
+  for (const res of j.results) {
+    assert.equal(res.runs[0]!.frames, 30, res.name);
+    assert.ok(res.fps > 0, res.name);
+    // Every element of the case saw every frame (nothing silently skipped), and the verdict
+    // names one of the case's own elements.
+    const names = Object.keys(res.report.elements);
+    for (const [name, e] of Object.entries(res.report.elements)) assert.equal(name.startsWith('testsrc') || name.startsWith('uri') ? e.framesOut : e.framesIn, 30, `${res.name}: ${name}`);
+    assert.ok(names.includes(res.report.bottleneck!.element), `${res.name}: ${res.report.bottleneck!.text}`);
+  }
+  // The inference case spent measurable time per frame in the model.
+  assert.ok(j.results[4]!.report.elements.infer0!.latencyMs.p50 > 0);
+  assert.match(r.stdout, /decode 1080p H\.264\s+\d/);
+});
