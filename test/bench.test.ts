@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sluice, tmp } from './helpers.ts';
+import { ASSETS, sluice, tmp } from './helpers.ts';
+import { launch } from '../src/index.ts';
 import type { BenchResult } from '../src/cli/bench.ts';
 
 interface BenchJson { machine: { cpus: number; node: string }; runs: number; results: BenchResult[] }
@@ -71,4 +72,16 @@ test('bench without a pipeline: the built-in suite generates its input and measu
   // The inference case spent measurable time per frame in the model.
   assert.ok(j.results[4]!.report.elements.infer0!.latencyMs.p50 > 0);
   assert.match(r.stdout, /decode 1080p H\.264\s+\d/);
+});
+
+test('the verdict\'s advice follows how the bottleneck element really runs', { timeout: 120_000 }, async () => {
+  const model = join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx');
+  const cpu = await launch(`testsrc width=320 height=240 num-frames=40 ! infer model=${model} ep=cpu workers=1 ! fakesink`, { statsIntervalMs: 0 }).run();
+  assert.equal(cpu.bottleneck!.element, 'infer0');
+  assert.match(cpu.bottleneck!.text, /try ep=cuda, or workers=2 \(1 session\(s\) now/);
+  const x264 = await launch('testsrc width=1280 height=720 num-frames=40 ! encode preset=medium ! fakesink', { statsIntervalMs: 0 }).run();
+  assert.equal(x264.bottleneck!.element, 'encode0');
+  assert.match(x264.bottleneck!.text, /try preset=faster,/);
+  const ultra = await launch('testsrc width=1280 height=720 num-frames=40 ! file location=' + join(tmp(), 'u.mp4') + ' preset=ultrafast', { statsIntervalMs: 0 }).run();
+  if (ultra.bottleneck!.element === 'file0') assert.doesNotMatch(ultra.bottleneck!.text, /try preset/);
 });

@@ -54,6 +54,11 @@ export interface ElementImpl {
   stop?(): Promise<void> | void;
   /** Requested size/policy of this element's input queue (queue element). */
   input?: { capacity: number; policy: LeakyPolicy };
+  /**
+   * What to try when this element is the bottleneck, knowing how it actually runs (infer on the
+   * CPU: "try ep=cuda"; already on CUDA: more workers). Appended to the verdict after "; ".
+   */
+  hint?(): string;
 }
 
 export interface ElementDef<S extends z.ZodObject = z.ZodObject> {

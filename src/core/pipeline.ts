@@ -537,7 +537,10 @@ export class Pipeline {
       wallSeconds: round3(snap.wallSeconds),
       fps: snap.wallSeconds > 0 ? round3(frames / snap.wallSeconds) : 0,
       elements: snap.elements as PipelineReport['elements'],
-      bottleneck: verdict(snap, this.nodes.map((n) => n.name)),
+      bottleneck: verdict(snap, this.nodes.map((n) => n.name), (name) => {
+        const n = this.nodes.find((x) => x.name === name);
+        return n?.impl?.hint?.() ?? '';
+      }),
       errors: this.errors,
     };
   }

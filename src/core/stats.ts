@@ -65,7 +65,7 @@ export interface Verdict {
 }
 
 /** The one-line bottleneck verdict: the busiest element limits the pipeline. */
-export function verdict(snap: StatsSnapshot, order: string[]): Verdict | null {
+export function verdict(snap: StatsSnapshot, order: string[], hintFor: (name: string) => string = () => ''): Verdict | null {
   let best: string | null = null;
   let bestBusy = -1;
   for (const name of order) {
@@ -79,16 +79,10 @@ export function verdict(snap: StatsSnapshot, order: string[]): Verdict | null {
   let text = `${best} is the bottleneck: ${pct}% busy`;
   if (queueFull) text += ', its input queue filled up';
   if (e.busy < 0.5) text = `no element is saturated (busiest: ${best} at ${pct}%); the pipeline is limited by its source rate or waiting`;
-  else text += hint(e.type);
-  return { element: best, busy: e.busy, text };
-}
-
-function hint(type: string): string {
-  switch (type) {
-    case 'uri': return '; try hw=cuda or a smaller input';
-    case 'scale': return '; scale less or move scaling after a rate element';
-    case 'file': case 'encode': return '; try preset=ultrafast or codec=mjpeg';
-    case 'infer': return '; try batch-size=16 or ep=cuda';
-    default: return '';
+  else {
+    // The element's own declaration knows what to try, given how it is configured.
+    const hint = hintFor(best);
+    if (hint) text += `; ${hint}`;
   }
+  return { element: best, busy: e.busy, text };
 }

@@ -7,15 +7,25 @@ import { PacketPixels, avOf } from '../media/av.ts';
 import { VideoEncoder } from '../media/writer.ts';
 import type { Frame } from '../core/frame.ts';
 
+const PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'] as const;
+
 export const encodeProps = {
   codec: p.enum(['h264', 'mjpeg'], 'h264', 'video codec (libx264 or MJPEG)'),
-  preset: p.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'], 'veryfast', 'x264 speed/quality preset'),
+  preset: p.enum(PRESETS, 'veryfast', 'x264 speed/quality preset'),
   crf: p.int(23, 'x264 constant rate factor: lower is better quality, bigger files', { min: 0, max: 51 }),
   bitrate: p.int(0, 'target bits per second; 0 uses constant quality (crf)', { min: 0 }),
   gop: p.int(0, 'keyframe interval in frames; 0 for the codec default', { min: 0 }),
   quality: p.int(4, 'MJPEG quality, 2 (best) to 31', { min: 1, max: 31 }),
   fps: p.num(0, 'output frame rate; 0 takes it from the stream', { min: 0 }),
 };
+
+/** What to try when encoding is the bottleneck (shared with `file`, which encodes raw frames). */
+export function encodeHint(o: { codec: string; preset: string }): string {
+  if (o.codec === 'mjpeg') return 'encode a smaller size (scale) or fewer frames (rate)';
+  const i = PRESETS.indexOf(o.preset as never);
+  const faster = i > 0 ? `try preset=${PRESETS[Math.max(0, i - 2)]}, ` : '';
+  return `${faster}encode a smaller size (scale) or fewer frames (rate); codec=mjpeg costs less CPU (no NVENC on H100/H200)`;
+}
 
 const CAPS = { h264: 'video/x-h264', mjpeg: 'image/jpeg' } as const;
 
@@ -50,6 +60,7 @@ export default defineElement({
         await emit(packets);
       },
       async flush() { await emit(await enc.flush()); },
+      hint: () => encodeHint(o),
       stop() {
         enc.close();
         meta = [];

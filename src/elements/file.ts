@@ -7,7 +7,7 @@ import { p } from '../core/props.ts';
 import { SluiceError } from '../core/errors.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
 import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
-import { encodeProps } from './encode.ts';
+import { encodeHint, encodeProps } from './encode.ts';
 
 const props = z.object({
   location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts)'),
@@ -46,6 +46,8 @@ export default defineElement({
           releaseFrame(frame);
         }
       },
+      // Muxing packets costs little; the time goes to encoding raw frames.
+      hint: () => (enc ? encodeHint(o) : ''),
       async flush() {
         if (enc) await writeAll(await enc.flush());
         await mux.close();

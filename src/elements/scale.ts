@@ -30,6 +30,7 @@ export default defineElement({
         await scaleFrame(scaler, frame, ctx.name);
         await ctx.push(frame);
       },
+      hint: () => `scale fewer frames (a rate element before it)${o.method === 'bilinear' || o.method === 'fast_bilinear' || o.method === 'neighbor' ? '' : ', or method=bilinear'}, or decode smaller`,
       stop() { scaler.close(); },
     };
   },

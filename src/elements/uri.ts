@@ -38,6 +38,10 @@ export default defineElement({
           width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pixels: new AVPixels(d.av),
         });
       },
+      hint: () => src.usingHw
+        // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
+        ? 'NVDEC decode includes the download to CPU memory; compare hw=none, or split the streams over GPUs'
+        : 'try hw=cuda (NVDEC), a smaller input, or fewer streams per process',
       async stop() { await src.close(); },
     };
   },
