@@ -34,6 +34,12 @@ test('bad input: unknown element, bad property, missing file exit non-zero with 
   const c = await sluice(['launch', 'uri location=/missing/input.mp4 ! fakesink']);
   assert.notEqual(c.code, 0);
   assert.match(c.stderr, /SLUICE_ERR_FILE_NOT_FOUND.*\/missing\/input\.mp4/);
+  // An error while playing (not caught before start) is the same coded error with exit 1, and
+  // the process ends: no crash from an unheard bus 'error' event, no worker keeping it alive.
+  const d = await sluice(['launch', '--report', join(tmp(), 'r.json'), `testsrc num-frames=30 ! scale format=nv12 ! osd ! fakesink`], { timeoutMs: 30_000 });
+  assert.equal(d.code, 1, d.stderr);
+  assert.match(d.stderr, /error: SLUICE_ERR_FORMAT: osd0 edits .* not nv12; put "scale format=yuv420p" before it/);
+  assert.doesNotMatch(d.stderr, /internal error/);
 });
 
 test('inspect lists every element and shows one element\'s properties and defaults', async () => {

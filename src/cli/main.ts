@@ -296,6 +296,7 @@ try {
     process.exitCode = 1;
   } else {
     process.stderr.write(`internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 2;
+    // Worker threads or sockets of a half-torn-down pipeline must not keep a crashed CLI alive.
+    process.exit(2);
   }
 }

@@ -17,6 +17,11 @@ export class Bus {
   private em = new EventEmitter();
   readonly history: BusMessage[] = [];
   private keep = 256;
+  constructor() {
+    // EventEmitter throws an 'error' event nobody listens to; on the bus an error is a message
+    // like any other (run() rejects with it), so an application without a listener must not crash.
+    this.em.on('error', () => {});
+  }
 
   post(msg: BusMessage): void {
     if (msg.type !== 'stats') {
