@@ -16,10 +16,11 @@ import { doctor } from './doctor.ts';
 import { view, viewInBrowser, webcamClient } from './remote-clients.ts';
 import { REMOTE_TASKS, remotePipeline } from './remote.ts';
 import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
+import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface RunOpts { report?: string; quiet?: boolean; queueSize?: string }
+interface RunOpts { report?: string; quiet?: boolean; queueSize?: string; metrics?: string; metricsToken?: string }
 
 /** Play a pipeline with a live line, Ctrl-C draining, the final table and the report. */
 export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineReport> {
@@ -42,6 +43,12 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
       process.exit(130);
     }
   };
+  // Prometheus scrapes /metrics while it plays (started first: a busy port fails before start).
+  let metrics: MetricsServer | null = null;
+  if (opts.metrics) {
+    metrics = await serveMetrics(pipeline, { ...parseListen(opts.metrics), token: opts.metricsToken ?? process.env.SLUICE_METRICS_TOKEN });
+    process.stderr.write(`metrics at ${metrics.url}\n`);
+  }
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
@@ -56,6 +63,7 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
     throw e;
   } finally {
     off();
+    await metrics?.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
@@ -84,6 +92,8 @@ program
 const runOptions = (c: Command) =>
   c.option('--report <file>', 'write a JSON report (frames, wall time, per-element fps, busy, latency, drops, queues)')
     .option('-q, --quiet', 'no live line and no table')
+    .option('--metrics <[host:]port>', 'serve Prometheus metrics at /metrics while playing (127.0.0.1 unless a host is given)')
+    .option('--metrics-token <token>', 'scrapes must send Authorization: Bearer TOKEN (or SLUICE_METRICS_TOKEN)')
     .addOption(new Option('--queue-size <n>', 'default queue length in front of each element').default(undefined));
 
 runOptions(program.command('launch')

@@ -1,0 +1,95 @@
+// Prometheus metrics for a running pipeline (prom-client): per-element counters that
+// Prometheus turns into rates itself (rate(frames) = fps, rate(busy seconds) = busy fraction),
+// latency quantiles, queue depth and capacity, plus Node's process metrics. Values are read
+// from the pipeline's own stats at scrape time, so nothing is recorded between scrapes.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Pipeline } from '../core/pipeline.ts';
+import { SluiceError } from '../core/errors.ts';
+
+/** A registry whose metrics describe `pipeline` whenever it is scraped. */
+export function pipelineRegistry(pipeline: Pipeline): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  const labels = ['element', 'type'] as const;
+  const each = (fn: (n: Pipeline['nodes'][number], l: { element: string; type: string }) => void) => {
+    for (const n of pipeline.nodes) fn(n, { element: n.name, type: n.def.name });
+  };
+  // Counters are re-read from the element stats on each scrape (they only ever grow).
+  const counter = (name: string, help: string, value: (n: Pipeline['nodes'][number]) => number) =>
+    new Counter({ name, help, labelNames: labels, registers: [registry], collect() { this.reset(); each((n, l) => this.inc(l, value(n))); } });
+  const gauge = (name: string, help: string, value: (n: Pipeline['nodes'][number]) => number | null) =>
+    new Gauge({ name, help, labelNames: labels, registers: [registry], collect() { this.reset(); each((n, l) => { const v = value(n); if (v !== null) this.set(l, v); }); } });
+  counter('sluice_element_frames_in_total', 'Frames an element received', (n) => n.stats.framesIn);
+  counter('sluice_element_frames_out_total', 'Frames an element pushed downstream', (n) => n.stats.framesOut);
+  counter('sluice_element_busy_seconds_total', 'Time inside process/produce minus time waiting for downstream space; rate() is the busy fraction', (n) => n.stats.busyMs / 1000);
+  counter('sluice_element_dropped_total', 'Frames dropped by an element or its leaky input queue', (n) => n.stats.dropped + (n.channel?.dropped ?? 0));
+  gauge('sluice_element_queue_depth', 'Frames waiting in the element\'s input queue now', (n) => n.channel ? n.channel.length : null);
+  gauge('sluice_element_queue_capacity', 'Size of the element\'s input queue', (n) => n.channel ? n.channel.capacity : null);
+  gauge('sluice_element_queue_high_water', 'Most frames ever waiting in the element\'s input queue', (n) => n.channel ? n.channel.highWater : null);
+  new Gauge({
+    name: 'sluice_element_latency_seconds', help: 'Per-frame service time of an element (quantiles over the run)',
+    labelNames: [...labels, 'quantile'], registers: [registry],
+    collect() {
+      this.reset();
+      each((n, l) => {
+        if (n.stats.latency.count === 0) return;
+        for (const q of [0.5, 0.9, 0.99]) this.set({ ...l, quantile: String(q) }, n.stats.latency.quantile(q) / 1000);
+      });
+    },
+  });
+  new Gauge({
+    name: 'sluice_pipeline_playing', help: '1 while the pipeline is playing', registers: [registry],
+    collect() { this.set(pipeline.state === 'playing' ? 1 : 0); },
+  });
+  return registry;
+}
+
+export interface MetricsServer { url: string; close(): Promise<void> }
+
+function authorised(req: IncomingMessage, token: string): boolean {
+  if (!token) return true;
+  const header = req.headers.authorization ?? '';
+  const given = header.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? '';
+  const a = Buffer.from(given), b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Serve `/metrics` for Prometheus on host:port (127.0.0.1 unless told otherwise). With a token,
+ * scrapes must send `Authorization: Bearer TOKEN` (Prometheus' `authorization` setting) or
+ * `?token=`.
+ */
+export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port: number; token?: string }): Promise<MetricsServer> {
+  const registry = pipelineRegistry(pipeline);
+  const token = o.token ?? '';
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== '/metrics') { res.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics here\n'); return; }
+    if (!authorised(req, token)) { res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+    );
+  });
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((res, rej) => {
+    server.once('error', (e: NodeJS.ErrnoException) => rej(new SluiceError('SLUICE_ERR_IO', `cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)));
+    server.listen(o.port, host, () => res());
+  });
+  const a = server.address();
+  const port = typeof a === 'object' && a ? a.port : o.port;
+  return {
+    url: `http://${host}:${port}/metrics`,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/** `[host:]port` as given to --metrics. */
+export function parseListen(spec: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d+)$/.exec(spec);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new SluiceError('SLUICE_ERR_PROPERTY', `--metrics takes [HOST:]PORT, e.g. 9464 or 127.0.0.1:9464 (got "${spec}")`);
+  return { host: m[1] ?? '127.0.0.1', port };
+}

@@ -1,0 +1,70 @@
+// Prometheus metrics of a running pipeline: the real CLI serves /metrics, and the exposition
+// text is read by an independent parser (parse-prometheus-text-format), as Prometheus would.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRequire } from 'node:module';
+import { ROOT, freePort, sluice } from './helpers.ts';
+
+interface Family { name: string; type: string; metrics: { value?: string; labels?: Record<string, string> }[] }
+const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
+
+function value(fams: Family[], name: string, labels: Record<string, string>): number {
+  const fam = fams.find((f) => f.name === name);
+  assert.ok(fam, `no ${name}`);
+  const m = fam.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
+  assert.ok(m, `no ${name}${JSON.stringify(labels)}`);
+  return Number(m.value);
+}
+
+test('--metrics serves per-element counters, queues and latency that Prometheus can scrape, behind a token', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const p = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', '--metrics', String(port), '--metrics-token', 's3cret',
+    'testsrc live=true fps=30 num-frames=120 width=320 height=240 ! scale width=160 height=120 ! fakesink'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  p.stderr!.on('data', (d) => { log += d; });
+  const exit = new Promise<number | null>((r) => p.on('close', r));
+  const url = `http://127.0.0.1:${port}/metrics`;
+  const auth = { headers: { authorization: 'Bearer s3cret' } };
+  try {
+    for (let i = 0; i < 100 && !/metrics at/.test(log); i++) await sleep(50);
+    assert.match(log, new RegExp(`metrics at http://127\\.0\\.0\\.1:${port}/metrics`));
+    await sleep(500);
+    const r1 = await fetch(url, auth);
+    assert.equal(r1.status, 200);
+    assert.match(r1.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const a = parse(await r1.text());
+    await sleep(1000);
+    const b = parse(await (await fetch(`${url}?token=s3cret`)).text());
+    // Counters are counters, and over one second a 30 fps live source made ~30 frames.
+    assert.equal(a.find((f) => f.name === 'sluice_element_frames_out_total')!.type, 'COUNTER');
+    const src = { element: 'testsrc0', type: 'testsrc' };
+    const made = value(b, 'sluice_element_frames_out_total', src) - value(a, 'sluice_element_frames_out_total', src);
+    assert.ok(made >= 22 && made <= 40, `frames in one second: ${made}`);
+    assert.ok(value(b, 'sluice_element_frames_in_total', { element: 'fakesink0' }) <= value(b, 'sluice_element_frames_out_total', src));
+    assert.equal(value(b, 'sluice_element_queue_capacity', { element: 'scale0' }), 4);
+    const busy = value(b, 'sluice_element_busy_seconds_total', { element: 'scale0' }) - value(a, 'sluice_element_busy_seconds_total', { element: 'scale0' });
+    assert.ok(busy > 0 && busy < 1, `scale busy ${busy} s in 1 s`);
+    const p50 = value(b, 'sluice_element_latency_seconds', { element: 'scale0', quantile: '0.5' });
+    assert.ok(p50 > 0 && p50 < 0.5, `scale p50 ${p50}`);
+    assert.equal(value(b, 'sluice_pipeline_playing', {}), 1);
+    assert.ok(b.some((f) => f.name === 'sluice_process_resident_memory_bytes'));
+    // Without the token, or with a wrong one: 401. Anything but /metrics: 404.
+    assert.equal((await fetch(url)).status, 401);
+    assert.equal((await fetch(url, { headers: { authorization: 'Bearer nope' } })).status, 401);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/`, auth)).status, 404);
+  } finally {
+    p.kill('SIGINT');
+  }
+  assert.equal(await exit, 0, log);
+  // The endpoint goes away with the pipeline.
+  await assert.rejects(fetch(url, auth));
+});
+
+test('--metrics with a bad address fails before start with a coded error', async () => {
+  const r = await sluice(['launch', '--metrics', 'nine', 'testsrc num-frames=5 ! fakesink']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /SLUICE_ERR_PROPERTY: --metrics takes \[HOST:\]PORT/);
+});
