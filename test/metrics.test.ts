@@ -6,6 +6,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { ROOT, freePort, sluice } from './helpers.ts';
 
 interface Family { name: string; type: string; metrics: { value?: string; labels?: Record<string, string> }[] }
@@ -51,10 +53,11 @@ test('--metrics serves per-element counters, queues and latency that Prometheus 
     assert.ok(p50 > 0 && p50 < 0.5, `scale p50 ${p50}`);
     assert.equal(value(b, 'sluice_pipeline_playing', {}), 1);
     assert.ok(b.some((f) => f.name === 'sluice_process_resident_memory_bytes'));
-    // Without the token, or with a wrong one: 401. Anything but /metrics: 404.
+    // Without the token, or with a wrong one: 401, for the dashboard too. Unknown paths: 404.
     assert.equal((await fetch(url)).status, 401);
     assert.equal((await fetch(url, { headers: { authorization: 'Bearer nope' } })).status, 401);
-    assert.equal((await fetch(`http://127.0.0.1:${port}/`, auth)).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 401);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/nothing`, auth)).status, 404);
   } finally {
     p.kill('SIGINT');
   }
@@ -67,4 +70,39 @@ test('--metrics with a bad address fails before start with a coded error', async
   const r = await sluice(['launch', '--metrics', 'nine', 'testsrc num-frames=5 ! fakesink']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /SLUICE_ERR_PROPERTY: --metrics takes \[HOST:\]PORT/);
+});
+
+test('the dashboard in Chromium: live per-element rates over the last second, the verdict and the graph', { timeout: 90_000 }, async () => {
+  const chromiumPath = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
+  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: install Debian's chromium, or set SLUICE_CHROMIUM`);
+  const port = await freePort();
+  // A live 30 fps source, and a scale slow enough (big frames, bicubic) to be the busiest element.
+  const p = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', '--metrics', String(port), '--metrics-token', 'tok',
+    'testsrc live=true fps=30 width=1280 height=720 ! scale width=1920 height=1080 method=bicubic ! fakesink'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  p.stderr!.on('data', (d) => { log += d; });
+  const exit = new Promise<number | null>((r) => p.on('close', r));
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  try {
+    let url = '';
+    for (let i = 0; i < 100 && !url; i++) { url = /dashboard at (\S+)/.exec(log)?.[1] ?? ''; if (!url) await sleep(50); }
+    assert.equal(url, `http://127.0.0.1:${port}/?token=tok`);
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForFunction('window.sluiceDashboard.updates >= 3 && window.sluiceDashboard.last.wallSeconds >= 4.5 && window.sluiceDashboard.graph', undefined, { timeout: 30_000 });
+    const d = await page.evaluate('window.sluiceDashboard') as { rows: Record<string, { fps: number; busy: number; framesOut: number }> };
+    assert.deepEqual(Object.keys(d.rows), ['testsrc0', 'scale0', 'fakesink0']);
+    // Rates over the last interval (after start-up's catch-up burst): the live source's 30 fps.
+    assert.ok(Math.abs(d.rows.testsrc0!.fps - 30) < 8, `testsrc fps ${d.rows.testsrc0!.fps} ${JSON.stringify(d)}`);
+    assert.ok(d.rows.scale0!.busy > 0 && d.rows.scale0!.busy <= 1);
+    // What the page shows: one row per element, the verdict, and the graph with every element.
+    assert.equal(await page.locator('#rows tr').count(), 3);
+    assert.ok((await page.locator('#verdict').textContent())!.length > 10);
+    const svgText = await page.locator('#graph svg').textContent();
+    for (const n of ['testsrc0', 'scale0', 'fakesink0']) assert.ok(svgText!.includes(n), `graph lacks ${n}`);
+  } finally {
+    await browser.close();
+    p.kill('SIGINT');
+  }
+  assert.equal(await exit, 0, log);
 });

@@ -47,7 +47,7 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   let metrics: MetricsServer | null = null;
   if (opts.metrics) {
     metrics = await serveMetrics(pipeline, { ...parseListen(opts.metrics), token: opts.metricsToken ?? process.env.SLUICE_METRICS_TOKEN });
-    process.stderr.write(`metrics at ${metrics.url}\n`);
+    process.stderr.write(`metrics at ${metrics.url}, dashboard at ${metrics.dashboard}\n`);
   }
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
@@ -92,7 +92,7 @@ program
 const runOptions = (c: Command) =>
   c.option('--report <file>', 'write a JSON report (frames, wall time, per-element fps, busy, latency, drops, queues)')
     .option('-q, --quiet', 'no live line and no table')
-    .option('--metrics <[host:]port>', 'serve Prometheus metrics at /metrics while playing (127.0.0.1 unless a host is given)')
+    .option('--metrics <[host:]port>', 'while playing, serve Prometheus /metrics and a live dashboard (/) on this port (127.0.0.1 unless a host is given)')
     .option('--metrics-token <token>', 'scrapes must send Authorization: Bearer TOKEN (or SLUICE_METRICS_TOKEN)')
     .addOption(new Option('--queue-size <n>', 'default queue length in front of each element').default(undefined));
 

@@ -1,11 +1,13 @@
-// Prometheus metrics for a running pipeline (prom-client): per-element counters that
+// Prometheus metrics and the live dashboard for a running pipeline (prom-client): per-element counters that
 // Prometheus turns into rates itself (rate(frames) = fps, rate(busy seconds) = busy fraction),
 // latency quantiles, queue depth and capacity, plus Node's process metrics. Values are read
 // from the pipeline's own stats at scrape time, so nothing is recorded between scrapes.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pipeline } from '../core/pipeline.ts';
+import { pipelineDot } from '../core/dot.ts';
 import { SluiceError } from '../core/errors.ts';
 
 /** A registry whose metrics describe `pipeline` whenever it is scraped. */
@@ -46,7 +48,7 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
   return registry;
 }
 
-export interface MetricsServer { url: string; close(): Promise<void> }
+export interface MetricsServer { url: string; dashboard: string; close(): Promise<void> }
 
 function authorised(req: IncomingMessage, token: string): boolean {
   if (!token) return true;
@@ -56,33 +58,74 @@ function authorised(req: IncomingMessage, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** What the dashboard's event stream carries each second: the report plus raw busy time and queue depth. */
+export function liveStats(pipeline: Pipeline) {
+  const r = pipeline.report();
+  const elements: Record<string, (typeof r.elements)[string] & { busySeconds: number; queue: { depth: number; capacity: number; highWater: number } }> = {};
+  for (const n of pipeline.nodes) {
+    const e = r.elements[n.name];
+    if (e) elements[n.name] = { ...e, busySeconds: n.stats.busyMs / 1000, queue: { ...e.queue, depth: n.channel?.length ?? 0 } };
+  }
+  return { state: pipeline.state, description: r.pipeline ?? '', wallSeconds: r.wallSeconds, frames: r.frames, fps: r.fps, verdict: r.bottleneck, elements };
+}
+
+const PAGE = new URL('./dashboard.html', import.meta.url);
+
 /**
- * Serve `/metrics` for Prometheus on host:port (127.0.0.1 unless told otherwise). With a token,
- * scrapes must send `Authorization: Bearer TOKEN` (Prometheus' `authorization` setting) or
- * `?token=`.
+ * One HTTP server for a playing pipeline, on host:port (127.0.0.1 unless told otherwise):
+ * `/metrics` for Prometheus, `/` the live dashboard, `/events` its stats stream (Server-Sent
+ * Events, one JSON snapshot a second), `/graph.svg` the graph with rates (Graphviz). With a token,
+ * requests must send `Authorization: Bearer TOKEN` (Prometheus' `authorization` setting) or
+ * `?token=` (the dashboard page passes on the one in its own address).
  */
-export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port: number; token?: string }): Promise<MetricsServer> {
+export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port: number; token?: string; intervalMs?: number }): Promise<MetricsServer> {
   const registry = pipelineRegistry(pipeline);
   const token = o.token ?? '';
+  const page = readFileSync(PAGE);
+  const streams = new Set<ServerResponse>();
+  const tick = setInterval(() => {
+    if (!streams.size) return;
+    const data = `data: ${JSON.stringify(liveStats(pipeline))}\n\n`;
+    for (const res of streams) res.write(data);
+  }, o.intervalMs ?? 1000);
+  let graphviz: Promise<{ dot(src: string): string }> | null = null;
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path !== '/metrics') { res.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics here\n'); return; }
+    const known = ['/metrics', '/', '/events', '/graph.svg'];
+    if (!known.includes(path)) { res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; try ${known.join(' ')}\n`); return; }
     if (!authorised(req, token)) { res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
-    );
+    const fail = (e: Error) => { if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }); res.end(`${e.message}\n`); };
+    if (path === '/metrics') {
+      registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), fail);
+    } else if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
+    } else if (path === '/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write(`data: ${JSON.stringify(liveStats(pipeline))}\n\n`);
+      streams.add(res);
+      res.on('close', () => streams.delete(res));
+    } else {
+      // Graphviz (WebAssembly) loads once, on the first request for the graph.
+      graphviz ??= import('@hpcc-js/wasm-graphviz').then((m) => m.Graphviz.load());
+      graphviz.then((gv) => res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'no-store' }).end(gv.dot(pipelineDot(pipeline))), fail);
+    }
   });
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((res, rej) => {
-    server.once('error', (e: NodeJS.ErrnoException) => rej(new SluiceError('SLUICE_ERR_IO', `cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)));
+    server.once('error', (e: NodeJS.ErrnoException) => { clearInterval(tick); rej(new SluiceError('SLUICE_ERR_IO', `cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)); });
     server.listen(o.port, host, () => res());
   });
   const a = server.address();
   const port = typeof a === 'object' && a ? a.port : o.port;
   return {
     url: `http://${host}:${port}/metrics`,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    dashboard: `http://${host}:${port}/${token ? `?token=${encodeURIComponent(token)}` : ''}`,
+    close: () => new Promise<void>((r) => {
+      clearInterval(tick);
+      for (const s of streams) s.end();
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
   };
 }
 
