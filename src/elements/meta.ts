@@ -41,10 +41,12 @@ export function metaLine(f: Frame): string {
   if (f.meta.mask) {
     // The class map itself is large; lines carry its size and the share of each class.
     const m = f.meta.mask;
-    const counts = new Map<number, number>();
-    for (const c of m.data) counts.set(c, (counts.get(c) ?? 0) + 1);
+    // A flat histogram (classes are bytes): a Map here cost ~2 ms per 320x180 mask.
+    const counts = new Uint32Array(256);
+    const d = m.data;
+    for (let i = 0; i < d.length; i++) counts[d[i]!]!++;
     const fractions: Record<string, number> = {};
-    for (const [c, n] of [...counts].sort((a, b) => a[0] - b[0])) fractions[m.labels?.[c] ?? String(c)] = Math.round((n / m.data.length) * 1000) / 1000;
+    for (let c = 0; c < 256; c++) if (counts[c]) fractions[m.labels?.[c] ?? String(c)] = Math.round((counts[c]! / d.length) * 1000) / 1000;
     rec.mask = { width: m.width, height: m.height, fractions };
   }
   if (f.meta.embedding) rec.embedding = plain(f.meta.embedding);
