@@ -57,8 +57,8 @@ export async function benchCase(c: BenchCase, o: BenchOptions): Promise<BenchRes
  * The built-in suite: source, decode, decode + scale, encode, inference, and the whole demo-like
  * chain, each isolating one stage so the table says which costs what on this machine.
  */
-export async function builtinSuite(o: { ep: string; frames: number; dir?: string }): Promise<{ cases: BenchCase[]; cleanup: () => void }> {
-  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+export async function builtinSuite(o: { ep: string; frames: number }): Promise<{ cases: BenchCase[]; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const clip = join(dir, 'clip-1080p.mp4');
   const n = o.frames;
   // The decode cases need a real H.264 file: make one (testsrc objects, libx264 ultrafast).

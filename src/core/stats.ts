@@ -80,7 +80,7 @@ export function verdict(snap: StatsSnapshot, order: string[], hintFor: (name: st
   if (queueFull) text += ', its input queue filled up';
   if (e.busy < 0.5) text = `no element is saturated (busiest: ${best} at ${pct}%); the pipeline is limited by its source rate or waiting`;
   else {
-    // The element's own declaration knows what to try, given how it is configured.
+    // The running element knows what to try, given how it really runs (see ElementImpl.hint).
     const hint = hintFor(best);
     if (hint) text += `; ${hint}`;
   }
