@@ -1,7 +1,9 @@
 // Shared test helpers: where the real test assets are, and FFmpeg's own ffprobe as an
 // independent reader of what we write.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { chromium, type Browser } from 'playwright-core';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,4 +71,15 @@ export async function liveMemoryMB(): Promise<{ heap: number; buffers: number; r
   for (let i = 0; i < 3; i++) { gc(); await sleep(30); }
   const m = process.memoryUsage();
   return { heap: m.heapUsed / 2 ** 20, buffers: m.arrayBuffers / 2 ** 20, rss: m.rss / 2 ** 20 };
+}
+
+/** Debian's Chromium, headless, via playwright-core; `args` adds flags (e.g. a fake camera). */
+export function launchChromium(args: string[] = []): Promise<Browser> {
+  const path = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
+  assert.ok(existsSync(path), `${path} is missing: install Debian's chromium (apt-get install chromium), or set SLUICE_CHROMIUM`);
+  return chromium.launch({
+    executablePath: path,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', ...args],
+  });
 }

@@ -6,9 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { ROOT, freePort, sluice } from './helpers.ts';
+import { ROOT, freePort, launchChromium, sluice } from './helpers.ts';
 
 interface Family { name: string; type: string; metrics: { value?: string; labels?: Record<string, string> }[] }
 const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
@@ -21,18 +19,23 @@ function value(fams: Family[], name: string, labels: Record<string, string>): nu
   return Number(m.value);
 }
 
-test('--metrics serves per-element counters, queues and latency that Prometheus can scrape, behind a token', { timeout: 60_000 }, async () => {
+/** `sluice launch --metrics PORT --metrics-token TOKEN PIPELINE`, waiting until it prints its addresses. */
+async function launchWithMetrics(token: string, pipeline: string) {
   const port = await freePort();
-  const p = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', '--metrics', String(port), '--metrics-token', 's3cret',
-    'testsrc live=true fps=30 num-frames=120 width=320 height=240 ! scale width=160 height=120 ! fakesink'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', '--metrics', String(port), '--metrics-token', token, pipeline], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  p.stderr!.on('data', (d) => { log += d; });
-  const exit = new Promise<number | null>((r) => p.on('close', r));
+  proc.stderr!.on('data', (d) => { log += d; });
+  const exit = new Promise<number | null>((r) => proc.on('close', r));
+  for (let i = 0; i < 100 && !/dashboard at/.test(log); i++) await sleep(50);
+  return { port, proc, exit, log: () => log };
+}
+
+test('--metrics serves per-element counters, queues and latency that Prometheus can scrape, behind a token', { timeout: 60_000 }, async () => {
+  const { port, proc: p, exit, log } = await launchWithMetrics('s3cret', 'testsrc live=true fps=30 num-frames=120 width=320 height=240 ! scale width=160 height=120 ! fakesink');
   const url = `http://127.0.0.1:${port}/metrics`;
   const auth = { headers: { authorization: 'Bearer s3cret' } };
   try {
-    for (let i = 0; i < 100 && !/metrics at/.test(log); i++) await sleep(50);
-    assert.match(log, new RegExp(`metrics at http://127\\.0\\.0\\.1:${port}/metrics`));
+    assert.match(log(), new RegExp(`metrics at http://127\\.0\\.0\\.1:${port}/metrics`));
     await sleep(500);
     const r1 = await fetch(url, auth);
     assert.equal(r1.status, 200);
@@ -61,7 +64,7 @@ test('--metrics serves per-element counters, queues and latency that Prometheus 
   } finally {
     p.kill('SIGINT');
   }
-  assert.equal(await exit, 0, log);
+  assert.equal(await exit, 0, log());
   // The endpoint goes away with the pipeline.
   await assert.rejects(fetch(url, auth));
 });
@@ -73,19 +76,11 @@ test('--metrics with a bad address fails before start with a coded error', async
 });
 
 test('the dashboard in Chromium: live per-element rates over the last second, the verdict and the graph', { timeout: 90_000 }, async () => {
-  const chromiumPath = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
-  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: install Debian's chromium, or set SLUICE_CHROMIUM`);
-  const port = await freePort();
-  // A live 30 fps source, and a scale slow enough (big frames, bicubic) to be the busiest element.
-  const p = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', '--metrics', String(port), '--metrics-token', 'tok',
-    'testsrc live=true fps=30 width=1280 height=720 ! scale width=1920 height=1080 method=bicubic ! fakesink'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  p.stderr!.on('data', (d) => { log += d; });
-  const exit = new Promise<number | null>((r) => p.on('close', r));
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  // A live 30 fps source (endless: the test stops it with Ctrl-C).
+  const { port, proc: p, exit, log } = await launchWithMetrics('tok', 'testsrc live=true fps=30 width=1280 height=720 ! scale width=1920 height=1080 method=bicubic ! fakesink');
+  const browser = await launchChromium();
   try {
-    let url = '';
-    for (let i = 0; i < 100 && !url; i++) { url = /dashboard at (\S+)/.exec(log)?.[1] ?? ''; if (!url) await sleep(50); }
+    const url = /dashboard at (\S+)/.exec(log())?.[1] ?? '';
     assert.equal(url, `http://127.0.0.1:${port}/?token=tok`);
     const page = await browser.newPage();
     await page.goto(url);
@@ -104,5 +99,5 @@ test('the dashboard in Chromium: live per-element rates over the last second, th
     await browser.close();
     p.kill('SIGINT');
   }
-  assert.equal(await exit, 0, log);
+  assert.equal(await exit, 0, log());
 });

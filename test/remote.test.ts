@@ -4,16 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { chromium, type Browser } from 'playwright-core';
-import { ROOT, freePort, media, sluice, tmp } from './helpers.ts';
+import { ROOT, freePort, launchChromium, media, sluice, tmp } from './helpers.ts';
 import { FORMAT_JPEG, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../src/net/protocol.ts';
 import { JpegCodec } from '../src/net/jpeg.ts';
 import { remotePipeline } from '../src/cli/remote.ts';
 
-const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const W = 640, H = 480;
 
 /** Start the real CLI and wait until it prints the page address. */
@@ -33,15 +30,18 @@ async function startRemote(args: string[]): Promise<{ proc: ChildProcess; url: s
   return { proc, url, log: () => log, exit };
 }
 
-function launch(y4m: string): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), or set SLUICE_CHROMIUM`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      `--use-file-for-fake-video-capture=${y4m}`],
-  });
+/** A WebSocket client of `sluice remote` on `port`, past its hello; `back` collects what comes back. */
+async function wsPage(port: number): Promise<{ ws: WebSocket; back: Buffer[] }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  await new Promise((r) => ws.once('open', r));
+  ws.send(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.alloc(0) }));
+  const back: Buffer[] = [];
+  ws.on('message', (d: Buffer) => back.push(d));
+  return { ws, back };
 }
+
+/** Chromium whose camera plays `y4m` (its fake capture device), granted without a prompt. */
+const launch = (y4m: string) => launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);
 
 test('sluice remote --task invert: Chromium\'s camera goes through the server and the page draws the negative', { timeout: 180_000 }, async () => {
   const dir = tmp();
@@ -119,16 +119,13 @@ test('netcam web=true + display web=true: a WebSocket camera client gets its fra
     const grey = new Uint8Array(W * H * 1.5).fill(128);
     grey.fill(40, 0, W * H);
     const jpeg = await codec.encode({ width: W, height: H, format: 'yuvj420p', data: grey }, 3);
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    await new Promise((r) => ws.once('open', r));
-    ws.send(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.alloc(0) }));
-    const back: { seq: number; ts: number; jpeg: Buffer }[] = [];
-    ws.on('message', (d: Buffer) => back.push({ seq: d.readUInt32BE(8), ts: d.readDoubleBE(12), jpeg: d.subarray(28) }));
-    for (let i = 0; i < 20 && back.length < 5; i++) {
+    const { ws, back: raw } = await wsPage(port);
+    for (let i = 0; i < 20 && raw.length < 5; i++) {
       ws.send(encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: 100 + i, ts: 1000 + i, width: W, height: H, payload: jpeg }));
       await new Promise((r) => setTimeout(r, 100));
     }
     ws.close();
+    const back = raw.map((d) => ({ seq: d.readUInt32BE(8), ts: d.readDoubleBE(12), jpeg: d.subarray(28) }));
     assert.ok(back.length >= 5, `frames back: ${back.length}`);
     for (const b of back) assert.equal(b.ts, 1000 + (b.seq - 100), 'capture time echoed with its sequence number');
     const img = await codec.decode(back.at(-1)!.jpeg);
@@ -145,16 +142,9 @@ test('two pages stream their cameras to one sluice remote: each sees only its ow
   const port = await freePort();
   const server = await startRemote(['--task', 'invert', '--port', String(port)]);
   const codec = new JpegCodec();
-  const hello = encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.alloc(0) });
-  const page = async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    await new Promise((r) => ws.once('open', r));
-    ws.send(hello);
-    const back: Buffer[] = [];
-    ws.on('message', (d: Buffer) => back.push(d.subarray(28)));
-    return { ws, back };
-  };
-  const centre = async (jpeg: Buffer) => (await codec.decode(jpeg)).data[W * (H / 2) + W / 2]!;
+  const page = () => wsPage(port);
+  // Centre luma of a frame that came back (protocol header, then the JPEG).
+  const centre = async (msg: Buffer) => (await codec.decode(msg.subarray(28))).data[W * (H / 2) + W / 2]!;
   try {
     // Two cameras, one dark (luma 40) and one bright (luma 200), interleaved into one pipeline.
     const cams = await Promise.all([40, 200].map(async (luma) => {
