@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ffprobe, sluice, tmp } from './helpers.ts';
+import { ffprobe, freePort, sluice, tmp } from './helpers.ts';
 import { iou } from '../src/infer/nms.ts';
 import type { Box } from '../src/core/frame.ts';
 
@@ -66,6 +66,22 @@ test('run FILE.yaml runs the same elements; errors point at line:column', async 
   assert.notEqual(b.code, 0);
   assert.match(b.stderr, /no property "bogus"/);
   assert.match(b.stderr, /bad\.yaml:3:17/);
+});
+
+test('Ctrl-C stops an endless pipeline of synchronous elements (it still yields to the event loop)', async () => {
+  const dir = tmp();
+  // Unpaced testsrc into fakesink: every step resolves at once, so without a yield the signal
+  // handler, timers and sockets would never run.
+  // (--metrics prints a line once the CLI is up: the interrupt comes a second after it.)
+  const r = await sluice(['launch', 'testsrc width=160 height=120 ! fakesink', '--report', join(dir, 'r.json'), '--metrics', String(await freePort())], {
+    timeoutMs: 30_000,
+    onSpawn: (p) => { p.stderr!.once('data', () => setTimeout(() => p.kill('SIGINT'), 1000)); },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /interrupt: finishing/);
+  const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+  assert.ok(rep.elements.fakesink0.framesIn > 100, `frames ${rep.elements.fakesink0.framesIn}`);
+  assert.equal(rep.elements.fakesink0.framesIn, rep.elements.testsrc0.framesOut, 'everything produced was drained');
 });
 
 test('Ctrl-C drains with EOS and the mp4 is finalised and playable', async () => {

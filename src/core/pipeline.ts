@@ -384,7 +384,12 @@ export class Pipeline {
     const impl = n.impl!;
     try {
       if (n.isSource) {
+        let turn = performance.now();
         for (;;) {
+          // A graph of synchronous elements (testsrc ! fakesink) runs entirely on promise
+          // continuations and would never let the event loop run: no Ctrl-C, no timers, no
+          // sockets. Give it a turn every ~10 ms.
+          if (performance.now() - turn > 10) { await new Promise<void>((r) => setImmediate(r)); turn = performance.now(); }
           if (this.gate) await this.gate;
           if (this.eosRequested || this.abort.signal.aborted) break;
           n.pushWaitMs = 0;
