@@ -2,11 +2,10 @@
 // a camera) to a netcam/WebcamServer; view receives a display/StreamServer and writes a file.
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AV_PIX_FMT_YUVJ420P } from 'node-av/constants';
 import { SluiceError } from '../core/errors.ts';
 import { VideoSource } from '../media/source.ts';
 import { Scaler } from '../media/scale.ts';
-import { allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
+import { frameFromPacked420, toPts } from '../media/av.ts';
 import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
 import { JpegCodec } from '../net/jpeg.ts';
 import { StreamServer } from '../net/servers.ts';
@@ -74,7 +73,7 @@ export async function view(o: { server: string; out: string; token: string; fram
   await mux.open();
   const enc = new VideoEncoder({ codec: 'h264', fps: 30, preset: 'veryfast', crf: 23, bitrate: 0, gop: 0, quality: 4, globalHeader: needsGlobalHeader(format) });
   const parser = new MessageParser();
-  let n = 0, t0 = -1;
+  let n = 0, t0 = -1, pending = 0;
   let chain: Promise<void> = Promise.resolve();
   const done = new Promise<void>((resolve) => {
     const finish = () => resolve();
@@ -84,16 +83,17 @@ export async function view(o: { server: string; out: string; token: string; fram
       for (const m of parser.push(c)) {
         if (o.frames >= 0 && n >= o.frames) { s.destroy(); return; }
         n++;
-        // Decode and encode in order; the socket keeps reading meanwhile.
+        // Decode and encode in order; the socket keeps reading meanwhile, but only a few frames
+        // ahead: past that it pauses, TCP pushes back, and the server skips frames for this
+        // slow viewer (its per-viewer backlog check) instead of this process buffering them.
+        if (++pending >= 8) s.pause();
         chain = chain.then(async () => {
           const img = await codec.decode(m.payload);
           if (t0 < 0) t0 = m.ts;
-          const av = allocVideoFrame(img.width, img.height, AV_PIX_FMT_YUVJ420P, toPts((m.ts - t0) / 1000));
-          const cw = (img.width + 1) >> 1, ch = (img.height + 1) >> 1;
-          writePlanes(av, Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), [img.height, ch, ch], [img.width, cw, cw]);
+          const av = frameFromPacked420(img, toPts((m.ts - t0) / 1000));
           for (const pkt of await enc.encode(av, (m.ts - t0) / 1000, 30)) { await mux.write(pkt, enc.info!); pkt.free(); }
           av.free();
-        });
+        }).finally(() => { if (--pending < 4 && s.isPaused()) s.resume(); });
       }
     });
   });

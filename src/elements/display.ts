@@ -37,6 +37,8 @@ export default defineElement({
           if (frame.format !== 'yuvj420p' && frame.format !== 'yuv420p') {
             throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: display sends 4:2:0 frames, not ${frame.format}; put "scale format=yuv420p" before it`);
           }
+          // Nobody watching: skip the copy out of the native frame (the server would drop it).
+          if (server.viewerCount === 0) return;
           const data = avOf(frame.pixels, ctx.name).toBuffer();
           const cap = frame.meta.user.capture as { seq: number; ts: number; client?: number } | undefined;
           // The camera's identity travels with the frame, so each page sees its own camera.

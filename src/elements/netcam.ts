@@ -3,11 +3,10 @@
 // arrive, newest first: when the pipeline is slower than the camera, stale frames are skipped
 // instead of queueing up.
 import { z } from 'zod';
-import { AV_PIX_FMT_YUVJ420P } from 'node-av/constants';
 import { defineElement, srcPad } from '../core/element.ts';
 import { newFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { AVPixels, allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
+import { AVPixels, frameFromPacked420, toPts } from '../media/av.ts';
 import { WebcamServer } from '../net/servers.ts';
 
 const props = z.object({
@@ -43,9 +42,7 @@ export default defineElement({
         if (!f) return null;
         if (t0 < 0) t0 = f.ts;
         const pts = (f.ts - t0) / 1000;
-        const av = allocVideoFrame(f.width, f.height, AV_PIX_FMT_YUVJ420P, toPts(pts));
-        const cw = (f.width + 1) >> 1, ch = (f.height + 1) >> 1;
-        writePlanes(av, Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), [f.height, ch, ch], [f.width, cw, cw]);
+        const av = frameFromPacked420(f, toPts(pts));
         const frame = newFrame({ stream: ctx.streamId, frame: n++, pts, width: f.width, height: f.height, format: 'yuvj420p', pixels: new AVPixels(av) });
         frame.meta.user.capture = { seq: f.seq, ts: f.ts, client: f.client };
         return frame;

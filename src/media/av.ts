@@ -2,7 +2,7 @@
 // owner (an AVPixels/PacketPixels) and is freed deterministically by release(): native memory
 // is invisible to V8's GC, so leaving it to finalizers would let RSS grow without bound.
 import { Frame as AVFrame, Packet, Log, Rational, avGetPixFmtFromName, avGetPixFmtName } from 'node-av/lib';
-import { AV_LOG_ERROR, AV_PIX_FMT_NONE, type AVPixelFormat } from 'node-av/constants';
+import { AV_LOG_ERROR, AV_PIX_FMT_NONE, AV_PIX_FMT_YUVJ420P, type AVPixelFormat } from 'node-av/constants';
 import type { Pixels } from '../core/frame.ts';
 import { SluiceError } from '../core/errors.ts';
 
@@ -104,6 +104,14 @@ export function writePlanes(f: AVFrame, src: Buffer, planeRows: number[], planeW
 
 /** Seconds -> (pts, timebase) with a fine time base so frame times survive round trips. */
 export const TIME_BASE = new Rational(1, 90000);
+/** A native yuvj420p frame from tightly packed Y, U, V planes (JPEG decoder output). */
+export function frameFromPacked420(img: { width: number; height: number; data: Uint8Array }, pts: bigint): AVFrame {
+  const av = allocVideoFrame(img.width, img.height, AV_PIX_FMT_YUVJ420P, pts);
+  const cw = (img.width + 1) >> 1, ch = (img.height + 1) >> 1;
+  writePlanes(av, Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), [img.height, ch, ch], [img.width, cw, cw]);
+  return av;
+}
+
 export function toPts(seconds: number): bigint {
   return BigInt(Math.round(seconds * 90000));
 }
