@@ -146,6 +146,9 @@ export class Pipeline {
   private abort = new AbortController();
   private tasks: Promise<void>[] = [];
   private eosRequested = false;
+  /** When the sources last gave the event loop a turn (see runNode). */
+  private turn = 0;
+  private yielding: Promise<void> | null = null;
   private gate: Promise<void> | null = null;
   private openGate: (() => void) | null = null;
   private done: Promise<void> | null = null;
@@ -384,12 +387,15 @@ export class Pipeline {
     const impl = n.impl!;
     try {
       if (n.isSource) {
-        let turn = performance.now();
         for (;;) {
           // A graph of synchronous elements (testsrc ! fakesink) runs entirely on promise
           // continuations and would never let the event loop run: no Ctrl-C, no timers, no
-          // sockets. Give it a turn every ~10 ms.
-          if (performance.now() - turn > 10) { await new Promise<void>((r) => setImmediate(r)); turn = performance.now(); }
+          // sockets. Every ~10 ms the sources yield, all on one shared promise: they resume
+          // together, round-robin, so none runs ahead of the others (e.g. into a tile).
+          if (performance.now() - this.turn > 10) {
+            this.yielding ??= new Promise<void>((r) => setImmediate(() => { this.yielding = null; this.turn = performance.now(); r(); }));
+            await this.yielding;
+          }
           if (this.gate) await this.gate;
           if (this.eosRequested || this.abort.signal.aborted) break;
           n.pushWaitMs = 0;
