@@ -59,6 +59,8 @@ export interface ElementImpl {
    * CPU: "try ep=cuda"; already on CUDA: more workers). Appended to the verdict after "; ".
    */
   hint?(): string;
+  /** What the element resolved at start (infer: provider, sessions, batch, compiled or not and why), for reports and metrics. */
+  describe?(): Record<string, string | number | boolean>;
 }
 
 export interface ElementDef<S extends z.ZodObject = z.ZodObject> {

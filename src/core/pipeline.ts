@@ -123,7 +123,10 @@ function reportOf(n: ElementNode, wall: number) {
     type: string; framesIn: number; framesOut: number; fps: number; busy: number;
     latencyMs: { p50: number; p99: number }; dropped: number; queue: { capacity: number; highWater: number };
     endToEndMs?: { p50: number; p99: number };
+    resolved?: Record<string, string | number | boolean>;
   };
+  const d = n.impl?.describe?.();
+  if (d) r.resolved = d;
   if (n.endToEnd.count > 0) r.endToEndMs = { p50: round3(n.endToEnd.quantile(0.5)), p99: round3(n.endToEnd.quantile(0.99)) };
   return r;
 }

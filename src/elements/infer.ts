@@ -22,13 +22,19 @@ import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.
 import type { Ep, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
 import { listBackends } from '../infer/backends.ts';
+import { compileCached, type Cached } from '../infer/compile/cache.ts';
+import { modelInfoOf } from '../infer/compile/compile.ts';
+import { decodeModel } from '../infer/compile/onnx.ts';
 
 const props = z.object({
   model: p.str('', 'ONNX model: a path or a registry name (sluice models list)'),
   config: p.str('', 'YAML file with any of these properties (properties given here win)'),
   adapter: p.enum(ADAPTER_NAMES, 'auto', 'how to read the outputs; auto detects it from tensor names and shapes'),
   ep: p.enum(['auto', 'cpu', 'cuda', 'webgpu', 'tensorrt'], 'auto', 'execution provider; auto tries cuda, then cpu (with a warning saying why)'),
-  batchSize: p.int(1, 'frames per inference call (models with a dynamic batch dimension)', { min: 1, max: 1024 }),
+  batchSize: p.int(0, 'frames per inference call (models with a dynamic batch dimension); 0: 32 for a compiled model on a GPU, else 1', { min: 0, max: 1024 }),
+  compile: p.enum(['auto', 'off'], 'auto', 'auto: run a compiled copy (uint8 input, dynamic batch, box decode and top-k in the graph), cached by content; off: the model as it is'),
+  precision: p.enum(['fp32', 'fp16'], 'fp32', 'compiled model precision; fp16 needs a GPU provider'),
+  candidates: p.int(200, 'compiled detectors: candidates per image kept by the in-graph top-k before NMS', { min: 1, max: 10000 }),
   interval: p.int(1, 'infer every Nth frame of each stream; others pass through (a tracker carries boxes)', { min: 1 }),
   threshold: p.num(-1, 'minimum score; -1 uses the adapter default', { min: -1, max: 1 }),
   nmsIou: p.num(-1, 'IoU above which NMS suppresses a box; -1 uses the adapter default', { min: -1, max: 1 }),
@@ -110,8 +116,11 @@ dynamic batch dimension take batch-size frames per call.`,
     let threshold = 0;
     let nmsIou = 0;
     let batch = 1;
-    /** How it actually runs (ep=auto resolved, workers defaulted), for the bottleneck hint. */
-    const running = { ep: 'cpu' as Ep, workers: 1, fixedBatch: 0 };
+    /** How it actually runs (ep=auto resolved, workers defaulted), for the bottleneck hint and the report. */
+    const running = { ep: 'cpu' as Ep, workers: 1, fixedBatch: 0, batch: 1, compiled: 'no', precision: 'fp32', why: '' };
+    let compiled: Cached | null = null;
+    /** Calls submitted and not yet answered: a partial batch goes out when a session would idle. */
+    let calls = 0;
     // A staging slot: shared memory for one call's input, and its own FFmpeg scaler, so several
     // frames are pre-processed at once on libuv's pool while earlier ones run on the model.
     interface Slot { sab: SharedArrayBuffer; u8: Uint8Array; prep: Preprocessor | null; staging: Promise<unknown> }
@@ -169,8 +178,10 @@ dynamic batch dimension take batch-size frames per call.`,
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
-      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params() }).then((r) => r.decoded!)
-        .finally(() => releaseSlot(slot));
+      calls++;
+      const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
+      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }).then((r) => r.decoded!)
+        .finally(() => { calls--; releaseSlot(slot); idleSubmit(); });
       p.catch(() => {}); // surfaced through the emitter
       return p;
     };
@@ -178,6 +189,20 @@ dynamic batch dimension take batch-size frames per call.`,
     const acquireSlot = async (): Promise<Slot> => {
       while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
       return slots.pop()!;
+    };
+
+    /**
+     * A partial batch is sent when a session has nothing to do (so the GPU never waits for a full
+     * batch), and otherwise keeps filling up to batch-size frames, across mux batches.
+     */
+    let idleQueued = false;
+    const idleSubmit = () => {
+      if (idleQueued || !gather || calls >= pool!.size) return;
+      idleQueued = true;
+      setImmediate(() => {
+        idleQueued = false;
+        if (gather && gather.frames.length && calls < (pool?.size ?? 0)) submit().catch((e) => { failure ??= e; });
+      });
     };
 
     const submit = async () => {
@@ -233,6 +258,39 @@ dynamic batch dimension take batch-size frames per call.`,
         } else if (ep !== 'cpu' && !backends[ep].usable) {
           throw new SluiceError('SLUICE_ERR_EP', `${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
         }
+        // The model's own tensors decide the adapter and the pre-processing, compiled or not.
+        let srcInfo;
+        try {
+          srcInfo = modelInfoOf(decodeModel(readFileSync(model)));
+        } catch (e) {
+          throw new SluiceError('SLUICE_ERR_MODEL', `${ctx.name}: ${model} is not a readable ONNX model: ${(e as Error).message}`, { cause: e });
+        }
+        adapter = o.adapter === 'auto' ? detectAdapter(srcInfo) : adapters[o.adapter]!;
+        try {
+          adapter.check(srcInfo);
+        } catch (e) {
+          if (e instanceof SluiceError) throw new SluiceError(e.code, `${ctx.name}: ${model} does not fit adapter ${adapter.name}: ${e.message}`);
+          throw e;
+        }
+        const inp = imageInput(srcInfo, adapter.name);
+        const ap = adapter.prep;
+        const order = o.channels === 'auto' ? ap.order : o.channels;
+        const norm = { scale: o.scale || ap.scale, mean: triple(o.mean, 'mean') ?? ap.mean, std: triple(o.std, 'std') ?? ap.std };
+        const warn = (message: string) => ctx.post({ type: 'warning', source: ctx.name, message });
+        if (o.compile === 'auto') {
+          let precision = o.precision;
+          if (precision === 'fp16' && ep === 'cpu') {
+            warn('precision=fp16: the cpu provider has no fp16 kernels for most ops (it would cast every node back); compiling fp32');
+            precision = 'fp32';
+          }
+          try {
+            compiled = await compileCached(model, { adapter: adapter.name, precision, topK: o.candidates, order, ...norm });
+            for (const w of compiled.warnings) warn(`compile: ${w}`);
+          } catch (e) {
+            running.why = (e as Error).message;
+            warn(`compile: ${(e as Error).message}; running the model as it is (per-frame float input)`);
+          }
+        } else running.why = 'compile=off';
         // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
         // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
         // sessions overlap transfers and kernels.
@@ -240,50 +298,56 @@ dynamic batch dimension take batch-size frames per call.`,
         if (ep === 'webgpu' && workers > 1) {
           // Measured on an H100: two WebGPU sessions in one process (separate worker threads)
           // crash onnxruntime ("Command encoding already finished"). One session it is.
-          if (o.workers > 1) ctx.post({ type: 'warning', source: ctx.name, message: `ep=webgpu supports one session per process; using workers=1 (asked ${o.workers})` });
+          if (o.workers > 1) warn(`ep=webgpu supports one session per process; using workers=1 (asked ${o.workers})`);
           workers = 1;
         }
-        const threads = o.threads || (ep === 'cpu' ? Math.max(1, Math.floor(availableParallelism() / workers)) : 1);
-        pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers, intraOpThreads: threads });
-        let info;
-        try {
-          info = await pool.open();
-        } catch (e) {
-          if (o.ep !== 'auto' || ep === 'cpu') throw e;
-          ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: ${ep} failed (${(e as Error).message}); falling back to cpu` });
-          ep = 'cpu';
-          pool = new SessionPool({ model, ep, gpuId: o.gpuId, workers, intraOpThreads: o.threads || Math.max(1, Math.floor(availableParallelism() / workers)) });
-          info = await pool.open();
-        }
-        adapter = o.adapter === 'auto' ? detectAdapter(info) : adapters[o.adapter]!;
-        try {
-          adapter.check(info);
-        } catch (e) {
-          await pool.close();
-          if (e instanceof SluiceError) throw new SluiceError(e.code, `${ctx.name}: ${model} does not fit adapter ${adapter.name}: ${e.message}`);
-          throw e;
-        }
-        const inp = imageInput(info, adapter.name);
-        inputName = inp.name;
-        if (inp.batch > 0 && o.batchSize > inp.batch) {
-          ctx.post({ type: 'warning', source: ctx.name, message: `model input "${inp.name}" has a fixed batch of ${inp.batch}; running batch-size=${inp.batch} (calls run concurrently on ${pool.size} worker(s))` });
-        }
-        batch = inp.batch > 0 ? Math.min(inp.batch, o.batchSize) : o.batchSize;
-        Object.assign(running, { ep, workers: pool.size, fixedBatch: inp.batch > 0 ? inp.batch : 0 });
-        const ap = adapter.prep;
-        const scale = o.scale || ap.scale;
-        prepSpec = {
-          width: inp.width, height: inp.height, layout: inp.layout,
-          order: o.channels === 'auto' ? ap.order : o.channels,
-          scale, mean: triple(o.mean, 'mean') ?? ap.mean, std: triple(o.std, 'std') ?? ap.std,
+        const cpuThreads = () => o.threads || Math.max(1, Math.floor(availableParallelism() / workers));
+        const openPool = async (path: string, e: Ep) => {
+          const pl = new SessionPool({ model: path, ep: e, gpuId: o.gpuId, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1) });
+          return { pl, info: await pl.open() };
         };
-        if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, inp.layout, prepSpec.order);
-        const prepOpts = { ...ap, layout: inp.layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox };
+        let opened;
+        try {
+          opened = await openPool(compiled?.path ?? model, ep);
+        } catch (e) {
+          if (compiled) {
+            // E.g. an fp16 kernel the provider lacks: the model as it is still runs.
+            warn(`compiled model failed to load with ep=${ep} (${(e as Error).message}); running the model as it is`);
+            running.why = `compiled model failed to load: ${(e as Error).message.split('\n')[0]}`;
+            compiled = null;
+            try { opened = await openPool(model, ep); } catch (e2) { if (o.ep !== 'auto' || ep === 'cpu') throw e2; }
+          } else if (o.ep !== 'auto' || ep === 'cpu') throw e;
+          if (!opened) {
+            warn(`ep=auto: ${ep} failed (${(e as Error).message}); falling back to cpu`);
+            ep = 'cpu';
+            opened = await openPool(model, ep);
+          }
+        }
+        pool = opened.pl;
+        const info = opened.info;
+        inputName = info.inputs[0]!.name;
+        const fixed = compiled ? (compiled.info.batch === 'dynamic' ? 0 : compiled.info.batch) : inp.batch > 0 ? inp.batch : 0;
+        if (fixed > 0 && o.batchSize > fixed) {
+          warn(`model input "${inp.name}" has a fixed batch of ${fixed}; running batch-size=${fixed} (calls run concurrently on ${pool.size} worker(s))`);
+        }
+        // Measured on an H200 (BENCHMARKS.md): compiled detectors gain up to batch 32-128 on CUDA.
+        const want = o.batchSize || (compiled && fixed === 0 && ep !== 'cpu' ? 32 : 1);
+        batch = fixed > 0 ? Math.min(fixed, want) : want;
+        Object.assign(running, {
+          ep, workers: pool.size, fixedBatch: fixed, batch,
+          compiled: compiled ? (compiled.cached ? 'cached' : 'built') : 'no',
+          precision: compiled?.info.precision ?? 'fp32',
+        });
+        // A compiled model takes packed uint8 in its channel order; the rest happens in its graph.
+        const layout = compiled ? 'nhwc' : inp.layout;
+        prepSpec = { width: inp.width, height: inp.height, layout, order, ...norm, uint8: !!compiled };
+        if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, layout, prepSpec.order);
+        const prepOpts = { ...ap, layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox };
         bytesPerImage = inp.width * inp.height * 3;
         // A known model's own labels file (e.g. MobileNetV2's synset) when it sits beside the model.
         const own = o.labels ? null : knownLabels(model);
         labels = o.labels ? readLabels(o.labels) : own ? readLabels(own) : adapter.labels;
-        const nc = adapter.numClasses(info);
+        const nc = adapter.numClasses(srcInfo);
         if (o.labels && nc !== undefined && labels!.length !== nc) {
           await pool.close();
           throw new SluiceError('SLUICE_ERR_LABELS', `${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
@@ -312,7 +376,7 @@ dynamic batch dimension take batch-size frames per call.`,
           for (const it of queue.close()) for (const f of it?.frames ?? []) ctx.drop(f);
           for (const w of slotWaiters.splice(0)) w();
         });
-        ctx.log.info(`${model}: adapter ${adapter.name}, ${inp.width}x${inp.height} ${inp.layout}, ep ${ep}, ${pool.size} worker(s), batch ${batch}`);
+        ctx.log.info(`${model}: adapter ${adapter.name}, ${inp.width}x${inp.height} ${inp.layout}, ep ${ep}, ${pool.size} worker(s), batch ${batch}, compiled ${running.compiled}${compiled ? ` (${compiled.info.precision}, ${compiled.path})` : running.why ? ` (${running.why})` : ''}`);
       },
       async process(frame) {
         check();
@@ -337,9 +401,8 @@ dynamic batch dimension take batch-size frames per call.`,
         frame.meta.inferred = true;
         gather.frames.push(frame);
         gather.places.push(place);
-        // A batch from mux ends a call early: its frames belong together.
-        const lastOfMuxBatch = frame.batch !== undefined && frame.batch.index === frame.batch.size - 1;
-        if (gather.frames.length >= batch || lastOfMuxBatch) await submit();
+        if (gather.frames.length >= batch) await submit();
+        else idleSubmit();
       },
       async flush() {
         if (gather && gather.frames.length) await submit();
@@ -351,8 +414,17 @@ dynamic batch dimension take batch-size frames per call.`,
         const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
         if (running.ep === 'cpu') return `try ep=cuda, or ${more}; interval=N infers every Nth frame`;
         // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
-        if (running.fixedBatch) return `try ${more}, or interval=N`;
-        return `try batch-size=${Math.max(8, batch * 2)} (dynamic batch; mux several streams) or ${more}`;
+        const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
+        const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';
+        if (running.fixedBatch) return `try ${more}${prec}, or interval=N${comp}`;
+        return `try batch-size=${Math.max(8, batch * 2)} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
+      },
+      describe() {
+        return {
+          ep: running.ep, sessions: running.workers, batch: running.batch, compiled: running.compiled,
+          precision: running.precision, ...(running.why ? { why: running.why } : {}),
+          ...(compiled ? { dynamicBatch: compiled.info.batch === 'dynamic', postInGraph: compiled.info.post, model: compiled.path } : {}),
+        };
       },
       async stop() {
         for (const it of queue?.close() ?? []) for (const f of it?.frames ?? []) ctx.drop(f);

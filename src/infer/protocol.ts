@@ -17,12 +17,19 @@ export interface PrepSpec {
   scale: number;
   mean: [number, number, number];
   std: [number, number, number];
+  /** A compiled model takes the staged uint8 NHWC pixels as they are (normalisation is in its graph). */
+  uint8?: boolean;
 }
 
 export interface TensorOut { data: Float32Array; dims: number[] }
 
 /** Decode in the worker: only detections/labels/masks cross back, not the raw output tensors. */
-export interface DecodeSpec { adapter: string; params: DecodeParams }
+export interface DecodeSpec {
+  adapter: string;
+  params: DecodeParams;
+  /** Outputs are a compiled model's top-k candidates; classAware false: one-class head. */
+  candidates?: { classAware: boolean };
+}
 
 export type WorkerRequest =
   | { type: 'open'; id: number }

@@ -7,6 +7,7 @@ import type { WorkerInit, WorkerRequest, WorkerResponse, TensorOut, ModelInfo } 
 import { toTensor } from './tensor.ts';
 import { adapters } from './adapters/index.ts';
 import type { Decoded } from './adapters/types.ts';
+import { decodeCandidates } from './adapters/candidates.ts';
 
 const init = workerData as WorkerInit;
 let session: ort.InferenceSession;
@@ -34,9 +35,11 @@ async function open(): Promise<ModelInfo> {
  * algorithms and allocates its arena (seconds), which would otherwise stall the first frames.
  */
 async function warmUp(info: ModelInfo): Promise<void> {
-  if (info.inputs.length !== 1 || info.inputs[0]!.type !== 'float32') return;
+  const type = info.inputs[0]?.type;
+  if (info.inputs.length !== 1 || (type !== 'float32' && type !== 'uint8')) return;
   const dims = info.inputs[0]!.shape.map((d) => (d > 0 ? d : 1));
-  const t = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  const size = dims.reduce((a, b) => a * b, 1);
+  const t = type === 'uint8' ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
   try {
     const out = await session.run({ [info.inputs[0]!.name]: t });
     for (const v of Object.values(out)) v.dispose();
@@ -48,10 +51,11 @@ async function warmUp(info: ModelInfo): Promise<void> {
 async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res: WorkerResponse; transfer: ArrayBuffer[] }> {
   const t0 = performance.now();
   const px = new Uint8Array(req.pixels, req.offset, req.n * 3 * req.prep.width * req.prep.height);
-  const data = toTensor(px, req.n, req.prep);
   const dims = req.prep.layout === 'nchw' ? [req.n, 3, req.prep.height, req.prep.width] : [req.n, req.prep.height, req.prep.width, 3];
+  // A compiled model reads the shared staging pixels directly: no float tensor on the host.
+  const input = req.prep.uint8 ? new ort.Tensor('uint8', px, dims) : new ort.Tensor('float32', toTensor(px, req.n, req.prep), dims);
   const t1 = performance.now();
-  const feeds: Record<string, ort.Tensor> = { [req.inputName]: new ort.Tensor('float32', data, dims) };
+  const feeds: Record<string, ort.Tensor> = { [req.inputName]: input };
   const result = await session.run(feeds);
   const t2 = performance.now();
   const transfer: ArrayBuffer[] = [];
@@ -60,9 +64,10 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
     const raw: Record<string, TensorOut> = {};
     for (const [name, t] of Object.entries(result)) raw[name] = { data: t.data as Float32Array, dims: [...t.dims] };
     const adapter = adapters[req.decode.adapter]!;
+    const cand = req.decode.candidates;
     const decoded: Decoded[] = [];
     for (let b = 0; b < req.n; b++) {
-      const d = adapter.decode(raw, b, req.decode.params);
+      const d = cand ? decodeCandidates(raw, b, req.decode.params, cand.classAware) : adapter.decode(raw, b, req.decode.params);
       if (d.mask) transfer.push(d.mask.data.buffer as ArrayBuffer);
       if (d.embedding) transfer.push(d.embedding.buffer as ArrayBuffer);
       decoded.push(d);

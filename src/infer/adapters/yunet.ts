@@ -38,7 +38,8 @@ export const yunet: Adapter = {
     const iouT = info.outputs.find((o) => o.name === 'iou');
     if (!loc || !conf || !iouT) throw modelError(`yunet expects outputs "loc", "conf" and "iou"; the model has ${info.outputs.map((o) => o.name).join(', ')}`);
     const n = yunetPriors(inp.width, inp.height).length / 4;
-    if (loc.shape[0] !== n || loc.shape[1] !== 14) throw modelError(`output tensor "loc" has shape ${shapeStr(loc.shape)}, expected [${n},14] for a ${inp.width}x${inp.height} input`);
+    // An unset first dim (-1) is allowed: the file leaves it to shape inference.
+    if ((loc.shape[0] !== n && loc.shape[0] !== -1) || loc.shape[1] !== 14) throw modelError(`output tensor "loc" has shape ${shapeStr(loc.shape)}, expected [${n},14] for a ${inp.width}x${inp.height} input`);
   },
   decode(out, b, p): Decoded {
     if (b !== 0) throw modelError('yunet outputs have no batch dimension: run it with batch-size=1');
