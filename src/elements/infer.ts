@@ -121,6 +121,10 @@ dynamic batch dimension take batch-size frames per call.`,
     let compiled: Cached | null = null;
     /** Calls submitted and not yet answered: a partial batch goes out when a session would idle. */
     let calls = 0;
+    /** Where a call's time goes, for the report: frames, model run and round trip (ms). */
+    const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0 };
+    /** Batch sizes calls are padded to (empty: run exactly n, as on the CPU where shapes are cheap). */
+    let runSizes: number[] = [];
     // A staging slot: shared memory for one call's input, and its own FFmpeg scaler, so several
     // frames are pre-processed at once on libuv's pool while earlier ones run on the model.
     interface Slot { sab: SharedArrayBuffer; u8: Uint8Array; prep: Preprocessor | null; staging: Promise<unknown> }
@@ -180,7 +184,15 @@ dynamic batch dimension take batch-size frames per call.`,
     const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
       calls++;
       const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
-      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }).then((r) => r.decoded!)
+      const runAs = runSizes.find((k) => k >= n);
+      const t0 = performance.now();
+      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs).then((r) => {
+        callStats.calls++;
+        callStats.frames += n;
+        callStats.runMs += r.timing.run;
+        callStats.roundTripMs += performance.now() - t0;
+        return r.decoded!;
+      })
         .finally(() => { calls--; releaseSlot(slot); idleSubmit(); });
       p.catch(() => {}); // surfaced through the emitter
       return p;
@@ -302,37 +314,49 @@ dynamic batch dimension take batch-size frames per call.`,
           workers = 1;
         }
         const cpuThreads = () => o.threads || Math.max(1, Math.floor(availableParallelism() / workers));
-        const openPool = async (path: string, e: Ep) => {
+        /** Batch per call and the sizes calls run at, for the model that will really run. */
+        const plan = (c: Cached | null, e: Ep) => {
+          const fixed = c ? (c.info.batch === 'dynamic' ? 0 : c.info.batch) : inp.batch > 0 ? inp.batch : 0;
+          // Measured on an H200 (BENCHMARKS.md): compiled detectors gain up to batch 32-128 on CUDA.
+          const want = o.batchSize || (c && fixed === 0 && e !== 'cpu' ? 32 : 1);
+          const b = fixed > 0 ? Math.min(fixed, want) : want;
+          // On a GPU every call runs the full batch (partial ones padded): one shape, warmed up at
+          // start, since each new shape costs CUDA an exhaustive convolution search (seconds),
+          // and padding rows are cheap next to that (BENCHMARKS.md, gpu-detect).
+          return { fixed, batch: b, sizes: [b] };
+        };
+        let planned = plan(null, ep);
+        const openPool = async (path: string, e: Ep, c: Cached | null) => {
+          planned = plan(c, e);
           const pl = new SessionPool({ model: path, ep: e, gpuId: o.gpuId, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1) });
-          return { pl, info: await pl.open() };
+          return { pl, info: await pl.open(e === 'cpu' ? [1] : planned.sizes) };
         };
         let opened;
         try {
-          opened = await openPool(compiled?.path ?? model, ep);
+          opened = await openPool(compiled?.path ?? model, ep, compiled);
         } catch (e) {
           if (compiled) {
             // E.g. an fp16 kernel the provider lacks: the model as it is still runs.
             warn(`compiled model failed to load with ep=${ep} (${(e as Error).message}); running the model as it is`);
             running.why = `compiled model failed to load: ${(e as Error).message.split('\n')[0]}`;
             compiled = null;
-            try { opened = await openPool(model, ep); } catch (e2) { if (o.ep !== 'auto' || ep === 'cpu') throw e2; }
+            try { opened = await openPool(model, ep, null); } catch (e2) { if (o.ep !== 'auto' || ep === 'cpu') throw e2; }
           } else if (o.ep !== 'auto' || ep === 'cpu') throw e;
           if (!opened) {
             warn(`ep=auto: ${ep} failed (${(e as Error).message}); falling back to cpu`);
             ep = 'cpu';
-            opened = await openPool(model, ep);
+            opened = await openPool(model, ep, null);
           }
         }
         pool = opened.pl;
         const info = opened.info;
         inputName = info.inputs[0]!.name;
-        const fixed = compiled ? (compiled.info.batch === 'dynamic' ? 0 : compiled.info.batch) : inp.batch > 0 ? inp.batch : 0;
+        const fixed = planned.fixed;
         if (fixed > 0 && o.batchSize > fixed) {
           warn(`model input "${inp.name}" has a fixed batch of ${fixed}; running batch-size=${fixed} (calls run concurrently on ${pool.size} worker(s))`);
         }
-        // Measured on an H200 (BENCHMARKS.md): compiled detectors gain up to batch 32-128 on CUDA.
-        const want = o.batchSize || (compiled && fixed === 0 && ep !== 'cpu' ? 32 : 1);
-        batch = fixed > 0 ? Math.min(fixed, want) : want;
+        batch = planned.batch;
+        runSizes = ep === 'cpu' ? [] : planned.sizes;
         Object.assign(running, {
           ep, workers: pool.size, fixedBatch: fixed, batch,
           compiled: compiled ? (compiled.cached ? 'cached' : 'built') : 'no',
@@ -346,8 +370,9 @@ dynamic batch dimension take batch-size frames per call.`,
         bytesPerImage = inp.width * inp.height * 3;
         // A known model's own labels file (e.g. MobileNetV2's synset) when it sits beside the model.
         const own = o.labels ? null : knownLabels(model);
-        labels = o.labels ? readLabels(o.labels) : own ? readLabels(own) : adapter.labels;
         const nc = adapter.numClasses(srcInfo);
+        // The adapter's default names only when they fit (an SSD export read as boxes+scores has 90 classes, not "face").
+        labels = o.labels ? readLabels(o.labels) : own ? readLabels(own) : nc === undefined || adapter.labels?.length === nc ? adapter.labels : undefined;
         if (o.labels && nc !== undefined && labels!.length !== nc) {
           await pool.close();
           throw new SluiceError('SLUICE_ERR_LABELS', `${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
@@ -423,6 +448,10 @@ dynamic batch dimension take batch-size frames per call.`,
         return {
           ep: running.ep, sessions: running.workers, batch: running.batch, compiled: running.compiled,
           precision: running.precision, ...(running.why ? { why: running.why } : {}),
+          calls: callStats.calls,
+          framesPerCall: callStats.calls ? Math.round((callStats.frames / callStats.calls) * 10) / 10 : 0,
+          runMsPerCall: callStats.calls ? Math.round((callStats.runMs / callStats.calls) * 100) / 100 : 0,
+          roundTripMsPerCall: callStats.calls ? Math.round((callStats.roundTripMs / callStats.calls) * 100) / 100 : 0,
           ...(compiled ? { dynamicBatch: compiled.info.batch === 'dynamic', postInGraph: compiled.info.post, model: compiled.path } : {}),
         };
       },

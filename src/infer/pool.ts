@@ -45,10 +45,11 @@ export class SessionPool {
   info: ModelInfo | null = null;
   constructor(opts: PoolOptions) { this.opts = opts; }
 
-  async open(): Promise<ModelInfo> {
+  /** `warm`: batch sizes each session runs once before it reports ready. */
+  async open(warm: number[] = []): Promise<ModelInfo> {
     for (let i = 0; i < this.opts.workers; i++) this.workers.push(new SessionWorker(this.opts));
     try {
-      const infos = await Promise.all(this.workers.map((w) => w.request<Extract<WorkerResponse, { type: 'opened' }>>({ type: 'open' })));
+      const infos = await Promise.all(this.workers.map((w) => w.request<Extract<WorkerResponse, { type: 'opened' }>>({ type: 'open', warm } as never)));
       this.info = infos[0]!.info;
       return this.info;
     } catch (e) {
@@ -59,12 +60,12 @@ export class SessionPool {
   }
 
   /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
-  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
+  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec, runAs?: number): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
     let w = this.workers[0]!;
     for (const x of this.workers) if (x.inflight < w.inflight) w = x;
     w.inflight++;
     try {
-      const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, prep, decode } as never);
+      const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, runAs, prep, decode } as never);
       return { outputs: r.outputs, decoded: r.decoded, timing: r.timing };
     } catch (e) {
       throw new SluiceError('SLUICE_ERR_INFER', `inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });

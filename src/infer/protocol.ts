@@ -32,8 +32,10 @@ export interface DecodeSpec {
 }
 
 export type WorkerRequest =
-  | { type: 'open'; id: number }
-  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; prep: PrepSpec; decode?: DecodeSpec }
+  /** warm: batch sizes to run once before playing (each new shape costs CUDA an algorithm search). */
+  | { type: 'open'; id: number; warm: number[] }
+  /** n images are staged; the call runs `runAs` >= n of them (a warmed-up batch size), and decodes n. */
+  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; runAs?: number; prep: PrepSpec; decode?: DecodeSpec }
   | { type: 'close'; id: number };
 
 export type WorkerResponse =

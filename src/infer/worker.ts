@@ -12,7 +12,7 @@ import { decodeCandidates } from './adapters/candidates.ts';
 const init = workerData as WorkerInit;
 let session: ort.InferenceSession;
 
-async function open(): Promise<ModelInfo> {
+async function open(warm: number[]): Promise<ModelInfo> {
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: init.ep === 'cpu' ? ['cpu'] : init.ep === 'cuda' ? [{ name: 'cuda', deviceId: init.gpuId }] : [init.ep],
     logSeverityLevel: 3,
@@ -26,7 +26,7 @@ async function open(): Promise<ModelInfo> {
   const meta = (list: readonly ort.InferenceSession.ValueMetadata[]) =>
     list.map((m) => ({ name: m.name, type: m.isTensor ? String(m.type) : 'non-tensor', shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : -1)) : [] }));
   const info = { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
-  await warmUp(info);
+  for (const n of warm.length ? warm : [1]) await warmUp(info, n);
   return info;
 }
 
@@ -34,10 +34,10 @@ async function open(): Promise<ModelInfo> {
  * One inference on zeros before the pipeline plays: CUDA's first run picks convolution
  * algorithms and allocates its arena (seconds), which would otherwise stall the first frames.
  */
-async function warmUp(info: ModelInfo): Promise<void> {
+async function warmUp(info: ModelInfo, batch: number): Promise<void> {
   const type = info.inputs[0]?.type;
   if (info.inputs.length !== 1 || (type !== 'float32' && type !== 'uint8')) return;
-  const dims = info.inputs[0]!.shape.map((d) => (d > 0 ? d : 1));
+  const dims = info.inputs[0]!.shape.map((d, i) => (d > 0 ? d : i === 0 ? batch : 1));
   const size = dims.reduce((a, b) => a * b, 1);
   const t = type === 'uint8' ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
   try {
@@ -50,10 +50,12 @@ async function warmUp(info: ModelInfo): Promise<void> {
 
 async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res: WorkerResponse; transfer: ArrayBuffer[] }> {
   const t0 = performance.now();
-  const px = new Uint8Array(req.pixels, req.offset, req.n * 3 * req.prep.width * req.prep.height);
-  const dims = req.prep.layout === 'nchw' ? [req.n, 3, req.prep.height, req.prep.width] : [req.n, req.prep.height, req.prep.width, 3];
+  // Rows past n are stale pixels of an earlier call: they pad the batch to a warmed-up size and are not decoded.
+  const rows = Math.max(req.n, req.runAs ?? 0);
+  const px = new Uint8Array(req.pixels, req.offset, rows * 3 * req.prep.width * req.prep.height);
+  const dims = req.prep.layout === 'nchw' ? [rows, 3, req.prep.height, req.prep.width] : [rows, req.prep.height, req.prep.width, 3];
   // A compiled model reads the shared staging pixels directly: no float tensor on the host.
-  const input = req.prep.uint8 ? new ort.Tensor('uint8', px, dims) : new ort.Tensor('float32', toTensor(px, req.n, req.prep), dims);
+  const input = req.prep.uint8 ? new ort.Tensor('uint8', px, dims) : new ort.Tensor('float32', toTensor(px, rows, req.prep), dims);
   const t1 = performance.now();
   const feeds: Record<string, ort.Tensor> = { [req.inputName]: input };
   const result = await session.run(feeds);
@@ -96,7 +98,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
 async function handle(msg: WorkerRequest): Promise<void> {
   try {
     if (msg.type === 'open') {
-      const info = await open();
+      const info = await open(msg.warm);
       parentPort!.postMessage({ type: 'opened', id: msg.id, info } satisfies WorkerResponse);
     } else if (msg.type === 'run') {
       const { res, transfer } = await run(msg);

@@ -131,8 +131,10 @@ export function yunetPost(b: Builder, p: PostInput): Candidates {
 
 /** The common tail: top-k per image, gathered boxes/classes/landmarks, named outputs. */
 export function topK(b: Builder, c: Candidates, k: number): { name: string; dims: (number | string)[] }[] {
-  const K = Math.min(k, c.n);
-  const [vals, idx] = b.node('TopK', [c.scores, b.i64([K])], { axis: 1, largest: 1, sorted: 1 }, 2, ['sluice_scores', b.fresh('topk_idx')]);
+  // Rows per image unknown in the file (an exporter left the dim symbolic): K = min(k, rows) at run time.
+  const K: number | string = c.n > 0 ? Math.min(k, c.n) : 'k';
+  const kIn = c.n > 0 ? b.i64([K as number]) : b.op('Min', [b.i64([k]), b.slice(b.op('Shape', [c.scores]), 0, 1, 2)]);
+  const [vals, idx] = b.node('TopK', [c.scores, kIn], { axis: 1, largest: 1, sorted: 1 }, 2, ['sluice_scores', b.fresh('topk_idx')]);
   const idx3 = b.unsqueeze(idx!, [2]);
   const gather = (x: string, out: string) => b.op('GatherND', [x, idx3], { batch_dims: 1 }, out);
   gather(c.boxes, 'sluice_boxes');

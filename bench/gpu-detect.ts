@@ -1,0 +1,191 @@
+// GPU detection benchmark, one script for one device call (bench/gpu-detect.sh runs it):
+// N streams of 1080p H.264 (made here by testsrc + x264) -> mux -> infer -> track -> meta, for
+// SSD300-VGG16 (exported here from torchvision, random weights, box decode in the graph) and
+// YOLOX-nano; beside it, in the same call, the compiled model alone at the same batch, PyTorch
+// eager fp16 of the same network and the naive PyTorch loop, plus a detection comparison of the
+// uncompiled, compiled fp32 and fp16 paths on real frames. Prints a table; JSON under --out.
+//   node bench/gpu-detect.ts --ssd ssd300.onnx --yolox yolox_nano.onnx --work DIR --out DIR [--seconds 12]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { launch } from '../src/index.ts';
+import { SessionPool } from '../src/infer/pool.ts';
+import { compileCached } from '../src/infer/compile/cache.ts';
+import { iou } from '../src/infer/nms.ts';
+import type { ObjectMeta } from '../src/core/frame.ts';
+import type { PrepSpec } from '../src/infer/protocol.ts';
+
+const args = process.argv.slice(2);
+const flag = (n: string, d = '') => { const i = args.indexOf(n); return i >= 0 ? args[i + 1]! : d; };
+const work = resolve(flag('--work', '/var/tmp/sluice/bench'));
+const out = resolve(flag('--out', process.env.OUT ?? work));
+const seconds = Number(flag('--seconds', '12'));
+const ssdPath = resolve(flag('--ssd'));
+const yoloxPath = resolve(flag('--yolox'));
+const assets = resolve(process.env.SLUICE_TEST_ASSETS ?? '../shared');
+mkdirSync(work, { recursive: true });
+mkdirSync(out, { recursive: true });
+const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+const results: Record<string, unknown> = {};
+const save = () => writeFileSync(join(out, 'gpu-detect.json'), JSON.stringify(results, null, 1));
+
+const device = spawnSync('nvidia-smi', ['--query-gpu=name,driver_version', '--format=csv,noheader'], { encoding: 'utf8' }).stdout.trim();
+results.device = device;
+log(`device: ${device}`);
+
+// SSD300 normalisation (torchvision: x*255 - mean*255 per RGB channel), stretched to 300x300.
+const SSD_PROPS = 'mean=123.0,117.0,104.0 std=1 scale=1 channels=rgb letterbox=none threshold=0.3';
+const MODELS = {
+  ssd: { path: ssdPath, props: SSD_PROPS, opts: { adapter: 'ultraface', order: 'rgb' as const, scale: 1, mean: [123, 117, 104] as [number, number, number], std: [1, 1, 1] as [number, number, number] } },
+  yolox: { path: yoloxPath, props: '', opts: { adapter: 'yolox', order: 'bgr' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] } },
+};
+
+// 1. Input: a 1080p H.264 clip made by Sluice itself.
+const clip = join(work, 'clip1080.mp4');
+if (!existsSync(clip)) {
+  log('making the 1080p clip');
+  await launch(`testsrc pattern=objects width=1920 height=1080 num-frames=300 num-objects=8 ! encode preset=ultrafast gop=30 ! file location=${clip}`).run();
+}
+
+function py(...a: string[]): Record<string, number> {
+  const r = execFileSync('python3', [join(import.meta.dirname, 'gpu_detect.py'), ...a], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return JSON.parse(r.trim().split('\n').at(-1)!);
+}
+
+/** GPU utilisation (sm %) sampled once a second while `fn` runs. */
+async function withDmon<T>(fn: () => Promise<T>): Promise<{ value: T; sm: number[] }> {
+  const d = spawn('nvidia-smi', ['dmon', '-s', 'u', '-d', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  d.stdout.on('data', (b: Buffer) => { text += b.toString(); });
+  try {
+    const value = await fn();
+    return { value, sm: text.split('\n').filter((l) => /^\s*\d/.test(l)).map((l) => Number(l.trim().split(/\s+/)[1])) };
+  } finally { d.kill(); }
+}
+
+/** One end-to-end run in its own process (sluice bench), with its report. */
+async function endToEnd(name: string, pipeline: string): Promise<Record<string, unknown>> {
+  const json = join(out, `${name}.json`);
+  log(`${name}: ${pipeline.slice(0, 160)}...`);
+  const { value, sm } = await withDmon(() => new Promise<number>((res) => {
+    const c = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'sluice.js'), 'bench', '--runs', '1', '--seconds', String(seconds), '--json', json, pipeline], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    c.stdout.on('data', () => {});
+    c.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    c.on('exit', (code) => { if (code) log(`${name} exited ${code}: ${err.slice(-800)}`); res(code ?? 1); });
+  }));
+  if (value !== 0 || !existsSync(json)) return { name, error: true };
+  const b = JSON.parse(readFileSync(json, 'utf8'));
+  const r = b.results[0];
+  const rep = r.report;
+  const els = Object.entries(rep.elements as Record<string, { busy: number; type: string }>);
+  const busy: Record<string, number> = {};
+  for (const [k, e] of els) if (e.type !== 'uri') busy[k] = Math.round(e.busy * 100);
+  const uriBusy = els.filter(([, e]) => e.type === 'uri').map(([, e]) => e.busy);
+  busy.uri_avg = Math.round((uriBusy.reduce((a, x) => a + x, 0) / Math.max(1, uriBusy.length)) * 100);
+  const infer = Object.values(rep.elements as Record<string, { type: string; resolved?: unknown }>).find((e) => e.type === 'infer');
+  const smAvg = sm.length ? Math.round(sm.reduce((a, x) => a + x, 0) / sm.length) : -1;
+  const row = { name, fps: r.fps ?? rep.fps, busy, smAvg, verdict: rep.bottleneck?.text, resolved: infer?.resolved };
+  log(`${name}: ${Math.round(row.fps)} fps, gpu sm ${smAvg}%, busy ${JSON.stringify(busy)}; ${row.verdict}`);
+  return row;
+}
+
+/** The compiled model alone: batch B of staged uint8, `inflight` calls over 2 sessions. */
+async function ceiling(name: keyof typeof MODELS, batch: number, precision: 'fp32' | 'fp16'): Promise<number> {
+  const m = MODELS[name];
+  const c = await compileCached(m.path, { ...m.opts, precision, topK: 200 });
+  const pool = new SessionPool({ model: c.path, ep: 'cuda', gpuId: 0, workers: 2, intraOpThreads: 1 });
+  const info = await pool.open([batch]);
+  const prep: PrepSpec = { width: c.info.width, height: c.info.height, layout: 'nhwc', order: m.opts.order, scale: 1, mean: [0, 0, 0], std: [1, 1, 1], uint8: true };
+  const sab = new SharedArrayBuffer(batch * c.info.width * c.info.height * 3);
+  new Uint8Array(sab).fill(90);
+  const decode = { adapter: m.opts.adapter, params: { inW: c.info.width, inH: c.info.height, threshold: 0.3, nmsIou: 0.45, classAware: true, topK: 5 }, candidates: { classAware: c.info.classAware } };
+  let n = 0;
+  const t0 = performance.now();
+  const worker = async () => { while (performance.now() - t0 < seconds * 1000 * 0.6) { await pool.run(info.inputs[0]!.name, sab, batch, prep, decode); n += batch; } };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  const fps = n / ((performance.now() - t0) / 1000);
+  await pool.close();
+  log(`ceiling ${name} ${precision} batch ${batch}: ${Math.round(fps)} img/s`);
+  return fps;
+}
+
+/** Detections of the same real frames through compile=off, compiled fp32 and fp16 on CUDA. */
+async function compare(): Promise<Record<string, unknown>> {
+  const video = join(assets, 'media', 'one-by-one-person-detection.mp4');
+  if (!existsSync(video)) return { skipped: `no ${video}` };
+  const run = async (props: string) => {
+    const got = new Map<number, ObjectMeta[]>();
+    const p = launch(`uri location=${video} num-frames=120 hw=none ! infer model=${yoloxPath} ep=cuda ${props} ! fakesink`);
+    p.addProbe('infer0.src', (f) => { got.set(f.frame, structuredClone(f.meta.objects)); });
+    await p.run();
+    return got;
+  };
+  const ref = await run('compile=off');
+  const res: Record<string, unknown> = {};
+  // Boxes near the 0.3 threshold come and go with any arithmetic change; those at >= 0.5 must match.
+  for (const [k, props, minIou] of [['fp32-b1', 'precision=fp32 batch-size=1', 0.9], ['fp32-b32', 'precision=fp32', 0.9], ['fp16-b32', 'precision=fp16', 0.8]] as const) {
+    const got = await run(props);
+    let boxes = 0, matched = 0, strong = 0, strongMatched = 0, worstScore = 0;
+    for (const [f, objs] of ref) {
+      for (const o of objs) {
+        boxes++;
+        if (o.score >= 0.5) strong++;
+        const m = (got.get(f) ?? []).find((x) => x.class === o.class && iou(x.box, o.box) >= minIou);
+        if (m) { matched++; if (o.score >= 0.5) strongMatched++; worstScore = Math.max(worstScore, Math.abs(m.score - o.score)); }
+      }
+    }
+    res[k] = { boxes, matched, strong, strongMatched, minIou, worstScoreDiff: Number(worstScore.toFixed(4)) };
+    log(`compare ${k}: ${matched}/${boxes} boxes matched at IoU >= ${minIou} (score >= 0.5: ${strongMatched}/${strong}), worst score diff of matched ${worstScore.toFixed(4)}`);
+  }
+  return res;
+}
+
+log('exporting SSD300-VGG16');
+if (!existsSync(ssdPath)) results.export = py('export', ssdPath);
+const t0 = performance.now();
+const cs = await compileCached(ssdPath, { ...MODELS.ssd.opts, precision: 'fp16', topK: 200 });
+results.compileSsd = { ms: Math.round(performance.now() - t0), info: cs.info, warnings: cs.warnings };
+log(`compiled SSD fp16 in ${Math.round(performance.now() - t0)} ms: ${JSON.stringify(cs.info)}`);
+save();
+
+results.compare = await compare();
+save();
+
+const rows: Record<string, unknown>[] = [];
+const chain = (model: keyof typeof MODELS, n: number, extra = '') => {
+  const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true hw=none name=s${i} ! m.`).join('  ');
+  return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props} ${extra} ! track ! meta location=/dev/null`;
+};
+for (const [model, n] of [['ssd', 8], ['ssd', 16], ['yolox', 8], ['yolox', 16]] as const) {
+  rows.push(await endToEnd(`${model}-${n}`, chain(model, n)));
+  results.rows = rows;
+  save();
+}
+// The same with the decode path alone (no infer) for the ceiling of decode + mux on this CPU.
+rows.push(await endToEnd('decode-16', Array.from({ length: 16 }, (_, i) => `uri location=${clip} loop=true hw=none name=s${i} ! m.`).join('  ') + '  mux name=m ! fakesink'));
+save();
+
+const ceil: Record<string, number> = {};
+for (const [m, b] of [['ssd', 32], ['ssd', 64], ['yolox', 32]] as const) ceil[`${m}-b${b}`] = await ceiling(m, b, 'fp16');
+results.ceiling = ceil;
+save();
+
+log('PyTorch eager fp16 and the naive loop');
+const eager64 = py('eager', '64', '8').eager_fp16_img_s!;
+const eager128 = py('eager', '128', '8').eager_fp16_img_s!;
+const naive = py('naive', clip, '10').naive_fps!;
+results.pytorch = { eager64, eager128, naive };
+save();
+
+console.log(`\n## gpu-detect on ${device}, ${seconds} s per run, 1080p H.264 in (CPU decode), fp16, compiled`);
+console.log('| run | end-to-end fps | x model-only ceiling (batch 32) | x naive PyTorch loop | GPU sm % | verdict |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) {
+  const fps = Number(r.fps ?? 0);
+  const key = String(r.name).startsWith('ssd') ? 'ssd-b32' : 'yolox-b32';
+  console.log(`| ${r.name} | ${Math.round(fps)} | ${String(r.name).startsWith('decode') ? '-' : (fps / ceil[key]!).toFixed(2)} | ${(fps / naive).toFixed(1)} | ${r.smAvg} | ${r.verdict ?? ''} |`);
+}
+console.log(`\nmodel-only ceilings (img/s): ${JSON.stringify(Object.fromEntries(Object.entries(ceil).map(([k, v]) => [k, Math.round(v)])))}`);
+console.log(`PyTorch eager fp16 SSD300 head: batch 64 ${Math.round(eager64)}, batch 128 ${Math.round(eager128)} img/s; naive loop ${naive.toFixed(1)} fps`);
+console.log(`compare (YOLOX, real frames, cuda): ${JSON.stringify(results.compare)}`);
