@@ -86,7 +86,7 @@ async function endToEnd(name: string, pipeline: string): Promise<Record<string, 
   const infer = Object.values(rep.elements as Record<string, { type: string; resolved?: unknown }>).find((e) => e.type === 'infer');
   const smAvg = sm.length ? Math.round(sm.reduce((a, x) => a + x, 0) / sm.length) : -1;
   const row = { name, fps: r.fps ?? rep.fps, busy, smAvg, verdict: rep.bottleneck?.text, resolved: infer?.resolved };
-  log(`${name}: ${Math.round(row.fps)} fps, gpu sm ${smAvg}%, busy ${JSON.stringify(busy)}; ${row.verdict}`);
+  log(`${name}: ${Math.round(row.fps)} fps, gpu sm ${smAvg}%, busy ${JSON.stringify(busy)}; ${row.verdict}; infer ${JSON.stringify(infer?.resolved ?? {})}`);
   return row;
 }
 

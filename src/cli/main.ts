@@ -16,6 +16,9 @@ import { doctor } from './doctor.ts';
 import { view, viewInBrowser, webcamClient } from './remote-clients.ts';
 import { REMOTE_TASKS, remotePipeline } from './remote.ts';
 import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
+import { compileModel, modelInfoOf } from '../infer/compile/compile.ts';
+import { decodeModel } from '../infer/compile/onnx.ts';
+import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -223,6 +226,44 @@ models.command('pull').description('fetch a model (from SLUICE_MODEL_DIR if it h
   .action(async (name: string) => {
     const path = await pullModel(name, (l) => process.stderr.write(l + '\n'));
     process.stdout.write(path + '\n');
+  });
+
+models.command('compile').description('compile a model: uint8 NHWC input with its normalisation in the graph, dynamic batch, box decode and per-image top-k in the graph, optional fp16 (infer does this itself, cached, unless compile=off)')
+  .argument('<in>', 'ONNX file or known model name')
+  .requiredOption('-o, --output <file>', 'where to write the compiled model')
+  .option('--adapter <name>', `how to read the outputs: ${ADAPTER_NAMES.join(', ')}`, 'auto')
+  .option('--precision <p>', 'fp32 or fp16', 'fp32')
+  .option('--top-k <k>', 'candidates per image kept before NMS', '200')
+  .option('--channels <order>', 'rgb or bgr (default: the adapter\'s)')
+  .option('--mean <m>', 'per-channel mean, in the units of --scale (default: the adapter\'s)')
+  .option('--std <s>', 'per-channel std (default: the adapter\'s)')
+  .option('--scale <x>', 'factor on 0-255 pixel values before mean/std (default: the adapter\'s)')
+  .action(async (input: string, o: { output: string; adapter: string; precision: string; topK: string; channels?: string; mean?: string; std?: string; scale?: string }) => {
+    const path = resolveModel(input);
+    if (o.precision !== 'fp32' && o.precision !== 'fp16') throw new SluiceError('SLUICE_ERR_PROPERTY', `--precision must be fp32 or fp16 (got ${o.precision})`);
+    if (!ADAPTER_NAMES.includes(o.adapter as never)) throw new SluiceError('SLUICE_ERR_PROPERTY', `--adapter must be one of ${ADAPTER_NAMES.join(', ')} (got ${o.adapter})`);
+    const topK = Number(o.topK);
+    if (!Number.isInteger(topK) || topK < 1) throw new SluiceError('SLUICE_ERR_PROPERTY', `--top-k must be a positive integer (got ${o.topK})`);
+    const bytes = readFileSync(path);
+    const info = modelInfoOf(decodeModel(bytes));
+    const ad = o.adapter === 'auto' ? detectAdapter(info) : adapters[o.adapter]!;
+    const three = (v: string | undefined, d: [number, number, number], what: string): [number, number, number] => {
+      if (v === undefined) return d;
+      const n = v.split(',').map(Number);
+      if (n.length === 1 && Number.isFinite(n[0])) return [n[0]!, n[0]!, n[0]!];
+      if (n.length !== 3 || n.some((x) => !Number.isFinite(x))) throw new SluiceError('SLUICE_ERR_PROPERTY', `--${what} must be one number or three comma-separated numbers (got ${v})`);
+      return n as [number, number, number];
+    };
+    const order = (o.channels ?? ad.prep.order) as 'rgb' | 'bgr';
+    if (order !== 'rgb' && order !== 'bgr') throw new SluiceError('SLUICE_ERR_PROPERTY', `--channels must be rgb or bgr (got ${o.channels})`);
+    const r = await compileModel(bytes, {
+      adapter: ad.name, precision: o.precision, topK, order,
+      scale: o.scale !== undefined ? Number(o.scale) : ad.prep.scale, mean: three(o.mean, ad.prep.mean, 'mean'), std: three(o.std, ad.prep.std, 'std'),
+    });
+    for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+    writeFileSync(o.output, r.bytes);
+    const i = r.info;
+    process.stdout.write(`${o.output}: ${i.adapter}, ${i.precision}, ${i.batch === 'dynamic' ? 'dynamic batch' : `batch ${i.batch}`}, uint8 ${i.height}x${i.width}x3 ${i.order} in, ${i.post ? `top-${i.topK} candidates out (sluice_boxes/scores)` : 'the model\'s own outputs'}\n`);
   });
 
 program.command('doctor').description('what can run here: execution providers (and why not), hardware decoders, GPUs').action(() => {

@@ -100,7 +100,8 @@ const inferDef = defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
   props,
-  doc: `Models with a fixed batch of 1 (every detector in ../shared/models) run one frame per call;
+  doc: `Models are compiled first unless compile=off (uint8 NHWC input, dynamic batch, box decode and
+top-k in the graph, optional fp16; cached by content). Fixed-batch models run one frame per call;
 throughput then comes from several calls in flight over workers=N sessions. Models with a
 dynamic batch dimension take batch-size frames per call.`,
   create(given, ctx) {
@@ -182,7 +183,6 @@ dynamic batch dimension take batch-size frames per call.`,
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
-      calls++;
       const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
       const runAs = runSizes.find((k) => k >= n);
       const t0 = performance.now();
@@ -193,7 +193,7 @@ dynamic batch dimension take batch-size frames per call.`,
         callStats.roundTripMs += performance.now() - t0;
         return r.decoded!;
       })
-        .finally(() => { calls--; releaseSlot(slot); idleSubmit(); });
+        .finally(() => releaseSlot(slot));
       p.catch(() => {}); // surfaced through the emitter
       return p;
     };
@@ -217,13 +217,32 @@ dynamic batch dimension take batch-size frames per call.`,
       });
     };
 
+    /**
+     * Work handed off (staging and its call): counted from hand-off, not from when the call
+     * starts, so a partial batch is not sent while earlier ones still scale.
+     */
+    const handOff = <T>(p: Promise<T>): Promise<T> => {
+      calls++;
+      const q = p.finally(() => { calls--; idleSubmit(); });
+      q.catch(() => {}); // surfaced through the emitter
+      return q;
+    };
+
+    // One writer at a time into the ordered queue: the idle-triggered submit and process() both
+    // push, and a woken waiter can lose its turn to a newcomer, which would reorder frames.
+    let ordered: Promise<void> = Promise.resolve();
+    const enqueue = (e: Entry | null): Promise<void> => {
+      const p = ordered.then(() => queue.push(e));
+      ordered = p.catch(() => {});
+      return p;
+    };
+
     const submit = async () => {
       const g = gather!;
       gather = null;
-      const done = Promise.all(g.places).then((places) =>
-        runSlot(g.slot, g.frames.length).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!))));
-      done.catch(() => {}); // surfaced through the emitter
-      await queue.push({ frames: g.frames, done });
+      const done = handOff(Promise.all(g.places).then((places) =>
+        runSlot(g.slot, g.frames.length).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!)))));
+      await enqueue({ frames: g.frames, done });
     };
 
     /** Secondary mode: crop each chosen object, run, attach the result to the object. */
@@ -242,9 +261,9 @@ dynamic batch dimension take batch-size frames per call.`,
           releaseSlot(slot);
           throw e;
         }
-        jobs.push(runSlot(slot, 1).then(([d]) => attach(obj, d!)));
+        jobs.push(handOff(runSlot(slot, 1).then(([d]) => attach(obj, d!))));
       }
-      await queue.push({ frames: [frame], done: jobs.length ? Promise.all(jobs) : null });
+      await enqueue({ frames: [frame], done: jobs.length ? Promise.all(jobs) : null });
     };
 
     const attach = (obj: ObjectMeta, d: Decoded) => {
@@ -365,7 +384,7 @@ dynamic batch dimension take batch-size frames per call.`,
         // A compiled model takes packed uint8 in its channel order; the rest happens in its graph.
         const layout = compiled ? 'nhwc' : inp.layout;
         prepSpec = { width: inp.width, height: inp.height, layout, order, ...norm, uint8: !!compiled };
-        if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, layout, prepSpec.order);
+        if (o.mode === 'secondary') cropper = new Cropper(inp.width, inp.height, prepSpec.order);
         const prepOpts = { ...ap, layout, order: prepSpec.order, letterbox: o.letterbox === 'auto' ? ap.letterbox : o.letterbox };
         bytesPerImage = inp.width * inp.height * 3;
         // A known model's own labels file (e.g. MobileNetV2's synset) when it sits beside the model.
@@ -410,7 +429,7 @@ dynamic batch dimension take batch-size frames per call.`,
         if (n % o.interval !== 0) {
           if (o.mode === 'primary') frame.meta.inferred = false;
           if (gather) await submit();
-          await queue.push({ frames: [frame], done: null });
+          await enqueue({ frames: [frame], done: null });
           return;
         }
         if (o.mode === 'secondary') return secondary(frame);
@@ -431,7 +450,7 @@ dynamic batch dimension take batch-size frames per call.`,
       },
       async flush() {
         if (gather && gather.frames.length) await submit();
-        await queue.push(null);
+        await enqueue(null);
         await emitter;
         check();
       },

@@ -1,6 +1,7 @@
 // Pre-processing in native code: FFmpeg scales/letterboxes/converts each frame straight to the
-// model's input size and channel layout (planar gbrp for NCHW, packed rgb24/bgr24 for NHWC);
-// only the u8 -> float normalisation happens in the worker, on the small model input.
+// model's input size as packed rgb24/bgr24 in the model's channel order, whatever its layout:
+// a compiled model takes those bytes as its uint8 input, an uncompiled one gets them as floats
+// (transposed for NCHW) in the worker. One conversion for both, so both see the same pixels.
 import { SoftwareScaleContext, type Frame as AVFrame } from 'node-av/lib';
 import { SWS_BILINEAR } from 'node-av/constants';
 import { Scaler, type Placement } from '../media/scale.ts';
@@ -12,15 +13,13 @@ export class Preprocessor {
   readonly width: number;
   readonly height: number;
   private scaler: Scaler;
-  private planar: boolean;
   constructor(width: number, height: number, prep: Prep) {
     this.width = width;
     this.height = height;
-    this.planar = prep.layout === 'nchw';
     const hex = prep.pad.toString(16).padStart(2, '0');
     this.scaler = new Scaler({
       width, height,
-      format: this.planar ? 'gbrp' : prep.order === 'rgb' ? 'rgb24' : 'bgr24',
+      format: prep.order === 'rgb' ? 'rgb24' : 'bgr24',
       letterbox: prep.letterbox === 'center' || prep.letterbox === 'top-left',
       crop: prep.letterbox === 'crop',
       placement: prep.letterbox === 'top-left' ? 'top-left' : 'center',
@@ -36,17 +35,11 @@ export class Preprocessor {
   async into(src: AVFrame, dst: Uint8Array, offset: number): Promise<Placement> {
     const { av, place } = await this.scaler.scale(src);
     try {
-      const data = av.data!;
-      const ls = av.linesize;
-      const w = this.width, h = this.height;
-      const rowBytes = this.planar ? w : w * 3;
-      const planes = this.planar ? 3 : 1;
-      let o = offset;
-      for (let p = 0; p < planes; p++) {
-        const plane = data[p]!;
-        if (ls[p] === rowBytes) { dst.set(plane.subarray(0, rowBytes * h), o); o += rowBytes * h; }
-        else for (let y = 0; y < h; y++, o += rowBytes) dst.set(plane.subarray(y * ls[p]!, y * ls[p]! + rowBytes), o);
-      }
+      const plane = av.data![0]!;
+      const ls = av.linesize[0]!;
+      const rowBytes = this.width * 3, h = this.height;
+      if (ls === rowBytes) dst.set(plane.subarray(0, rowBytes * h), offset);
+      else for (let y = 0, o = offset; y < h; y++, o += rowBytes) dst.set(plane.subarray(y * ls, y * ls + rowBytes), o);
     } finally {
       av.free();
     }
@@ -64,15 +57,14 @@ export class Preprocessor {
 export class Cropper {
   readonly width: number;
   readonly height: number;
-  private planar: boolean;
   private dstFmt: number;
   private ctx: SoftwareScaleContext | null = null;
   private key = '';
-  constructor(width: number, height: number, layout: 'nchw' | 'nhwc', order: 'rgb' | 'bgr') {
+  /** Writes packed pixels in `order`, as Preprocessor does. */
+  constructor(width: number, height: number, order: 'rgb' | 'bgr') {
     this.width = width;
     this.height = height;
-    this.planar = layout === 'nchw';
-    this.dstFmt = pixFmtFromName(this.planar ? 'gbrp' : order === 'rgb' ? 'rgb24' : 'bgr24');
+    this.dstFmt = pixFmtFromName(order === 'rgb' ? 'rgb24' : 'bgr24');
   }
   get bytes(): number { return this.width * this.height * 3; }
 
@@ -103,11 +95,8 @@ export class Cropper {
       srcSlice.push(data[p]!.subarray(off));
       srcStride.push(ls[p]!);
     });
-    const area = this.width * this.height;
-    const dstBufs = this.planar
-      ? [0, 1, 2].map((i) => Buffer.from(dst, offset + i * area, area))
-      : [Buffer.from(dst, offset, 3 * area)];
-    const dstStride = this.planar ? [this.width, this.width, this.width] : [this.width * 3];
+    const dstBufs = [Buffer.from(dst, offset, 3 * this.width * this.height)];
+    const dstStride = [this.width * 3];
     const r = await this.ctx!.scale(srcSlice, srcStride, 0, h, dstBufs, dstStride);
     if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `cropping failed (${r})`);
   }

@@ -16,13 +16,11 @@ export function toTensor(px: Uint8Array, n: number, p: PrepSpec): Float32Array {
   for (let i = 0; i < n; i++) {
     const src = i * 3 * hw;
     if (p.layout === 'nchw') {
-      // Source planes are FFmpeg's gbrp: G, B, R. Pick them in the model's channel order.
-      const planeOf = p.order === 'rgb' ? [2, 0, 1] : [1, 0, 2];
+      // Packed pixels, already in the model's channel order: one plane per channel.
       for (let c = 0; c < 3; c++) {
-        const s = src + planeOf[c]! * hw;
         const d = src + c * hw;
         const ac = a[c]!, bc = b[c]!;
-        for (let k = 0; k < hw; k++) input[d + k] = px[s + k]! * ac + bc;
+        for (let k = 0, s = src + c; k < hw; k++, s += 3) input[d + k] = px[s]! * ac + bc;
       }
     } else {
       // Interleaved rgb24/bgr24, already in the model's order.
