@@ -126,9 +126,13 @@ dynamic batch dimension take batch-size frames per call.`,
     const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0 };
     /** Batch sizes calls are padded to (empty: run exactly n, as on the CPU where shapes are cheap). */
     let runSizes: number[] = [];
-    // A staging slot: shared memory for one call's input, and its own FFmpeg scaler, so several
-    // frames are pre-processed at once on libuv's pool while earlier ones run on the model.
-    interface Slot { sab: SharedArrayBuffer; u8: Uint8Array; prep: Preprocessor | null; staging: Promise<unknown> }
+    // A staging slot: shared memory for one call's input. Frames are scaled into it by a pool of
+    // FFmpeg scalers (one job at a time each), so the frames of one batch, and of several
+    // batches, are pre-processed side by side on libuv's pool while earlier ones run.
+    interface Slot { sab: SharedArrayBuffer; u8: Uint8Array }
+    interface Scaler { prep: Preprocessor; busy: Promise<unknown> }
+    const scalers: Scaler[] = [];
+    let nextScaler = 0;
     const slots: Slot[] = [];
     const slotWaiters: (() => void)[] = [];
     const releaseSlot = (slot: Slot) => { slots.push(slot); slotWaiters.shift()?.(); };
@@ -410,9 +414,14 @@ dynamic batch dimension take batch-size frames per call.`,
         const inflight = pool.size * 2;
         for (let i = 0; i <= inflight; i++) {
           const sab = new SharedArrayBuffer(batch * bytesPerImage);
-          const prep = o.mode === 'primary' ? new Preprocessor(inp.width, inp.height, prepOpts) : null;
-          if (prep) preps.push(prep);
-          slots.push({ sab, u8: new Uint8Array(sab), prep, staging: Promise.resolve() });
+          slots.push({ sab, u8: new Uint8Array(sab) });
+        }
+        // As many scalers as libuv has threads to run them (bin/sluice.js sizes it to the cores).
+        const nScalers = o.mode === 'primary' ? Math.max(2, Math.min(16, Number(process.env.UV_THREADPOOL_SIZE) || 4, availableParallelism())) : 0;
+        for (let i = 0; i < nScalers; i++) {
+          const prep = new Preprocessor(inp.width, inp.height, prepOpts);
+          preps.push(prep);
+          scalers.push({ prep, busy: Promise.resolve() });
         }
         queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
         emitter = emitLoop().catch((e) => {
@@ -438,10 +447,11 @@ dynamic batch dimension take batch-size frames per call.`,
         const i = gather.frames.length;
         const slot = gather.slot;
         const av = avOf(frame.pixels, ctx.name);
-        // Not awaited: scaling runs on libuv's pool while the next frame comes in. Images of one
-        // batch share the slot's scaler, so they are chained.
-        const place = slot.staging.then(() => slot.prep!.into(av, slot.u8, i * bytesPerImage));
-        slot.staging = place.catch(() => {});
+        // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
+        // scaler in turn (each runs one job at a time, so its jobs are chained).
+        const sc = scalers[nextScaler++ % scalers.length]!;
+        const place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
+        sc.busy = place.catch(() => {});
         frame.meta.inferred = true;
         gather.frames.push(frame);
         gather.places.push(place);

@@ -25,6 +25,9 @@ export class Preprocessor {
       placement: prep.letterbox === 'top-left' ? 'top-left' : 'center',
       padColor: `0x${hex}${hex}${hex}`,
       method: 'bilinear',
+      // Frames are scaled side by side by several Preprocessors; one thread each avoids
+      // oversubscribing the cores the decoders need.
+      threads: 1,
     });
   }
 

@@ -21,6 +21,8 @@ export interface ScaleSpec {
   /** Pad colour as FFmpeg colour (black, 0x727272...). */
   padColor: string;
   method: 'bilinear' | 'bicubic' | 'area' | 'fast_bilinear' | 'neighbor' | 'lanczos';
+  /** Filter-graph threads; 0 (default) lets FFmpeg use every core. Callers that run many scalers side by side pass 1. */
+  threads?: number;
 }
 
 /** Where the source image landed in the output: out = in * scale + offset (per axis). */
@@ -68,7 +70,7 @@ export class Scaler {
     const key = `${src.width}x${src.height}:${src.format}`;
     if (key !== this.key) {
       this.graph?.close();
-      this.graph = FilterAPI.create(this.describe(src, place), {});
+      this.graph = FilterAPI.create(this.describe(src, place), this.spec.threads ? { graph: { nbThreads: this.spec.threads } } : {});
       this.key = key;
     }
     await this.graph!.process(src);
