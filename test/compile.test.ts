@@ -175,6 +175,59 @@ test('boxes+scores heads with more classes and a symbolic row count compile (SSD
   assert.ok([...got.objects.values()].flat().every((o) => o.label !== 'face'));
 });
 
+/** A YOLO v8 ([1,4+C,N]) or v5 ([1,N,5+C]) head over 4x4 cells of the input, built in code. */
+function yoloModel(layout: 'v8' | 'v5'): string {
+  const C = 3, cells = 256, n = layout === 'v8' ? cells : 252; // v5 rows = 3 x (8 x 8 + 4 x 4 + 2 x 2) for 64x64
+  const boxes: number[] = [];
+  for (let k = 0; k < 4; k++) for (let i = 0; i < n; i++) boxes.push([(i % 16) * 4 + 2, Math.floor(i / 16) * 4 + 2, 8, 8][k]!);
+  const nodes: { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, number | number[]> }[] = [
+    { op: 'AveragePool', inputs: ['x'], outputs: ['p'], attrs: { kernel_shape: [4, 4], strides: [4, 4] } },
+    { op: 'Conv', inputs: ['p', 'wc', 'bc'], outputs: ['c'] },
+    { op: 'Reshape', inputs: ['c', 'sc'], outputs: ['c2'] },
+    { op: 'Slice', inputs: ['c2', 'zero_i', 'n_i', 'two_i'], outputs: ['c3'] },
+    { op: 'Sigmoid', inputs: ['c3'], outputs: ['cls'] },
+    // Boxes: a fixed 8x8 box per cell, broadcast over the batch through 0 x (a batch-shaped tensor).
+    { op: 'Slice', inputs: ['c3', 'zero_i', 'one_i', 'one_axis'], outputs: ['c4'] },
+    { op: 'Mul', inputs: ['c4', 'zero'], outputs: ['z'] },
+    { op: 'Add', inputs: ['z', 'boxes'], outputs: ['b'] },
+  ];
+  if (layout === 'v8') nodes.push({ op: 'Concat', inputs: ['b', 'cls'], outputs: ['output0'], attrs: { axis: 1 } });
+  else {
+    nodes.push({ op: 'Slice', inputs: ['cls', 'zero_i', 'one_i', 'one_axis'], outputs: ['obj'] });
+    nodes.push({ op: 'Concat', inputs: ['b', 'obj', 'cls'], outputs: ['t'], attrs: { axis: 1 } });
+    nodes.push({ op: 'Transpose', inputs: ['t'], outputs: ['output0'], attrs: { perm: [0, 2, 1] } });
+  }
+  const path = join(tmp(), `yolo-${layout}.onnx`);
+  const m = decodeModel(onnxModel({
+    name: `yolo-${layout}`, nodes,
+    initializers: [
+      { name: 'wc', dims: [C, 3, 1, 1], data: new Float32Array([12, -6, -6, -6, 12, -6, -6, -6, 12]) },
+      { name: 'bc', dims: [C], data: new Float32Array([-0.5, -0.8, -1.1]) },
+      { name: 'zero', dims: [1], data: new Float32Array([0]) },
+      { name: 'boxes', dims: [1, 4, n], data: Float32Array.from(boxes) },
+    ],
+    inputs: [{ name: 'x', dims: [1, 3, 64, 64] }],
+    outputs: [{ name: 'output0', dims: layout === 'v8' ? [1, 4 + C, n] : [1, n, 5 + C] }],
+  }));
+  m.graph!.initializer!.push(int64Tensor('sc', [3], [1, C, cells]), int64Tensor('zero_i', [1], [0]), int64Tensor('n_i', [1], [n]), int64Tensor('two_i', [1], [2]), int64Tensor('one_i', [1], [1]), int64Tensor('one_axis', [1], [1]));
+  writeFileSync(path, encodeModel(m));
+  return path;
+}
+
+test('YOLO v8 and v5 layouts (built in code): compiled decode + top-k equal the worker decode, with a dynamic batch', async () => {
+  for (const layout of ['v8', 'v5'] as const) {
+    const path = yoloModel(layout);
+    // v5 scores are objectness x class (~0.4 x 0.4 on grey), v8 the class alone.
+    const props = `model=${path} adapter=yolo mean=0 std=255 scale=1 threshold=${layout === 'v8' ? 0.3 : 0.1} candidates=300`;
+    const ref = await detect(media('car-detection.mp4'), [10, 50], `${props} compile=off`);
+    const got = await detect(media('car-detection.mp4'), [10, 50], props);
+    assert.equal(got.resolved.postInGraph, true, layout);
+    assert.equal(got.resolved.dynamicBatch, true, `${layout}: ${got.warnings.join('; ')}`);
+    const n = assertSame(ref.objects, got.objects, 0.9, 0.02, `yolo ${layout}`);
+    assert.ok(n > 0, `${layout}: the made-up head finds something`);
+  }
+});
+
 test('what cannot be compiled runs as it is, with a warning naming the node; fp16 on the cpu says so', async () => {
   // Hardmax changed meaning between opsets; the compiler refuses to lift an opset-9 graph holding it.
   const path = join(tmp(), 'old-op.onnx');

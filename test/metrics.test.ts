@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRequire } from 'node:module';
 import { ROOT, freePort, launchChromium, sluice } from './helpers.ts';
+import { writeColourModel } from '../src/infer/colour-model.ts';
 
 interface Family { name: string; type: string; metrics: { value?: string; labels?: Record<string, string> }[] }
 const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
@@ -97,6 +98,25 @@ test('the dashboard in Chromium: live per-element rates over the last second, th
     for (const n of ['testsrc0', 'scale0', 'fakesink0']) assert.ok(svgText!.includes(n), `graph lacks ${n}`);
   } finally {
     await browser.close();
+    p.kill('SIGINT');
+  }
+  assert.equal(await exit, 0, log());
+});
+
+test('--metrics says how infer runs: provider, batch, compiled or not, calls and frames per call', { timeout: 60_000 }, async () => {
+  const { model } = writeColourModel(64, 48);
+  const { port, proc: p, exit, log } = await launchWithMetrics('t', `testsrc live=true fps=30 num-frames=150 width=320 height=240 ! infer model=${model} ep=cpu ! fakesink`);
+  try {
+    await sleep(1500);
+    const f = parse(await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer t' } })).text());
+    const info = f.find((x) => x.name === 'sluice_element_info')!;
+    const has = (key: string, v: string) => info.metrics.some((m) => m.labels?.element === 'infer0' && m.labels.key === key && m.labels.value === v);
+    assert.ok(has('ep', 'cpu') && has('precision', 'fp32'), JSON.stringify(info.metrics));
+    assert.ok(info.metrics.some((m) => m.labels?.key === 'compiled' && /built|cached/.test(m.labels.value ?? '')), JSON.stringify(info.metrics));
+    assert.equal(value(f, 'sluice_element_resolved', { element: 'infer0', key: 'batch' }), 1);
+    assert.ok(value(f, 'sluice_element_resolved', { element: 'infer0', key: 'calls' }) >= 20);
+    assert.equal(value(f, 'sluice_element_resolved', { element: 'infer0', key: 'framesPerCall' }), 1);
+  } finally {
     p.kill('SIGINT');
   }
   assert.equal(await exit, 0, log());

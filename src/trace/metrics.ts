@@ -41,6 +41,28 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
       });
     },
   });
+  // What an element resolved at start (infer: provider, batch, compiled or why not), as labels
+  // of a constant 1 (Prometheus' "info" idiom); its numbers as their own series.
+  new Gauge({
+    name: 'sluice_element_info', help: 'What the element resolved at start (labels); always 1',
+    labelNames: [...labels, 'key', 'value'], registers: [registry],
+    collect() {
+      this.reset();
+      each((n, l) => {
+        for (const [k, v] of Object.entries(n.impl?.describe?.() ?? {})) if (typeof v !== 'number') this.set({ ...l, key: k, value: String(v) }, 1);
+      });
+    },
+  });
+  new Gauge({
+    name: 'sluice_element_resolved', help: 'Numbers the element reports about how it runs (infer: batch, sessions, calls, framesPerCall, runMsPerCall...)',
+    labelNames: [...labels, 'key'], registers: [registry],
+    collect() {
+      this.reset();
+      each((n, l) => {
+        for (const [k, v] of Object.entries(n.impl?.describe?.() ?? {})) if (typeof v === 'number') this.set({ ...l, key: k }, v);
+      });
+    },
+  });
   new Gauge({
     name: 'sluice_pipeline_playing', help: '1 while the pipeline is playing', registers: [registry],
     collect() { this.set(pipeline.state === 'playing' ? 1 : 0); },
