@@ -5,11 +5,14 @@ import { parseLaunch } from './core/launch.ts';
 import { parseYaml } from './core/yamlspec.ts';
 import type { PipelineOptions, Pipeline } from './core/pipeline.ts';
 import type { Registry } from './core/registry.ts';
+// DOT dumps and SLUICE_TRACE timelines for every pipeline made through the package.
+import './trace/observe.ts';
 
 export * from './core/element.ts';
 export * from './core/frame.ts';
 export * from './core/errors.ts';
-export { Pipeline, ElementNode, Pad, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
+export { Pipeline, ElementNode, Pad, addPipelineObserver, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
+export { observe } from './trace/observe.ts';
 export { Bus, type BusMessage, type State } from './core/bus.ts';
 export { Channel, type LeakyPolicy } from './core/channel.ts';
 export { Registry } from './core/registry.ts';

@@ -10,7 +10,7 @@ import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../med
 import { JpegCodec } from '../net/jpeg.ts';
 import { StreamServer } from '../net/servers.ts';
 import { FORMAT_JPEG, MessageParser, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../net/protocol.ts';
-import { getLogger } from '../trace/log.ts';
+import { getLogger } from '../core/log.ts';
 
 function parseServer(s: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(s);

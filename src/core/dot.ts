@@ -2,8 +2,6 @@
 // per element with its type, state, the properties that differ from their defaults and its pads
 // as ports; one edge per link with the media type and the queue in front of the receiver. Once
 // frames have flowed, each box also shows fps, busy share and the queue's high-water mark.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { z } from 'zod';
 import { propDashed, propInfo } from './props.ts';
 import type { ElementNode, Pipeline, PipelineReport } from './pipeline.ts';
@@ -71,24 +69,4 @@ export function pipelineDot(p: Pipeline, o: { stats?: boolean; title?: string } 
   }
   lines.push('}');
   return lines.join('\n') + '\n';
-}
-
-/** GStreamer-style timestamp of a dump: h.mm.ss.nnnnnnnnn since the process started. */
-function stamp(): string {
-  const ns = process.hrtime.bigint() - START;
-  const s = Number(ns / 1_000_000_000n), frac = String(ns % 1_000_000_000n).padStart(9, '0');
-  return `${Math.floor(s / 3600)}.${String(Math.floor(s / 60) % 60).padStart(2, '0')}.${String(s % 60).padStart(2, '0')}.${frac}`;
-}
-const START = process.hrtime.bigint();
-
-/** With SLUICE_DEBUG_DUMP_DOT_DIR set, write the graph at a state change (GStreamer's naming). */
-export function dumpDotOnStateChange(p: Pipeline, from: string, to: string): void {
-  const dir = process.env.SLUICE_DEBUG_DUMP_DOT_DIR;
-  if (!dir) return;
-  try {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${stamp()}-sluice.${from.toUpperCase()}_${to.toUpperCase()}.dot`), pipelineDot(p, { stats: to === 'null' || from === 'playing' }));
-  } catch {
-    // A debugging aid must never break the run.
-  }
 }

@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import type { Frame } from './frame.ts';
 import type { LeakyPolicy } from './channel.ts';
-import type { Logger } from '../trace/log.ts';
+import type { Logger } from './log.ts';
 import type { BusMessage } from './bus.ts';
 
 export type PadDirection = 'src' | 'sink';

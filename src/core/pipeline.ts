@@ -1,19 +1,27 @@
 // The pipeline: element instances, pads, the bounded channels between them, and one async task
 // per element so stages overlap (decode of frame N+1 runs while frame N is encoded).
-import { z } from 'zod';
-import { dumpDotOnStateChange } from './dot.ts';
 import { Bus, type BusMessage, type State } from './bus.ts';
 import { Channel, ChannelClosed, type LeakyPolicy } from './channel.ts';
 import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './element.ts';
-import { SluiceError, closest, isSluiceError } from './errors.ts';
+import { SluiceError, isSluiceError } from './errors.ts';
 import { releaseFrame, type Frame } from './frame.ts';
-import { propDashed, propKey } from './props.ts';
-import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot, type Verdict } from './stats.ts';
-import { getLogger } from '../trace/log.ts';
-import { channels } from '../trace/events.ts';
-import { TimelineRecorder } from '../trace/timeline.ts';
+import { parseProps } from './props.ts';
+import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot } from './stats.ts';
+import { reportOf, round3, type PipelineReport } from './report.ts';
+import { getLogger } from './log.ts';
+import { channels } from './events.ts';
 
 export const DEFAULT_QUEUE = 4;
+
+/**
+ * Called with every new Pipeline (GStreamer's tracers): observability installs itself here
+ * (DOT dumps, SLUICE_TRACE timelines), so the engine imports none of it.
+ */
+const observers: ((p: Pipeline) => void)[] = [];
+export function addPipelineObserver(fn: (p: Pipeline) => void): () => void {
+  observers.push(fn);
+  return () => { const i = observers.indexOf(fn); if (i >= 0) observers.splice(i, 1); };
+}
 
 type Item =
   | { pad: string; frame: Frame; eos?: undefined }
@@ -95,43 +103,7 @@ function capsIntersect(a: string[], b: string[]): boolean {
   return a.some((c) => b.includes(c));
 }
 
-export interface PipelineReport {
-  version: 1;
-  pipeline?: string;
-  /** Frames the sources produced. */
-  frames: number;
-  wallSeconds: number;
-  fps: number;
-  elements: Record<string, ReturnType<typeof reportOf>>;
-  bottleneck: Verdict | null;
-  errors: { source: string; code: string; message: string }[];
-}
-
-function reportOf(n: ElementNode, wall: number) {
-  const s = n.stats;
-  const count = n.isSource ? s.framesOut : s.framesIn;
-  const r = {
-    type: n.def.name,
-    framesIn: s.framesIn,
-    framesOut: s.framesOut,
-    fps: wall > 0 ? count / wall : 0,
-    busy: wall > 0 ? Math.min(1, s.busyMs / 1000 / wall) : 0,
-    latencyMs: { p50: round3(s.latency.quantile(0.5)), p99: round3(s.latency.quantile(0.99)) },
-    dropped: s.dropped + (n.channel?.dropped ?? 0),
-    queue: { capacity: n.channel?.capacity ?? 0, highWater: n.channel?.highWater ?? 0 },
-  } as {
-    type: string; framesIn: number; framesOut: number; fps: number; busy: number;
-    latencyMs: { p50: number; p99: number }; dropped: number; queue: { capacity: number; highWater: number };
-    endToEndMs?: { p50: number; p99: number };
-    resolved?: Record<string, string | number | boolean>;
-  };
-  const d = n.impl?.describe?.();
-  if (d) r.resolved = d;
-  if (n.endToEnd.count > 0) r.endToEndMs = { p50: round3(n.endToEnd.quantile(0.5)), p99: round3(n.endToEnd.quantile(0.99)) };
-  return r;
-}
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
+export type { PipelineReport } from './report.ts';
 
 export interface PipelineOptions {
   /** Default capacity of the queue in front of each element. */
@@ -160,12 +132,18 @@ export class Pipeline {
   private t1 = 0;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private errors: { source: string; code: string; message: string }[] = [];
-  private timeline: TimelineRecorder | null = null;
+  private teardownHooks: (() => Promise<void> | void)[] = [];
   readonly options: Required<PipelineOptions>;
 
   constructor(options: PipelineOptions = {}) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, ...given };
+    for (const o of observers) o(this);
+  }
+
+  /** Run `fn` when the pipeline is torn down, before it reports the null state (files to close). */
+  onTeardown(fn: () => Promise<void> | void): void {
+    this.teardownHooks.push(fn);
   }
 
   get state(): State { return this._state; }
@@ -245,11 +223,6 @@ export class Pipeline {
 
   private changed(old: State, current: State): void {
     this._state = current;
-    // SLUICE_TRACE=file.json records from the first frame to the end of the run.
-    if (current === 'playing' && !this.timeline && process.env.SLUICE_TRACE) {
-      this.timeline = new TimelineRecorder(process.env.SLUICE_TRACE, this.options.description || 'pipeline', this.nodes.map((n) => n.name));
-    }
-    dumpDotOnStateChange(this, old, current);
     this.bus.post({ type: 'state-changed', source: 'pipeline', old, current });
   }
 
@@ -528,8 +501,9 @@ export class Pipeline {
     for (const n of this.nodes) if (n.impl) await this.stopNode(n);
     const old = this._state;
     this._state = 'null';
-    if (this.timeline) { await this.timeline.close(); this.timeline = null; }
-    dumpDotOnStateChange(this, old, 'null');
+    for (const h of this.teardownHooks.splice(0)) {
+      try { await h(); } catch (e) { this.bus.post({ type: 'warning', source: 'pipeline', message: `teardown hook failed: ${(e as Error).message}` }); }
+    }
     this.bus.post({ type: 'state-changed', source: 'pipeline', old, current: 'null' });
   }
 
@@ -550,7 +524,7 @@ export class Pipeline {
       frames,
       wallSeconds: round3(snap.wallSeconds),
       fps: snap.wallSeconds > 0 ? round3(frames / snap.wallSeconds) : 0,
-      elements: snap.elements as PipelineReport['elements'],
+      elements: snap.elements,
       bottleneck: verdict(snap, this.nodes.map((n) => n.name), (name) => {
         const n = this.nodes.find((x) => x.name === name);
         return n?.impl?.hint?.() ?? '';
@@ -558,35 +532,4 @@ export class Pipeline {
       errors: this.errors,
     };
   }
-}
-
-/** Validate launch/YAML/API properties against the element's schema, with actionable errors. */
-export function parseProps(def: ElementDef, raw: Record<string, unknown>): Record<string, unknown> {
-  const shape = def.props.shape as Record<string, z.ZodType>;
-  const input: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    const key = propKey(k);
-    if (!(key in shape)) {
-      const names = Object.keys(shape).map(propDashed);
-      const hint = closest(propDashed(key), names);
-      throw new SluiceError('SLUICE_ERR_PROPERTY', `${def.name} has no property "${k}"${hint ? `; did you mean "${hint}"?` : ''} (properties: ${names.join(', ') || 'none'})`, { cause: { property: k } });
-    }
-    input[key] = v;
-  }
-  const r = def.props.safeParse(input);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const key = String(issue.path[0] ?? '');
-    const got = input[key];
-    throw new SluiceError('SLUICE_ERR_PROPERTY', `bad value ${JSON.stringify(got)} for property "${propDashed(key)}" of ${def.name}: ${describeIssue(issue)}`, { cause: { property: propDashed(key) } });
-  }
-  return r.data as Record<string, unknown>;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map(String).join(', ')}`;
-  if (issue.code === 'invalid_type') return `expected ${issue.expected === 'number' ? 'a number' : issue.expected === 'boolean' ? 'true or false' : issue.expected}`;
-  if (issue.code === 'too_small') return `must be at least ${String(issue.minimum)}`;
-  if (issue.code === 'too_big') return `must be at most ${String(issue.maximum)}`;
-  return issue.message;
 }

@@ -1,6 +1,8 @@
 // Property schema helpers. Launch strings give every value as text; YAML and the API give
 // typed values. These helpers accept both, and record type/default/doc for `sluice inspect`.
 import { z } from 'zod';
+import type { ElementDef } from './element.ts';
+import { SluiceError, closest } from './errors.ts';
 
 export interface PropInfo {
   type: 'int' | 'number' | 'boolean' | 'string' | 'enum';
@@ -64,4 +66,35 @@ export function propKey(name: string): string {
 /** schema key -> launch spelling. */
 export function propDashed(key: string): string {
   return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Validate launch/YAML/API properties against the element's schema, with actionable errors. */
+export function parseProps(def: ElementDef, raw: Record<string, unknown>): Record<string, unknown> {
+  const shape = def.props.shape as Record<string, z.ZodType>;
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const key = propKey(k);
+    if (!(key in shape)) {
+      const names = Object.keys(shape).map(propDashed);
+      const hint = closest(propDashed(key), names);
+      throw new SluiceError('SLUICE_ERR_PROPERTY', `${def.name} has no property "${k}"${hint ? `; did you mean "${hint}"?` : ''} (properties: ${names.join(', ') || 'none'})`, { cause: { property: k } });
+    }
+    input[key] = v;
+  }
+  const r = def.props.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const got = input[key];
+    throw new SluiceError('SLUICE_ERR_PROPERTY', `bad value ${JSON.stringify(got)} for property "${propDashed(key)}" of ${def.name}: ${describeIssue(issue)}`, { cause: { property: propDashed(key) } });
+  }
+  return r.data as Record<string, unknown>;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map(String).join(', ')}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected === 'number' ? 'a number' : issue.expected === 'boolean' ? 'true or false' : issue.expected}`;
+  if (issue.code === 'too_small') return `must be at least ${String(issue.minimum)}`;
+  if (issue.code === 'too_big') return `must be at most ${String(issue.maximum)}`;
+  return issue.message;
 }

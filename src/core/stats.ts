@@ -51,6 +51,10 @@ export interface ElementReport {
   latencyMs: { p50: number; p99: number };
   dropped: number;
   queue: { capacity: number; highWater: number };
+  /** Source-to-sink latency of the frames a sink received. */
+  endToEndMs?: { p50: number; p99: number };
+  /** What the element resolved at start (ElementImpl.describe). */
+  resolved?: Record<string, string | number | boolean>;
 }
 
 export interface StatsSnapshot {

@@ -12,7 +12,7 @@ import { SluiceError } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
 import { Channel } from '../core/channel.ts';
 import { p } from '../core/props.ts';
-import { parseProps } from '../core/pipeline.ts';
+import { parseProps } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import type { Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';

@@ -1,12 +1,12 @@
 // Messages between the infer element (main thread) and its session workers.
-import type { DecodeParams, Decoded } from './adapters/types.ts';
+import type { DecodeParams, Decoded, ModelInfo, TensorOut } from './adapters/types.ts';
+
+export type { ModelInfo, TensorMeta, TensorOut } from './adapters/types.ts';
 
 export type Ep = 'cpu' | 'cuda' | 'webgpu' | 'tensorrt';
 
 export interface WorkerInit { model: string; ep: Ep; gpuId: number; intraOpThreads: number }
 
-export interface TensorMeta { name: string; type: string; shape: number[] }
-export interface ModelInfo { inputs: TensorMeta[]; outputs: TensorMeta[] }
 
 /** How u8 pixels become the input tensor: value = (x * scale - mean[c]) / std[c]. */
 export interface PrepSpec {
@@ -21,7 +21,6 @@ export interface PrepSpec {
   uint8?: boolean;
 }
 
-export interface TensorOut { data: Float32Array; dims: number[] }
 
 /** Decode in the worker: only detections/labels/masks cross back, not the raw output tensors. */
 export interface DecodeSpec {

@@ -9,7 +9,7 @@ import type { Frame as AVFrame, Packet } from 'node-av/lib';
 
 const NOPTS = -9223372036854775808n;
 import { SluiceError } from '../core/errors.ts';
-import type { Logger } from '../trace/log.ts';
+import type { Logger } from '../core/log.ts';
 
 export type HwMode = 'auto' | 'cuda' | 'none';
 

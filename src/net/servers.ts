@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { JpegCodec, type RawImage } from './jpeg.ts';
 import { WebHub } from './web.ts';
+import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 import { DEFAULT_LIMITS, FORMAT_JPEG, MessageParser, ProtocolError, TYPE_FRAME, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 
 export interface CameraFrame extends RawImage {
@@ -26,28 +27,7 @@ function tokenOk(expected: string, given: Buffer): boolean {
   return e.length === given.length && timingSafeEqual(e, given);
 }
 
-/**
- * One client connection, whatever carries it: a TCP socket speaking the length-prefixed
- * protocol, or a browser's WebSocket (one protocol message per WebSocket message).
- */
-export interface Peer {
-  /** Unique in this process; a browser's WebSocket is one Peer for its camera and its display. */
-  readonly id: number;
-  /** Set once this peer has sent camera frames: it then sees only the results of its own camera. */
-  sendsCamera?: boolean;
-  /** Queue one encoded protocol message. */
-  send(msg: Buffer): void;
-  /** Bytes queued and not yet written out (a slow viewer skips frames instead of buffering). */
-  backlog(): number;
-  close(why?: string): void;
-}
-
-let lastPeerId = 0;
-/** A fresh Peer id (transports call it once per connection). */
-export function newPeerId(): number { return ++lastPeerId; }
-
-/** What a transport feeds a server: bytes from a peer, and the peer's end. */
-export interface PeerHandler { data(chunk: Buffer): void; close(): void }
+export { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 
 abstract class Base {
   protected server: Server | null = null;

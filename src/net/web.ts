@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SluiceError } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
-import { newPeerId, type Peer, type PeerHandler } from './servers.ts';
+import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 
 /** What a hub needs of a camera or display server. */
 export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler }

@@ -5,7 +5,7 @@
 // streamed to the file as they happen, so memory stays flat however long the run.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import diagnostics_channel from 'node:diagnostics_channel';
-import type { WorkEvent } from './events.ts';
+import type { WorkEvent } from '../core/events.ts';
 
 const us = (ms: number) => Math.round(ms * 1000);
 

@@ -1,7 +1,11 @@
 // A model adapter turns a model's raw output tensors into typed results, and says how the
 // input must be prepared. Boxes come out in model-input pixels; the infer element maps them
 // back to source-frame pixels.
-import type { ModelInfo, TensorOut } from '../protocol.ts';
+
+/** A model's tensor as onnxruntime reports it; -1 for a dimension that is not fixed. */
+export interface TensorMeta { name: string; type: string; shape: number[] }
+export interface ModelInfo { inputs: TensorMeta[]; outputs: TensorMeta[] }
+export interface TensorOut { data: Float32Array; dims: number[] }
 import type { Det } from '../nms.ts';
 import { SluiceError } from '../../core/errors.ts';
 

@@ -1,0 +1,46 @@
+// The machine-readable report of a run (`--report FILE.json`): per element frames, fps, busy
+// fraction, latency, drops and queue high-water, plus what the element resolved at start.
+import type { ElementReport, ElementStats, LatencyHistogram, Verdict } from './stats.ts';
+
+export interface PipelineReport {
+  version: 1;
+  pipeline?: string;
+  /** Frames the sources produced. */
+  frames: number;
+  wallSeconds: number;
+  fps: number;
+  elements: Record<string, ElementReport>;
+  bottleneck: Verdict | null;
+  errors: { source: string; code: string; message: string }[];
+}
+
+/** What a report needs of an element node (structural, so this file does not import the pipeline). */
+export interface Reportable {
+  def: { name: string };
+  stats: ElementStats;
+  endToEnd: LatencyHistogram;
+  isSource: boolean;
+  channel: { dropped: number; capacity: number; highWater: number } | null;
+  impl: { describe?(): Record<string, string | number | boolean> } | null;
+}
+
+export const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+export function reportOf(n: Reportable, wall: number): ElementReport {
+  const s = n.stats;
+  const count = n.isSource ? s.framesOut : s.framesIn;
+  const r: ElementReport = {
+    type: n.def.name,
+    framesIn: s.framesIn,
+    framesOut: s.framesOut,
+    fps: wall > 0 ? count / wall : 0,
+    busy: wall > 0 ? Math.min(1, s.busyMs / 1000 / wall) : 0,
+    latencyMs: { p50: round3(s.latency.quantile(0.5)), p99: round3(s.latency.quantile(0.99)) },
+    dropped: s.dropped + (n.channel?.dropped ?? 0),
+    queue: { capacity: n.channel?.capacity ?? 0, highWater: n.channel?.highWater ?? 0 },
+  };
+  const d = n.impl?.describe?.();
+  if (d) r.resolved = d;
+  if (n.endToEnd.count > 0) r.endToEndMs = { p50: round3(n.endToEnd.quantile(0.5)), p99: round3(n.endToEnd.quantile(0.99)) };
+  return r;
+}
