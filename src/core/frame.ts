@@ -46,9 +46,46 @@ export interface FrameMeta {
 export interface Pixels {
   /** A new owner of the same data (reference-counted where the backend allows). */
   clone(): Pixels;
+  /** Free the memory; a second call does nothing. */
   release(): void;
   /** Bytes held, for memory accounting. */
   readonly bytes: number;
+  /** `using px = frame.pixels` releases at the end of the scope. */
+  [Symbol.dispose](): void;
+}
+
+// In debug runs (SLUICE_DEBUG set), an owner collected by V8 without release() is reported: its
+// native memory was held until then, which is the leak to fix.
+const leakWatch = process.env.SLUICE_DEBUG
+  ? new FinalizationRegistry<string>((kind) => process.emitWarning(`${kind} was garbage-collected without release(): its native memory leaked until then (an element neither pushed, dropped nor released a frame)`, { code: 'SLUICE_LEAK' }))
+  : null;
+
+/**
+ * The one base of every Pixels kind: release() is idempotent (a second call does nothing), live
+ * owners are counted (tests assert they return to zero), and `using` releases at scope end.
+ */
+export abstract class OwnedPixels implements Pixels {
+  /** Owners created and not yet released, of every kind. */
+  static live = 0;
+  static peak = 0;
+  private done = false;
+  constructor() {
+    if (++OwnedPixels.live > OwnedPixels.peak) OwnedPixels.peak = OwnedPixels.live;
+    leakWatch?.register(this, this.constructor.name, this);
+  }
+  get released(): boolean { return this.done; }
+  release(): void {
+    if (this.done) return;
+    this.done = true;
+    OwnedPixels.live--;
+    leakWatch?.unregister(this);
+    this.free();
+  }
+  [Symbol.dispose](): void { this.release(); }
+  /** Free the native memory; called once. */
+  protected abstract free(): void;
+  abstract clone(): Pixels;
+  abstract get bytes(): number;
 }
 
 export interface Xform { sx: number; sy: number; dx: number; dy: number }

@@ -27,8 +27,13 @@ type Item =
   | { pad: string; frame: Frame; eos?: undefined }
   | { pad: string; eos: true; frame?: undefined };
 
-/** What a probe returns: keep the frame, drop it, or pass a replacement on. */
-export type ProbeResult = 'ok' | 'drop' | Frame | undefined | void;
+/**
+ * What a probe returns (GStreamer's pad probe returns): 'pass' (or nothing; 'ok' is the old
+ * spelling) lets the frame on; 'drop' drops and releases it; 'remove' passes it and removes the
+ * probe; 'handled' means the probe took the frame (the pipeline neither passes nor releases
+ * it); a Frame passes that one instead, and the original is released unless it shares pixels.
+ */
+export type ProbeResult = 'pass' | 'ok' | 'drop' | 'remove' | 'handled' | Frame | undefined | void;
 export type Probe = (frame: Frame, where: { element: string; pad: string }) => ProbeResult;
 
 export class Pad {
@@ -57,6 +62,8 @@ export class ElementNode {
   channel: Channel<Item> | null = null;
   streamId = -1;
   pushWaitMs = 0;
+  /** Frames this element pushed on: downstream's now, whatever this element does next. */
+  pushed = new WeakSet<Frame>();
   started = false;
   stopped = false;
   constructor(def: ElementDef, name: string, props: Record<string, unknown>) {
@@ -91,6 +98,22 @@ export class ElementNode {
     this.pads.push(p);
     return p;
   }
+}
+
+/** Run a pad's probes; the frame to pass on, or null when a probe dropped or took it. */
+function runProbes(pad: Pad, frame: Frame, n: ElementNode): Frame | null {
+  for (const probe of [...pad.probes]) {
+    const r = probe(frame, { element: n.name, pad: pad.name });
+    if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); return null; }
+    if (r === 'handled') return null;
+    if (r === 'remove') pad.probes = pad.probes.filter((p) => p !== probe);
+    else if (r && typeof r === 'object' && r !== frame) {
+      // A replacement: the original's pixels are freed unless the replacement kept them.
+      if (frame.pixels && frame.pixels !== r.pixels) releaseFrame(frame);
+      frame = r;
+    }
+  }
+  return frame;
 }
 
 function matchTemplate(template: string, name: string): boolean {
@@ -334,11 +357,10 @@ export class Pipeline {
       if (padName !== undefined && !pad) throw new SluiceError('SLUICE_ERR_LINK', `${n.name} has no pad "${padName}"`);
       return;
     }
-    for (const probe of pad.probes) {
-      const r = probe(frame, { element: n.name, pad: pad.name });
-      if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); return; }
-      if (r && typeof r === 'object') frame = r;
-    }
+    n.pushed.add(frame);
+    const passed = runProbes(pad, frame, n);
+    if (!passed) return;
+    frame = passed;
     const peer = pad.peer;
     const ch = peer.element.channel!;
     const t = performance.now();
@@ -392,20 +414,21 @@ export class Pipeline {
           if (item.eos) { open.delete(item.pad); continue; }
           n.stats.framesIn++;
           const sinkPad = n.pad(item.pad);
-          let frame: Frame | null = item.frame;
-          if (sinkPad) {
-            for (const probe of sinkPad.probes) {
-              const r = probe(frame, { element: n.name, pad: sinkPad.name });
-              if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); frame = null; break; }
-              if (r && typeof r === 'object') frame = r;
-            }
-          }
+          const frame = sinkPad ? runProbes(sinkPad, item.frame, n) : item.frame;
           if (!frame) continue;
           if (n.def.kind === 'sink') n.endToEnd.add(performance.now() - frame.born);
           n.pushWaitMs = 0;
           const t = performance.now();
           const { stream, frame: index } = frame;
-          await impl.process!(frame, item.pad);
+          try {
+            await impl.process!(frame, item.pad);
+          } catch (e) {
+            // The frame is the element's once handed to process(); if it failed before pushing
+            // it on, nobody else will release it. (release() is idempotent, so an element that
+            // also drops it in stop() is fine.)
+            if (!n.pushed.has(frame)) releaseFrame(frame);
+            throw e;
+          }
           const end = performance.now();
           const dt = end - t - n.pushWaitMs;
           n.stats.busyMs += dt;

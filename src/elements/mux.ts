@@ -37,7 +37,16 @@ export default defineElement({
       const id = nextId++;
       frames.forEach((f, i) => { f.batch = { id, index: i, size: frames.length }; });
       // Pushes are chained so timer-sent and full batches stay in order.
-      chain = chain.then(async () => { for (const f of frames) await ctx.push(f); }).catch((e) => { failure = e; });
+      chain = chain.then(async () => {
+        let i = 0;
+        try {
+          for (; i < frames.length; i++) await ctx.push(frames[i]!);
+        } catch (e) {
+          // The failed push released its own frame; the rest of the batch is still ours.
+          for (let j = i + 1; j < frames.length; j++) ctx.drop(frames[j]!);
+          throw e;
+        }
+      }).catch((e) => { failure = e; });
       return chain;
     };
 

@@ -61,7 +61,18 @@ export default defineElement({
       const n = Math.max(streams, ...[...latest.keys()].map((s) => s + 1));
       const pts = [...latest.values()].reduce((m, f) => Math.max(m, f.pts), 0);
       if (t0 < 0) t0 = pts;
-      const av = allocVideoFrame(o.width, o.height, AV_PIX_FMT_YUV420P, toPts(pts - t0));
+      // Owned from the start, so a scaling error below cannot leak the composed frame.
+      const owned = new AVPixels(allocVideoFrame(o.width, o.height, AV_PIX_FMT_YUV420P, toPts(pts - t0)));
+      try {
+        return await draw(owned, n, pts);
+      } catch (e) {
+        owned.release();
+        throw e;
+      }
+    };
+
+    const draw = async (owned: AVPixels, n: number, pts: number): Promise<Frame> => {
+      const av = owned.av;
       const data = av.data!, ls = av.linesize;
       data[0]!.fill(16, 0, ls[0]! * o.height);
       data[1]!.fill(128, 0, ls[1]! * (o.height >> 1));
@@ -101,7 +112,7 @@ export default defineElement({
           objects.push({ ...ob, box: [(b[0] * x.sx + x.dx) * kx + cell.x, (b[1] * x.sy + x.dy) * ky + cell.y, (b[2] * x.sx + x.dx) * kx + cell.x, (b[3] * x.sy + x.dy) * ky + cell.y], attributes: { ...ob.attributes, stream: s } });
         }
       }
-      const frame = newFrame({ stream: 0, frame: out++, pts: pts - t0, rate: [...latest.values()][0]?.rate, width: o.width, height: o.height, format: 'yuv420p', pixels: new AVPixels(av) });
+      const frame = newFrame({ stream: 0, frame: out++, pts: pts - t0, rate: [...latest.values()][0]?.rate, width: o.width, height: o.height, format: 'yuv420p', pixels: owned });
       frame.meta.objects = objects;
       frame.meta.user.tiles = [...latest.keys()].map((s) => ({ stream: s, ...cellFor(s, n, o, latest.get(s)!.width, latest.get(s)!.height) }));
       return frame;

@@ -3,19 +3,19 @@
 // is invisible to V8's GC, so leaving it to finalizers would let RSS grow without bound.
 import { Frame as AVFrame, Packet, Log, Rational, avGetPixFmtFromName, avGetPixFmtName } from 'node-av/lib';
 import { AV_LOG_ERROR, AV_PIX_FMT_NONE, AV_PIX_FMT_YUVJ420P, type AVPixelFormat } from 'node-av/constants';
-import type { Pixels } from '../core/frame.ts';
+import { OwnedPixels, type Pixels } from '../core/frame.ts';
 import { SluiceError } from '../core/errors.ts';
 
 // FFmpeg prints codec banners at info level; keep stderr for real problems.
 Log.setLevel(AV_LOG_ERROR);
 
-export class AVPixels implements Pixels {
+export class AVPixels extends OwnedPixels {
   /** Native frames currently owned (created and not yet released): a leak detector. */
   static live = 0;
   static peak = 0;
   av: AVFrame;
-  private released = false;
   constructor(av: AVFrame) {
+    super();
     this.av = av;
     if (++AVPixels.live > AVPixels.peak) AVPixels.peak = AVPixels.live;
   }
@@ -24,9 +24,7 @@ export class AVPixels implements Pixels {
     if (!c) throw new SluiceError('SLUICE_ERR_FORMAT', 'could not reference frame (out of memory)');
     return new AVPixels(c);
   }
-  release(): void {
-    if (this.released) return;
-    this.released = true;
+  protected free(): void {
     AVPixels.live--;
     this.av.free();
   }
@@ -45,16 +43,16 @@ export interface EncodedStream {
   rate: number;
 }
 
-export class PacketPixels implements Pixels {
+export class PacketPixels extends OwnedPixels {
   packet: Packet;
   stream: EncodedStream;
-  constructor(packet: Packet, stream: EncodedStream) { this.packet = packet; this.stream = stream; }
+  constructor(packet: Packet, stream: EncodedStream) { super(); this.packet = packet; this.stream = stream; }
   clone(): PacketPixels {
     const c = this.packet.clone();
     if (!c) throw new SluiceError('SLUICE_ERR_ENCODE', 'could not reference packet (out of memory)');
     return new PacketPixels(c, this.stream);
   }
-  release(): void { this.packet.free(); }
+  protected free(): void { this.packet.free(); }
   get bytes(): number { return this.packet.size; }
 }
 
