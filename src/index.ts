@@ -24,6 +24,11 @@ export { defaultRegistry } from './elements/index.ts';
 export { WebcamServer, StreamServer, type CameraFrame, type Peer, type ServerStats } from './net/servers.ts';
 export type { RawImage } from './net/jpeg.ts';
 export { invertFull } from './draw/invert.ts';
+export { loadPlugin, loadPlugins } from './plugins.ts';
+/** Pixels access, frames, scaling and encoding for out-of-tree elements. */
+export * as media from './media/index.ts';
+/** zod, as the built-in elements use it for their property schemas. */
+export { z } from 'zod';
 
 let shared: Registry | null = null;
 /** The registry of built-in elements (register custom elements on it). */

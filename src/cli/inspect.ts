@@ -7,7 +7,8 @@ import { propDashed, propInfo } from '../core/props.ts';
 export function inspectAll(reg: Registry): string {
   const defs = reg.all();
   const w = Math.max(...defs.map((d) => d.name.length));
-  return defs.map((d) => `${d.name.padEnd(w)}  ${d.kind.padEnd(6)}  ${d.summary}`).join('\n') + `\n\n${defs.length} elements; \`sluice inspect NAME\` for details`;
+  const origin = (d: { name: string }) => { const o = reg.originOf(d.name); return o && o !== 'builtin' ? `  [plugin ${o}]` : ''; };
+  return defs.map((d) => `${d.name.padEnd(w)}  ${d.kind.padEnd(6)}  ${d.summary}${origin(d)}`).join('\n') + `\n\n${defs.length} elements; \`sluice inspect NAME\` for details`;
 }
 
 export function inspectOne(reg: Registry, name: string): string {
@@ -16,7 +17,8 @@ export function inspectOne(reg: Registry, name: string): string {
     const hint = closest(name, reg.names());
     throw new SluiceError('SLUICE_ERR_NO_ELEMENT', `no element named "${name}"${hint ? `; did you mean "${hint}"?` : ''}`);
   }
-  const out: string[] = [`${d.name} (${d.kind}): ${d.summary}`, ''];
+  const from = reg.originOf(name);
+  const out: string[] = [`${d.name} (${d.kind}): ${d.summary}`, ...(from && from !== 'builtin' ? [`From plugin ${from}`] : []), ''];
   if (d.doc) out.push(d.doc, '');
   out.push('Pads:');
   for (const p of d.pads) out.push(`  ${p.direction.padEnd(4)} ${p.name.padEnd(8)} ${p.presence.padEnd(7)} ${p.caps.join(', ')}`);

@@ -8,6 +8,7 @@ import { parseYaml } from '../core/yamlspec.ts';
 import { SluiceError, isSluiceError } from '../core/errors.ts';
 import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
 import { registry } from '../index.ts';
+import { loadPlugins } from '../plugins.ts';
 import { inspectAll, inspectOne } from './inspect.ts';
 import { formatTable, liveLine } from './table.ts';
 import { demoPipeline } from './demo.ts';
@@ -90,7 +91,10 @@ program
   .name('sluice')
   .description('Real-time video analytics pipelines')
   .version(pkg.version, '-v, --version')
-  .showHelpAfterError();
+  .option('--plugin <file>', 'load elements from this module (its default export: defineElement(...) or an array); repeatable; SLUICE_PLUGIN_PATH adds files or folders', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .showHelpAfterError()
+  // Plugins register before any command runs, so launch, run, inspect and graph all see them.
+  .hook('preAction', async () => { await loadPlugins(registry(), program.opts<{ plugin: string[] }>().plugin); });
 
 const runOptions = (c: Command) =>
   c.option('--report <file>', 'write a JSON report (frames, wall time, per-element fps, busy, latency, drops, queues)')

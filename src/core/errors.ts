@@ -25,6 +25,7 @@ export const ErrorCodes = {
   SLUICE_ERR_EP: 'the execution provider is not available',
   SLUICE_ERR_LABELS: 'the labels file does not fit the model',
   SLUICE_ERR_INFER: 'inference failed',
+  SLUICE_ERR_PLUGIN: 'a plugin could not be loaded',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -3,10 +3,14 @@ import type { ElementDef } from './element.ts';
 
 export class Registry {
   private defs = new Map<string, ElementDef>();
-  register(def: ElementDef): void {
+  private origins = new Map<string, string>();
+  /** `origin`: 'builtin', or the plugin file that defined the element. */
+  register(def: ElementDef, origin = 'builtin'): void {
     if (this.defs.has(def.name)) throw new Error(`element "${def.name}" is already registered`);
     this.defs.set(def.name, def);
+    this.origins.set(def.name, origin);
   }
+  originOf(name: string): string | undefined { return this.origins.get(name); }
   get(name: string): ElementDef | undefined { return this.defs.get(name); }
   names(): string[] { return [...this.defs.keys()].sort(); }
   all(): ElementDef[] { return this.names().map((n) => this.defs.get(n)!); }
