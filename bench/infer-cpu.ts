@@ -14,7 +14,7 @@ import { Preprocessor } from '../src/infer/prep.ts';
 import { toTensor } from '../src/infer/tensor.ts';
 import { yolox } from '../src/infer/adapters/yolo.ts';
 import type { PrepSpec, TensorOut } from '../src/infer/protocol.ts';
-import { getLogger } from '../src/trace/log.ts';
+import { getLogger } from '../src/core/log.ts';
 
 const args = process.argv.slice(2);
 const flag = (n: string, d: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1]! : d; };

@@ -9,7 +9,7 @@ import { launch } from '../src/index.ts';
 import { VideoSource } from '../src/media/source.ts';
 import { Scaler } from '../src/media/scale.ts';
 import { FileMuxer, VideoEncoder, needsGlobalHeader } from '../src/media/writer.ts';
-import { getLogger } from '../src/trace/log.ts';
+import { getLogger } from '../src/core/log.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : def; };

@@ -10,7 +10,7 @@ import { remotePipeline } from '../src/cli/remote.ts';
 import { VideoSource } from '../src/media/source.ts';
 import { Scaler } from '../src/media/scale.ts';
 import { JpegCodec } from '../src/net/jpeg.ts';
-import { getLogger } from '../src/trace/log.ts';
+import { getLogger } from '../src/core/log.ts';
 import { FORMAT_JPEG, TYPE_FRAME, TYPE_HELLO, encodeMessage } from '../src/net/protocol.ts';
 
 const [task = 'invert', model = '', ep = '', secs = '10'] = process.argv.slice(2);

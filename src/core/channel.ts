@@ -16,6 +16,10 @@ export interface ChannelOptions<T> {
   onDrop?: (item: T) => void;
   /** Items for which this returns true are control items: never dropped, never block. */
   isControl?: (item: T) => boolean;
+  /** Also full once the queued items hold this many bytes (0: count only); one item always fits. */
+  maxBytes?: number;
+  /** Bytes an item holds (asked once per item, only with maxBytes). */
+  bytesOf?: (item: T) => number;
 }
 
 export class Channel<T> {
@@ -32,12 +36,19 @@ export class Channel<T> {
   /** Highest number of items ever queued. */
   highWater = 0;
   dropped = 0;
+  readonly maxBytes: number;
+  private bytesOf: ((item: T) => number) | undefined;
+  /** Bytes of each queued item (parallel to items) and their sum, with maxBytes. */
+  private sizes: number[] = [];
+  bytes = 0;
 
   constructor(opts: ChannelOptions<T>) {
     if (!(opts.capacity >= 1)) throw new RangeError('channel capacity must be >= 1');
     this.capacity = opts.capacity;
     this.policy = opts.policy;
     this.onDrop = opts.onDrop;
+    this.maxBytes = opts.maxBytes ?? 0;
+    this.bytesOf = this.maxBytes > 0 ? opts.bytesOf : undefined;
     this.isControl = opts.isControl ?? (() => false);
   }
 
@@ -55,7 +66,7 @@ export class Channel<T> {
         resolve(item);
         return;
       }
-      if (this.length < this.capacity || this.isControl(item)) {
+      if (!this.full() || this.isControl(item)) {
         this.enqueue(item);
         return;
       }
@@ -68,6 +79,7 @@ export class Channel<T> {
         const idx = this.oldestDroppable();
         if (idx >= 0) {
           const [old] = this.items.splice(idx, 1);
+          if (this.bytesOf) this.bytes -= this.sizes.splice(idx, 1)[0]!;
           this.dropped++;
           this.onDrop?.(old as T);
           this.enqueue(item);
@@ -83,9 +95,11 @@ export class Channel<T> {
     if (this.length > 0) {
       const item = this.items[this.head] as T;
       this.items[this.head] = undefined as T;
+      if (this.bytesOf) { this.bytes -= this.sizes[this.head]!; this.sizes[this.head] = 0; }
       this.head++;
       if (this.head > 64 && this.head * 2 > this.items.length) {
         this.items = this.items.slice(this.head);
+        if (this.bytesOf) this.sizes = this.sizes.slice(this.head);
         this.head = 0;
       }
       this.waitingPush.shift()?.();
@@ -103,6 +117,8 @@ export class Channel<T> {
     this.closed = true;
     const rest = this.items.slice(this.head);
     this.items = [];
+    this.sizes = [];
+    this.bytes = 0;
     this.head = 0;
     this.waitingPopReject?.(new ChannelClosed());
     this.waitingPop = null;
@@ -116,13 +132,24 @@ export class Channel<T> {
     const all = this.items.slice(this.head);
     const keep = all.filter((it) => this.isControl(it));
     this.items = keep;
+    this.sizes = keep.map(() => 0);
+    this.bytes = 0;
     this.head = 0;
     for (let i = keep.length; i < all.length && this.waitingPush.length; i++) this.waitingPush.shift()?.();
     return all.filter((it) => !this.isControl(it));
   }
 
+  private full(): boolean {
+    return this.length >= this.capacity || (this.maxBytes > 0 && this.length > 0 && this.bytes >= this.maxBytes);
+  }
+
   private enqueue(item: T): void {
     this.items.push(item);
+    if (this.bytesOf) {
+      const b = this.isControl(item) ? 0 : this.bytesOf(item);
+      this.sizes.push(b);
+      this.bytes += b;
+    }
     // Control items may exceed capacity by design; the high-water mark counts frames.
     if (!this.isControl(item) && this.length > this.highWater) this.highWater = this.length;
   }

@@ -31,6 +31,8 @@ export interface ElementContext {
   readonly srcPads: readonly string[];
   /** Linked sink pad names (several for joins such as mux). */
   readonly sinkPads: readonly string[];
+  /** Stream ids of the sources upstream of this element (known from start on). */
+  readonly upstreamStreams: readonly number[];
   /** Send a frame downstream. Waits while the downstream queue is full (backpressure). */
   push(frame: Frame, pad?: string): Promise<void>;
   /** Count a frame as dropped by this element and release it. */
@@ -53,7 +55,7 @@ export interface ElementImpl {
   /** Release everything; called once, after EOS or on error. */
   stop?(): Promise<void> | void;
   /** Requested size/policy of this element's input queue (queue element). */
-  input?: { capacity: number; policy: LeakyPolicy };
+  input?: { capacity: number; policy: LeakyPolicy; maxBytes?: number };
   /**
    * What to try when this element is the bottleneck, knowing how it actually runs (infer on the
    * CPU: "try ep=cuda"; already on CUDA: more workers). Appended to the verdict after "; ".
@@ -72,6 +74,8 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   props: S;
   /** Extra documentation for `sluice inspect NAME`. */
   doc?: string;
+  /** Local files this instance reads and writes, checked against each other before start. */
+  files?(props: z.output<S>): { reads?: string[]; writes?: string[] };
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;
 }
 

@@ -26,6 +26,7 @@ export const ErrorCodes = {
   SLUICE_ERR_LABELS: 'the labels file does not fit the model',
   SLUICE_ERR_INFER: 'inference failed',
   SLUICE_ERR_PLUGIN: 'a plugin could not be loaded',
+  SLUICE_ERR_SAME_FILE: 'an output would overwrite an input or another output',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -6,6 +6,7 @@ import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './ele
 import { SluiceError, isSluiceError } from './errors.ts';
 import { releaseFrame, type Frame } from './frame.ts';
 import { parseProps } from './props.ts';
+import { canonicalPath } from './files.ts';
 import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot } from './stats.ts';
 import { reportOf, round3, type PipelineReport } from './report.ts';
 import { getLogger } from './log.ts';
@@ -252,6 +253,7 @@ export class Pipeline {
   private async transition(from: State, to: State): Promise<void> {
     if (from === 'null' && to === 'ready') {
       this.checkLinks();
+      this.checkFiles();
       let stream = 0;
       for (const n of this.nodes) if (n.isSource) n.streamId = stream++;
       for (const n of this.nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
@@ -276,6 +278,8 @@ export class Pipeline {
           policy: input.policy,
           isControl: (it) => it.eos === true,
           onDrop: (it) => { if (it.frame) releaseFrame(it.frame); },
+          maxBytes: input.maxBytes,
+          bytesOf: (it) => it.frame?.pixels?.bytes ?? 0,
         });
       }
       this.gate = new Promise((r) => { this.openGate = r; });
@@ -307,6 +311,21 @@ export class Pipeline {
     }
   }
 
+  /** Refuse an output that is also an input (uri a.mp4 ! file a.mp4 would truncate it) or another output. */
+  private checkFiles(): void {
+    const readers = new Map<string, string>(), writers = new Map<string, string>();
+    const files = this.nodes.map((n) => ({ n, f: n.def.files?.(n.props as never) ?? {} }));
+    for (const { n, f } of files) for (const r of f.reads ?? []) readers.set(canonicalPath(r), n.name);
+    for (const { n, f } of files) {
+      for (const w of f.writes ?? []) {
+        const c = canonicalPath(w);
+        const other = readers.get(c) ?? writers.get(c);
+        if (other) throw new SluiceError('SLUICE_ERR_SAME_FILE', `${n.name} would write ${c}, which ${other} ${readers.has(c) ? 'reads' : 'writes too'}; give ${n.name} another location`);
+        writers.set(c, n.name);
+      }
+    }
+  }
+
   private checkLinks(): void {
     if (this.nodes.length === 0) throw new SluiceError('SLUICE_ERR_LINK', 'the pipeline has no elements');
     for (const n of this.nodes) {
@@ -334,11 +353,25 @@ export class Pipeline {
       get streamId() { return n.streamId; },
       get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
       get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
+      get upstreamStreams() { return self.upstreamStreams(n); },
       push: (frame, pad) => self.pushFrom(n, frame, pad),
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
       post: (msg: BusMessage) => self.bus.post(msg),
       get eosRequested() { return self.eosRequested; },
     };
+  }
+
+  /** Stream ids of the sources that reach `n` through its inputs. */
+  private upstreamStreams(n: ElementNode): number[] {
+    const seen = new Set<ElementNode>(), ids = new Set<number>();
+    const walk = (x: ElementNode) => {
+      if (seen.has(x)) return;
+      seen.add(x);
+      if (x.isSource) ids.add(x.streamId);
+      for (const p of x.sinkPads) if (p.peer) walk(p.peer.element);
+    };
+    for (const p of n.sinkPads) if (p.peer) walk(p.peer.element);
+    return [...ids].sort((a, b) => a - b);
   }
 
   private async pushFrom(n: ElementNode, frame: Frame, padName?: string): Promise<void> {

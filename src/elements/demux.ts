@@ -2,6 +2,7 @@
 // stream N go to pad src_N; a stream whose pad is not linked is dropped (and counted).
 import { z } from 'zod';
 import { defineElement, sinkPad } from '../core/element.ts';
+import { SluiceError } from '../core/errors.ts';
 
 export default defineElement({
   name: 'demux',
@@ -13,7 +14,18 @@ export default defineElement({
   create(_o, ctx) {
     let linked: Set<string>;
     return {
-      start() { linked = new Set(ctx.srcPads); },
+      start() {
+        linked = new Set(ctx.srcPads);
+        // An output for a stream that does not exist would silently get nothing.
+        const streams = new Set(ctx.upstreamStreams);
+        for (const pad of linked) {
+          const n = Number(pad.slice(4));
+          if (!streams.has(n)) {
+            const have = [...streams].map((s) => `src_${s}`).join(', ') || 'none';
+            throw new SluiceError('SLUICE_ERR_LINK', `${ctx.name}: output ${pad} is for stream ${n}, but the streams reaching ${ctx.name} are ${[...streams].join(', ') || 'none'}; link ${have}`);
+          }
+        }
+      },
       async process(frame) {
         const pad = `src_${frame.stream}`;
         frame.batch = undefined;

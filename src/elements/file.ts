@@ -5,6 +5,7 @@ import { defineElement, sinkPad } from '../core/element.ts';
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { SluiceError } from '../core/errors.ts';
+import { ensureParentDir } from '../core/files.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
 import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
 import { encodeHint, encodeProps } from './encode.ts';
@@ -12,6 +13,7 @@ import { encodeHint, encodeProps } from './encode.ts';
 const props = z.object({
   location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts)'),
   format: p.str('', 'container (mp4, matroska, avi, mpegts...); empty picks it from the file name'),
+  createDirs: p.bool(false, 'create the folder of location when it does not exist'),
   ...encodeProps,
 });
 
@@ -21,8 +23,10 @@ export default defineElement({
   kind: 'sink',
   pads: [sinkPad(['video/x-raw', 'video/x-h264', 'image/jpeg'])],
   props,
+  files: (o) => ({ writes: o.location ? [o.location] : [] }),
   create(o, ctx) {
     if (!o.location) throw new SluiceError('SLUICE_ERR_PROPERTY', 'file needs location=PATH (e.g. location=out.mp4)');
+    ensureParentDir(o.location, o.createDirs, ctx.name);
     const format = containerFor(o.location, o.format);
     const mux = new FileMuxer(o.location, format);
     let enc: VideoEncoder | null = null;

@@ -3,12 +3,14 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { z } from 'zod';
+import { ensureParentDir } from '../core/files.ts';
 import { defineElement, joinSinkPads } from '../core/element.ts';
 import { releaseFrame, type Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 
 const props = z.object({
   location: p.str('-', 'file to write JSON lines to; - for standard output'),
+  createDirs: p.bool(false, 'create the folder of location when it does not exist'),
 });
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
@@ -59,12 +61,14 @@ export default defineElement({
   kind: 'sink',
   pads: [joinSinkPads(['ANY'])],
   props,
-  create(o) {
+  files: (o) => ({ writes: o.location && o.location !== '-' ? [o.location] : [] }),
+  create(o, ctx) {
     let out: WriteStream | NodeJS.WriteStream;
     return {
       async start() {
         if (o.location === '-') out = process.stdout;
         else {
+          ensureParentDir(o.location, o.createDirs, ctx.name);
           const ws = createWriteStream(o.location);
           await once(ws, 'open');
           out = ws;

@@ -4,6 +4,7 @@ import { defineElement, srcPad } from '../core/element.ts';
 import { newFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { SluiceError } from '../core/errors.ts';
+import { isLocalPath } from '../core/files.ts';
 import { AVPixels, pixFmtName } from '../media/av.ts';
 import { VideoSource } from '../media/source.ts';
 
@@ -20,6 +21,7 @@ export default defineElement({
   kind: 'source',
   pads: [srcPad()],
   props,
+  files: (o) => ({ reads: isLocalPath(o.location) ? [o.location] : [] }),
   create(o, ctx) {
     const src = new VideoSource({ location: o.location, hw: o.hw, loop: o.loop, log: ctx.log });
     let n = 0;
@@ -32,7 +34,11 @@ export default defineElement({
       async produce() {
         if (o.numFrames >= 0 && n >= o.numFrames) return null;
         const d = await src.next();
-        if (!d) return null;
+        if (!d) {
+          const lost = src.framesLost;
+          if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
+          return null;
+        }
         return newFrame({
           stream: ctx.streamId, frame: n++, pts: d.pts, rate: src.rate,
           width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pixels: new AVPixels(d.av),

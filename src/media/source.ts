@@ -102,6 +102,9 @@ export class VideoSource {
     this.rate = fr.den > 0 ? fr.num / fr.den : 0;
     this.width = vs.codecpar.width;
     this.height = vs.codecpar.height;
+    // What the container says it holds, to tell a truncated or corrupt file from a short one.
+    const n = Number(vs.nbFrames);
+    this.expectedFrames = n > 0 ? n : 0;
     if (this.opts.hw !== 'none') {
       this.hw = openCuda();
       if (!this.hw && this.opts.hw === 'cuda') {
@@ -117,6 +120,15 @@ export class VideoSource {
     this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false });
     this.usingHw = this.decoder.isHardware();
     this.packets = this.demuxer!.packets(this.streamIndex);
+  }
+
+  /** Frames the container declares (0: not known). */
+  expectedFrames = 0;
+  /** Frames decoded in the current pass over the file. */
+  decodedThisPass = 0;
+  /** At the end of a pass: frames the container declared that could not be decoded. */
+  get framesLost(): number {
+    return this.expectedFrames > 0 ? Math.max(0, this.expectedFrames - this.decodedThisPass) : 0;
   }
 
   /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */
@@ -140,6 +152,8 @@ export class VideoSource {
       // End of input: drain the decoder (these frames keep this pass's times), then loop or end.
       for await (const fr of this.decoder!.flushFrames()) this.ready.push(await this.finish(fr));
       if (!this.opts.loop) { this.ended = true; continue; }
+      if (this.framesLost > 0) this.opts.log.warn(`${this.opts.location}: this pass decoded ${this.decodedThisPass} of ${this.expectedFrames} frames (truncated or corrupt)`);
+      this.decodedThisPass = 0;
       // Reopen rather than seek: node-av's packet reader stays at EOF after a seek.
       this.offset = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
       try { await this.packets?.return(undefined); } catch { /* already finished */ }
@@ -167,6 +181,7 @@ export class VideoSource {
     if (ts === NOPTS) pts = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
     else pts = Number(ts) * this.tb + this.offset;
     this.lastPts = Math.max(this.lastPts, pts);
+    this.decodedThisPass++;
     return { av: frame, pts };
   }
 

@@ -4,8 +4,7 @@
 import { Encoder } from 'node-av/api';
 import { FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
 import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { SluiceError } from '../core/errors.ts';
 import type { EncodedStream } from './av.ts';
 
@@ -38,7 +37,14 @@ export class VideoEncoder {
 
   /** Encode one frame (not consumed). Returns the packets that came out; caller owns them. */
   async encode(av: AVFrame, ptsSeconds: number, rate: number | undefined): Promise<Packet[]> {
-    if (!this.enc) await this.open(rate);
+    if (!this.enc) {
+      // libx264 encodes 4:2:0, whose chroma planes halve the size: odd sizes are refused with
+      // "Generic error in an external library". Say the rule instead.
+      if (this.spec.codec === 'h264' && (av.width % 2 || av.height % 2 || av.width < 2 || av.height < 2)) {
+        throw new SluiceError('SLUICE_ERR_FORMAT', `h264 (libx264, 4:2:0) needs an even width and height of at least 2; the frames are ${av.width}x${av.height}: scale to an even size first (e.g. scale width=${Math.max(2, av.width & ~1)} height=${Math.max(2, av.height & ~1)})`);
+      }
+      await this.open(rate);
+    }
     const fps = this.info!.rate;
     // Frame times in 1/fps units: monotonic, as encoders require (dropped frames leave gaps).
     let pts = BigInt(Math.round(ptsSeconds * fps));
@@ -149,7 +155,6 @@ export class FileMuxer {
   }
 
   async open(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
     const fc = new FormatContext();
     const ret = fc.allocOutputContext2(null, this.format, this.path);
     if (ret < 0) throw new SluiceError('SLUICE_ERR_MUX', `FFmpeg has no muxer "${this.format}" for ${this.path}`);

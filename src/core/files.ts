@@ -1,0 +1,32 @@
+// Files elements read and write, declared by data (ElementDef.files) so the pipeline can refuse,
+// before anything opens, an output that would overwrite an input or another output.
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { SluiceError } from './errors.ts';
+
+/** One spelling per file: symlinks and relative paths resolved as far as the path exists. */
+export function canonicalPath(p: string): string {
+  const abs = resolve(p.startsWith('file://') ? new URL(p).pathname : p);
+  if (existsSync(abs)) return realpathSync(abs);
+  const dir = dirname(abs);
+  return existsSync(dir) ? resolve(realpathSync(dir), basename(abs)) : abs;
+}
+
+/** A local path (not rtsp://, http://...), as read by uri. */
+export function isLocalPath(location: string): boolean {
+  return location !== '' && (location.startsWith('file://') || !/^[a-z][a-z0-9+.-]*:\/\//i.test(location));
+}
+
+/**
+ * The folder an output goes into must exist: a typo must not silently create /no/such/dir (as
+ * root, anywhere). `create` (the element's create-dirs=true) makes it on purpose.
+ */
+export function ensureParentDir(file: string, create: boolean, who: string): void {
+  const dir = dirname(resolve(file));
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new SluiceError('SLUICE_ERR_IO', `${who}: ${dir} is not a directory`);
+    return;
+  }
+  if (!create) throw new SluiceError('SLUICE_ERR_IO', `${who}: directory ${dir} does not exist; create it, or set create-dirs=true to have it made`);
+  mkdirSync(dir, { recursive: true });
+}
