@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, type Box } from '../src/index.ts';
+import { launch, SluiceError, type Box } from '../src/index.ts';
+import { SessionPool } from '../src/infer/pool.ts';
 import { onnxModel } from '../src/infer/onnx-writer.ts';
 import { nms } from '../src/infer/nms.ts';
 import { ASSETS, media, tmp } from './helpers.ts';
@@ -71,4 +72,27 @@ test('interval=3 infers every third frame of each stream; a config file sets pro
   // Frames 100..119 reach infer as the 1st..20th of the stream: the 1st, 4th, 7th... are inferred.
   seen.forEach(([, n], i) => assert.equal(n, i % 3 === 0 ? 1 : 0, `frame index ${i}`));
   assert.ok(minScore >= 0.6, 'the inline threshold overrides the file');
+  // An inline value equal to the default still wins over the file (compile=auto vs compile: off).
+  writeFileSync(cfg, `model: ${join(ASSETS, 'models/yolox/yolox_nano.onnx')}\ncompile: off\n`);
+  const resolved = async (inline: string) => {
+    const q = launch(`uri location=${media('one-by-one-person-detection.mp4')} num-frames=2 ! infer config=${cfg} ${inline} ! fakesink`);
+    return (await q.run()).elements.infer0!.resolved!.compiled;
+  };
+  assert.equal(await resolved(''), 'no');
+  assert.notEqual(await resolved('compile=auto'), 'no');
+});
+
+test('a dead inference worker rejects its pending and later requests with a coded error (nothing waits forever)', async () => {
+  // YOLOX (tens of ms a run) so that the second request is still running when the thread dies.
+  const pool = new SessionPool({ model: join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx'), ep: 'cpu', gpuId: 0, workers: 1, intraOpThreads: 1 });
+  const info = await pool.open();
+  const prep = { width: 416, height: 416, layout: 'nchw' as const, order: 'bgr' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] };
+  const sab = new SharedArrayBuffer(416 * 416 * 3);
+  await pool.run(info.inputs[0]!.name, sab, 1, prep);
+  const inner = (pool as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers[0]!;
+  const pending = pool.run(info.inputs[0]!.name, sab, 1, prep);
+  await inner.worker.terminate();
+  await assert.rejects(pending, (e: SluiceError) => e.code === 'SLUICE_ERR_INFER' && /inference worker exited/.test(e.message));
+  await assert.rejects(pool.run(info.inputs[0]!.name, sab, 1, prep), (e: SluiceError) => e.code === 'SLUICE_ERR_INFER');
+  await pool.close();
 });

@@ -31,6 +31,8 @@ export interface ElementContext {
   readonly srcPads: readonly string[];
   /** Linked sink pad names (several for joins such as mux). */
   readonly sinkPads: readonly string[];
+  /** Properties given explicitly (launch, YAML or API), as camelCase keys; the rest are defaults. */
+  readonly explicit: ReadonlySet<string>;
   /** Stream ids of the sources upstream of this element (known from start on). */
   readonly upstreamStreams: readonly number[];
   /** Send a frame downstream. Waits while the downstream queue is full (backpressure). */

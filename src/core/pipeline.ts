@@ -5,7 +5,7 @@ import { Channel, ChannelClosed, type LeakyPolicy } from './channel.ts';
 import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './element.ts';
 import { SluiceError, isSluiceError } from './errors.ts';
 import { releaseFrame, type Frame } from './frame.ts';
-import { parseProps } from './props.ts';
+import { parseProps, propKey } from './props.ts';
 import { canonicalPath } from './files.ts';
 import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot } from './stats.ts';
 import { reportOf, round3, type PipelineReport } from './report.ts';
@@ -63,6 +63,8 @@ export class ElementNode {
   channel: Channel<Item> | null = null;
   streamId = -1;
   pushWaitMs = 0;
+  /** Property keys given explicitly (camelCase). */
+  explicit: ReadonlySet<string> = new Set();
   /** Frames this element pushed on: downstream's now, whatever this element does next. */
   pushed = new WeakSet<Frame>();
   started = false;
@@ -181,6 +183,7 @@ export class Pipeline {
     }
     const parsed = parseProps(def, props);
     const node = new ElementNode(def, elementName, parsed);
+    node.explicit = new Set(Object.keys(props).map(propKey));
     this.nodes.push(node);
     return node;
   }
@@ -354,6 +357,7 @@ export class Pipeline {
       get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
       get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
       get upstreamStreams() { return self.upstreamStreams(n); },
+      explicit: n.explicit,
       push: (frame, pad) => self.pushFrom(n, frame, pad),
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
       post: (msg: BusMessage) => self.bus.post(msg),

@@ -11,7 +11,7 @@ import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
 import { Channel } from '../core/channel.ts';
-import { p } from '../core/props.ts';
+import { p, propKey } from '../core/props.ts';
 import { parseProps } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import type { Placement } from '../media/scale.ts';
@@ -58,19 +58,19 @@ const props = z.object({
 
 type Props = z.output<typeof props>;
 
-function applyConfig(o: Props, name: string): Props {
+function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>): Props {
   if (!o.config) return o;
   if (!existsSync(o.config)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `${name}: config file not found: ${o.config}`);
   const raw = parseYamlText(readFileSync(o.config, 'utf8')) as Record<string, unknown>;
   if (!raw || typeof raw !== 'object') throw new SluiceError('SLUICE_ERR_YAML', `${o.config}: expected a mapping of infer properties`);
-  const fromFile = parseProps(inferDef, raw) as Props;
-  const defaults = props.parse({}) as Props;
+  const fromFile = parseProps(inferDef, raw) as Record<string, unknown>;
   const merged = { ...o } as Record<string, unknown>;
-  // A property left at its default takes the file's value; paths resolve next to the file.
-  for (const [k, v] of Object.entries(fromFile)) {
-    if (merged[k] === (defaults as Record<string, unknown>)[k] && raw && Object.keys(raw).some((rk) => rk.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase()) === k)) {
-      merged[k] = (k === 'model' || k === 'labels') && typeof v === 'string' && v && !v.startsWith('/') && existsSync(resolve(dirname(o.config), v)) ? resolve(dirname(o.config), v) : v;
-    }
+  // What the file names fills what the pipeline did not set (an explicit ep=auto still wins
+  // over the file's ep: cpu); paths resolve next to the file.
+  for (const k of Object.keys(raw).map(propKey)) {
+    if (explicit.has(k)) continue;
+    const v = fromFile[k];
+    merged[k] = (k === 'model' || k === 'labels') && typeof v === 'string' && v && !v.startsWith('/') && existsSync(resolve(dirname(o.config), v)) ? resolve(dirname(o.config), v) : v;
   }
   return merged as Props;
 }
@@ -105,7 +105,7 @@ top-k in the graph, optional fp16; cached by content). Fixed-batch models run on
 throughput then comes from several calls in flight over workers=N sessions. Models with a
 dynamic batch dimension take batch-size frames per call.`,
   create(given, ctx) {
-    const o = applyConfig(given, ctx.name);
+    const o = applyConfig(given, ctx.name, ctx.explicit);
     let pool: SessionPool | null = null;
     let adapter: Adapter;
     let preps: Preprocessor[] = [];

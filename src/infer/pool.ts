@@ -1,7 +1,7 @@
 // A pool of inference workers, each with its own ORT session. Fixed-batch models fill a GPU
 // (or several CPU cores) only with concurrent sessions, so requests are spread over workers.
 import { Worker } from 'node:worker_threads';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, type ErrorCode } from '../core/errors.ts';
 import type { DecodeSpec, Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 import type { Decoded } from './adapters/types.ts';
 
@@ -12,23 +12,29 @@ class SessionWorker {
   private pending = new Map<number, Pending>();
   private nextId = 1;
   inflight = 0;
+  /** Set once the thread is gone: its pending and later requests fail at once instead of waiting forever. */
+  dead: SluiceError | null = null;
+  closing = false;
   constructor(init: { model: string; ep: Ep; gpuId: number; intraOpThreads: number }) {
     this.worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: init });
     this.worker.on('message', (m: WorkerResponse) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (m.type === 'error') p.reject(new Error(m.message));
+      // A worker's coded error keeps its code across the thread boundary.
+      if (m.type === 'error') p.reject(m.code ? new SluiceError(m.code as ErrorCode, m.message) : new Error(m.message));
       else p.resolve(m);
     });
-    this.worker.on('error', (e) => this.failAll(e));
-    this.worker.on('exit', (code) => { if (this.pending.size) this.failAll(new Error(`inference worker exited (${code})`)); });
+    this.worker.on('error', (e) => this.die(new SluiceError('SLUICE_ERR_INFER', `inference worker crashed: ${e.message}`, { cause: e })));
+    this.worker.on('exit', (code) => this.die(new SluiceError('SLUICE_ERR_INFER', `inference worker exited (code ${code})${this.closing ? '' : ' while the pipeline still needed it'}`)));
   }
-  private failAll(e: Error) {
-    for (const p of this.pending.values()) p.reject(e);
+  private die(e: SluiceError) {
+    this.dead ??= e;
+    for (const p of this.pending.values()) p.reject(this.dead);
     this.pending.clear();
   }
   request<T extends WorkerResponse>(msg: Omit<WorkerRequest, 'id'> & { type: WorkerRequest['type'] }): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (r: WorkerResponse) => void, reject });
@@ -61,13 +67,16 @@ export class SessionPool {
 
   /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
   async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec, runAs?: number): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
-    let w = this.workers[0]!;
-    for (const x of this.workers) if (x.inflight < w.inflight) w = x;
+    const alive = this.workers.filter((x) => !x.dead);
+    if (!alive.length) throw this.workers[0]?.dead ?? new SluiceError('SLUICE_ERR_INFER', 'the inference pool is closed');
+    let w = alive[0]!;
+    for (const x of alive) if (x.inflight < w.inflight) w = x;
     w.inflight++;
     try {
       const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, runAs, prep, decode } as never);
       return { outputs: r.outputs, decoded: r.decoded, timing: r.timing };
     } catch (e) {
+      if (e instanceof SluiceError) throw e;
       throw new SluiceError('SLUICE_ERR_INFER', `inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
     } finally {
       w.inflight--;
@@ -80,6 +89,7 @@ export class SessionPool {
     const ws = this.workers;
     this.workers = [];
     await Promise.all(ws.map(async (w) => {
+      w.closing = true;
       try { await Promise.race([w.request({ type: 'close' }), new Promise((r) => setTimeout(r, 2000))]); } catch { /* closing anyway */ }
       await w.worker.terminate();
     }));

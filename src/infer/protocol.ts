@@ -41,4 +41,5 @@ export type WorkerResponse =
   | { type: 'opened'; id: number; info: ModelInfo }
   | { type: 'result'; id: number; outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }
   | { type: 'closed'; id: number }
-  | { type: 'error'; id: number; message: string };
+  /** code: the SluiceError code when the worker threw one. */
+  | { type: 'error'; id: number; message: string; code?: string };

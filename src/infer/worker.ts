@@ -108,6 +108,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
       parentPort!.postMessage({ type: 'closed', id: msg.id } satisfies WorkerResponse);
     }
   } catch (e) {
-    parentPort!.postMessage({ type: 'error', id: msg.id, message: (e as Error)?.message ?? String(e) } satisfies WorkerResponse);
+    const code = (e as { code?: unknown })?.code;
+    parentPort!.postMessage({ type: 'error', id: msg.id, message: (e as Error)?.message ?? String(e), ...(typeof code === 'string' && code.startsWith('SLUICE_ERR_') ? { code } : {}) } satisfies WorkerResponse);
   }
 }
