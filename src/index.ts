@@ -10,6 +10,9 @@ import './trace/observe.ts';
 
 export * from './core/element.ts';
 export * from './core/frame.ts';
+export * from './core/meta.ts';
+/** Typed keys of the metadata built-in elements exchange (capture, analytics, embedding...). */
+export * from './meta/keys.ts';
 export * from './core/errors.ts';
 export { Pipeline, ElementNode, Pad, addPipelineObserver, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
 export { observe } from './trace/observe.ts';

@@ -11,6 +11,7 @@ import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { EventMeta, Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
+import { ANALYTICS, ANALYTICS_SHAPES, type AnalyticsSummary } from '../meta/keys.ts';
 
 const props = z.object({
   lines: p.str('', 'counting lines "name:x1,y1,x2,y2;..." in source pixels; "in" is crossing from the left of x1,y1→x2,y2 to its right'),
@@ -142,7 +143,7 @@ export default defineElement({
         }
         // Forget positions of long-gone tracks so memory stays bounded.
         if (frame.frame % 100 === 0) for (const [track, v] of st.last) if (frame.frame - v[2] > 300) st.last.delete(track);
-        const summary: Record<string, unknown> = {};
+        const summary: AnalyticsSummary = {};
         for (const l of st.lines) summary[l.name] = { in: l.in, out: l.out };
         for (const r of st.rois) {
           const count = r.inside.size;
@@ -153,12 +154,12 @@ export default defineElement({
             events.push({ type: crowded ? 'overcrowding' : 'overcrowding-end', roi: r.name, count });
           }
         }
-        frame.meta.user.analytics = summary;
+        ANALYTICS.set(frame, summary);
         // Geometry and counts for drawing (osd), in source pixels.
-        frame.meta.user.analyticsShapes = {
+        ANALYTICS_SHAPES.set(frame, {
           lines: st.lines.map((l) => ({ name: l.name, a: l.a, b: l.b, in: l.in, out: l.out })),
           rois: st.rois.map((r) => ({ name: r.name, pts: r.pts, occupancy: r.inside.size })),
-        };
+        });
         frame.meta.events.push(...events);
         for (const e of events) ctx.post({ type: 'element', source: ctx.name, name: e.type, data: { ...e, stream: frame.stream, frame: frame.frame } });
         await ctx.push(frame);

@@ -9,6 +9,7 @@ import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import { StreamServer } from '../net/servers.ts';
+import { CAPTURE } from '../meta/keys.ts';
 
 const props = z.object({
   host: p.str('127.0.0.1', 'address to listen on'),
@@ -40,7 +41,7 @@ export default defineElement({
           // Nobody watching: skip the copy out of the native frame (the server would drop it).
           if (server.viewerCount === 0) return;
           const data = avOf(frame.pixels, ctx.name).toBuffer();
-          const cap = frame.meta.user.capture as { seq: number; ts: number; client?: number } | undefined;
+          const cap = CAPTURE.get(frame);
           // The camera's identity travels with the frame, so each page sees its own camera.
           server.write({ width: frame.width, height: frame.height, format: frame.format, data }, { seq: cap?.seq ?? frame.frame, ts: cap?.ts ?? Date.now(), client: cap?.client });
         } finally {

@@ -25,6 +25,7 @@ import { listBackends } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { modelInfoOf } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
+import { CLASSIFICATION, DETECTIONS, EMBEDDING, LANDMARKS } from '../meta/keys.ts';
 
 const props = z.object({
   model: p.str('', 'ONNX model: a path or a registry name (sluice models list)'),
@@ -162,7 +163,7 @@ dynamic batch dimension take batch-size frames per call.`,
           if (det.landmarks) {
             const lm: number[] = [];
             for (let i = 0; i < det.landmarks.length; i += 2) lm.push(...toSrc(det.landmarks[i]!, det.landmarks[i + 1]!));
-            obj.attributes.landmarks = lm.map((v) => Math.round(v * 10) / 10);
+            LANDMARKS.set(obj, lm.map((v) => Math.round(v * 10) / 10));
           }
           if (obj.box[2] > obj.box[0] && obj.box[3] > obj.box[1]) f.meta.objects.push(obj);
         }
@@ -273,10 +274,10 @@ dynamic batch dimension take batch-size frames per call.`,
     const attach = (obj: ObjectMeta, d: Decoded) => {
       if (d.classifications?.length) {
         const c = d.classifications[0]!;
-        obj.attributes.classification = { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score };
+        CLASSIFICATION.set(obj, { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score });
       }
-      if (d.embedding) obj.attributes.embedding = d.embedding;
-      if (d.objects) obj.attributes.detections = d.objects.length;
+      if (d.embedding) EMBEDDING.set(obj, d.embedding);
+      if (d.objects) DETECTIONS.set(obj, d.objects.length);
     };
 
     const check = () => { if (failure) throw failure; };

@@ -8,6 +8,7 @@ import { newFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, frameFromPacked420, toPts } from '../media/av.ts';
 import { WebcamServer } from '../net/servers.ts';
+import { CAPTURE } from '../meta/keys.ts';
 
 const props = z.object({
   host: p.str('127.0.0.1', 'address to listen on (use an SSH tunnel rather than 0.0.0.0)'),
@@ -44,7 +45,7 @@ export default defineElement({
         const pts = (f.ts - t0) / 1000;
         const av = frameFromPacked420(f, toPts(pts));
         const frame = newFrame({ stream: ctx.streamId, frame: n++, pts, width: f.width, height: f.height, format: 'yuvj420p', pixels: new AVPixels(av) });
-        frame.meta.user.capture = { seq: f.seq, ts: f.ts, client: f.client };
+        CAPTURE.set(frame, { seq: f.seq, ts: f.ts, client: f.client });
         return frame;
       },
       async stop() { await server.close(); },

@@ -10,6 +10,7 @@ import { AVPixels, avOf } from '../media/av.ts';
 import { MaskOverlay } from '../draw/mask.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, line, rgbToYuv, strokeRect, text, writableCanvas, type Yuv } from '../draw/planes.ts';
+import { ANALYTICS_SHAPES } from '../meta/keys.ts';
 
 const props = z.object({
   thickness: p.int(2, 'box and line thickness in pixels', { min: 1, max: 32 }),
@@ -30,7 +31,6 @@ const WHITE = rgbToYuv(255, 255, 255);
 const DARK = rgbToYuv(20, 20, 20);
 
 
-interface Shapes { lines?: { name: string; a: number[]; b: number[]; in: number; out: number }[]; rois?: { name: string; pts: number[][]; occupancy: number }[] }
 
 export default defineElement({
   name: 'osd',
@@ -61,7 +61,7 @@ export default defineElement({
         const t = o.thickness;
         if (o.truth) for (const tr of frame.meta.truth ?? []) strokeRect(c, X(tr.box[0]), Y(tr.box[1]), X(tr.box[2]), Y(tr.box[3]), 1, WHITE);
         if (o.analytics) {
-          const s = frame.meta.user.analyticsShapes as Shapes | undefined;
+          const s = ANALYTICS_SHAPES.get(frame);
           for (const r of s?.rois ?? []) {
             const pts = r.pts.map(([a, b]) => [X(a!), Y(b!)] as [number, number]);
             pts.forEach((pt, i) => { const q = pts[(i + 1) % pts.length]!; line(c, pt[0], pt[1], q[0], q[1], t, COLORS[4]!); });

@@ -13,6 +13,7 @@ import { p } from '../core/props.ts';
 import { AVPixels, allocVideoFrame, avOf, toPts } from '../media/av.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, rgbToYuv, text, type Canvas } from '../draw/planes.ts';
+import { STREAM, TILES } from '../meta/keys.ts';
 
 const LABEL_BG = rgbToYuv(20, 20, 20);
 
@@ -109,12 +110,14 @@ export default defineElement({
         const x = f.xform, kx = cell.w / f.width, ky = cell.h / f.height;
         for (const ob of f.meta.objects) {
           const b = ob.box;
-          objects.push({ ...ob, box: [(b[0] * x.sx + x.dx) * kx + cell.x, (b[1] * x.sy + x.dy) * ky + cell.y, (b[2] * x.sx + x.dx) * kx + cell.x, (b[3] * x.sy + x.dy) * ky + cell.y], attributes: { ...ob.attributes, stream: s } });
+          const moved: ObjectMeta = { ...ob, box: [(b[0] * x.sx + x.dx) * kx + cell.x, (b[1] * x.sy + x.dy) * ky + cell.y, (b[2] * x.sx + x.dx) * kx + cell.x, (b[3] * x.sy + x.dy) * ky + cell.y], attributes: { ...ob.attributes } };
+          STREAM.set(moved, s);
+          objects.push(moved);
         }
       }
       const frame = newFrame({ stream: 0, frame: out++, pts: pts - t0, rate: [...latest.values()][0]?.rate, width: o.width, height: o.height, format: 'yuv420p', pixels: owned });
       frame.meta.objects = objects;
-      frame.meta.user.tiles = [...latest.keys()].map((s) => ({ stream: s, ...cellFor(s, n, o, latest.get(s)!.width, latest.get(s)!.height) }));
+      TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(s, n, o, latest.get(s)!.width, latest.get(s)!.height) })));
       return frame;
     };
 

@@ -8,6 +8,7 @@ import type { Box, ObjectMeta } from '../core/frame.ts';
 import { iou } from '../infer/nms.ts';
 import { assign } from './hungarian.ts';
 import { KalmanBox } from './kalman.ts';
+import { EMBEDDING, PREDICTED } from '../meta/keys.ts';
 
 export interface TrackerOptions {
   kind: 'sort' | 'iou';
@@ -43,8 +44,7 @@ interface Track {
 }
 
 function embeddingOf(d: ObjectMeta): Float32Array | null {
-  const e = d.attributes.embedding;
-  return e instanceof Float32Array ? e : Array.isArray(e) ? Float32Array.from(e as number[]) : null;
+  return EMBEDDING.get(d) ?? null;
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
@@ -118,7 +118,7 @@ export class Tracker {
     for (const t of this.tracks) {
       t.kf?.predict();
       if (t.state === 'confirmed') {
-        out.push({ class: t.cls, label: t.label, score: t.score, box: t.kf ? t.kf.box() : t.last, track: t.id, attributes: { ...t.attributes, predicted: true } });
+        out.push({ class: t.cls, label: t.label, score: t.score, box: t.kf ? t.kf.box() : t.last, track: t.id, attributes: { ...t.attributes, [PREDICTED.name]: true } });
       }
     }
     return out;
