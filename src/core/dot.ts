@@ -64,7 +64,8 @@ export function pipelineDot(p: Pipeline, o: { stats?: boolean; title?: string } 
       const caps = pad.template.caps.includes('ANY') ? peer.template.caps : pad.template.caps.filter((c) => peer.template.caps.includes('ANY') || peer.template.caps.includes(c));
       const ch = peer.element.channel;
       const q = ch ? `\\nqueue ${ch.capacity}` : '';
-      lines.push(`  ${id(n.name)}:${id(pad.name)} -> ${id(peer.element.name)}:${id(peer.name)} [label="${caps.join(', ')}${q}"];`);
+      const conv = peer.converts ? `\\nconverts ${peer.converts}` : '';
+      lines.push(`  ${id(n.name)}:${id(pad.name)} -> ${id(peer.element.name)}:${id(peer.name)} [label="${caps.join(', ')}${q}${conv}"];`);
     }
   }
   lines.push('}');

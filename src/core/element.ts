@@ -17,6 +17,11 @@ export interface PadTemplate {
   presence: PadPresence;
   /** Media types this pad handles, e.g. ['video/x-raw']; 'ANY' accepts everything. */
   caps: string[];
+  /**
+   * Raw pixel formats (FFmpeg names) a sink pad accepts or a src pad produces; absent: any.
+   * Where a link's formats do not meet, the pipeline converts (as libavfilter inserts scale).
+   */
+  formats?: string[];
 }
 
 export interface ElementContext {
@@ -76,6 +81,8 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   props: S;
   /** Extra documentation for `sluice inspect NAME`. */
   doc?: string;
+  /** The pixel formats this instance's src pads produce when its properties decide them (scale format=X). */
+  outFormats?(props: z.output<S>): string[] | undefined;
   /** Local files this instance reads and writes, checked against each other before start. */
   files?(props: z.output<S>): { reads?: string[]; writes?: string[] };
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;
@@ -87,7 +94,9 @@ export function defineElement<S extends z.ZodObject>(def: ElementDef<S>): Elemen
 
 /** Common pad sets. */
 export const RAW = 'video/x-raw';
-export const srcPad = (caps: string[] = [RAW]): PadTemplate => ({ name: 'src', direction: 'src', presence: 'always', caps });
-export const sinkPad = (caps: string[] = [RAW]): PadTemplate => ({ name: 'sink', direction: 'sink', presence: 'always', caps });
+export const srcPad = (caps: string[] = [RAW], formats?: string[]): PadTemplate => ({ name: 'src', direction: 'src', presence: 'always', caps, ...(formats ? { formats } : {}) });
+export const sinkPad = (caps: string[] = [RAW], formats?: string[]): PadTemplate => ({ name: 'sink', direction: 'sink', presence: 'always', caps, ...(formats ? { formats } : {}) });
+/** The 8-bit planar formats the drawing elements (osd, blur) edit in place. */
+export const PLANAR_YUV = ['yuv420p', 'yuvj420p', 'yuv444p', 'gray'];
 /** Several upstream branches may join here (N-to-1, like funnel). */
 export const joinSinkPads = (caps: string[] = [RAW]): PadTemplate => ({ name: 'sink_%u', direction: 'sink', presence: 'request', caps });

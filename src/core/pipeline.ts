@@ -19,6 +19,18 @@ export const DEFAULT_QUEUE = 4;
  * (DOT dumps, SLUICE_TRACE timelines), so the engine imports none of it.
  */
 const observers: ((p: Pipeline) => void)[] = [];
+/**
+ * Converts a frame's pixels to `format` in place (replacing frame.pixels), with whatever state
+ * `key` identifies (one converter per pad). Registered by the media layer; the engine has none.
+ */
+export interface FormatConverter {
+  convert(frame: Frame, format: string, key: object): Promise<void>;
+  /** The pipeline is done with `key`: free its state. */
+  release(key: object): void;
+}
+let converter: FormatConverter | null = null;
+export function setFormatConverter(c: FormatConverter | null): void { converter = c; }
+
 export function addPipelineObserver(fn: (p: Pipeline) => void): () => void {
   observers.push(fn);
   return () => { const i = observers.indexOf(fn); if (i >= 0) observers.splice(i, 1); };
@@ -43,6 +55,10 @@ export class Pad {
   readonly template: PadTemplate;
   peer: Pad | null = null;
   probes: Probe[] = [];
+  /** Set at link time when frames will be converted on the way in ("rgb24 -> yuv420p"). */
+  converts: string | null = null;
+  /** Frames converted on the way in, so far. */
+  converted = 0;
   constructor(element: ElementNode, name: string, template: PadTemplate) {
     this.element = element;
     this.name = name;
@@ -216,6 +232,19 @@ export class Pipeline {
       this.unrequest(kp);
       throw new SluiceError('SLUICE_ERR_CAPS', `cannot link ${src.name} to ${sink.name}: ${src.name} outputs ${sp.caps.join(' | ')} but ${sink.name} accepts ${kp.caps.join(' | ')}`);
     }
+    // Pixel formats known now (testsrc, scale format=X ... into osd, display) are intersected
+    // here: where they do not meet, frames are converted on the way in, or, with no converter
+    // available, the link fails now rather than after the pipeline plays.
+    const made = src.def.outFormats?.(src.props as never) ?? sp.template.formats;
+    const accepted = kp.template.formats;
+    if (made && accepted && !made.some((f) => accepted.includes(f))) {
+      if (!converter) {
+        this.unrequest(sp);
+        this.unrequest(kp);
+        throw new SluiceError('SLUICE_ERR_CAPS', `cannot link ${src.name}.${sp.name} to ${sink.name}.${kp.name}: ${src.name} makes ${made.join(' | ')} frames but ${sink.name} takes ${accepted.join(' | ')}; put "scale format=${accepted[0]}" between them`);
+      }
+      kp.converts = `${made.join('|')} -> ${accepted[0]}`;
+    }
     sp.peer = kp;
     kp.peer = sp;
   }
@@ -365,6 +394,13 @@ export class Pipeline {
     };
   }
 
+  /** A frame in a format the pad does not take: convert it to the pad's first format. */
+  private async convertIn(n: ElementNode, pad: Pad, frame: Frame, want: string[]): Promise<void> {
+    if (!converter) throw new SluiceError('SLUICE_ERR_FORMAT', `${n.name} takes ${want.join(' | ')} frames, not ${frame.format}; put "scale format=${want[0]}" before it`);
+    if (pad.converted++ === 0) this.bus.post({ type: 'warning', source: n.name, message: `converting ${frame.format} frames to ${want[0]} for ${n.name}.${pad.name} (it takes ${want.join(' | ')}); put "scale format=${want[0]}" before it to do this explicitly` });
+    await converter.convert(frame, want[0]!, pad);
+  }
+
   /** Stream ids of the sources that reach `n` through its inputs. */
   private upstreamStreams(n: ElementNode): number[] {
     const seen = new Set<ElementNode>(), ids = new Set<number>();
@@ -453,6 +489,8 @@ export class Pipeline {
           const sinkPad = n.pad(item.pad);
           const frame = sinkPad ? runProbes(sinkPad, item.frame, n) : item.frame;
           if (!frame) continue;
+          const want = sinkPad?.template.formats;
+          if (want && frame.pixels && frame.caps === 'video/x-raw' && !want.includes(frame.format)) await this.convertIn(n, sinkPad!, frame, want);
           if (n.def.kind === 'sink') n.endToEnd.add(performance.now() - frame.born);
           n.pushWaitMs = 0;
           const t = performance.now();
@@ -561,6 +599,7 @@ export class Pipeline {
     for (const n of this.nodes) if (n.impl) await this.stopNode(n);
     const old = this._state;
     this._state = 'null';
+    for (const n of this.nodes) for (const p of n.pads) if (p.converted) converter?.release(p);
     for (const h of this.teardownHooks.splice(0)) {
       try { await h(); } catch (e) { this.bus.post({ type: 'warning', source: 'pipeline', message: `teardown hook failed: ${(e as Error).message}` }); }
     }

@@ -1,7 +1,7 @@
 // blur: anonymise regions of chosen classes (faces, people, plates) by pixelating or blurring
 // them in place. Work is bounded by the regions' area, never the whole frame.
 import { z } from 'zod';
-import { defineElement, sinkPad, srcPad } from '../core/element.ts';
+import { PLANAR_YUV, RAW, defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import { writableCanvas } from '../draw/planes.ts';
@@ -53,7 +53,7 @@ export default defineElement({
   name: 'blur',
   summary: 'Pixelate or blur the regions of chosen object classes (anonymisation)',
   kind: 'filter',
-  pads: [sinkPad(), srcPad()],
+  pads: [sinkPad([RAW], PLANAR_YUV), srcPad()],
   props,
   create(o, ctx) {
     const wanted = o.classes ? new Set(o.classes.split(',').map((s) => s.trim())) : null;

@@ -3,7 +3,7 @@
 // the bandwidth. Frames carry the camera's capture time when they came from netcam, so viewers
 // can show end-to-end latency.
 import { z } from 'zod';
-import { defineElement, sinkPad } from '../core/element.ts';
+import { RAW, defineElement, sinkPad } from '../core/element.ts';
 import { SluiceError } from '../core/errors.ts';
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
@@ -24,7 +24,7 @@ export default defineElement({
   name: 'display',
   summary: 'Serve frames to remote viewers as JPEG (TCP or browsers), never blocking',
   kind: 'sink',
-  pads: [sinkPad()],
+  pads: [sinkPad([RAW], ['yuv420p', 'yuvj420p'])],
   props,
   create(o, ctx) {
     const server = new StreamServer({ host: o.host, port: o.port, token: o.token, maxMBps: o.maxMbps, quality: o.quality, web: o.web });

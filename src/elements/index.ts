@@ -1,5 +1,7 @@
 // Built-in elements: each file declares one element with the public element API.
 import { Registry } from '../core/registry.ts';
+// Pads that take only some pixel formats get frames converted for them (swscale).
+import '../media/convert.ts';
 import type { ElementDef } from '../core/element.ts';
 import analytics from './analytics.ts';
 import blur from './blur.ts';

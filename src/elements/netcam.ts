@@ -3,7 +3,7 @@
 // arrive, newest first: when the pipeline is slower than the camera, stale frames are skipped
 // instead of queueing up.
 import { z } from 'zod';
-import { defineElement, srcPad } from '../core/element.ts';
+import { RAW, defineElement, srcPad } from '../core/element.ts';
 import { newFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, frameFromPacked420, toPts } from '../media/av.ts';
@@ -22,7 +22,7 @@ export default defineElement({
   name: 'netcam',
   summary: 'Receive a remote camera (TCP client or a browser page), newest frame first',
   kind: 'source',
-  pads: [srcPad()],
+  pads: [srcPad([RAW], ['yuvj420p'])],
   props,
   create(o, ctx) {
     const server = new WebcamServer({ host: o.host, port: o.port, token: o.token, web: o.web });

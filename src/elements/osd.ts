@@ -3,7 +3,7 @@
 // with their counts, free text and an FPS counter.
 // Works in place on 8-bit planar YUV; cost is proportional to what is drawn, never the frame.
 import { z } from 'zod';
-import { defineElement, sinkPad, srcPad } from '../core/element.ts';
+import { PLANAR_YUV, RAW, defineElement, sinkPad, srcPad } from '../core/element.ts';
 import type { Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, avOf } from '../media/av.ts';
@@ -36,7 +36,7 @@ export default defineElement({
   name: 'osd',
   summary: 'Draw boxes, labels, track trails, analytics overlays, text and FPS on frames',
   kind: 'filter',
-  pads: [sinkPad(), srcPad()],
+  pads: [sinkPad([RAW], PLANAR_YUV), srcPad()],
   props,
   create(o, ctx) {
     const f = font(o.fontSize);

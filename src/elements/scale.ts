@@ -22,6 +22,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
   props,
+  outFormats: (o) => (o.format ? [o.format] : undefined),
   create(o, ctx) {
     if (o.format) pixFmtFromName(o.format);
     const scaler = new Scaler(o);

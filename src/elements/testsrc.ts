@@ -5,7 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
-import { defineElement, srcPad } from '../core/element.ts';
+import { RAW, defineElement, srcPad } from '../core/element.ts';
 import { newFrame, type Box, type TruthObject } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { SluiceError } from '../core/errors.ts';
@@ -112,7 +112,7 @@ export default defineElement({
   name: 'testsrc',
   summary: 'Synthetic video: moving objects with ground truth, bars or noise',
   kind: 'source',
-  pads: [srcPad()],
+  pads: [srcPad([RAW], ['yuv420p'])],
   props,
   doc: `Objects are coloured boxes (class 0 red, 1 green, 2 blue, 3 yellow; with lighter stripes of
 the same hue) that move in straight
