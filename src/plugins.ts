@@ -6,7 +6,7 @@ import { delimiter, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ElementDef } from './core/element.ts';
 import type { Registry } from './core/registry.ts';
-import { SluiceError } from './core/errors.ts';
+import { SluiceError, Err } from './core/errors.ts';
 
 const EXTENSIONS = new Set(['.ts', '.js', '.mjs', '.mts']);
 
@@ -18,21 +18,21 @@ function isElementDef(x: unknown): x is ElementDef {
 /** Load one plugin module and register its elements; returns their names. */
 export async function loadPlugin(file: string, reg: Registry): Promise<string[]> {
   const path = resolve(file);
-  if (!existsSync(path)) throw new SluiceError('SLUICE_ERR_PLUGIN', `plugin ${file} not found`);
+  if (!existsSync(path)) throw new Err.PLUGIN(`plugin ${file} not found`);
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(path).href) as { default?: unknown };
   } catch (e) {
-    throw new SluiceError('SLUICE_ERR_PLUGIN', `plugin ${file} failed to load: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    throw new Err.PLUGIN(`plugin ${file} failed to load: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }
   const defs = Array.isArray(mod.default) ? mod.default : [mod.default];
   const bad = defs.findIndex((d) => !isElementDef(d));
   if (defs.length === 0 || bad >= 0) {
-    throw new SluiceError('SLUICE_ERR_PLUGIN', `plugin ${file}: its default export must be an element made with defineElement (or an array of them); ${defs.length === 0 ? 'the array is empty' : `got ${typeof defs[bad]}${defs.length > 1 ? ` at index ${bad}` : ''}`}`);
+    throw new Err.PLUGIN(`plugin ${file}: its default export must be an element made with defineElement (or an array of them); ${defs.length === 0 ? 'the array is empty' : `got ${typeof defs[bad]}${defs.length > 1 ? ` at index ${bad}` : ''}`}`);
   }
   for (const d of defs as ElementDef[]) {
     const had = reg.originOf(d.name);
-    if (had) throw new SluiceError('SLUICE_ERR_PLUGIN', `plugin ${file} defines element "${d.name}", which ${had === 'builtin' ? 'is built in' : `${had} already defines`}; rename it`);
+    if (had) throw new Err.PLUGIN(`plugin ${file} defines element "${d.name}", which ${had === 'builtin' ? 'is built in' : `${had} already defines`}; rename it`);
     reg.register(d, path);
   }
   return (defs as ElementDef[]).map((d) => d.name);
@@ -43,7 +43,7 @@ export function pluginFiles(pathList: string | undefined): string[] {
   if (!pathList) return [];
   const out: string[] = [];
   for (const entry of pathList.split(delimiter).filter(Boolean)) {
-    if (!existsSync(entry)) throw new SluiceError('SLUICE_ERR_PLUGIN', `SLUICE_PLUGIN_PATH names ${entry}, which does not exist`);
+    if (!existsSync(entry)) throw new Err.PLUGIN(`SLUICE_PLUGIN_PATH names ${entry}, which does not exist`);
     if (statSync(entry).isDirectory()) {
       for (const f of readdirSync(entry).sort()) if (EXTENSIONS.has(extname(f)) && !f.endsWith('.d.ts')) out.push(join(entry, f));
     } else out.push(entry);

@@ -54,3 +54,13 @@ test('core/ imports only core/ (trace, media and the rest subscribe to it, not t
   }
   assert.deepEqual(bad, []);
 });
+
+test('every throw site in src/ raises a coded error through the catalogue (Err.X), not a bare Error', () => {
+  const bare: string[] = [];
+  for (const f of files(SRC)) {
+    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+      if (/throw new (Error|TypeError|RangeError)\(/.test(line) || /new SluiceError\('SLUICE_ERR_/.test(line)) bare.push(`${relative(SRC, f)}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(bare, []);
+});

@@ -8,7 +8,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPipeline } from '../core/graph.ts';
 import { parseLaunch } from '../core/launch.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { GraphSpec } from '../core/graph.ts';
 import type { PipelineReport } from '../core/pipeline.ts';
 import { registry } from '../index.ts';
@@ -94,6 +94,6 @@ export function formatBench(results: BenchResult[]): string {
 }
 
 export function checkRuns(runs: number, seconds: number): void {
-  if (!Number.isInteger(runs) || runs < 1) throw new SluiceError('SLUICE_ERR_PROPERTY', `--runs must be a whole number >= 1 (got ${runs})`);
-  if (!Number.isFinite(seconds) || seconds < 0) throw new SluiceError('SLUICE_ERR_PROPERTY', `--seconds must be a number >= 0 (got ${seconds})`);
+  if (!Number.isInteger(runs) || runs < 1) throw new Err.PROPERTY(`--runs must be a whole number >= 1 (got ${runs})`);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Err.PROPERTY(`--seconds must be a number >= 0 (got ${seconds})`);
 }

@@ -1,7 +1,7 @@
 // `sluice inspect`: generated from the element declarations, never written by hand.
 import type { z } from 'zod';
 import type { Registry } from '../core/registry.ts';
-import { SluiceError, closest } from '../core/errors.ts';
+import { SluiceError, closest, Err } from '../core/errors.ts';
 import { propDashed, propInfo } from '../core/props.ts';
 
 export function inspectAll(reg: Registry): string {
@@ -15,7 +15,7 @@ export function inspectOne(reg: Registry, name: string): string {
   const d = reg.get(name);
   if (!d) {
     const hint = closest(name, reg.names());
-    throw new SluiceError('SLUICE_ERR_NO_ELEMENT', `no element named "${name}"${hint ? `; did you mean "${hint}"?` : ''}`);
+    throw new Err.NO_ELEMENT(`no element named "${name}"${hint ? `; did you mean "${hint}"?` : ''}`);
   }
   const from = reg.originOf(name);
   const out: string[] = [`${d.name} (${d.kind}): ${d.summary}`, ...(from && from !== 'builtin' ? [`From plugin ${from}`] : []), ''];

@@ -5,7 +5,7 @@ import { buildPipeline } from '../core/graph.ts';
 import { pipelineDot } from '../core/dot.ts';
 import { parseLaunch } from '../core/launch.ts';
 import { parseYaml } from '../core/yamlspec.ts';
-import { SluiceError, isSluiceError } from '../core/errors.ts';
+import { SluiceError, isSluiceError, Err } from '../core/errors.ts';
 import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
 import { registry } from '../index.ts';
 import { loadPlugins } from '../plugins.ts';
@@ -76,13 +76,13 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
 function queueSize(opts: RunOpts): number | undefined {
   if (opts.queueSize === undefined) return undefined;
   const n = Number(opts.queueSize);
-  if (!Number.isInteger(n) || n < 1) throw new SluiceError('SLUICE_ERR_PROPERTY', `--queue-size must be a whole number >= 1 (got ${opts.queueSize})`);
+  if (!Number.isInteger(n) || n < 1) throw new Err.PROPERTY(`--queue-size must be a whole number >= 1 (got ${opts.queueSize})`);
   return n;
 }
 
 /** The graph a pipeline file describes (`run` and `graph --yaml`). */
 function yamlSpec(file: string) {
-  if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `pipeline file not found: ${file}`);
+  if (!existsSync(file)) throw new Err.FILE_NOT_FOUND(`pipeline file not found: ${file}`);
   return parseYaml(readFileSync(file, 'utf8'), file, registry());
 }
 
@@ -128,17 +128,17 @@ program.command('graph')
   .option('-f, --format <format>', 'dot or svg (SVG is laid out by Graphviz compiled to WebAssembly)', 'dot')
   .option('-o, --out <file>', 'write to this file instead of standard output')
   .action(async (words: string[], o: { yaml?: string; dot?: string; format: string; out?: string }) => {
-    if (o.format !== 'dot' && o.format !== 'svg') throw new SluiceError('SLUICE_ERR_PROPERTY', `--format must be dot or svg (got "${o.format}")`);
+    if (o.format !== 'dot' && o.format !== 'svg') throw new Err.PROPERTY(`--format must be dot or svg (got "${o.format}")`);
     let dot: string;
     if (o.dot) {
-      if (!existsSync(o.dot)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `DOT file not found: ${o.dot}`);
+      if (!existsSync(o.dot)) throw new Err.FILE_NOT_FOUND(`DOT file not found: ${o.dot}`);
       dot = readFileSync(o.dot, 'utf8');
     } else {
       let spec;
       if (o.yaml) {
         spec = yamlSpec(o.yaml);
       } else {
-        if (!words.length) throw new SluiceError('SLUICE_ERR_PROPERTY', 'give a pipeline in launch syntax, --yaml FILE or --dot FILE');
+        if (!words.length) throw new Err.PROPERTY('give a pipeline in launch syntax, --yaml FILE or --dot FILE');
         spec = parseLaunch(words.join(' '));
       }
       const description = o.yaml ?? words.join(' ');
@@ -151,7 +151,7 @@ program.command('graph')
       try {
         text = gv.dot(dot);
       } catch (e) {
-        throw new SluiceError('SLUICE_ERR_PARSE', `Graphviz could not lay out the graph: ${(e as Error).message}`);
+        throw new Err.PARSE(`Graphviz could not lay out the graph: ${(e as Error).message}`);
       }
     }
     if (o.out) writeFileSync(o.out, text);
@@ -176,7 +176,7 @@ program.command('bench')
     else if (words.length) cases = [{ name: 'pipeline', pipeline: words.join(' '), spec: parseLaunch(words.join(' ')) }];
     else {
       const frames = Number(o.frames);
-      if (!Number.isInteger(frames) || frames < 10) throw new SluiceError('SLUICE_ERR_PROPERTY', `--frames must be a whole number >= 10 (got ${o.frames})`);
+      if (!Number.isInteger(frames) || frames < 10) throw new Err.PROPERTY(`--frames must be a whole number >= 10 (got ${o.frames})`);
       process.stderr.write('generating the suite\'s input (a 1080p H.264 clip and a model built in code)...\n');
       ({ cases, cleanup } = await builtinSuite({ ep: o.ep, frames }));
     }
@@ -244,10 +244,10 @@ models.command('compile').description('compile a model: uint8 NHWC input with it
   .option('--scale <x>', 'factor on 0-255 pixel values before mean/std (default: the adapter\'s)')
   .action(async (input: string, o: { output: string; adapter: string; precision: string; topK: string; channels?: string; mean?: string; std?: string; scale?: string }) => {
     const path = resolveModel(input);
-    if (o.precision !== 'fp32' && o.precision !== 'fp16') throw new SluiceError('SLUICE_ERR_PROPERTY', `--precision must be fp32 or fp16 (got ${o.precision})`);
-    if (!ADAPTER_NAMES.includes(o.adapter as never)) throw new SluiceError('SLUICE_ERR_PROPERTY', `--adapter must be one of ${ADAPTER_NAMES.join(', ')} (got ${o.adapter})`);
+    if (o.precision !== 'fp32' && o.precision !== 'fp16') throw new Err.PROPERTY(`--precision must be fp32 or fp16 (got ${o.precision})`);
+    if (!ADAPTER_NAMES.includes(o.adapter as never)) throw new Err.PROPERTY(`--adapter must be one of ${ADAPTER_NAMES.join(', ')} (got ${o.adapter})`);
     const topK = Number(o.topK);
-    if (!Number.isInteger(topK) || topK < 1) throw new SluiceError('SLUICE_ERR_PROPERTY', `--top-k must be a positive integer (got ${o.topK})`);
+    if (!Number.isInteger(topK) || topK < 1) throw new Err.PROPERTY(`--top-k must be a positive integer (got ${o.topK})`);
     const bytes = readFileSync(path);
     const info = modelInfoOf(decodeModel(bytes));
     const ad = o.adapter === 'auto' ? detectAdapter(info) : adapters[o.adapter]!;
@@ -255,11 +255,11 @@ models.command('compile').description('compile a model: uint8 NHWC input with it
       if (v === undefined) return d;
       const n = v.split(',').map(Number);
       if (n.length === 1 && Number.isFinite(n[0])) return [n[0]!, n[0]!, n[0]!];
-      if (n.length !== 3 || n.some((x) => !Number.isFinite(x))) throw new SluiceError('SLUICE_ERR_PROPERTY', `--${what} must be one number or three comma-separated numbers (got ${v})`);
+      if (n.length !== 3 || n.some((x) => !Number.isFinite(x))) throw new Err.PROPERTY(`--${what} must be one number or three comma-separated numbers (got ${v})`);
       return n as [number, number, number];
     };
     const order = (o.channels ?? ad.prep.order) as 'rgb' | 'bgr';
-    if (order !== 'rgb' && order !== 'bgr') throw new SluiceError('SLUICE_ERR_PROPERTY', `--channels must be rgb or bgr (got ${o.channels})`);
+    if (order !== 'rgb' && order !== 'bgr') throw new Err.PROPERTY(`--channels must be rgb or bgr (got ${o.channels})`);
     const r = await compileModel(bytes, {
       adapter: ad.name, precision: o.precision, topK, order,
       scale: o.scale !== undefined ? Number(o.scale) : ad.prep.scale, mean: three(o.mean, ad.prep.mean, 'mean'), std: three(o.std, ad.prep.std, 'std'),
@@ -286,7 +286,7 @@ runOptions(program.command('remote')
   .option('--threshold <t>', 'minimum score'))
   .action(async (o: RunOpts & { task?: string; model?: string; host: string; port: string; token: string; ep?: string; labels?: string; threshold?: string }) => {
     const port = Number(o.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SluiceError('SLUICE_ERR_PROPERTY', `--port must be 0..65535 (got ${o.port})`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Err.PROPERTY(`--port must be 0..65535 (got ${o.port})`);
     const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: o.token, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold) });
     const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text });
     pipeline.bus.on('element', (m) => {
@@ -315,10 +315,10 @@ program.command('webcam-client').description('stream a camera (V4L2 /dev/videoN,
       process.stdout.write(list.length ? list.map((d) => `${d.name}\t${d.description ?? ''}`).join('\n') + '\n' : `no cameras found (${DeviceAPI.getVideoFormat()})\n`);
       return;
     }
-    if (!o.server) throw new SluiceError('SLUICE_ERR_PROPERTY', 'webcam-client needs --server HOST:PORT');
-    if (!!o.device === !!o.file) throw new SluiceError('SLUICE_ERR_PROPERTY', 'webcam-client needs one of --device (a camera) or --file (a video)');
+    if (!o.server) throw new Err.PROPERTY('webcam-client needs --server HOST:PORT');
+    if (!!o.device === !!o.file) throw new Err.PROPERTY('webcam-client needs one of --device (a camera) or --file (a video)');
     const [w, h] = o.size.split('x').map(Number);
-    if (!w || !h) throw new SluiceError('SLUICE_ERR_PROPERTY', `--size must be WxH (got "${o.size}")`);
+    if (!w || !h) throw new Err.PROPERTY(`--size must be WxH (got "${o.size}")`);
     const n = await webcamClient({ server: o.server, file: o.file, device: o.device, token: o.token, width: w, height: h, quality: Number(o.quality), loop: !!o.loop, frames: Number(o.frames) });
     process.stderr.write(`sent ${n} frames\n`);
   });

@@ -2,7 +2,7 @@
 // a camera) to a netcam/WebcamServer; view receives a display/StreamServer and writes a file.
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { VideoSource } from '../media/source.ts';
 import { Scaler } from '../media/scale.ts';
 import { frameFromPacked420, toPts } from '../media/av.ts';
@@ -14,7 +14,7 @@ import { getLogger } from '../core/log.ts';
 
 function parseServer(s: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(s);
-  if (!m) throw new SluiceError('SLUICE_ERR_PROPERTY', `--server must be HOST:PORT (got "${s}")`);
+  if (!m) throw new Err.PROPERTY(`--server must be HOST:PORT (got "${s}")`);
   return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
 }
 
@@ -22,7 +22,7 @@ async function dial(server: string, token: string): Promise<Socket> {
   const { host, port } = parseServer(server);
   const s = connect(port, host);
   s.setNoDelay(true);
-  await new Promise<void>((res, rej) => { s.once('connect', () => res()); s.once('error', (e) => rej(new SluiceError('SLUICE_ERR_IO', `cannot connect to ${host}:${port}: ${e.message}`))); });
+  await new Promise<void>((res, rej) => { s.once('connect', () => res()); s.once('error', (e) => rej(new Err.IO(`cannot connect to ${host}:${port}: ${e.message}`))); });
   s.write(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from(token) }));
   return s;
 }

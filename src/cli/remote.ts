@@ -2,7 +2,7 @@
 // over a WebSocket into a pipeline here (netcam web=true ! <task> ! display web=true) and the
 // processed frames come back on the same connection. Everything is on one port, so a single
 // `ssh -L` forward reaches a GPU box.
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 export const REMOTE_TASKS = {
   auto: { model: '', chain: (m: string, x: string) => `infer model=${m}${x} ! osd fps=true`, about: 'the default with --model: the adapter is detected from the model\'s tensors and osd draws its boxes, labels or masks' },
@@ -23,9 +23,9 @@ export function remotePipeline(o: RemoteOptions): string {
   // No task: a model runs as whatever it is; no model either: the dummy invert.
   const task = o.task ?? (o.model ? 'auto' : 'invert');
   const t = REMOTE_TASKS[task as RemoteTask];
-  if (!t) throw new SluiceError('SLUICE_ERR_PROPERTY', `--task must be one of ${Object.keys(REMOTE_TASKS).join(', ')} (got "${task}")`);
-  if (task === 'invert' && o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', '--task invert runs no model; drop --model or pick another task');
-  if (task === 'auto' && !o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', '--task auto needs --model');
+  if (!t) throw new Err.PROPERTY(`--task must be one of ${Object.keys(REMOTE_TASKS).join(', ')} (got "${task}")`);
+  if (task === 'invert' && o.model) throw new Err.PROPERTY('--task invert runs no model; drop --model or pick another task');
+  if (task === 'auto' && !o.model) throw new Err.PROPERTY('--task auto needs --model');
   let extra = '';
   if (o.ep) extra += ` ep=${q(o.ep)}`;
   if (o.labels) extra += ` labels=${q(o.labels)}`;

@@ -3,6 +3,8 @@
 // the incoming one. Control items (EOS) are never dropped and may exceed capacity by design,
 // so a leaky queue still ends cleanly.
 
+import { Err } from './errors.ts';
+
 export type LeakyPolicy = 'block' | 'leaky-oldest' | 'leaky-newest';
 
 export class ChannelClosed extends Error {
@@ -43,7 +45,7 @@ export class Channel<T> {
   bytes = 0;
 
   constructor(opts: ChannelOptions<T>) {
-    if (!(opts.capacity >= 1)) throw new RangeError('channel capacity must be >= 1');
+    if (!(opts.capacity >= 1)) throw new Err.PROPERTY(`a queue needs room for at least 1 frame (capacity ${opts.capacity})`);
     this.capacity = opts.capacity;
     this.policy = opts.policy;
     this.onDrop = opts.onDrop;

@@ -47,6 +47,22 @@ export class SluiceError extends Error {
   }
 }
 
+type Short<C> = C extends `SLUICE_ERR_${infer N}` ? N : never;
+export type CodedError = new (message: string, opts?: { detail?: string; cause?: unknown }) => SluiceError;
+
+/**
+ * One constructor per code (as Fastify's createError): `throw new Err.PROPERTY('...')` makes a
+ * SluiceError whose code cannot be mistyped, and `e instanceof Err.PROPERTY` tells them apart.
+ * The message is the site's own (what to fix there); the catalogue above says what the code means.
+ */
+export const Err = Object.fromEntries((Object.keys(ErrorCodes) as ErrorCode[]).map((code) => {
+  const ctor = class extends SluiceError {
+    constructor(message: string, opts: { detail?: string; cause?: unknown } = {}) { super(code, message, opts); }
+  };
+  Object.defineProperty(ctor, 'name', { value: code });
+  return [code.slice('SLUICE_ERR_'.length), ctor];
+})) as unknown as { readonly [K in ErrorCode as Short<K>]: CodedError };
+
 export function isSluiceError(e: unknown): e is SluiceError {
   return e instanceof SluiceError;
 }

@@ -2,7 +2,7 @@
 // before anything opens, an output that would overwrite an input or another output.
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { SluiceError } from './errors.ts';
+import { SluiceError, Err } from './errors.ts';
 
 /** One spelling per file: symlinks and relative paths resolved as far as the path exists. */
 export function canonicalPath(p: string): string {
@@ -24,9 +24,9 @@ export function isLocalPath(location: string): boolean {
 export function ensureParentDir(file: string, create: boolean, who: string): void {
   const dir = dirname(resolve(file));
   if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory()) throw new SluiceError('SLUICE_ERR_IO', `${who}: ${dir} is not a directory`);
+    if (!statSync(dir).isDirectory()) throw new Err.IO(`${who}: ${dir} is not a directory`);
     return;
   }
-  if (!create) throw new SluiceError('SLUICE_ERR_IO', `${who}: directory ${dir} does not exist; create it, or set create-dirs=true to have it made`);
+  if (!create) throw new Err.IO(`${who}: directory ${dir} does not exist; create it, or set create-dirs=true to have it made`);
   mkdirSync(dir, { recursive: true });
 }

@@ -2,7 +2,7 @@
 // turns it into a Pipeline, pointing errors at the line and column they came from.
 import { Pipeline, type ElementNode, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry.ts';
-import { SluiceError, caretAt, closest, isSluiceError } from './errors.ts';
+import { SluiceError, caretAt, closest, isSluiceError, Err } from './errors.ts';
 
 /** 1-based position of a token in the source text. */
 export interface Loc { line: number; col: number; len: number }
@@ -29,7 +29,7 @@ export function pointAt(spec: { text: string; file?: string }, loc: Loc): string
 
 function withLoc(spec: GraphSpec, loc: Loc, err: unknown): SluiceError {
   if (isSluiceError(err)) return new SluiceError(err.code, err.message, { detail: pointAt(spec, loc), cause: err.cause });
-  return new SluiceError('SLUICE_ERR_PARSE', String((err as Error)?.message ?? err), { detail: pointAt(spec, loc) });
+  return new Err.PARSE(String((err as Error)?.message ?? err), { detail: pointAt(spec, loc) });
 }
 
 export function buildPipeline(spec: GraphSpec, registry: Registry, options: PipelineOptions = {}): Pipeline {
@@ -39,8 +39,7 @@ export function buildPipeline(spec: GraphSpec, registry: Registry, options: Pipe
     const def = registry.get(el.type);
     if (!def) {
       const hint = closest(el.type, registry.names());
-      throw new SluiceError('SLUICE_ERR_NO_ELEMENT',
-        `no element named "${el.type}"${hint ? `; did you mean "${hint}"?` : ''} (run \`sluice inspect\` for the list)`,
+      throw new Err.NO_ELEMENT(`no element named "${el.type}"${hint ? `; did you mean "${hint}"?` : ''} (run \`sluice inspect\` for the list)`,
         { detail: pointAt(spec, el.loc) });
     }
     const props: Record<string, unknown> = {};
@@ -59,7 +58,7 @@ export function buildPipeline(spec: GraphSpec, registry: Registry, options: Pipe
     const node = pipeline.get(end.ref);
     if (!node) {
       const hint = closest(end.ref, pipeline.nodes.map((n) => n.name));
-      throw new SluiceError('SLUICE_ERR_NO_REF', `no element named "${end.ref}" to link to${hint ? `; did you mean "${hint}."?` : ''} (give one with name=${end.ref})`, { detail: pointAt(spec, end.loc) });
+      throw new Err.NO_REF(`no element named "${end.ref}" to link to${hint ? `; did you mean "${hint}."?` : ''} (give one with name=${end.ref})`, { detail: pointAt(spec, end.loc) });
     }
     return node;
   };

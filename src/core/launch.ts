@@ -1,6 +1,6 @@
 // gst-launch style syntax: `a prop=v ! b ! c`, quoted values, `name=x` and `x.` / `x.pad`
 // references for branches and joins. Produces a GraphSpec; errors carry a caret.
-import { SluiceError } from './errors.ts';
+import { SluiceError, Err } from './errors.ts';
 import { pointAt, type ElementSpec, type EndSpec, type GraphSpec, type LinkSpec, type Loc } from './graph.ts';
 
 type Tok =
@@ -37,7 +37,7 @@ function tokenize(text: string): Tok[] {
       if (ch === '"' || ch === "'") {
         const close = text.indexOf(ch, i + 1);
         if (close < 0) {
-          throw new SluiceError('SLUICE_ERR_PARSE', `unterminated quote: add the closing ${ch}`, { detail: pointAt(spec, at(i, 1)) });
+          throw new Err.PARSE(`unterminated quote: add the closing ${ch}`, { detail: pointAt(spec, at(i, 1)) });
         }
         raw += text.slice(i + 1, close);
         i = close + 1;
@@ -52,7 +52,7 @@ function tokenize(text: string): Tok[] {
     if (eq >= 0) {
       const key = raw.slice(0, eq);
       if (!/^[A-Za-z_][\w-]*$/.test(key)) {
-        throw new SluiceError('SLUICE_ERR_PARSE', `"${key}" is not a property name (expected name=value)`, { detail: pointAt(spec, loc) });
+        throw new Err.PARSE(`"${key}" is not a property name (expected name=value)`, { detail: pointAt(spec, loc) });
       }
       toks.push({ kind: 'prop', key, value: raw.slice(eq + 1), loc, valueLoc: at(valueStart, i - valueStart) });
       continue;
@@ -63,7 +63,7 @@ function tokenize(text: string): Tok[] {
       continue;
     }
     if (!/^[A-Za-z_][\w-]*$/.test(raw)) {
-      throw new SluiceError('SLUICE_ERR_PARSE', `"${raw}" is not an element name, a property (name=value) or a reference (name.)`, { detail: pointAt(spec, loc) });
+      throw new Err.PARSE(`"${raw}" is not an element name, a property (name=value) or a reference (name.)`, { detail: pointAt(spec, loc) });
     }
     toks.push({ kind: 'word', text: raw, loc });
   }
@@ -74,7 +74,7 @@ export function parseLaunch(text: string): GraphSpec {
   const toks = tokenize(text);
   const spec: GraphSpec = { elements: [], links: [], text };
   if (toks.length === 0) {
-    throw new SluiceError('SLUICE_ERR_PARSE', 'empty pipeline: expected an element such as "testsrc ! fakesink"');
+    throw new Err.PARSE('empty pipeline: expected an element such as "testsrc ! fakesink"');
   }
   let i = 0;
   const expected = 'expected an element name or a reference like t.';
@@ -82,12 +82,12 @@ export function parseLaunch(text: string): GraphSpec {
     const t = toks[i];
     if (!t) {
       const last = toks[toks.length - 1]!;
-      throw new SluiceError('SLUICE_ERR_PARSE', `pipeline ends after "!": ${expected}`, { detail: pointAt(spec, { ...last.loc, col: last.loc.col + last.loc.len, len: 1 }) });
+      throw new Err.PARSE(`pipeline ends after "!": ${expected}`, { detail: pointAt(spec, { ...last.loc, col: last.loc.col + last.loc.len, len: 1 }) });
     }
     if (t.kind === 'ref') { i++; return { ref: t.name, pad: t.pad, loc: t.loc }; }
-    if (t.kind === 'bang') throw new SluiceError('SLUICE_ERR_PARSE', `unexpected "!": ${expected}`, { detail: pointAt(spec, t.loc) });
+    if (t.kind === 'bang') throw new Err.PARSE(`unexpected "!": ${expected}`, { detail: pointAt(spec, t.loc) });
     if (t.kind === 'prop') {
-      throw new SluiceError('SLUICE_ERR_PARSE', `property "${t.key}" has no element before it: ${expected}`, { detail: pointAt(spec, t.loc) });
+      throw new Err.PARSE(`property "${t.key}" has no element before it: ${expected}`, { detail: pointAt(spec, t.loc) });
     }
     i++;
     const el: ElementSpec = { id: spec.elements.length, type: t.text, props: [], loc: t.loc };

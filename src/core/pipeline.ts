@@ -3,7 +3,7 @@
 import { Bus, type BusMessage, type State } from './bus.ts';
 import { Channel, ChannelClosed, type LeakyPolicy } from './channel.ts';
 import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './element.ts';
-import { SluiceError, isSluiceError } from './errors.ts';
+import { SluiceError, isSluiceError, Err } from './errors.ts';
 import { releaseFrame, type Frame } from './frame.ts';
 import { parseProps, propKey } from './props.ts';
 import { canonicalPath } from './files.ts';
@@ -192,10 +192,10 @@ export class Pipeline {
 
   /** Add an element; `props` use launch or YAML spelling and are validated by its schema. */
   add(def: ElementDef, props: Record<string, unknown> = {}, name?: string): ElementNode {
-    if (this._state !== 'null') throw new SluiceError('SLUICE_ERR_STATE', 'elements can only be added in the null state');
+    if (this._state !== 'null') throw new Err.STATE('elements can only be added in the null state');
     const elementName = name ?? this.uniqueName(def.name);
     if (this.nodes.some((n) => n.name === elementName)) {
-      throw new SluiceError('SLUICE_ERR_DUP_NAME', `two elements are named "${elementName}"; names must be unique`);
+      throw new Err.DUP_NAME(`two elements are named "${elementName}"; names must be unique`);
     }
     const parsed = parseProps(def, props);
     const node = new ElementNode(def, elementName, parsed);
@@ -219,18 +219,18 @@ export class Pipeline {
     const sp = src.freePad('src', srcPadName);
     if (!sp) {
       const why = srcPadName ? `it has no free pad "${srcPadName}"` : src.def.pads.some((t) => t.direction === 'src') ? 'its only output is already linked (use tee to branch)' : 'it has no output (it is a sink)';
-      throw new SluiceError('SLUICE_ERR_LINK', `cannot link ${src.name} to ${sink.name}: ${why}`);
+      throw new Err.LINK(`cannot link ${src.name} to ${sink.name}: ${why}`);
     }
     const kp = sink.freePad('sink', sinkPadName);
     if (!kp) {
       this.unrequest(sp);
       const why = sinkPadName ? `it has no free pad "${sinkPadName}"` : sink.def.pads.some((t) => t.direction === 'sink') ? 'its input is already linked (it takes one input)' : 'it has no input (it is a source)';
-      throw new SluiceError('SLUICE_ERR_LINK', `cannot link ${src.name} to ${sink.name}: ${why}`);
+      throw new Err.LINK(`cannot link ${src.name} to ${sink.name}: ${why}`);
     }
     if (!capsIntersect(sp.caps, kp.caps)) {
       this.unrequest(sp);
       this.unrequest(kp);
-      throw new SluiceError('SLUICE_ERR_CAPS', `cannot link ${src.name} to ${sink.name}: ${src.name} outputs ${sp.caps.join(' | ')} but ${sink.name} accepts ${kp.caps.join(' | ')}`);
+      throw new Err.CAPS(`cannot link ${src.name} to ${sink.name}: ${src.name} outputs ${sp.caps.join(' | ')} but ${sink.name} accepts ${kp.caps.join(' | ')}`);
     }
     // Pixel formats known now (testsrc, scale format=X ... into osd, display) are intersected
     // here: where they do not meet, frames are converted on the way in, or, with no converter
@@ -241,7 +241,7 @@ export class Pipeline {
       if (!converter) {
         this.unrequest(sp);
         this.unrequest(kp);
-        throw new SluiceError('SLUICE_ERR_CAPS', `cannot link ${src.name}.${sp.name} to ${sink.name}.${kp.name}: ${src.name} makes ${made.join(' | ')} frames but ${sink.name} takes ${accepted.join(' | ')}; put "scale format=${accepted[0]}" between them`);
+        throw new Err.CAPS(`cannot link ${src.name}.${sp.name} to ${sink.name}.${kp.name}: ${src.name} makes ${made.join(' | ')} frames but ${sink.name} takes ${accepted.join(' | ')}; put "scale format=${accepted[0]}" between them`);
       }
       kp.converts = `${made.join('|')} -> ${accepted[0]}`;
     }
@@ -261,7 +261,7 @@ export class Pipeline {
     const [el, padName] = where.split('.');
     const node = this.get(el ?? '');
     const pad = node?.pad(padName ?? '');
-    if (!node || !pad) throw new SluiceError('SLUICE_ERR_NO_REF', `no pad "${where}" to probe (use element.pad, e.g. scale0.src)`);
+    if (!node || !pad) throw new Err.NO_REF(`no pad "${where}" to probe (use element.pad, e.g. scale0.src)`);
     pad.probes.push(probe);
     return () => { pad.probes = pad.probes.filter((p) => p !== probe); };
   }
@@ -339,7 +339,7 @@ export class Pipeline {
     } else if (from === 'paused' && to === 'ready') {
       await this.teardown();
     } else {
-      throw new SluiceError('SLUICE_ERR_STATE', `cannot go from ${from} to ${to}`);
+      throw new Err.STATE(`cannot go from ${from} to ${to}`);
     }
   }
 
@@ -352,26 +352,26 @@ export class Pipeline {
       for (const w of f.writes ?? []) {
         const c = canonicalPath(w);
         const other = readers.get(c) ?? writers.get(c);
-        if (other) throw new SluiceError('SLUICE_ERR_SAME_FILE', `${n.name} would write ${c}, which ${other} ${readers.has(c) ? 'reads' : 'writes too'}; give ${n.name} another location`);
+        if (other) throw new Err.SAME_FILE(`${n.name} would write ${c}, which ${other} ${readers.has(c) ? 'reads' : 'writes too'}; give ${n.name} another location`);
         writers.set(c, n.name);
       }
     }
   }
 
   private checkLinks(): void {
-    if (this.nodes.length === 0) throw new SluiceError('SLUICE_ERR_LINK', 'the pipeline has no elements');
+    if (this.nodes.length === 0) throw new Err.LINK('the pipeline has no elements');
     for (const n of this.nodes) {
       for (const p of n.pads) {
         if (!p.peer && p.template.presence === 'always') {
           const what = p.direction === 'src' ? `its output "${p.name}" goes nowhere; end the chain with a sink such as fakesink` : `its input "${p.name}" has nothing linked to it`;
-          throw new SluiceError('SLUICE_ERR_NOT_LINKED', `${n.name} (${n.def.name}) is not linked: ${what}`);
+          throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) is not linked: ${what}`);
         }
       }
       if (!n.isSource && n.sinkPads.length === 0) {
-        throw new SluiceError('SLUICE_ERR_NOT_LINKED', `${n.name} (${n.def.name}) has no input linked to it`);
+        throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) has no input linked to it`);
       }
       if (n.def.pads.some((t) => t.direction === 'src') && n.srcPads.filter((p) => p.peer).length === 0) {
-        throw new SluiceError('SLUICE_ERR_NOT_LINKED', `${n.name} (${n.def.name}) has no output linked; end the chain with a sink such as fakesink`);
+        throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) has no output linked; end the chain with a sink such as fakesink`);
       }
     }
   }
@@ -396,7 +396,7 @@ export class Pipeline {
 
   /** A frame in a format the pad does not take: convert it to the pad's first format. */
   private async convertIn(n: ElementNode, pad: Pad, frame: Frame, want: string[]): Promise<void> {
-    if (!converter) throw new SluiceError('SLUICE_ERR_FORMAT', `${n.name} takes ${want.join(' | ')} frames, not ${frame.format}; put "scale format=${want[0]}" before it`);
+    if (!converter) throw new Err.FORMAT(`${n.name} takes ${want.join(' | ')} frames, not ${frame.format}; put "scale format=${want[0]}" before it`);
     if (pad.converted++ === 0) this.bus.post({ type: 'warning', source: n.name, message: `converting ${frame.format} frames to ${want[0]} for ${n.name}.${pad.name} (it takes ${want.join(' | ')}); put "scale format=${want[0]}" before it to do this explicitly` });
     await converter.convert(frame, want[0]!, pad);
   }
@@ -420,14 +420,14 @@ export class Pipeline {
     else {
       for (const p of n.pads) {
         if (p.direction === 'src' && p.peer) {
-          if (pad) throw new SluiceError('SLUICE_ERR_LINK', `${n.name} has several outputs; it must name the pad it pushes to`);
+          if (pad) throw new Err.LINK(`${n.name} has several outputs; it must name the pad it pushes to`);
           pad = p;
         }
       }
     }
     if (!pad?.peer) {
       releaseFrame(frame);
-      if (padName !== undefined && !pad) throw new SluiceError('SLUICE_ERR_LINK', `${n.name} has no pad "${padName}"`);
+      if (padName !== undefined && !pad) throw new Err.LINK(`${n.name} has no pad "${padName}"`);
       return;
     }
     n.pushed.add(frame);
@@ -536,7 +536,7 @@ export class Pipeline {
   private wrap(n: ElementNode, e: unknown): SluiceError {
     if (isSluiceError(e)) return e;
     const msg = e instanceof Error ? e.message : String(e);
-    return new SluiceError('SLUICE_ERR_ELEMENT', `${n.name} (${n.def.name}) failed: ${msg}`, { cause: e });
+    return new Err.ELEMENT(`${n.name} (${n.def.name}) failed: ${msg}`, { cause: e });
   }
 
   private fail(n: ElementNode, e: unknown): void {

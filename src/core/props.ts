@@ -2,7 +2,7 @@
 // typed values. These helpers accept both, and record type/default/doc for `sluice inspect`.
 import { z } from 'zod';
 import type { ElementDef } from './element.ts';
-import { SluiceError, closest } from './errors.ts';
+import { SluiceError, closest, Err } from './errors.ts';
 
 export interface PropInfo {
   type: 'int' | 'number' | 'boolean' | 'string' | 'enum';
@@ -77,7 +77,7 @@ export function parseProps(def: ElementDef, raw: Record<string, unknown>): Recor
     if (!(key in shape)) {
       const names = Object.keys(shape).map(propDashed);
       const hint = closest(propDashed(key), names);
-      throw new SluiceError('SLUICE_ERR_PROPERTY', `${def.name} has no property "${k}"${hint ? `; did you mean "${hint}"?` : ''} (properties: ${names.join(', ') || 'none'})`, { cause: { property: k } });
+      throw new Err.PROPERTY(`${def.name} has no property "${k}"${hint ? `; did you mean "${hint}"?` : ''} (properties: ${names.join(', ') || 'none'})`, { cause: { property: k } });
     }
     input[key] = v;
   }
@@ -86,7 +86,7 @@ export function parseProps(def: ElementDef, raw: Record<string, unknown>): Recor
     const issue = r.error.issues[0]!;
     const key = String(issue.path[0] ?? '');
     const got = input[key];
-    throw new SluiceError('SLUICE_ERR_PROPERTY', `bad value ${JSON.stringify(got)} for property "${propDashed(key)}" of ${def.name}: ${describeIssue(issue)}`, { cause: { property: propDashed(key) } });
+    throw new Err.PROPERTY(`bad value ${JSON.stringify(got)} for property "${propDashed(key)}" of ${def.name}: ${describeIssue(issue)}`, { cause: { property: propDashed(key) } });
   }
   return r.data as Record<string, unknown>;
 }

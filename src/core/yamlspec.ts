@@ -7,7 +7,7 @@
 //     - fakesink: {}                                     # names joins branches)
 //     - fakesink: { from: t }
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node, type Pair } from 'yaml';
-import { SluiceError } from './errors.ts';
+import { SluiceError, Err } from './errors.ts';
 import { pointAt, type ElementSpec, type EndSpec, type GraphSpec, type Loc } from './graph.ts';
 import { parseLaunch } from './launch.ts';
 import type { Registry } from './registry.ts';
@@ -23,7 +23,7 @@ export function parseYaml(text: string, file: string, registry: Registry): Graph
     return { line: p.line, col: p.col, len: Math.max(1, Math.min(range[1] - range[0], 80)) };
   };
   const fail = (msg: string, loc: Loc): never => {
-    throw new SluiceError('SLUICE_ERR_YAML', msg, { detail: pointAt(spec, loc) });
+    throw new Err.YAML(msg, { detail: pointAt(spec, loc) });
   };
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;

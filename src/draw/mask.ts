@@ -6,7 +6,7 @@ import type { Frame as AVFrame } from 'node-av/lib';
 import { AV_PIX_FMT_YUVA420P } from 'node-av/constants';
 import { allocVideoFrame } from '../media/av.ts';
 import { pixFmtName } from '../media/av.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { Yuv } from './planes.ts';
 
 export interface MaskPlacement { x: number; y: number; w: number; h: number }
@@ -57,7 +57,7 @@ export class MaskOverlay {
       await this.graph!.process('0:v', frame);
       await this.graph!.process('1:v', img);
       const out = await this.graph!.receive('out');
-      if (!out || !('width' in out)) throw new SluiceError('SLUICE_ERR_FORMAT', 'mask overlay produced no frame');
+      if (!out || !('width' in out)) throw new Err.FORMAT('mask overlay produced no frame');
       return out;
     } finally {
       img.free();

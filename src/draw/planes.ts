@@ -1,7 +1,7 @@
 // Drawing primitives on 8-bit planar YUV frames (yuv420p/yuvj420p/yuv444p/gray). Every primitive
 // touches only the pixels it draws: fills use Buffer.fill per row, text blends glyph pixels.
 import type { Frame as AVFrame } from 'node-av/lib';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { Font } from './glyphs.ts';
 
 export type Yuv = [number, number, number];
@@ -27,8 +27,8 @@ const LAYOUTS: Record<string, [number, number, number][]> = {
  */
 export function writableCanvas(av: AVFrame, format: string, width: number, height: number, who: string): Canvas {
   const layout = LAYOUTS[format];
-  if (!layout) throw new SluiceError('SLUICE_ERR_FORMAT', `${who} edits yuv420p, yuv444p or gray frames, not ${format}; put "scale format=yuv420p" before it`);
-  if (av.makeWritable() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `${who}: cannot make the frame writable`);
+  if (!layout) throw new Err.FORMAT(`${who} edits yuv420p, yuv444p or gray frames, not ${format}; put "scale format=yuv420p" before it`);
+  if (av.makeWritable() < 0) throw new Err.FORMAT(`${who}: cannot make the frame writable`);
   const data = av.data!, ls = av.linesize;
   return { width, height, planes: layout.map(([pi, sx, sy]) => [data[pi]!, ls[pi]!, sx, sy]) };
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYamlText } from 'yaml';
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { EventMeta, Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { ANALYTICS, ANALYTICS_SHAPES, type AnalyticsSummary } from '../meta/keys.ts';
@@ -29,7 +29,7 @@ interface StreamCfg { lines: Line[]; rois: Roi[] }
 
 function nums(s: string, what: string): number[] {
   const v = s.split(',').map((x) => Number(x.trim()));
-  if (v.some((x) => !Number.isFinite(x))) throw new SluiceError('SLUICE_ERR_PROPERTY', `${what}: "${s}" must be comma-separated numbers`);
+  if (v.some((x) => !Number.isFinite(x))) throw new Err.PROPERTY(`${what}: "${s}" must be comma-separated numbers`);
   return v;
 }
 
@@ -37,7 +37,7 @@ function parseLines(spec: string): Line[] {
   return spec.split(';').filter((x) => x.trim()).map((item, i) => {
     const [name, coords] = item.includes(':') ? item.split(':') as [string, string] : [`line${i}`, item];
     const v = nums(coords, `line ${name}`);
-    if (v.length !== 4) throw new SluiceError('SLUICE_ERR_PROPERTY', `line ${name} needs x1,y1,x2,y2 (got ${v.length} numbers)`);
+    if (v.length !== 4) throw new Err.PROPERTY(`line ${name} needs x1,y1,x2,y2 (got ${v.length} numbers)`);
     return { name: name.trim(), a: [v[0]!, v[1]!], b: [v[2]!, v[3]!], in: 0, out: 0 };
   });
 }
@@ -46,7 +46,7 @@ function parseRois(spec: string, overcrowd: number): Roi[] {
   return spec.split(';').filter((x) => x.trim()).map((item, i) => {
     const [name, coords] = item.includes(':') ? item.split(':') as [string, string] : [`roi${i}`, item];
     const v = nums(coords, `roi ${name}`);
-    if (v.length < 6 || v.length % 2) throw new SluiceError('SLUICE_ERR_PROPERTY', `roi ${name} needs at least 3 points as x,y pairs`);
+    if (v.length < 6 || v.length % 2) throw new Err.PROPERTY(`roi ${name} needs at least 3 points as x,y pairs`);
     const pts: [number, number][] = [];
     for (let k = 0; k < v.length; k += 2) pts.push([v[k]!, v[k + 1]!]);
     return { name: name.trim(), pts, overcrowd, inside: new Map(), crowded: false };
@@ -74,9 +74,9 @@ export function insidePolygon(pts: [number, number][], x: number, y: number): bo
 }
 
 function fromConfig(file: string, overcrowd: number): Map<number, StreamCfg> {
-  if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `analytics config not found: ${file}`);
+  if (!existsSync(file)) throw new Err.FILE_NOT_FOUND(`analytics config not found: ${file}`);
   const raw = parseYamlText(readFileSync(file, 'utf8')) as { streams?: Record<string, { lines?: Record<string, number[]>; rois?: Record<string, number[][]>; overcrowd?: number }> };
-  if (!raw?.streams) throw new SluiceError('SLUICE_ERR_YAML', `${file}: expected "streams:" with per-stream lines and rois`);
+  if (!raw?.streams) throw new Err.YAML(`${file}: expected "streams:" with per-stream lines and rois`);
   const out = new Map<number, StreamCfg>();
   for (const [sid, c] of Object.entries(raw.streams)) {
     const lines = Object.entries(c.lines ?? {}).map(([name, v]) => parseLines(`${name}:${v.join(',')}`)[0]!);

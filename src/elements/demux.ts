@@ -2,7 +2,7 @@
 // stream N go to pad src_N; a stream whose pad is not linked is dropped (and counted).
 import { z } from 'zod';
 import { defineElement, sinkPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 export default defineElement({
   name: 'demux',
@@ -22,7 +22,7 @@ export default defineElement({
           const n = Number(pad.slice(4));
           if (!streams.has(n)) {
             const have = [...streams].map((s) => `src_${s}`).join(', ') || 'none';
-            throw new SluiceError('SLUICE_ERR_LINK', `${ctx.name}: output ${pad} is for stream ${n}, but the streams reaching ${ctx.name} are ${[...streams].join(', ') || 'none'}; link ${have}`);
+            throw new Err.LINK(`${ctx.name}: output ${pad} is for stream ${n}, but the streams reaching ${ctx.name} are ${[...streams].join(', ') || 'none'}; link ${have}`);
           }
         }
       },

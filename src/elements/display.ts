@@ -4,7 +4,7 @@
 // can show end-to-end latency.
 import { z } from 'zod';
 import { RAW, defineElement, sinkPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
@@ -36,7 +36,7 @@ export default defineElement({
       process(frame) {
         try {
           if (frame.format !== 'yuvj420p' && frame.format !== 'yuv420p') {
-            throw new SluiceError('SLUICE_ERR_FORMAT', `${ctx.name}: display sends 4:2:0 frames, not ${frame.format}; put "scale format=yuv420p" before it`);
+            throw new Err.FORMAT(`${ctx.name}: display sends 4:2:0 frames, not ${frame.format}; put "scale format=yuv420p" before it`);
           }
           // Nobody watching: skip the copy out of the native frame (the server would drop it).
           if (server.viewerCount === 0) return;

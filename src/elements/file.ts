@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineElement, sinkPad } from '../core/element.ts';
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { ensureParentDir } from '../core/files.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
 import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
@@ -25,7 +25,7 @@ export default defineElement({
   props,
   files: (o) => ({ writes: o.location ? [o.location] : [] }),
   create(o, ctx) {
-    if (!o.location) throw new SluiceError('SLUICE_ERR_PROPERTY', 'file needs location=PATH (e.g. location=out.mp4)');
+    if (!o.location) throw new Err.PROPERTY('file needs location=PATH (e.g. location=out.mp4)');
     ensureParentDir(o.location, o.createDirs, ctx.name);
     const format = containerFor(o.location, o.format);
     const mux = new FileMuxer(o.location, format);

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 const props = z.object({
   delay: p.num(0, 'milliseconds to wait per frame (a slow stage that does not load the CPU)', { min: 0 }),
@@ -22,7 +22,7 @@ export default defineElement({
     return {
       async process(frame) {
         if (o.errorAfter >= 0 && n++ === o.errorAfter) {
-          throw new SluiceError('SLUICE_ERR_ELEMENT', `${ctx.name}: error-after=${o.errorAfter} reached (as asked)`);
+          throw new Err.ELEMENT(`${ctx.name}: error-after=${o.errorAfter} reached (as asked)`);
         }
         if (o.delay > 0) await sleep(o.delay);
         if (o.busy > 0) { const end = performance.now() + o.busy; while (performance.now() < end) { /* spin */ } }

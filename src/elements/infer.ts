@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYamlText } from 'yaml';
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
 import { Channel } from '../core/channel.ts';
 import { p, propKey } from '../core/props.ts';
@@ -61,9 +61,9 @@ type Props = z.output<typeof props>;
 
 function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>): Props {
   if (!o.config) return o;
-  if (!existsSync(o.config)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `${name}: config file not found: ${o.config}`);
+  if (!existsSync(o.config)) throw new Err.FILE_NOT_FOUND(`${name}: config file not found: ${o.config}`);
   const raw = parseYamlText(readFileSync(o.config, 'utf8')) as Record<string, unknown>;
-  if (!raw || typeof raw !== 'object') throw new SluiceError('SLUICE_ERR_YAML', `${o.config}: expected a mapping of infer properties`);
+  if (!raw || typeof raw !== 'object') throw new Err.YAML(`${o.config}: expected a mapping of infer properties`);
   const fromFile = parseProps(inferDef, raw) as Record<string, unknown>;
   const merged = { ...o } as Record<string, unknown>;
   // What the file names fills what the pipeline did not set (an explicit ep=auto still wins
@@ -80,12 +80,12 @@ function triple(s: string, what: string): [number, number, number] | null {
   if (!s) return null;
   const v = s.split(',').map(Number);
   if (v.length === 1 && Number.isFinite(v[0])) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new SluiceError('SLUICE_ERR_PROPERTY', `${what} must be one number or three comma-separated numbers (got "${s}")`);
+  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new Err.PROPERTY(`${what} must be one number or three comma-separated numbers (got "${s}")`);
   return v as [number, number, number];
 }
 
 export function readLabels(file: string): string[] {
-  if (!existsSync(file)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `labels file not found: ${file}`);
+  if (!existsSync(file)) throw new Err.FILE_NOT_FOUND(`labels file not found: ${file}`);
   const lines = readFileSync(file, 'utf8').split(/\r?\n/);
   while (lines.length && lines.at(-1)!.trim() === '') lines.pop();
   // ImageNet synset lines: "n01440764 tench, Tinca tinca" -> "tench".
@@ -284,7 +284,7 @@ dynamic batch dimension take batch-size frames per call.`,
 
     return {
       async start() {
-        if (!o.model) throw new SluiceError('SLUICE_ERR_PROPERTY', `${ctx.name}: infer needs model=PATH_OR_NAME`);
+        if (!o.model) throw new Err.PROPERTY(`${ctx.name}: infer needs model=PATH_OR_NAME`);
         const model = resolveModel(o.model);
         let ep: Ep = o.ep === 'auto' ? 'cuda' : o.ep;
         const backends = listBackends();
@@ -292,14 +292,14 @@ dynamic batch dimension take batch-size frames per call.`,
           ep = 'cpu';
           ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: running on cpu because cuda is not usable: ${backends.cuda.why}` });
         } else if (ep !== 'cpu' && !backends[ep].usable) {
-          throw new SluiceError('SLUICE_ERR_EP', `${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
+          throw new Err.EP(`${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
         }
         // The model's own tensors decide the adapter and the pre-processing, compiled or not.
         let srcInfo;
         try {
           srcInfo = modelInfoOf(decodeModel(readFileSync(model)));
         } catch (e) {
-          throw new SluiceError('SLUICE_ERR_MODEL', `${ctx.name}: ${model} is not a readable ONNX model: ${(e as Error).message}`, { cause: e });
+          throw new Err.MODEL(`${ctx.name}: ${model} is not a readable ONNX model: ${(e as Error).message}`, { cause: e });
         }
         adapter = o.adapter === 'auto' ? detectAdapter(srcInfo) : adapters[o.adapter]!;
         try {
@@ -399,14 +399,14 @@ dynamic batch dimension take batch-size frames per call.`,
         labels = o.labels ? readLabels(o.labels) : own ? readLabels(own) : nc === undefined || adapter.labels?.length === nc ? adapter.labels : undefined;
         if (o.labels && nc !== undefined && labels!.length !== nc) {
           await pool.close();
-          throw new SluiceError('SLUICE_ERR_LABELS', `${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
+          throw new Err.LABELS(`${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
         }
         if (o.classes) {
           keep = new Set(o.classes.split(',').map((c) => {
             const t = c.trim();
             if (/^\d+$/.test(t)) return Number(t);
             const i = labels?.indexOf(t) ?? -1;
-            if (i < 0) throw new SluiceError('SLUICE_ERR_PROPERTY', `${ctx.name}: classes= names "${t}", which is not among the labels`);
+            if (i < 0) throw new Err.PROPERTY(`${ctx.name}: classes= names "${t}", which is not among the labels`);
             return i;
           }));
         }

@@ -8,7 +8,7 @@ import { AV_PIX_FMT_YUV420P } from 'node-av/constants';
 import { RAW, defineElement, srcPad } from '../core/element.ts';
 import { newFrame, type Box, type TruthObject } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { AVPixels, allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
 
 /** Class ids of testsrc objects and their colours (RGB). */
@@ -121,7 +121,7 @@ meta.truth lists every object in the frame: {id, class, box:[x1,y1,x2,y2], visib
 visible is the fraction of the box not hidden by others.`,
   create(o, ctx) {
     if (o.width % 2 || o.height % 2) {
-      throw new SluiceError('SLUICE_ERR_PROPERTY', `testsrc width and height must be even (got ${o.width}x${o.height})`);
+      throw new Err.PROPERTY(`testsrc width and height must be even (got ${o.width}x${o.height})`);
     }
     const W = o.width;
     const H = o.height;

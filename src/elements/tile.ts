@@ -7,7 +7,7 @@ import { SoftwareScaleContext } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, SWS_BILINEAR } from 'node-av/constants';
 import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { newFrame, releaseFrame, type Frame, type ObjectMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, allocVideoFrame, avOf, toPts } from '../media/av.ts';
@@ -48,7 +48,7 @@ export default defineElement({
   pads: [joinSinkPads(), srcPad()],
   props,
   create(o, ctx) {
-    if (o.width % 2 || o.height % 2) throw new SluiceError('SLUICE_ERR_PROPERTY', `tile width and height must be even (got ${o.width}x${o.height})`);
+    if (o.width % 2 || o.height % 2) throw new Err.PROPERTY(`tile width and height must be even (got ${o.width}x${o.height})`);
     const names = o.names ? o.names.split(',').map((n) => n.trim()) : [];
     const labelFont = font(o.fontSize);
     const latest = new Map<number, Frame>();
@@ -88,7 +88,7 @@ export default defineElement({
           sc?.ctx.freeContext();
           const c = new SoftwareScaleContext();
           c.getContext(f.width, f.height, src.format as never, cell.w, cell.h, AV_PIX_FMT_YUV420P, SWS_BILINEAR);
-          if (c.initContext() < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `tile cannot scale ${f.format} ${f.width}x${f.height}`);
+          if (c.initContext() < 0) throw new Err.FORMAT(`tile cannot scale ${f.format} ${f.width}x${f.height}`);
           sc = { key, ctx: c };
           scalers.set(s, sc);
         }
@@ -99,7 +99,7 @@ export default defineElement({
           data[2]!.subarray((cell.y >> 1) * ls[2]! + (cell.x >> 1)),
         ];
         const r = await sc.ctx.scale(src.data!, src.linesize, 0, f.height, dst, [ls[0]!, ls[1]!, ls[2]!]);
-        if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `tile: scaling stream ${s} failed (${r})`);
+        if (r < 0) throw new Err.FORMAT(`tile: scaling stream ${s} failed (${r})`);
         if (o.labels) {
           const name = names[s] ?? `stream ${s}`;
           const canvas: Canvas = { width: o.width, height: o.height, planes: [[data[0]!, ls[0]!, 0, 0], [data[1]!, ls[1]!, 1, 1], [data[2]!, ls[2]!, 1, 1]] };

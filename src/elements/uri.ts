@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineElement, srcPad } from '../core/element.ts';
 import { newFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { isLocalPath } from '../core/files.ts';
 import { AVPixels, pixFmtName } from '../media/av.ts';
 import { VideoSource } from '../media/source.ts';
@@ -27,7 +27,7 @@ export default defineElement({
     let n = 0;
     return {
       async start() {
-        if (!o.location) throw new SluiceError('SLUICE_ERR_PROPERTY', 'uri needs location=PATH_OR_URL');
+        if (!o.location) throw new Err.PROPERTY('uri needs location=PATH_OR_URL');
         await src.open();
         ctx.log.info(`${o.location}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
       },

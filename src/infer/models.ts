@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 export interface KnownModel {
   name: string;
@@ -40,15 +40,15 @@ export function modelDirs(): string[] {
 /** Path of a model given as a path or a known name. */
 export function resolveModel(spec: string): string {
   if (spec.endsWith('.onnx') || spec.includes('/')) {
-    if (!existsSync(spec)) throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `model file not found: ${spec}`);
+    if (!existsSync(spec)) throw new Err.FILE_NOT_FOUND(`model file not found: ${spec}`);
     return spec;
   }
   const known = KNOWN_MODELS.find((m) => m.name === spec);
-  if (!known) throw new SluiceError('SLUICE_ERR_MODEL', `"${spec}" is neither a .onnx path nor a known model (${KNOWN_MODELS.map((m) => m.name).join(', ')})`);
+  if (!known) throw new Err.MODEL(`"${spec}" is neither a .onnx path nor a known model (${KNOWN_MODELS.map((m) => m.name).join(', ')})`);
   for (const d of modelDirs()) {
     for (const candidate of [join(d, known.file), join(d, known.file.split('/').pop()!)]) if (existsSync(candidate)) return candidate;
   }
-  throw new SluiceError('SLUICE_ERR_MODEL', `model ${spec} is not in ${modelDirs().join(' or ')}; set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
+  throw new Err.MODEL(`model ${spec} is not in ${modelDirs().join(' or ')}; set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
 }
 
 /**
@@ -74,7 +74,7 @@ export function cacheDir(): string {
  */
 export async function pullModel(name: string, log: (s: string) => void = () => {}): Promise<string> {
   const known = KNOWN_MODELS.find((m) => m.name === name);
-  if (!known) throw new SluiceError('SLUICE_ERR_MODEL', `unknown model "${name}"; known: ${KNOWN_MODELS.map((m) => m.name).join(', ')}`);
+  if (!known) throw new Err.MODEL(`unknown model "${name}"; known: ${KNOWN_MODELS.map((m) => m.name).join(', ')}`);
   const { createHash } = await import('node:crypto');
   const { mkdirSync, readFileSync, renameSync, writeFileSync } = await import('node:fs');
   const dest = join(cacheDir(), known.file);
@@ -88,19 +88,19 @@ export async function pullModel(name: string, log: (s: string) => void = () => {
     }
   }
   if (!bytes) {
-    if (!known.url) throw new SluiceError('SLUICE_ERR_MODEL', `${name} has no download address; put ${known.file} in SLUICE_MODEL_DIR`);
+    if (!known.url) throw new Err.MODEL(`${name} has no download address; put ${known.file} in SLUICE_MODEL_DIR`);
     log(`${name}: downloading ${known.url}`);
     let res: Response;
     try {
       res = await fetch(known.url);
     } catch (e) {
-      throw new SluiceError('SLUICE_ERR_IO', `cannot download ${name} from ${known.url} (${(e as Error).message}); offline, set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
+      throw new Err.IO(`cannot download ${name} from ${known.url} (${(e as Error).message}); offline, set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
     }
-    if (!res.ok) throw new SluiceError('SLUICE_ERR_IO', `downloading ${name} failed: HTTP ${res.status} from ${known.url}`);
+    if (!res.ok) throw new Err.IO(`downloading ${name} failed: HTTP ${res.status} from ${known.url}`);
     bytes = new Uint8Array(await res.arrayBuffer());
   }
   const got = sha(bytes);
-  if (got !== known.sha256) throw new SluiceError('SLUICE_ERR_MODEL', `${name}: sha256 ${got} does not match the registry's ${known.sha256}; the file is not the expected model`);
+  if (got !== known.sha256) throw new Err.MODEL(`${name}: sha256 ${got} does not match the registry's ${known.sha256}; the file is not the expected model`);
   mkdirSync(dirname(dest), { recursive: true });
   writeFileSync(dest + '.part', bytes);
   renameSync(dest + '.part', dest);

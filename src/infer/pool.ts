@@ -1,7 +1,7 @@
 // A pool of inference workers, each with its own ORT session. Fixed-batch models fill a GPU
 // (or several CPU cores) only with concurrent sessions, so requests are spread over workers.
 import { Worker } from 'node:worker_threads';
-import { SluiceError, type ErrorCode } from '../core/errors.ts';
+import { SluiceError, type ErrorCode, Err } from '../core/errors.ts';
 import type { DecodeSpec, Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 import type { Decoded } from './adapters/types.ts';
 
@@ -25,8 +25,8 @@ class SessionWorker {
       if (m.type === 'error') p.reject(m.code ? new SluiceError(m.code as ErrorCode, m.message) : new Error(m.message));
       else p.resolve(m);
     });
-    this.worker.on('error', (e) => this.die(new SluiceError('SLUICE_ERR_INFER', `inference worker crashed: ${e.message}`, { cause: e })));
-    this.worker.on('exit', (code) => this.die(new SluiceError('SLUICE_ERR_INFER', `inference worker exited (code ${code})${this.closing ? '' : ' while the pipeline still needed it'}`)));
+    this.worker.on('error', (e) => this.die(new Err.INFER(`inference worker crashed: ${e.message}`, { cause: e })));
+    this.worker.on('exit', (code) => this.die(new Err.INFER(`inference worker exited (code ${code})${this.closing ? '' : ' while the pipeline still needed it'}`)));
   }
   private die(e: SluiceError) {
     this.dead ??= e;
@@ -61,14 +61,14 @@ export class SessionPool {
     } catch (e) {
       await this.close();
       const msg = (e as Error).message;
-      throw new SluiceError('SLUICE_ERR_MODEL', `cannot load model ${this.opts.model} with ep=${this.opts.ep}: ${msg.split('\n')[0]}`, { cause: e });
+      throw new Err.MODEL(`cannot load model ${this.opts.model} with ep=${this.opts.ep}: ${msg.split('\n')[0]}`, { cause: e });
     }
   }
 
   /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
   async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec, runAs?: number): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
     const alive = this.workers.filter((x) => !x.dead);
-    if (!alive.length) throw this.workers[0]?.dead ?? new SluiceError('SLUICE_ERR_INFER', 'the inference pool is closed');
+    if (!alive.length) throw this.workers[0]?.dead ?? new Err.INFER('the inference pool is closed');
     let w = alive[0]!;
     for (const x of alive) if (x.inflight < w.inflight) w = x;
     w.inflight++;
@@ -77,7 +77,7 @@ export class SessionPool {
       return { outputs: r.outputs, decoded: r.decoded, timing: r.timing };
     } catch (e) {
       if (e instanceof SluiceError) throw e;
-      throw new SluiceError('SLUICE_ERR_INFER', `inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+      throw new Err.INFER(`inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
     } finally {
       w.inflight--;
     }

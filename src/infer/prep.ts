@@ -6,7 +6,7 @@ import { SoftwareScaleContext, type Frame as AVFrame } from 'node-av/lib';
 import { SWS_BILINEAR } from 'node-av/constants';
 import { Scaler, type Placement } from '../media/scale.ts';
 import { pixFmtFromName, pixFmtName } from '../media/av.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
 
 export class Preprocessor {
@@ -75,7 +75,7 @@ export class Cropper {
   async into(src: AVFrame, rect: [number, number, number, number], dst: SharedArrayBuffer, offset: number): Promise<void> {
     const fmt = src.format as number;
     const desc = CHROMA[pixFmtName(fmt as never)];
-    if (!desc) throw new SluiceError('SLUICE_ERR_FORMAT', `secondary inference cannot crop ${pixFmtName(fmt as never)} frames; add scale format=yuv420p before it`);
+    if (!desc) throw new Err.FORMAT(`secondary inference cannot crop ${pixFmtName(fmt as never)} frames; add scale format=yuv420p before it`);
     let [x, y, w, h] = rect.map((v) => Math.round(v)) as [number, number, number, number];
     x = Math.max(0, x & ~1); y = Math.max(0, y & ~1);
     w = Math.min(src.width - x, Math.max(2, w)) & ~1; h = Math.min(src.height - y, Math.max(2, h)) & ~1;
@@ -85,7 +85,7 @@ export class Cropper {
       const c = new SoftwareScaleContext();
       c.getContext(w, h, fmt as never, this.width, this.height, this.dstFmt as never, SWS_BILINEAR);
       const r = c.initContext();
-      if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `cannot set up scaling ${w}x${h} -> ${this.width}x${this.height} (${r})`);
+      if (r < 0) throw new Err.FORMAT(`cannot set up scaling ${w}x${h} -> ${this.width}x${this.height} (${r})`);
       this.ctx = c;
       this.key = key;
     }
@@ -101,7 +101,7 @@ export class Cropper {
     const dstBufs = [Buffer.from(dst, offset, 3 * this.width * this.height)];
     const dstStride = [this.width * 3];
     const r = await this.ctx!.scale(srcSlice, srcStride, 0, h, dstBufs, dstStride);
-    if (r < 0) throw new SluiceError('SLUICE_ERR_FORMAT', `cropping failed (${r})`);
+    if (r < 0) throw new Err.FORMAT(`cropping failed (${r})`);
   }
 
   close(): void {

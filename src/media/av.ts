@@ -4,7 +4,7 @@
 import { Frame as AVFrame, Packet, Log, Rational, avGetPixFmtFromName, avGetPixFmtName } from 'node-av/lib';
 import { AV_LOG_ERROR, AV_PIX_FMT_NONE, AV_PIX_FMT_YUVJ420P, type AVPixelFormat } from 'node-av/constants';
 import { OwnedPixels, type Pixels } from '../core/frame.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 // FFmpeg prints codec banners at info level; keep stderr for real problems.
 Log.setLevel(AV_LOG_ERROR);
@@ -21,7 +21,7 @@ export class AVPixels extends OwnedPixels {
   }
   clone(): AVPixels {
     const c = this.av.clone();
-    if (!c) throw new SluiceError('SLUICE_ERR_FORMAT', 'could not reference frame (out of memory)');
+    if (!c) throw new Err.FORMAT('could not reference frame (out of memory)');
     return new AVPixels(c);
   }
   protected free(): void {
@@ -49,7 +49,7 @@ export class PacketPixels extends OwnedPixels {
   constructor(packet: Packet, stream: EncodedStream) { super(); this.packet = packet; this.stream = stream; }
   clone(): PacketPixels {
     const c = this.packet.clone();
-    if (!c) throw new SluiceError('SLUICE_ERR_ENCODE', 'could not reference packet (out of memory)');
+    if (!c) throw new Err.ENCODE('could not reference packet (out of memory)');
     return new PacketPixels(c, this.stream);
   }
   protected free(): void { this.packet.free(); }
@@ -59,7 +59,7 @@ export class PacketPixels extends OwnedPixels {
 export function pixFmtFromName(name: string): AVPixelFormat {
   const f = avGetPixFmtFromName(name);
   if (f === AV_PIX_FMT_NONE) {
-    throw new SluiceError('SLUICE_ERR_FORMAT', `unknown pixel format "${name}"; use an FFmpeg name such as yuv420p, nv12, rgb24, bgr24, gray`);
+    throw new Err.FORMAT(`unknown pixel format "${name}"; use an FFmpeg name such as yuv420p, nv12, rgb24, bgr24, gray`);
   }
   return f;
 }
@@ -81,7 +81,7 @@ export function allocVideoFrame(width: number, height: number, format: AVPixelFo
   f.timeBase = TIME_BASE;
   f.pts = pts;
   const ret = f.getBuffer(0);
-  if (ret < 0) { f.free(); throw new SluiceError('SLUICE_ERR_FORMAT', `cannot allocate a ${width}x${height} frame (${ret})`); }
+  if (ret < 0) { f.free(); throw new Err.FORMAT(`cannot allocate a ${width}x${height} frame (${ret})`); }
   return f;
 }
 
@@ -117,7 +117,7 @@ export function toPts(seconds: number): bigint {
 /** The native frame of a core frame, or a clear error when an element got the wrong kind. */
 export function avOf(pixels: Pixels | null, who: string): AVFrame {
   if (pixels instanceof AVPixels) return pixels.av;
-  throw new SluiceError('SLUICE_ERR_FORMAT', `${who} needs raw video frames (got ${pixels ? 'encoded data' : 'no pixels'})`);
+  throw new Err.FORMAT(`${who} needs raw video frames (got ${pixels ? 'encoded data' : 'no pixels'})`);
 }
 
 export { AVFrame, Rational };

@@ -4,7 +4,7 @@ import { FilterAPI } from 'node-av/api';
 import type { Frame as AVFrame } from 'node-av/lib';
 import { AVPixels, avOf, pixFmtName } from './av.ts';
 import type { Frame } from '../core/frame.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 export interface ScaleSpec {
   /** Output size; 0 keeps the input's (or follows the aspect ratio if the other is set). */
@@ -76,7 +76,7 @@ export class Scaler {
     await this.graph!.process(src);
     const out = await this.graph!.receive();
     if (!out || !('width' in out)) {
-      throw new SluiceError('SLUICE_ERR_FORMAT', `scaling ${src.width}x${src.height} ${pixFmtName(src.format as never)} produced no frame`);
+      throw new Err.FORMAT(`scaling ${src.width}x${src.height} ${pixFmtName(src.format as never)} produced no frame`);
     }
     return { av: out, place };
   }

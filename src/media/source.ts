@@ -8,7 +8,7 @@ import { AV_HWDEVICE_TYPE_CUDA, AV_LOG_ERROR, AV_LOG_QUIET } from 'node-av/const
 import type { Frame as AVFrame, Packet } from 'node-av/lib';
 
 const NOPTS = -9223372036854775808n;
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 
 export type HwMode = 'auto' | 'cuda' | 'none';
@@ -76,26 +76,26 @@ export class VideoSource {
       try {
         this.demuxer = await DeviceAPI.openCamera({ videoDevice: /^\d+$/.test(loc) ? Number(loc) : loc, width: c.width, height: c.height, frameRate: c.fps });
       } catch (e) {
-        throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `cannot open camera ${loc} (${DeviceAPI.getVideoFormat()}): ${(e as Error).message.split('[')[0]!.trim()}; list cameras with "sluice webcam-client --list-devices"`, { cause: e });
+        throw new Err.MEDIA_OPEN(`cannot open camera ${loc} (${DeviceAPI.getVideoFormat()}): ${(e as Error).message.split('[')[0]!.trim()}; list cameras with "sluice webcam-client --list-devices"`, { cause: e });
       } finally {
         Log.setLevel(AV_LOG_ERROR);
       }
       return this.afterOpen(loc);
     }
     if (!isUrl(loc) && !existsSync(loc)) {
-      throw new SluiceError('SLUICE_ERR_FILE_NOT_FOUND', `input file not found: ${loc} (check the path given to location=)`);
+      throw new Err.FILE_NOT_FOUND(`input file not found: ${loc} (check the path given to location=)`);
     }
     try {
       this.demuxer = await Demuxer.open(loc);
     } catch (e) {
-      throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `cannot open ${loc}: ${(e as Error).message}`, { cause: e });
+      throw new Err.MEDIA_OPEN(`cannot open ${loc}: ${(e as Error).message}`, { cause: e });
     }
     return this.afterOpen(loc);
   }
 
   private async afterOpen(loc: string): Promise<void> {
     const vs = this.demuxer!.video();
-    if (!vs) throw new SluiceError('SLUICE_ERR_NO_VIDEO', `${loc} has no video stream`);
+    if (!vs) throw new Err.NO_VIDEO(`${loc} has no video stream`);
     this.streamIndex = vs.index;
     this.tb = vs.timeBase.num / vs.timeBase.den;
     const fr = vs.avgFrameRate.num > 0 ? vs.avgFrameRate : vs.rFrameRate;
@@ -108,7 +108,7 @@ export class VideoSource {
     if (this.opts.hw !== 'none') {
       this.hw = openCuda();
       if (!this.hw && this.opts.hw === 'cuda') {
-        throw new SluiceError('SLUICE_ERR_MEDIA_OPEN', `hw=cuda asked for, but no CUDA device could be opened here; use hw=auto or hw=none`);
+        throw new Err.MEDIA_OPEN(`hw=cuda asked for, but no CUDA device could be opened here; use hw=auto or hw=none`);
       }
       if (!this.hw) this.opts.log.debug('no CUDA device: decoding on the CPU');
     }
@@ -170,7 +170,7 @@ export class VideoSource {
       const sw = new Frame();
       sw.alloc();
       const ret = await frame.hwframeTransferData(sw, 0);
-      if (ret < 0) { sw.free(); frame.free(); throw new SluiceError('SLUICE_ERR_DECODE', 'downloading a CUDA frame to CPU memory failed'); }
+      if (ret < 0) { sw.free(); frame.free(); throw new Err.DECODE('downloading a CUDA frame to CPU memory failed'); }
       sw.pts = frame.pts;
       sw.timeBase = frame.timeBase;
       frame.free();

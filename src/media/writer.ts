@@ -5,7 +5,7 @@ import { Encoder } from 'node-av/api';
 import { FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
 import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
 import { resolve } from 'node:path';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import type { EncodedStream } from './av.ts';
 
 export type Codec = 'h264' | 'mjpeg';
@@ -41,7 +41,7 @@ export class VideoEncoder {
       // libx264 encodes 4:2:0, whose chroma planes halve the size: odd sizes are refused with
       // "Generic error in an external library". Say the rule instead.
       if (this.spec.codec === 'h264' && (av.width % 2 || av.height % 2 || av.width < 2 || av.height < 2)) {
-        throw new SluiceError('SLUICE_ERR_FORMAT', `h264 (libx264, 4:2:0) needs an even width and height of at least 2; the frames are ${av.width}x${av.height}: scale to an even size first (e.g. scale width=${Math.max(2, av.width & ~1)} height=${Math.max(2, av.height & ~1)})`);
+        throw new Err.FORMAT(`h264 (libx264, 4:2:0) needs an even width and height of at least 2; the frames are ${av.width}x${av.height}: scale to an even size first (e.g. scale width=${Math.max(2, av.width & ~1)} height=${Math.max(2, av.height & ~1)})`);
       }
       await this.open(rate);
     }
@@ -62,7 +62,7 @@ export class VideoEncoder {
       this.info!.codecContext ??= this.enc!.getCodecContext()!;
       return packets;
     } catch (e) {
-      throw new SluiceError('SLUICE_ERR_ENCODE', `${this.spec.codec} encoding failed: ${(e as Error).message}`, { cause: e });
+      throw new Err.ENCODE(`${this.spec.codec} encoding failed: ${(e as Error).message}`, { cause: e });
     } finally {
       av.pts = saved;
       av.timeBase = savedTb;
@@ -109,7 +109,7 @@ export class VideoEncoder {
         });
       }
     } catch (e) {
-      throw new SluiceError('SLUICE_ERR_ENCODE', `cannot create the ${s.codec} encoder: ${(e as Error).message}`, { cause: e });
+      throw new Err.ENCODE(`cannot create the ${s.codec} encoder: ${(e as Error).message}`, { cause: e });
     }
     this.info = { codecContext: null, timeBase: new Rational(framerate.den, framerate.num), rate: fps };
   }
@@ -126,7 +126,7 @@ export function containerFor(location: string, format: string): string {
   if (format) return format;
   const ext = location.split('.').pop()?.toLowerCase() ?? '';
   const f = EXT_FORMAT[ext];
-  if (!f) throw new SluiceError('SLUICE_ERR_MUX', `cannot tell the container from "${location}": use a .mp4, .mkv, .mov, .avi or .ts name, or set format=`);
+  if (!f) throw new Err.MUX(`cannot tell the container from "${location}": use a .mp4, .mkv, .mov, .avi or .ts name, or set format=`);
   return f;
 }
 
@@ -157,11 +157,11 @@ export class FileMuxer {
   async open(): Promise<void> {
     const fc = new FormatContext();
     const ret = fc.allocOutputContext2(null, this.format, this.path);
-    if (ret < 0) throw new SluiceError('SLUICE_ERR_MUX', `FFmpeg has no muxer "${this.format}" for ${this.path}`);
+    if (ret < 0) throw new Err.MUX(`FFmpeg has no muxer "${this.format}" for ${this.path}`);
     if (!fc.oformat?.hasFlags(AVFMT_NOFILE)) {
       const io = new IOContext();
       const r = await io.open2(this.path, AVIO_FLAG_WRITE);
-      if (r < 0) { fc.freeContext(); throw new SluiceError('SLUICE_ERR_MUX', `cannot write ${this.path} (check the directory exists and is writable)`); }
+      if (r < 0) { fc.freeContext(); throw new Err.MUX(`cannot write ${this.path} (check the directory exists and is writable)`); }
       fc.pb = io;
       this.io = io;
     }
@@ -173,12 +173,12 @@ export class FileMuxer {
     const fc = this.fc!;
     if (!this.headerWritten) {
       const st = fc.newStream(null);
-      if (!info.codecContext) throw new SluiceError('SLUICE_ERR_MUX', 'a packet arrived before its encoder was open');
+      if (!info.codecContext) throw new Err.MUX('a packet arrived before its encoder was open');
       st.codecpar.fromContext(info.codecContext);
       st.timeBase = info.timeBase;
       st.avgFrameRate = new Rational(info.timeBase.den, info.timeBase.num);
       const r = await fc.writeHeader();
-      if (r < 0) throw new SluiceError('SLUICE_ERR_MUX', `writing the ${this.format} header to ${this.path} failed (${r})`);
+      if (r < 0) throw new Err.MUX(`writing the ${this.format} header to ${this.path} failed (${r})`);
       this.stream = st;
       this.src = info;
       this.headerWritten = true;
@@ -186,7 +186,7 @@ export class FileMuxer {
     pkt.streamIndex = this.stream!.index;
     pkt.rescaleTs(this.src!.timeBase, this.stream!.timeBase);
     const r = await fc.interleavedWriteFrame(pkt);
-    if (r < 0) throw new SluiceError('SLUICE_ERR_MUX', `writing to ${this.path} failed (${r})`);
+    if (r < 0) throw new Err.MUX(`writing to ${this.path} failed (${r})`);
     this.packets++;
   }
 

@@ -5,6 +5,7 @@ import { Codec, CodecContext, Frame, Packet } from 'node-av/lib';
 import { AV_CODEC_ID_MJPEG, AV_CODEC_FLAG_QSCALE, AV_PIX_FMT_YUVJ420P, FF_QP2LAMBDA } from 'node-av/constants';
 import { Log } from 'node-av/lib';
 import { AV_LOG_QUIET } from 'node-av/constants';
+import { Err } from '../core/errors.ts';
 
 Log.setLevel(AV_LOG_QUIET);
 
@@ -30,16 +31,16 @@ function decode(jpeg: Uint8Array): { width: number; height: number; planes: Buff
     const codec = Codec.findDecoder(AV_CODEC_ID_MJPEG)!;
     dec = new CodecContext();
     dec.allocContext3(codec);
-    if (dec.open2Sync(codec, null) < 0) throw new Error('cannot open the MJPEG decoder');
+    if (dec.open2Sync(codec, null) < 0) throw new Err.DECODE('cannot open the MJPEG decoder');
   }
   packet.unref();
   packet.data = Buffer.from(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength);
   let r = dec.sendPacketSync(packet);
-  if (r < 0) throw new Error(`not a decodable JPEG (${r})`);
+  if (r < 0) throw new Err.DECODE(`not a decodable JPEG (${r})`);
   frame.unref();
   r = dec.receiveFrameSync(frame);
-  if (r < 0) throw new Error(`JPEG decoding gave no picture (${r})`);
-  if (frame.format !== AV_PIX_FMT_YUVJ420P) throw new Error('only 4:2:0 JPEGs are accepted (as browsers and cameras send)');
+  if (r < 0) throw new Err.DECODE(`JPEG decoding gave no picture (${r})`);
+  if (frame.format !== AV_PIX_FMT_YUVJ420P) throw new Err.DECODE('only 4:2:0 JPEGs are accepted (as browsers and cameras send)');
   return { width: frame.width, height: frame.height, planes: frame.toBuffer() };
 }
 
@@ -55,7 +56,7 @@ function encode(width: number, height: number, planes: Uint8Array, quality: numb
     enc.pixelFormat = AV_PIX_FMT_YUVJ420P;
     enc.timeBase = { num: 1, den: 30 } as never;
     enc.setFlags(AV_CODEC_FLAG_QSCALE);
-    if (enc.open2Sync(codec, null) < 0) throw new Error('cannot open the MJPEG encoder');
+    if (enc.open2Sync(codec, null) < 0) throw new Err.ENCODE('cannot open the MJPEG encoder');
     encs.set(key, enc);
   }
   const f = new Frame();
@@ -67,9 +68,9 @@ function encode(width: number, height: number, planes: Uint8Array, quality: numb
   f.fromBuffer(Buffer.from(planes.buffer, planes.byteOffset, planes.byteLength));
   f.quality = Math.round(quality * FF_QP2LAMBDA);
   try {
-    if (enc.sendFrameSync(f) < 0) throw new Error('JPEG encoding failed');
+    if (enc.sendFrameSync(f) < 0) throw new Err.ENCODE('JPEG encoding failed');
     packet.unref();
-    if (enc.receivePacketSync(packet) < 0) throw new Error('JPEG encoder gave no packet');
+    if (enc.receivePacketSync(packet) < 0) throw new Err.ENCODE('JPEG encoder gave no packet');
     return Buffer.from(packet.data!);
   } finally {
     f.free();

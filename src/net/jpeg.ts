@@ -1,6 +1,7 @@
 // Main-thread side of the JPEG worker: promise-based decode/encode, buffers transferred.
 import { Worker } from 'node:worker_threads';
 import type { JpegJob, JpegResponse } from './jpeg-worker.ts';
+import { Err } from '../core/errors.ts';
 
 /** A raw picture: yuv420p/yuvj420p planes packed tightly (Y, then U, then V). */
 export interface RawImage { width: number; height: number; format: 'yuvj420p' | 'yuv420p'; data: Uint8Array }
@@ -38,7 +39,7 @@ export class JpegCodec {
     const ab = whole ? (jpeg.buffer as ArrayBuffer) : (jpeg.buffer.slice(jpeg.byteOffset, jpeg.byteOffset + jpeg.byteLength) as ArrayBuffer);
     const r = await this.call({ op: 'decode', jpeg: ab }, [ab]);
     if (r.ok && r.op === 'decode') return { width: r.width, height: r.height, format: r.format, data: new Uint8Array(r.planes) };
-    throw new Error('unexpected reply');
+    throw new Err.ELEMENT('the JPEG worker sent an unexpected reply');
   }
 
   /** quality: MJPEG qscale, 2 (best) .. 31. */
@@ -46,7 +47,7 @@ export class JpegCodec {
     const ab = img.data.buffer.slice(img.data.byteOffset, img.data.byteOffset + img.data.byteLength) as ArrayBuffer;
     const r = await this.call({ op: 'encode', width: img.width, height: img.height, planes: ab, quality }, [ab]);
     if (r.ok && r.op === 'encode') return Buffer.from(r.jpeg);
-    throw new Error('unexpected reply');
+    throw new Err.ELEMENT('the JPEG worker sent an unexpected reply');
   }
 
   async close(): Promise<void> { await this.worker.terminate(); }

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 
@@ -39,7 +39,7 @@ export class WebHub {
     const key = `${host}:${port}`;
     const have = port ? hubs.get(key) : undefined;
     if (have) {
-      if (have.token !== token) throw new SluiceError('SLUICE_ERR_PROPERTY', `the camera and display on ${key} must use the same token`);
+      if (have.token !== token) throw new Err.PROPERTY(`the camera and display on ${key} must use the same token`);
       return have;
     }
     const hub = new WebHub(host, port, token, limits, key);
@@ -60,7 +60,7 @@ export class WebHub {
   }
 
   attach(s: HubServer): void {
-    if (this.servers.some((x) => x.role === s.role)) throw new SluiceError('SLUICE_ERR_PROPERTY', `${this.key} already has a ${s.role}; give the second one another port`);
+    if (this.servers.some((x) => x.role === s.role)) throw new Err.PROPERTY(`${this.key} already has a ${s.role}; give the second one another port`);
     this.servers.push(s);
     // Elements start one after another: a page that connected before this server attached gets
     // it now, authenticated by the hello it already sent.
@@ -83,7 +83,7 @@ export class WebHub {
 
   listen(): Promise<{ host: string; port: number }> {
     this.listening ??= new Promise((res, rej) => {
-      this.http.once('error', (e: NodeJS.ErrnoException) => rej(new SluiceError('SLUICE_ERR_IO', `cannot listen on ${this.key}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with port=' : e.message}`)));
+      this.http.once('error', (e: NodeJS.ErrnoException) => rej(new Err.IO(`cannot listen on ${this.key}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with port=' : e.message}`)));
       this.http.listen(this.port, this.host, () => {
         const a = this.http.address();
         res({ host: this.host, port: typeof a === 'object' && a ? a.port : this.port });

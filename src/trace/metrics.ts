@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pipeline } from '../core/pipeline.ts';
 import { pipelineDot } from '../core/dot.ts';
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError, Err } from '../core/errors.ts';
 
 /** A registry whose metrics describe `pipeline` whenever it is scraped. */
 export function pipelineRegistry(pipeline: Pipeline): Registry {
@@ -134,7 +134,7 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
   });
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((res, rej) => {
-    server.once('error', (e: NodeJS.ErrnoException) => { clearInterval(tick); rej(new SluiceError('SLUICE_ERR_IO', `cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)); });
+    server.once('error', (e: NodeJS.ErrnoException) => { clearInterval(tick); rej(new Err.IO(`cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)); });
     server.listen(o.port, host, () => res());
   });
   const a = server.address();
@@ -155,6 +155,6 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
 export function parseListen(spec: string): { host: string; port: number } {
   const m = /^(?:(.+):)?(\d+)$/.exec(spec);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new SluiceError('SLUICE_ERR_PROPERTY', `--metrics takes [HOST:]PORT, e.g. 9464 or 127.0.0.1:9464 (got "${spec}")`);
+  if (!m || port > 65535) throw new Err.PROPERTY(`--metrics takes [HOST:]PORT, e.g. 9464 or 127.0.0.1:9464 (got "${spec}")`);
   return { host: m[1] ?? '127.0.0.1', port };
 }

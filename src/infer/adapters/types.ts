@@ -7,7 +7,7 @@ export interface TensorMeta { name: string; type: string; shape: number[] }
 export interface ModelInfo { inputs: TensorMeta[]; outputs: TensorMeta[] }
 export interface TensorOut { data: Float32Array; dims: number[] }
 import type { Det } from '../nms.ts';
-import { SluiceError } from '../../core/errors.ts';
+import { SluiceError, Err } from '../../core/errors.ts';
 
 export interface Prep {
   layout: 'nchw' | 'nhwc';
@@ -49,7 +49,7 @@ export interface Adapter {
 }
 
 export function modelError(msg: string): SluiceError {
-  return new SluiceError('SLUICE_ERR_MODEL', msg);
+  return new Err.MODEL(msg);
 }
 
 export function shapeStr(s: number[]): string {

@@ -2,6 +2,7 @@
 // onnx.proto): read a model, add nodes and constants, write it back. The compiler builds on it.
 import pkg from 'onnx-proto';
 import type { onnx as OnnxNs } from 'onnx-proto';
+import { Err } from '../../core/errors.ts';
 
 export const onnx = (pkg as unknown as { onnx: typeof OnnxNs }).onnx;
 export type Model = OnnxNs.ModelProto;
@@ -47,7 +48,7 @@ export function floatsOf(t: TensorP): Float32Array {
     const bits = t.rawData?.length ? new Uint16Array(rawCopy(t.rawData)) : Uint16Array.from(t.int32Data ?? []);
     return Float32Array.from(bits, halfToFloat);
   }
-  throw new Error(`tensor ${t.name} is not a float tensor (type ${t.dataType})`);
+  throw new Err.MODEL(`tensor ${t.name} is not a float tensor (type ${t.dataType})`);
 }
 
 /** A tensor's values as numbers (INT64 / INT32 shape-like tensors). */
@@ -60,7 +61,7 @@ export function intsOf(t: TensorP): number[] {
     if (t.rawData?.length) return Array.from(new Int32Array(rawCopy(t.rawData)));
     return [...(t.int32Data ?? [])];
   }
-  throw new Error(`tensor ${t.name} is not an integer tensor (type ${t.dataType})`);
+  throw new Err.MODEL(`tensor ${t.name} is not an integer tensor (type ${t.dataType})`);
 }
 
 export function floatTensor(name: string, dims: number[], data: ArrayLike<number>, half = false): TensorP {
