@@ -8,15 +8,18 @@ export type Ep = 'cpu' | 'cuda' | 'webgpu' | 'tensorrt';
 export interface WorkerInit { model: string; ep: Ep; gpuId: number; intraOpThreads: number }
 
 
-/** How u8 pixels become the input tensor: value = (x * scale - mean[c]) / std[c]. */
-export interface PrepSpec {
-  width: number;
-  height: number;
-  layout: 'nchw' | 'nhwc';
+/** Channel order a model expects, and how u8 pixels become its input: value = (x * scale - mean[c]) / std[c]. */
+export interface Normalisation {
   order: 'rgb' | 'bgr';
   scale: number;
   mean: [number, number, number];
   std: [number, number, number];
+}
+
+export interface PrepSpec extends Normalisation {
+  width: number;
+  height: number;
+  layout: 'nchw' | 'nhwc';
   /** A compiled model takes the staged uint8 NHWC pixels as they are (normalisation is in its graph). */
   uint8?: boolean;
 }

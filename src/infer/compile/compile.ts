@@ -7,7 +7,7 @@ import { Builder, DT, decodeModel, encodeModel, onnx, opsetOf, tensorElemType, t
 import type { Model, ValueInfo } from './onnx.ts';
 import { PassError, TARGET_OPSET, freeBatch, removeInitializerInputs, toHalf, upgradeOpset } from './passes.ts';
 import { POST, PostError, topK } from './post.ts';
-import type { ModelInfo } from '../protocol.ts';
+import type { ModelInfo, Normalisation } from '../protocol.ts';
 import { adapters, detectAdapter } from '../adapters/index.ts';
 import { imageInput } from '../adapters/types.ts';
 
@@ -16,17 +16,13 @@ export const COMPILER_VERSION = 1;
 export const COMPILED_INPUT = 'sluice_input';
 const META_KEY = 'sluice.compiled';
 
-export interface CompileOptions {
+/** The normalisation (order, scale, mean, std) is folded into the graph. */
+export interface CompileOptions extends Normalisation {
   /** Adapter name, or auto (detected from the outputs). */
   adapter: string;
   precision: 'fp32' | 'fp16';
   /** Candidates per image kept by the in-graph top-k. */
   topK: number;
-  /** Channel order the model expects and the normalisation value = (x * scale - mean) / std. */
-  order: 'rgb' | 'bgr';
-  scale: number;
-  mean: [number, number, number];
-  std: [number, number, number];
   /** Check that batch N gives the rows of N runs of batch 1 (onnxruntime on the CPU). */
   verify?: boolean;
 }
