@@ -82,8 +82,17 @@ test('a truncated input ends with a warning that counts the frames lost', async 
   assert.doesNotMatch(full.stderr, /truncated/);
 });
 
-test('an odd size for the h264 encoder fails with the rule, not "Generic error in an external library"', async () => {
-  const r = await sluice(['launch', `testsrc num-frames=3 ! scale width=33 height=17 ! file location=${join(tmp(), 'o.mp4')}`]);
+test('an odd size for the h264 encoder fails before start with the rule, not "Generic error in an external library"', async () => {
+  const out = join(tmp(), 'o.mp4');
+  const r = await sluice(['launch', `testsrc num-frames=3 ! scale width=33 height=17 ! file location=${out}`]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /SLUICE_ERR_FORMAT: .*needs an even width and height of at least 2; the frames are 33x17: scale to an even size first \(e\.g\. scale width=32 height=16\)/);
+  assert.match(r.stderr, /SLUICE_ERR_FORMAT: cannot link scale0\.src to file0\.sink: scale0 makes 33x17 frames, but h264 \(libx264, 4:2:0\) needs an even width and height of at least 2: scale to an even size first \(e\.g\. scale width=32 height=16\)/);
+  assert.equal(existsSync(out), false, 'nothing was opened');
+  // A size only known once frames flow (here after a queue) fails at the first frame, with the same rule.
+  const late = await sluice(['launch', `testsrc num-frames=3 ! scale width=33 height=17 ! queue ! file location=${out}`]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /SLUICE_ERR_FORMAT: h264 \(libx264, 4:2:0\) needs an even width and height of at least 2: .*; the frames are 33x17/);
+  // mjpeg takes odd sizes.
+  const mj = await sluice(['launch', '-q', `testsrc num-frames=3 ! scale width=33 height=17 ! file codec=mjpeg location=${join(tmp(), 'o.mkv')}`]);
+  assert.equal(mj.code, 0, mj.stderr);
 });

@@ -83,6 +83,10 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   doc?: string;
   /** The pixel formats this instance's src pads produce when its properties decide them (scale format=X). */
   outFormats?(props: z.output<S>): string[] | undefined;
+  /** The frame size this instance makes when its properties decide it (scale width=W height=H). */
+  outSize?(props: z.output<S>): { width: number; height: number } | undefined;
+  /** Whether this instance takes frames of this size: null, or the rule they break (libx264 wants even sizes). */
+  sizeRule?(props: z.output<S>, width: number, height: number): string | null;
   /** Local files this instance reads and writes, checked against each other before start. */
   files?(props: z.output<S>): { reads?: string[]; writes?: string[] };
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;

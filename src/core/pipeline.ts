@@ -2,12 +2,13 @@
 // per element so stages overlap (decode of frame N+1 runs while frame N is encoded).
 import { Bus, type BusMessage, type State } from './bus.ts';
 import { Channel, ChannelClosed, type LeakyPolicy } from './channel.ts';
-import type { ElementContext, ElementDef, ElementImpl, PadTemplate } from './element.ts';
+import type { ElementContext, ElementDef } from './element.ts';
 import { SluiceError, isSluiceError, Err } from './errors.ts';
 import { releaseFrame, type Frame } from './frame.ts';
+import { ElementNode, Pad, capsIntersect, runProbes, type Item, type Probe } from './node.ts';
 import { parseProps, propKey } from './props.ts';
 import { canonicalPath } from './files.ts';
-import { ElementStats, LatencyHistogram, verdict, type StatsSnapshot } from './stats.ts';
+import { verdict, type StatsSnapshot } from './stats.ts';
 import { reportOf, round3, type PipelineReport } from './report.ts';
 import { getLogger } from './log.ts';
 import { channels } from './events.ts';
@@ -36,115 +37,7 @@ export function addPipelineObserver(fn: (p: Pipeline) => void): () => void {
   return () => { const i = observers.indexOf(fn); if (i >= 0) observers.splice(i, 1); };
 }
 
-type Item =
-  | { pad: string; frame: Frame; eos?: undefined }
-  | { pad: string; eos: true; frame?: undefined };
-
-/**
- * What a probe returns (GStreamer's pad probe returns): 'pass' (or nothing; 'ok' is the old
- * spelling) lets the frame on; 'drop' drops and releases it; 'remove' passes it and removes the
- * probe; 'handled' means the probe took the frame (the pipeline neither passes nor releases
- * it); a Frame passes that one instead, and the original is released unless it shares pixels.
- */
-export type ProbeResult = 'pass' | 'ok' | 'drop' | 'remove' | 'handled' | Frame | undefined | void;
-export type Probe = (frame: Frame, where: { element: string; pad: string }) => ProbeResult;
-
-export class Pad {
-  readonly element: ElementNode;
-  readonly name: string;
-  readonly template: PadTemplate;
-  peer: Pad | null = null;
-  probes: Probe[] = [];
-  /** Set at link time when frames will be converted on the way in ("rgb24 -> yuv420p"). */
-  converts: string | null = null;
-  /** Frames converted on the way in, so far. */
-  converted = 0;
-  constructor(element: ElementNode, name: string, template: PadTemplate) {
-    this.element = element;
-    this.name = name;
-    this.template = template;
-  }
-  get direction() { return this.template.direction; }
-  get caps() { return this.template.caps; }
-}
-
-export class ElementNode {
-  readonly def: ElementDef;
-  readonly name: string;
-  readonly props: Record<string, unknown>;
-  readonly pads: Pad[] = [];
-  impl: ElementImpl | null = null;
-  stats = new ElementStats();
-  endToEnd = new LatencyHistogram();
-  channel: Channel<Item> | null = null;
-  streamId = -1;
-  pushWaitMs = 0;
-  /** Property keys given explicitly (camelCase). */
-  explicit: ReadonlySet<string> = new Set();
-  /** Frames this element pushed on: downstream's now, whatever this element does next. */
-  pushed = new WeakSet<Frame>();
-  started = false;
-  stopped = false;
-  constructor(def: ElementDef, name: string, props: Record<string, unknown>) {
-    this.def = def;
-    this.name = name;
-    this.props = props;
-    for (const t of def.pads) if (t.presence === 'always') this.pads.push(new Pad(this, t.name, t));
-  }
-  get sinkPads() { return this.pads.filter((p) => p.direction === 'sink'); }
-  get srcPads() { return this.pads.filter((p) => p.direction === 'src'); }
-  get isSource() { return !this.def.pads.some((t) => t.direction === 'sink'); }
-  pad(name: string) { return this.pads.find((p) => p.name === name); }
-
-  /** A free pad of `dir` compatible with `caps`, creating a request pad when needed. */
-  freePad(dir: 'src' | 'sink', wanted?: string): Pad | null {
-    if (wanted) {
-      const have = this.pad(wanted);
-      if (have) return have.peer ? null : have;
-      const t = this.def.pads.find((t) => t.direction === dir && t.presence === 'request' && matchTemplate(t.name, wanted));
-      if (!t) return null;
-      const p = new Pad(this, wanted, t);
-      this.pads.push(p);
-      return p;
-    }
-    const free = this.pads.find((p) => p.direction === dir && !p.peer);
-    if (free) return free;
-    const t = this.def.pads.find((t) => t.direction === dir && t.presence === 'request');
-    if (!t) return null;
-    let i = 0;
-    while (this.pad(t.name.replace('%u', String(i)))) i++;
-    const p = new Pad(this, t.name.replace('%u', String(i)), t);
-    this.pads.push(p);
-    return p;
-  }
-}
-
-/** Run a pad's probes; the frame to pass on, or null when a probe dropped or took it. */
-function runProbes(pad: Pad, frame: Frame, n: ElementNode): Frame | null {
-  for (const probe of [...pad.probes]) {
-    const r = probe(frame, { element: n.name, pad: pad.name });
-    if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); return null; }
-    if (r === 'handled') return null;
-    if (r === 'remove') pad.probes = pad.probes.filter((p) => p !== probe);
-    else if (r && typeof r === 'object' && r !== frame) {
-      // A replacement: the original's pixels are freed unless the replacement kept them.
-      if (frame.pixels && frame.pixels !== r.pixels) releaseFrame(frame);
-      frame = r;
-    }
-  }
-  return frame;
-}
-
-function matchTemplate(template: string, name: string): boolean {
-  const re = new RegExp('^' + template.replace('%u', '\\d+') + '$');
-  return re.test(name);
-}
-
-function capsIntersect(a: string[], b: string[]): boolean {
-  if (a.includes('ANY') || b.includes('ANY')) return true;
-  return a.some((c) => b.includes(c));
-}
-
+export { ElementNode, Pad, type Item, type Probe, type ProbeResult } from './node.ts';
 export type { PipelineReport } from './report.ts';
 
 export interface PipelineOptions {
@@ -244,6 +137,14 @@ export class Pipeline {
         throw new Err.CAPS(`cannot link ${src.name}.${sp.name} to ${sink.name}.${kp.name}: ${src.name} makes ${made.join(' | ')} frames but ${sink.name} takes ${accepted.join(' | ')}; put "scale format=${accepted[0]}" between them`);
       }
       kp.converts = `${made.join('|')} -> ${accepted[0]}`;
+    }
+    // A size known now that the sink cannot take fails now, not at the first frame.
+    const size = src.def.outSize?.(src.props as never);
+    const broken = size ? sink.def.sizeRule?.(sink.props as never, size.width, size.height) : null;
+    if (size && broken) {
+      this.unrequest(sp);
+      this.unrequest(kp);
+      throw new Err.FORMAT(`cannot link ${src.name}.${sp.name} to ${sink.name}.${kp.name}: ${src.name} makes ${size.width}x${size.height} frames, but ${broken}`);
     }
     sp.peer = kp;
     kp.peer = sp;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
-import { VideoEncoder } from '../media/writer.ts';
+import { VideoEncoder, sizeRule } from '../media/writer.ts';
 import type { Frame } from '../core/frame.ts';
 
 const PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'] as const;
@@ -35,6 +35,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad(['video/x-h264', 'image/jpeg'])],
   props: z.object(encodeProps),
+  sizeRule: (o, w, h) => sizeRule(o.codec, w, h),
   create(o, ctx) {
     // Encoded streams go into containers that want headers out of band (mp4, mkv).
     const enc = new VideoEncoder({ ...o, globalHeader: true });

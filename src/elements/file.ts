@@ -7,7 +7,7 @@ import { p } from '../core/props.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import { ensureParentDir } from '../core/files.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
-import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader } from '../media/writer.ts';
+import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader, sizeRule } from '../media/writer.ts';
 import { encodeHint, encodeProps } from './encode.ts';
 
 const props = z.object({
@@ -24,6 +24,7 @@ export default defineElement({
   pads: [sinkPad(['video/x-raw', 'video/x-h264', 'image/jpeg'])],
   props,
   files: (o) => ({ writes: o.location ? [o.location] : [] }),
+  sizeRule: (o, w, h) => sizeRule(o.codec, w, h),
   create(o, ctx) {
     if (!o.location) throw new Err.PROPERTY('file needs location=PATH (e.g. location=out.mp4)');
     ensureParentDir(o.location, o.createDirs, ctx.name);

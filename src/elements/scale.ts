@@ -23,6 +23,8 @@ export default defineElement({
   pads: [sinkPad(), srcPad()],
   props,
   outFormats: (o) => (o.format ? [o.format] : undefined),
+  // Without letterbox a given width and height are the output size (one of them alone keeps the aspect).
+  outSize: (o) => (o.width > 0 && o.height > 0 ? { width: o.width, height: o.height } : undefined),
   create(o, ctx) {
     if (o.format) pixFmtFromName(o.format);
     const scaler = new Scaler(o);

@@ -28,6 +28,12 @@ export interface EncodeSpec {
   globalHeader: boolean;
 }
 
+/** The size rule of a codec: null when width x height is fine, else the rule and the fix. */
+export function sizeRule(codec: string, width: number, height: number): string | null {
+  if (codec !== 'h264' || (width % 2 === 0 && height % 2 === 0 && width >= 2 && height >= 2)) return null;
+  return `h264 (libx264, 4:2:0) needs an even width and height of at least 2: scale to an even size first (e.g. scale width=${Math.max(2, width & ~1)} height=${Math.max(2, height & ~1)})`;
+}
+
 export class VideoEncoder {
   private spec: EncodeSpec;
   private enc: Encoder | null = null;
@@ -40,9 +46,8 @@ export class VideoEncoder {
     if (!this.enc) {
       // libx264 encodes 4:2:0, whose chroma planes halve the size: odd sizes are refused with
       // "Generic error in an external library". Say the rule instead.
-      if (this.spec.codec === 'h264' && (av.width % 2 || av.height % 2 || av.width < 2 || av.height < 2)) {
-        throw new Err.FORMAT(`h264 (libx264, 4:2:0) needs an even width and height of at least 2; the frames are ${av.width}x${av.height}: scale to an even size first (e.g. scale width=${Math.max(2, av.width & ~1)} height=${Math.max(2, av.height & ~1)})`);
-      }
+      const broken = sizeRule(this.spec.codec, av.width, av.height);
+      if (broken) throw new Err.FORMAT(`${broken}; the frames are ${av.width}x${av.height}`);
       await this.open(rate);
     }
     const fps = this.info!.rate;

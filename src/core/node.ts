@@ -1,0 +1,117 @@
+// The graph model: element instances (nodes) with their pads, links and probes. The scheduler
+// (pipeline.ts) runs them; this file only says what is connected to what.
+import type { Channel } from './channel.ts';
+import type { ElementDef, ElementImpl, PadTemplate } from './element.ts';
+import { releaseFrame, type Frame } from './frame.ts';
+import { ElementStats, LatencyHistogram } from './stats.ts';
+
+export type Item =
+  | { pad: string; frame: Frame; eos?: undefined }
+  | { pad: string; eos: true; frame?: undefined };
+
+/**
+ * What a probe returns (GStreamer's pad probe returns): 'pass' (or nothing; 'ok' is the old
+ * spelling) lets the frame on; 'drop' drops and releases it; 'remove' passes it and removes the
+ * probe; 'handled' means the probe took the frame (the pipeline neither passes nor releases
+ * it); a Frame passes that one instead, and the original is released unless it shares pixels.
+ */
+export type ProbeResult = 'pass' | 'ok' | 'drop' | 'remove' | 'handled' | Frame | undefined | void;
+export type Probe = (frame: Frame, where: { element: string; pad: string }) => ProbeResult;
+
+export class Pad {
+  readonly element: ElementNode;
+  readonly name: string;
+  readonly template: PadTemplate;
+  peer: Pad | null = null;
+  probes: Probe[] = [];
+  /** Set at link time when frames will be converted on the way in ("rgb24 -> yuv420p"). */
+  converts: string | null = null;
+  /** Frames converted on the way in, so far. */
+  converted = 0;
+  constructor(element: ElementNode, name: string, template: PadTemplate) {
+    this.element = element;
+    this.name = name;
+    this.template = template;
+  }
+  get direction() { return this.template.direction; }
+  get caps() { return this.template.caps; }
+}
+
+export class ElementNode {
+  readonly def: ElementDef;
+  readonly name: string;
+  readonly props: Record<string, unknown>;
+  readonly pads: Pad[] = [];
+  impl: ElementImpl | null = null;
+  stats = new ElementStats();
+  endToEnd = new LatencyHistogram();
+  channel: Channel<Item> | null = null;
+  streamId = -1;
+  pushWaitMs = 0;
+  /** Property keys given explicitly (camelCase). */
+  explicit: ReadonlySet<string> = new Set();
+  /** Frames this element pushed on: downstream's now, whatever this element does next. */
+  pushed = new WeakSet<Frame>();
+  started = false;
+  stopped = false;
+  constructor(def: ElementDef, name: string, props: Record<string, unknown>) {
+    this.def = def;
+    this.name = name;
+    this.props = props;
+    for (const t of def.pads) if (t.presence === 'always') this.pads.push(new Pad(this, t.name, t));
+  }
+  get sinkPads() { return this.pads.filter((p) => p.direction === 'sink'); }
+  get srcPads() { return this.pads.filter((p) => p.direction === 'src'); }
+  get isSource() { return !this.def.pads.some((t) => t.direction === 'sink'); }
+  pad(name: string) { return this.pads.find((p) => p.name === name); }
+
+  /** A free pad of `dir` compatible with `caps`, creating a request pad when needed. */
+  freePad(dir: 'src' | 'sink', wanted?: string): Pad | null {
+    if (wanted) {
+      const have = this.pad(wanted);
+      if (have) return have.peer ? null : have;
+      const t = this.def.pads.find((t) => t.direction === dir && t.presence === 'request' && matchTemplate(t.name, wanted));
+      if (!t) return null;
+      const p = new Pad(this, wanted, t);
+      this.pads.push(p);
+      return p;
+    }
+    const free = this.pads.find((p) => p.direction === dir && !p.peer);
+    if (free) return free;
+    const t = this.def.pads.find((t) => t.direction === dir && t.presence === 'request');
+    if (!t) return null;
+    let i = 0;
+    while (this.pad(t.name.replace('%u', String(i)))) i++;
+    const p = new Pad(this, t.name.replace('%u', String(i)), t);
+    this.pads.push(p);
+    return p;
+  }
+}
+
+/** Run a pad's probes; the frame to pass on, or null when a probe dropped or took it. */
+export function runProbes(pad: Pad, frame: Frame, n: ElementNode): Frame | null {
+  for (const probe of [...pad.probes]) {
+    const r = probe(frame, { element: n.name, pad: pad.name });
+    if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); return null; }
+    if (r === 'handled') return null;
+    if (r === 'remove') pad.probes = pad.probes.filter((p) => p !== probe);
+    else if (r && typeof r === 'object' && r !== frame) {
+      // A replacement: the original's pixels are freed unless the replacement kept them.
+      if (frame.pixels && frame.pixels !== r.pixels) releaseFrame(frame);
+      frame = r;
+    }
+  }
+  return frame;
+}
+
+function matchTemplate(template: string, name: string): boolean {
+  const re = new RegExp('^' + template.replace('%u', '\\d+') + '$');
+  return re.test(name);
+}
+
+export function capsIntersect(a: string[], b: string[]): boolean {
+  if (a.includes('ANY') || b.includes('ANY')) return true;
+  return a.some((c) => b.includes(c));
+}
+
+
