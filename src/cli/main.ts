@@ -36,6 +36,8 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
     lines = 1;
   });
   pipeline.bus.on('warning', (m) => process.stderr.write(`${lines ? '\n' : ''}warning: ${m.source}: ${m.message}\n`));
+  // As slipstream prints where to point VLC or ffplay.
+  pipeline.bus.on('element', (m) => { if (m.name === 'rtsp-url') process.stderr.write(`${m.source}: streaming at ${String(m.data.url)}\n`); });
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;

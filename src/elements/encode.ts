@@ -14,7 +14,8 @@ export const encodeProps = {
   preset: p.enum(PRESETS, 'veryfast', 'x264 speed/quality preset'),
   crf: p.int(23, 'x264 constant rate factor: lower is better quality, bigger files', { min: 0, max: 51 }),
   bitrate: p.int(0, 'target bits per second; 0 uses constant quality (crf)', { min: 0 }),
-  gop: p.int(0, 'keyframe interval in frames; 0 for the codec default', { min: 0 }),
+  gop: p.int(0, 'keyframe interval in frames; 0 for the codec default (a short gop lets RTSP clients start sooner)', { min: 0 }),
+  tune: p.enum(['none', 'zerolatency', 'film', 'animation', 'grain', 'stillimage', 'fastdecode'], 'none', 'x264 tune; zerolatency: no frame delay in the encoder (live streaming)'),
   quality: p.int(4, 'MJPEG quality, 2 (best) to 31', { min: 1, max: 31 }),
   fps: p.num(0, 'output frame rate; 0 takes it from the stream', { min: 0 }),
 };

@@ -19,6 +19,7 @@ import netcam from './netcam.ts';
 import osd from './osd.ts';
 import queue from './queue.ts';
 import rate from './rate.ts';
+import rtsp from './rtsp.ts';
 import scale from './scale.ts';
 import tee from './tee.ts';
 import testsrc from './testsrc.ts';
@@ -26,7 +27,7 @@ import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mux, netcam, osd, queue, rate, scale, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mux, netcam, osd, queue, rate, rtsp, scale, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

@@ -22,6 +22,8 @@ export interface EncodeSpec {
   bitrate: number;
   /** Keyframe interval in frames, 0 for the codec default. */
   gop: number;
+  /** x264 tune (zerolatency...); 'none' or absent: none. */
+  tune?: string;
   /** MJPEG quality 1 (best) .. 31. */
   quality: number;
   /** Whether the container wants codec headers out of band (mp4/mkv do). */
@@ -96,6 +98,7 @@ export class VideoEncoder {
     try {
       if (s.codec === 'h264') {
         const options: Record<string, string> = { preset: s.preset };
+        if (s.tune && s.tune !== 'none') options.tune = s.tune;
         if (s.bitrate <= 0) options.crf = String(s.crf);
         this.enc = await Encoder.create(FF_ENCODER_LIBX264, {
           bitrate: s.bitrate > 0 ? s.bitrate : undefined,
