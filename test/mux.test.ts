@@ -54,3 +54,14 @@ test('batched inference over muxed streams gives the same results as one frame a
   for (const [k, v] of single0) assert.equal(batched.get(k), v, k);
   for (const [k, v] of single1) assert.equal(batched.get(`1:${k.split(':')[1]}`), v, k);
 });
+
+test('a batch holds at most one frame per stream: when one stream ends, the other is not doubled up (tile composes every frame)', async () => {
+  const p = launch('testsrc num-frames=10 width=64 height=48 ! m.  testsrc num-frames=40 width=64 height=48 ! m.  mux name=m ! tile width=128 height=48 ! fakesink');
+  const perBatch: number[][] = [];
+  p.addProbe('m.src', (f) => { if (f.batch!.index === 0) perBatch.push([]); perBatch.at(-1)!.push(f.stream); });
+  const r = await p.run();
+  for (const b of perBatch) assert.equal(new Set(b).size, b.length, `a batch with a stream twice: ${b}`);
+  assert.equal(perBatch.flat().length, 50);
+  // Each of the long stream's 40 frames made a tile.
+  assert.equal(r.elements.tile0!.framesOut, 40);
+});

@@ -347,6 +347,9 @@ program.command('view').description('receive a display / StreamServer: show it i
 
 try {
   await program.parseAsync(process.argv);
+  // The command is done. A native call that cannot be interrupted (FFmpeg opening a camera that
+  // never answers) must not keep the process alive past it: exit a second later at most.
+  setTimeout(() => process.exit(), 1000).unref();
 } catch (e) {
   if (isSluiceError(e)) {
     process.stderr.write(`error: ${e.format()}\n`);

@@ -59,6 +59,9 @@ export default defineElement({
           if (!s) { s = new Scaler({ width: o.width, height: o.height, format: '', letterbox: true, placement: 'center', padColor: 'black', method: 'bilinear' }); scalers.set(frame.stream, s); }
           await scaleFrame(s, frame, ctx.name);
         }
+        // As nvstreammux: at most one frame per stream in a batch. A stream that is ahead (the
+        // other stalled or ended) sends the batch as it is; its frame starts the next one.
+        if (batch.some((f) => f.stream === frame.stream)) await send();
         batch.push(frame);
         const size = o.batchSize || inputs;
         if (batch.length >= size) await send();

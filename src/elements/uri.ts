@@ -1,54 +1,198 @@
-// uri: read a video file or network URL (demux + decode via FFmpeg), like uridecodebin.
+// uri: read a video file or network URL (demux + decode via FFmpeg), like uridecodebin. A network
+// stream (rtsp://, http://...) is live: a drop is not EOS; it reconnects, and its frame numbers
+// and timestamps go on. Only this stream waits; Ctrl-C and the pipeline's stop win over a blocked
+// open or read.
 import { z } from 'zod';
 import { defineElement, srcPad } from '../core/element.ts';
-import { newFrame } from '../core/frame.ts';
+import { newFrame, type EventMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { isLocalPath } from '../core/files.ts';
 import { AVPixels, pixFmtName } from '../media/av.ts';
-import { VideoSource } from '../media/source.ts';
+import { VideoSource, isNetworkUrl, redact, type Decoded } from '../media/source.ts';
 
 const props = z.object({
-  location: p.str('', 'file path or URL (rtsp://, http://, file://) to read'),
+  location: p.str('', 'file path or URL (rtsp://user:pass@host/path, http://, file://) to read'),
   hw: p.enum(['auto', 'cuda', 'none'], 'auto', 'hardware decoding: auto uses NVDEC when a CUDA device is present'),
   loop: p.bool(false, 'start again from the beginning at the end (endless)'),
   numFrames: p.int(-1, 'stop after this many frames, -1 for all', { min: -1 }),
+  protocols: p.enum(['auto', 'tcp', 'udp'], 'auto', 'RTSP transport: RTP over the RTSP connection (tcp), over UDP, or let FFmpeg choose'),
+  latency: p.int(200, 'RTSP jitter buffer: most milliseconds a packet may wait for reordering', { min: 0 }),
+  timeout: p.int(5000, 'network inputs: milliseconds an open may take in all (tried in slices of 1 s, so Ctrl-C never waits longer); a read that stalls over a second counts as a drop', { min: 100 }),
+  reconnect: p.bool(true, 'network inputs: reconnect after a drop instead of ending the stream'),
+  reconnectInterval: p.int(1000, 'milliseconds between reconnection attempts', { min: 10 }),
+  reconnectAttempts: p.int(-1, 'attempts before the stream gives up and ends (EOS for it alone); -1: forever', { min: -1 }),
 });
+
+type Props = z.output<typeof props>;
+
+function protocolOptions(o: Props): Record<string, string> | undefined {
+  if (!isNetworkUrl(o.location)) return undefined;
+  const opts: Record<string, string> = {
+    // FFmpeg counts in microseconds; a read that blocks longer is an error, never a hang.
+    timeout: String(o.timeout * 1000),
+    rw_timeout: String(o.timeout * 1000),
+  };
+  if (/^rtsps?:/i.test(o.location)) {
+    if (o.protocols !== 'auto') opts.rtsp_transport = o.protocols;
+    opts.max_delay = String(o.latency * 1000);
+  }
+  return opts;
+}
 
 export default defineElement({
   name: 'uri',
-  summary: 'Decode video from a file or URL (FFmpeg demux + decode, NVDEC when available)',
+  summary: 'Decode video from a file or URL (FFmpeg demux + decode, NVDEC when available; network streams reconnect)',
   kind: 'source',
   pads: [srcPad()],
   props,
   files: (o) => ({ reads: isLocalPath(o.location) ? [o.location] : [] }),
   create(o, ctx) {
-    const src = new VideoSource({ location: o.location, hw: o.hw, loop: o.loop, log: ctx.log });
+    const live = isNetworkUrl(o.location);
+    const where = redact(o.location);
+    // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
+    let abort = new AbortController();
+    const make = (quiet = false) => new VideoSource({ location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout });
+    let src = make();
+    let opened = false;
     let n = 0;
+    /** pts of the last frame, and what the current connection's times are shifted by. */
+    let lastPts = -1;
+    let shift = 0;
+    let firstOfConnection = true;
+    let lostAt = 0;
+    const pending: EventMeta[] = [];
+    const watch = setInterval(() => { if (ctx.eosRequested || ctx.signal.aborted) abort.abort(); }, 50);
+    watch.unref();
+    ctx.signal.addEventListener('abort', () => abort.abort(), { once: true });
+    const stopping = () => ctx.eosRequested || ctx.signal.aborted;
+
+    /** `p`, or null as soon as the pipeline stops: FFmpeg's open does not always honour the signal. */
+    const orStop = <T>(p: Promise<T>): Promise<T | null> => {
+      p.catch(() => {});
+      if (stopping()) return Promise.resolve(null);
+      return Promise.race([p, new Promise<null>((r) => abort.signal.addEventListener('abort', () => r(null), { once: true }))]);
+    };
+    let opening: Promise<void> | null = null;
+
+    const sleep = (ms: number) => new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      abort.signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
+    });
+
+    /** Reconnect after a drop; false when the stream gives up (or the pipeline stops). */
+    const recover = async (why: string): Promise<boolean> => {
+      if (!live || !o.reconnect || stopping()) return false;
+      lostAt = performance.now();
+      ctx.post({ type: 'warning', source: ctx.name, message: `${where}: stream lost (${why}); reconnecting every ${o.reconnectInterval} ms` });
+      ctx.post({ type: 'element', source: ctx.name, name: 'stream-lost', data: { stream: ctx.streamId, frame: n, reason: why } });
+      pending.push({ type: 'stream-lost', stream: ctx.streamId, reason: why });
+      await src.close().catch(() => {});
+      for (let attempt = 1; o.reconnectAttempts < 0 || attempt <= o.reconnectAttempts; attempt++) {
+        await sleep(o.reconnectInterval);
+        if (stopping()) return false;
+        abort = new AbortController();
+        src = make(true);
+        try {
+          const ok = await orStop(src.open().then(() => true));
+          if (!ok) return false;
+          const downMs = Math.round(performance.now() - lostAt);
+          ctx.post({ type: 'warning', source: ctx.name, message: `${where}: stream restored after ${downMs} ms (attempt ${attempt})` });
+          ctx.post({ type: 'element', source: ctx.name, name: 'stream-restored', data: { stream: ctx.streamId, frame: n, downMs } });
+          pending.push({ type: 'stream-restored', stream: ctx.streamId, downMs });
+          firstOfConnection = true;
+          return true;
+        } catch (e) {
+          await src.close().catch(() => {});
+          ctx.log.debug(`${where}: reconnect attempt ${attempt} failed: ${(e as Error).message}`);
+        }
+      }
+      ctx.post({ type: 'warning', source: ctx.name, message: `${where}: gave up after ${o.reconnectAttempts} reconnection attempts; this stream ends` });
+      return false;
+    };
+
     return {
       async start() {
         if (!o.location) throw new Err.PROPERTY('uri needs location=PATH_OR_URL');
-        await src.open();
-        ctx.log.info(`${o.location}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
+        if (live && o.reconnect) {
+          // A network camera opens while the pipeline plays: a slow or dead one must not hold up
+          // the others, nor Ctrl-C.
+          opening = src.open();
+          opening.catch(() => {});
+          return;
+        }
+        try {
+          await src.open();
+          opened = true;
+          ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
+        } catch (e) {
+          // A camera that is down at start waits like one that drops later (others keep going);
+          // without reconnect it is an error before anything plays.
+          if (!live || !o.reconnect) throw e;
+          ctx.post({ type: 'warning', source: ctx.name, message: `${(e as Error).message}; retrying every ${o.reconnectInterval} ms` });
+        }
       },
       async produce() {
         if (o.numFrames >= 0 && n >= o.numFrames) return null;
-        const d = await src.next();
-        if (!d) {
-          const lost = src.framesLost;
-          if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
-          return null;
+        if (opening) {
+          const p = opening;
+          opening = null;
+          opened = true;
+          try {
+            if ((await orStop(p.then(() => true))) === null) return null;
+            ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
+          } catch (e) {
+            lostAt = performance.now();
+            ctx.post({ type: 'warning', source: ctx.name, message: `${(e as Error).message}; retrying every ${o.reconnectInterval} ms` });
+            if (!(await recover('not reachable at start'))) return null;
+          }
         }
-        return newFrame({
-          stream: ctx.streamId, frame: n++, pts: d.pts, rate: src.rate,
-          width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pixels: new AVPixels(d.av),
-        });
+        if (!opened) {
+          opened = true;
+          lostAt = performance.now();
+          if (!(await recover('not reachable at start'))) return null;
+        }
+        for (;;) {
+          let d: Decoded | null = null;
+          let why = 'end of stream';
+          try {
+            d = live ? await orStop(src.next()) : await src.next();
+          } catch (e) {
+            if (stopping()) return null;
+            why = (e as Error).message.split('\n')[0]!;
+          }
+          if (d) {
+            if (firstOfConnection && live && lastPts >= 0) {
+              // The stream's clock goes on from where it stopped, plus the time it was away.
+              shift = lastPts + (performance.now() - lostAt) / 1000 - d.pts;
+            }
+            firstOfConnection = false;
+            const pts = d.pts + shift;
+            lastPts = pts;
+            const f = newFrame({
+              stream: ctx.streamId, frame: n++, pts, rate: src.rate,
+              width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pixels: new AVPixels(d.av),
+            });
+            if (pending.length) f.meta.events.push(...pending.splice(0));
+            return f;
+          }
+          if (!live) {
+            const lost = src.framesLost;
+            if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
+            return null;
+          }
+          if (stopping() || !(await recover(why))) return null;
+        }
       },
       hint: () => src.usingHw
         // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
         ? 'NVDEC decode includes the download to CPU memory; compare hw=none, or split the streams over GPUs'
         : 'try hw=cuda (NVDEC), a smaller input, or fewer streams per process',
-      async stop() { await src.close(); },
+      async stop() {
+        clearInterval(watch);
+        abort.abort();
+        await src.close();
+      },
     };
   },
 });

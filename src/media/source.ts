@@ -20,7 +20,21 @@ export interface SourceOptions {
   hw: HwMode;
   loop: boolean;
   log: Logger;
+  /** Network inputs: FFmpeg protocol options (rtsp_transport, timeout...). */
+  protocolOptions?: Record<string, string>;
+  /** Aborts a blocked open or read (Ctrl-C, pipeline stop). */
+  signal?: AbortSignal;
+  /** Keep FFmpeg's own messages out of the log while opening (expected failures: reconnect attempts). */
+  quiet?: boolean;
+  /** Network inputs: the most milliseconds an open may take in all. */
+  openTimeoutMs?: number;
 }
+
+/**
+ * FFmpeg's open cannot be interrupted through node-av (its signal is checked only before), so a
+ * network open is tried in slices of at most this long: Ctrl-C waits for one slice at most.
+ */
+const OPEN_SLICE_MS = 1000;
 
 export interface Decoded {
   av: AVFrame;
@@ -46,6 +60,10 @@ export function openCuda(): HardwareContext | null {
 }
 
 const isUrl = (s: string) => /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(s);
+/** A network input (RTSP, HTTP...): live semantics, reconnects. */
+export const isNetworkUrl = (s: string) => isUrl(s) && !/^file:/i.test(s);
+/** The URL without its password, for messages and logs. */
+export const redact = (s: string) => s.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 
 export class VideoSource {
   private opts: SourceOptions;
@@ -85,10 +103,26 @@ export class VideoSource {
     if (!isUrl(loc) && !existsSync(loc)) {
       throw new Err.FILE_NOT_FOUND(`input file not found: ${loc} (check the path given to location=)`);
     }
-    try {
-      this.demuxer = await Demuxer.open(loc);
-    } catch (e) {
-      throw new Err.MEDIA_OPEN(`cannot open ${loc}: ${(e as Error).message}`, { cause: e });
+    const total = isNetworkUrl(loc) ? (this.opts.openTimeoutMs ?? 0) : 0;
+    const t0 = Date.now();
+    for (;;) {
+      const slice = total > 0 ? Math.max(100, Math.min(OPEN_SLICE_MS, total - (Date.now() - t0))) : 0;
+      const options = { ...this.opts.protocolOptions, ...(slice ? { timeout: String(slice * 1000) } : {}) };
+      // An expected timeout of one slice is not worth FFmpeg's message; the last one is ours.
+      const quiet = this.opts.quiet || total > 0;
+      if (quiet) Log.setLevel(AV_LOG_QUIET);
+      try {
+        this.opts.signal?.throwIfAborted();
+        this.demuxer = await Demuxer.open(loc, { options: options as never, signal: this.opts.signal });
+        break;
+      } catch (e) {
+        const msg = (e as Error).message;
+        const timedOut = /timed out|ETIMEDOUT/i.test(msg);
+        if (total > 0 && timedOut && Date.now() - t0 < total && !this.opts.signal?.aborted) continue;
+        throw new Err.MEDIA_OPEN(`cannot open ${redact(loc)}: ${timedOut && total > 0 ? `no answer within ${total} ms (timeout)` : msg}`, { cause: e });
+      } finally {
+        if (quiet) Log.setLevel(AV_LOG_ERROR);
+      }
     }
     return this.afterOpen(loc);
   }

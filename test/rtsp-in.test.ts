@@ -1,0 +1,107 @@
+// RTSP input from cameras that are not Sluice (GStreamer's RTSP server, test/fixtures): a camera
+// that dies and comes back resumes with its numbering continued while the other never stops; a
+// server that accepts and never answers times out with a coded error; Ctrl-C always wins.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, freePort, sluice, tmp } from './helpers.ts';
+
+// Debian's Python: it has PyGObject and the GStreamer RTSP server bindings (.ci/run installs them).
+const PYTHON = '/usr/bin/python3';
+
+async function camera(port: number): Promise<ChildProcess> {
+  const p = spawn(PYTHON, [join(ROOT, 'test', 'fixtures', 'gst-rtsp-camera.py'), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.on('data', (d) => { out += d; });
+  p.stderr!.on('data', (d) => { out += d; });
+  for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(50);
+  assert.match(out, /ready/, `camera did not start: ${out}`);
+  return p;
+}
+
+const stopped = (p: ChildProcess) => new Promise<void>((r) => { if (p.exitCode !== null || p.signalCode) r(); else { p.once('exit', () => r()); p.kill('SIGKILL'); } });
+
+test('two GStreamer RTSP cameras into one mux: one is killed and restarted, its numbering goes on, the other never stops', { timeout: 120_000 }, async () => {
+  const [pa, pb] = [await freePort(), await freePort()];
+  let a = await camera(pa);
+  const b = await camera(pb);
+  const out = join(tmp(), 'm.jsonl');
+  const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${pa}/cam timeout=1000 reconnect-interval=300 num-frames=200 ! m.  uri location=rtsp://127.0.0.1:${pb}/cam num-frames=200 ! m.  mux name=m ! meta location=${out}`], { timeoutMs: 90_000 });
+  try {
+    await sleep(2500);
+    await stopped(a);
+    const downAt = Date.now();
+    await sleep(2000);
+    a = await camera(pa);
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /uri0: rtsp:\/\/127\.0\.0\.1:\d+\/cam: stream lost/);
+    assert.match(r.stderr, /uri0: rtsp:\/\/127\.0\.0\.1:\d+\/cam: stream restored after \d+ ms/);
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stream: number; frame: number; pts: number; events: { type: string }[] });
+    const s0 = lines.filter((l) => l.stream === 0), s1 = lines.filter((l) => l.stream === 1);
+    assert.equal(s0.length, 200);
+    assert.equal(s1.length, 200);
+    // Stream 0's numbers run on without a restart, and its clock jumped over the outage.
+    assert.deepEqual(s0.map((l) => l.frame), [...Array(200).keys()]);
+    const restored = s0.find((l) => l.events.some((e) => e.type === 'stream-restored'))!;
+    assert.ok(restored && restored.events.some((e) => e.type === 'stream-lost'));
+    const before = s0[restored.frame - 1]!;
+    assert.ok(restored.pts - before.pts > 1.5, `pts ${before.pts} -> ${restored.pts} across a ~2 s outage`);
+    // Stream 1 kept flowing while stream 0 was away (frames of it between the two of stream 0's).
+    const i0 = lines.indexOf(before), i1 = lines.indexOf(restored);
+    const during = lines.slice(i0, i1).filter((l) => l.stream === 1).length;
+    assert.ok(during >= 30, `only ${during} frames of the other camera during the outage (${Date.now() - downAt} ms ago)`);
+  } finally {
+    await stopped(a);
+    await stopped(b);
+  }
+});
+
+test('a server that accepts and never answers: open times out with a coded error naming the URL; with reconnect, Ctrl-C ends it at once', { timeout: 60_000 }, async () => {
+  const held: Socket[] = [];
+  const silent = createServer((s) => { held.push(s); s.on('error', () => {}); });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const port = (silent.address() as { port: number }).port;
+  try {
+    const t0 = Date.now();
+    const r = await sluice(['launch', `uri location=rtsp://viewer:secret@127.0.0.1:${port}/x timeout=1000 reconnect=false ! fakesink`], { timeoutMs: 30_000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`SLUICE_ERR_MEDIA_OPEN: cannot open rtsp://viewer:\\*\\*\\*@127\\.0\\.0\\.1:${port}/x`));
+    assert.doesNotMatch(r.stderr, /secret/, 'the password is not printed');
+    assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+    // Reconnecting forever: SIGINT still ends it promptly, with exit 0 (an EOS, not a crash).
+    let sent = 0;
+    const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${port}/x timeout=30000 ! fakesink`], {
+      timeoutMs: 30_000,
+      onSpawn: (p) => { setTimeout(() => { sent = Date.now(); p.kill('SIGINT'); }, 1500); },
+    });
+    const done = await run;
+    assert.ok(Date.now() - sent < 3000, `exited ${Date.now() - sent} ms after SIGINT`);
+    assert.equal(done.signal, null, done.stderr);
+  } finally {
+    for (const s of held) s.destroy();
+    silent.close();
+  }
+});
+
+test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rtspsrc reads the sink too', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const serve = sluice(['launch', '-q', `testsrc pattern=bars live=true fps=30 num-frames=200 width=160 height=120 ! encode preset=ultrafast tune=zerolatency gop=10 ! rtsp port=${port}`], { timeoutMs: 30_000 });
+  await sleep(1200);
+  for (const proto of ['tcp', 'udp']) {
+    const r = await sluice(['launch', '-q', '--report', join(tmp(), 'r.json'), `uri location=rtsp://127.0.0.1:${port}/ds protocols=${proto} num-frames=20 ! fakesink`]);
+    assert.equal(r.code, 0, `${proto}: ${r.stderr}`);
+  }
+  for (const proto of ['tcp', 'udp']) {
+    const g = spawn('gst-launch-1.0', ['-q', 'rtspsrc', `location=rtsp://127.0.0.1:${port}/ds`, `protocols=${proto}`, 'latency=0', '!', 'rtph264depay', '!', 'avdec_h264', '!', 'videoconvert', '!', 'video/x-raw,format=GRAY8,width=160,height=120', '!', 'fakesink', 'num-buffers=15', 'sync=false']);
+    let err = '';
+    g.stderr.on('data', (d) => { err += d; });
+    const code = await new Promise<number | null>((r) => { const t = setTimeout(() => g.kill('SIGKILL'), 20_000); g.on('close', (c) => { clearTimeout(t); r(c); }); });
+    assert.equal(code, 0, `gst-launch ${proto}: ${err}`);
+  }
+  await serve;
+});
