@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,7 +90,14 @@ test('with user and password, clients without them get 401; the password can com
   delete process.env.SLUICE_RTSP_PASSWORD;
   try {
     const denied = await rawRequest(port, `DESCRIBE rtsp://127.0.0.1:${port}/ds RTSP/1.0\r\nCSeq: 3\r\n\r\n`);
-    assert.match(denied, /^RTSP\/1\.0 401 Unauthorized[\s\S]*WWW-Authenticate: Basic realm="sluice"/);
+    assert.match(denied, /^RTSP\/1\.0 401 Unauthorized[\s\S]*WWW-Authenticate: Digest realm="sluice", nonce="\w+"[\s\S]*WWW-Authenticate: Basic realm="sluice"/);
+    // Digest (RFC 2617), computed here independently of the server.
+    const nonce = /nonce="(\w+)"/.exec(denied)![1]!;
+    const md5 = (x: string) => createHash('md5').update(x).digest('hex');
+    const uri = `rtsp://127.0.0.1:${port}/ds`;
+    const digest = (pass: string) => `Digest username="viewer", realm="sluice", nonce="${nonce}", uri="${uri}", response="${md5(`${md5(`viewer:sluice:${pass}`)}:${nonce}:${md5(`DESCRIBE:${uri}`)}`)}"`;
+    assert.match(await rawRequest(port, `DESCRIBE ${uri} RTSP/1.0\r\nCSeq: 4\r\nAuthorization: ${digest('s3cret')}\r\n\r\n`), /^RTSP\/1\.0 200 OK/);
+    assert.match(await rawRequest(port, `DESCRIBE ${uri} RTSP/1.0\r\nCSeq: 5\r\nAuthorization: ${digest('wrong')}\r\n\r\n`), /^RTSP\/1\.0 401/);
     const wrong = await ffmpegRead(`rtsp://viewer:nope@127.0.0.1:${port}/ds`, 1, 'tcp', 10_000);
     assert.notEqual(wrong.code, 0);
     const ok = await ffmpegRead(`rtsp://viewer:s3cret@127.0.0.1:${port}/ds`, 5, 'tcp');

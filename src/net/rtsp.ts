@@ -6,7 +6,7 @@
 // skips to the next keyframe instead of buffering, so it never slows the pipeline or the others.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Err } from '../core/errors.ts';
 import { NAL, fmtp, h264Packetizer, nalType, senderReport, type RtpPacketizer } from './rtp.ts';
 
@@ -239,19 +239,39 @@ export class RtspServer {
     conn.buf = Buffer.alloc(0);
   }
 
-  private reply(conn: Conn, cseq: string, code: number, reason: string, headers: Record<string, string | number> = {}, body = ''): void {
+  private reply(conn: Conn, cseq: string, code: number, reason: string, headers: Record<string, string | number | string[]> = {}, body = ''): void {
     conn.answered = true;
-    const h = [`RTSP/1.0 ${code} ${reason}`, `CSeq: ${cseq}`, 'Server: Sluice', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    const h = [`RTSP/1.0 ${code} ${reason}`, `CSeq: ${cseq}`, 'Server: Sluice', ...Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`))];
     if (body) h.push(`Content-Length: ${Buffer.byteLength(body)}`);
     conn.socket.write(`${h.join('\r\n')}\r\n\r\n${body}`);
   }
 
-  private authorised(m: Mount, header: string | undefined): boolean {
+  /** Nonces handed out for Digest, with when (they expire with the session timeout). */
+  private nonces = new Map<string, number>();
+
+  private challenge(): string[] {
+    const nonce = randomBytes(16).toString('hex');
+    this.nonces.set(nonce, Date.now());
+    if (this.nonces.size > 1024) this.nonces.delete(this.nonces.keys().next().value!);
+    return [`Digest realm="sluice", nonce="${nonce}", algorithm=MD5`, 'Basic realm="sluice"'];
+  }
+
+  private authorised(m: Mount, method: string, header: string | undefined): boolean {
     if (!m.opts.user && !m.opts.password) return true;
-    if (!header?.startsWith('Basic ')) return false;
-    const given = Buffer.from(Buffer.from(header.slice(6), 'base64').toString('utf8'));
-    const want = Buffer.from(`${m.opts.user ?? ''}:${m.opts.password ?? ''}`);
-    return given.length === want.length && timingSafeEqual(given, want);
+    const user = m.opts.user ?? '', pass = m.opts.password ?? '';
+    const same = (a: string, b: string) => { const x = Buffer.from(a), y = Buffer.from(b); return x.length === y.length && timingSafeEqual(x, y); };
+    if (header?.startsWith('Basic ')) return same(Buffer.from(header.slice(6), 'base64').toString('utf8'), `${user}:${pass}`);
+    if (header?.startsWith('Digest ')) {
+      // RFC 2617 (as RTSP clients speak it): response = MD5(MD5(user:realm:pass):nonce:MD5(method:uri)).
+      const f: Record<string, string> = {};
+      for (const m2 of header.slice(7).matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]*))/g)) f[m2[1]!.toLowerCase()] = m2[2] ?? m2[3] ?? '';
+      const issued = this.nonces.get(f.nonce ?? '');
+      if (!issued || Date.now() - issued > SESSION_TIMEOUT_S * 1000 || f.username !== user) return false;
+      const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+      const want = md5(`${md5(`${user}:sluice:${pass}`)}:${f.nonce}:${md5(`${method}:${f.uri}`)}`);
+      return same(f.response ?? '', want);
+    }
+    return false;
   }
 
   private handle(conn: Conn, req: { method: string; url: string; headers: Record<string, string> }): void {
@@ -266,7 +286,7 @@ export class RtspServer {
     }
     const m = this.mounts.get(pathOf(req.url));
     if (!m) return this.reply(conn, cseq, 404, 'Not Found');
-    if (!this.authorised(m, req.headers.authorization)) return this.reply(conn, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="sluice"' });
+    if (!this.authorised(m, req.method, req.headers.authorization)) return this.reply(conn, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': this.challenge() });
     switch (req.method) {
       case 'DESCRIBE': {
         // Before the first keyframe there is no SPS/PPS to describe: wait a little for it.
