@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, freePort, sluice, tmp } from './helpers.ts';
+import { ASSETS, ROOT, freePort, sluice, tmp } from './helpers.ts';
 
 // Debian's Python: it has PyGObject and the GStreamer RTSP server bindings (.ci/run installs them).
 const PYTHON = '/usr/bin/python3';
@@ -104,4 +104,31 @@ test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rt
     assert.equal(code, 0, `gst-launch ${proto}: ${err}`);
   }
   await serve;
+});
+
+test('examples/slipstream-rtsp.ts: two RTSP cameras in, detection, a tiled RTSP stream out, and the seed\'s per-frame counts', { timeout: 120_000 }, async () => {
+  const [pa, pb, out] = [await freePort(), await freePort(), await freePort()];
+  const a = await camera(pa), b = await camera(pb);
+  try {
+    const ex = spawn(process.execPath, [join(ROOT, 'examples', 'slipstream-rtsp.ts'), `rtsp://127.0.0.1:${pa}/cam`, `rtsp://127.0.0.1:${pb}/cam`, '--port', String(out), '--frames', '90', '--model', join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    ex.stdout!.on('data', (d) => { stdout += d; });
+    ex.stderr!.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number | null>((r) => ex.on('close', r));
+    for (let i = 0; i < 200 && !/streaming at rtsp:\/\//.test(stderr); i++) await sleep(50);
+    assert.match(stderr, new RegExp(`\\*\\*\\* Sluice: streaming at rtsp://127\\.0\\.0\\.1:${out}/ds \\*\\*\\*`));
+    // A client reads the tiled output while it plays.
+    const v = spawn('ffmpeg', ['-v', 'error', '-rtsp_transport', 'tcp', '-i', `rtsp://127.0.0.1:${out}/ds`, '-frames:v', '10', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let verr = '';
+    v.stderr!.on('data', (d) => { verr += d; });
+    const vcode = await new Promise<number | null>((r) => { const t = setTimeout(() => v.kill('SIGKILL'), 30_000); v.on('close', (c) => { clearTimeout(t); r(c); }); });
+    assert.equal(vcode, 0, verr);
+    assert.equal(await exited, 0, stderr);
+    const lines = stdout.trim().split('\n').filter((l) => l.startsWith('Frame Number='));
+    assert.equal(lines.length, 180, stdout.slice(-500));
+    for (const l of lines) assert.match(l, /^Frame Number=\d+ Stream=[01] Number of Objects=\d+ Vehicle_count=\d+ Person_count=\d+$/);
+  } finally {
+    await stopped(a);
+    await stopped(b);
+  }
 });
