@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launch, type Pipeline } from '../src/index.ts';
-import { freePort, tmp } from './helpers.ts';
+import { ROOT, freePort, tmp } from './helpers.ts';
 
 /** FFmpeg reading N frames of an RTSP URL as gray pixels; its exit code and the bytes. */
 function ffmpegRead(url: string, frames: number, transport: 'tcp' | 'udp', timeoutMs = 20_000): Promise<{ code: number | null; pixels: Buffer; err: string }> {
@@ -164,5 +164,38 @@ test('the server binds 127.0.0.1 by default and says where; a second sink on the
     await assert.rejects(other.run(), /mount \/ds is already served/);
   } finally {
     await stop(p);
+  }
+});
+
+test('a session with no keep-alive expires (SLUICE_RTSP_SESSION_TIMEOUT, 60 s by default)', async () => {
+  const port = await freePort();
+  // The timeout is read when the module loads: a separate process with a 2 s one.
+  const script = `
+    import { launch } from './src/index.ts';
+    const p = launch('testsrc pattern=bars live=true fps=30 width=160 height=120 num-frames=240 ! encode preset=ultrafast gop=10 ! rtsp port=${port}');
+    await p.run();`;
+  const server = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env: { ...process.env, SLUICE_RTSP_SESSION_TIMEOUT: '2' }, stdio: 'ignore' });
+  try {
+    await sleep(1500);
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    let got = 0;
+    let closedAt = 0;
+    s.on('data', (d) => { got += d.length; });
+    s.on('close', () => { closedAt = Date.now(); });
+    const url = `rtsp://127.0.0.1:${port}/ds`;
+    let text = '';
+    s.on('data', (d) => { text += d.toString('latin1'); });
+    s.write(`SETUP ${url}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n`);
+    for (let i = 0; i < 100 && !/Session: (\w+)/.test(text); i++) await sleep(20);
+    s.write(`PLAY ${url} RTSP/1.0\r\nCSeq: 2\r\nSession: ${/Session: (\w+)/.exec(text)![1]}\r\n\r\n`);
+    const t0 = Date.now();
+    // This client reads but never sends anything again: no keep-alive, no RTCP.
+    for (let i = 0; i < 100 && !closedAt; i++) await sleep(50);
+    assert.ok(closedAt, 'the server closed the silent session');
+    assert.ok(got > 2000, `it was streaming first (${got} bytes)`);
+    assert.ok(closedAt - t0 >= 1500 && closedAt - t0 < 4500, `closed after ${closedAt - t0} ms`);
+  } finally {
+    server.kill('SIGKILL');
   }
 });

@@ -14,7 +14,8 @@ const MAX_HEADER = 8 * 1024;
 const MAX_CONNECTIONS = 256;
 /** A connection must complete its first request within this long (half-open sockets go). */
 const FIRST_REQUEST_MS = 10_000;
-const SESSION_TIMEOUT_S = 60;
+/** Seconds a session lives without a request or (over TCP) any data from its client; SLUICE_RTSP_SESSION_TIMEOUT overrides. */
+const SESSION_TIMEOUT_S = Number(process.env.SLUICE_RTSP_SESSION_TIMEOUT) || 60;
 /** Bytes a TCP client may have queued before it skips to the next keyframe. */
 const MAX_BACKLOG = 4 * 1024 * 1024;
 
@@ -162,8 +163,8 @@ export class RtspServer {
     };
     this.udpRtp = await bind();
     this.udpRtcp = await bind();
-    // Sender reports every 5 s; UDP sessions without keep-alive for a minute are dropped.
-    this.timer = setInterval(() => this.tick(), 5000);
+    // Sender reports every 5 s (or sooner with a short session timeout); silent sessions expire.
+    this.timer = setInterval(() => this.tick(), Math.min(5000, SESSION_TIMEOUT_S * 500));
     this.timer.unref();
   }
 
@@ -206,6 +207,9 @@ export class RtspServer {
   }
 
   private onData(conn: Conn, d: Buffer): void {
+    // Anything from the client (RTCP receiver reports included) shows it is alive.
+    const now = Date.now();
+    for (const c of conn.sessions) c.lastSeen = now;
     conn.buf = conn.buf.length ? Buffer.concat([conn.buf, d]) : d;
     for (;;) {
       if (conn.buf.length === 0) return;
@@ -359,8 +363,13 @@ export class RtspServer {
   private tick(): void {
     const now = Date.now();
     for (const c of this.sessions.values()) {
-      // UDP clients prove they are there with RTSP keep-alives (GET_PARAMETER) on any connection.
-      if (c.udp && c.conn.socket.destroyed && now - c.lastSeen > SESSION_TIMEOUT_S * 1000) { this.drop(c); continue; }
+      // Clients prove they are there with requests (GET_PARAMETER keep-alives) or RTCP; a session
+      // silent for the timeout is dropped (RFC 2326 12.37), and its TCP connection closed.
+      if (now - c.lastSeen > SESSION_TIMEOUT_S * 1000) {
+        this.drop(c);
+        if (c.tcp && c.conn.sessions.size === 0) c.conn.socket.destroy();
+        continue;
+      }
       if (c.playing && c.rtp.packets > 0) this.deliver(c, senderReport(c.rtp, c.lastRtpTs), true);
     }
   }
