@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,5 +130,32 @@ test('examples/slipstream-rtsp.ts: two RTSP cameras in, detection, a tiled RTSP 
   } finally {
     await stopped(a);
     await stopped(b);
+  }
+});
+
+test('examples/slipstream-rtsp.yaml runs against four GStreamer cameras and serves its tiled stream', { timeout: 120_000 }, async () => {
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const out = await freePort();
+  const cams = await Promise.all(ports.map((p) => camera(p)));
+  try {
+    let yaml = readFileSync(join(ROOT, 'examples', 'slipstream-rtsp.yaml'), 'utf8').replaceAll('../shared', ASSETS).replaceAll('num-frames=300', 'num-frames=60').replace('port=8554', `port=${out}`);
+    ports.forEach((p, i) => { yaml = yaml.replace(`:860${i + 1}/`, `:${p}/`); });
+    const dir = tmp();
+    writeFileSync(join(dir, 'slipstream-rtsp.yaml'), yaml);
+    const run = sluice(['run', '-q', '--report', join(dir, 'r.json'), 'slipstream-rtsp.yaml'], { cwd: dir, timeoutMs: 90_000 });
+    await sleep(3000);
+    const v = spawn('ffmpeg', ['-v', 'error', '-rtsp_transport', 'tcp', '-i', `rtsp://127.0.0.1:${out}/ds`, '-frames:v', '5', '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let bytes = 0, verr = '';
+    v.stdout!.on('data', (d: Buffer) => { bytes += d.length; });
+    v.stderr!.on('data', (d) => { verr += d; });
+    const vcode = await new Promise<number | null>((r) => { const t = setTimeout(() => v.kill('SIGKILL'), 30_000); v.on('close', (c) => { clearTimeout(t); r(c); }); });
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(vcode, 0, verr);
+    assert.equal(bytes, 5 * 1280 * 720, 'five 1280x720 tiled frames');
+    const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+    assert.equal(rep.frames, 240);
+  } finally {
+    await Promise.all(cams.map(stopped));
   }
 });
