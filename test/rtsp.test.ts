@@ -199,3 +199,35 @@ test('a session with no keep-alive expires (SLUICE_RTSP_SESSION_TIMEOUT, 60 s by
     server.kill('SIGKILL');
   }
 });
+
+test('a client that stops reading costs bounded memory: its backlog is capped and it skips to keyframes', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const p = launch(`testsrc pattern=noise live=true fps=30 width=640 height=360 ! encode preset=ultrafast tune=zerolatency gop=15 crf=10 ! rtsp port=${port}`);
+  await p.setState('playing');
+  const s = connect(port, '127.0.0.1');
+  try {
+    s.on('error', () => {});
+    const url = `rtsp://127.0.0.1:${port}/ds`;
+    let text = '';
+    const onData = (d: Buffer) => { text += d.toString('latin1'); };
+    s.on('data', onData);
+    s.write(`SETUP ${url}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n`);
+    for (let i = 0; i < 100 && !/Session: (\w+)/.test(text); i++) await sleep(20);
+    s.write(`PLAY ${url} RTSP/1.0\r\nCSeq: 2\r\nSession: ${/Session: (\w+)/.exec(text)![1]}\r\n\r\n`);
+    await sleep(300);
+    s.off('data', onData);
+    s.pause();
+    const before = process.memoryUsage().arrayBuffers;
+    await sleep(4000);
+    // Noise at crf 10 is ~1 MB/s or more: unbounded, 4 s would queue several MB per second here.
+    const grown = (process.memoryUsage().arrayBuffers - before) / 2 ** 20;
+    assert.ok(grown < 12, `buffers grew ${grown.toFixed(1)} MB for a stalled client`);
+    const r = p.report();
+    assert.ok(r.elements.rtsp0!.framesIn >= 100, `the pipeline kept its pace: ${r.elements.rtsp0!.framesIn} frames in ~4.3 s`);
+  } finally {
+    s.destroy();
+    p.sendEosRequest();
+    await p.wait();
+    await p.setState('null');
+  }
+});
