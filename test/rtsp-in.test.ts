@@ -3,7 +3,7 @@
 // server that accepts and never answers times out with a coded error; Ctrl-C always wins.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -96,12 +96,29 @@ test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rt
     const r = await sluice(['launch', '-q', '--report', join(tmp(), 'r.json'), `uri location=rtsp://127.0.0.1:${port}/ds protocols=${proto} num-frames=20 ! fakesink`]);
     assert.equal(r.code, 0, `${proto}: ${r.stderr}`);
   }
+  // The same bars, encoded the same way into a file and decoded by FFmpeg: what GStreamer must see.
+  const dir = tmp();
+  const refFile = join(dir, 'ref.mkv');
+  await sluice(['launch', '-q', `testsrc pattern=bars num-frames=1 width=160 height=120 ! encode preset=ultrafast tune=zerolatency gop=10 ! file location=${refFile}`]);
+  // Luma planes compared as decoded (I420), with no range conversion on either side.
+  const ref = execFileSync('ffmpeg', ['-v', 'error', '-i', refFile, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-']).subarray(0, 160 * 120);
+  const FRAME = 160 * 120 * 3 / 2;
   for (const proto of ['tcp', 'udp']) {
-    const g = spawn('gst-launch-1.0', ['-q', 'rtspsrc', `location=rtsp://127.0.0.1:${port}/ds`, `protocols=${proto}`, 'latency=0', '!', 'rtph264depay', '!', 'avdec_h264', '!', 'videoconvert', '!', 'video/x-raw,format=GRAY8,width=160,height=120', '!', 'fakesink', 'num-buffers=15', 'sync=false']);
+    const out = join(dir, `gst-${proto}.i420`);
+    const g = spawn('gst-launch-1.0', ['-q', '-e', 'rtspsrc', `location=rtsp://127.0.0.1:${port}/ds`, `protocols=${proto}`, 'latency=0', '!', 'rtph264depay', '!', 'avdec_h264', '!', 'video/x-raw,format=I420,width=160,height=120', '!', 'identity', 'eos-after=15', '!', 'filesink', `location=${out}`]);
     let err = '';
     g.stderr.on('data', (d) => { err += d; });
     const code = await new Promise<number | null>((r) => { const t = setTimeout(() => g.kill('SIGKILL'), 20_000); g.on('close', (c) => { clearTimeout(t); r(c); }); });
     assert.equal(code, 0, `gst-launch ${proto}: ${err}`);
+    const frames = readFileSync(out);
+    // identity eos-after=15 ends the stream on the 15th buffer: 14 whole frames reach the file.
+    assert.equal(frames.length, 14 * FRAME, `${proto}: 14 frames of 160x120 from GStreamer`);
+    for (const i of [0, 13]) {
+      const f = frames.subarray(i * FRAME, i * FRAME + 160 * 120);
+      let d = 0;
+      for (let k = 0; k < f.length; k++) d += Math.abs(f[k]! - ref[k]!);
+      assert.ok(d / f.length < 3, `${proto} frame ${i}: mean difference ${(d / f.length).toFixed(2)} from the reference`);
+    }
   }
   await serve;
 });
