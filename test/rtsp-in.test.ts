@@ -176,3 +176,25 @@ test('examples/slipstream-rtsp.yaml runs against four GStreamer cameras and serv
     await Promise.all(cams.map(stopped));
   }
 });
+
+test('a camera that does not come back gives up after reconnect-attempts: its stream alone ends, the other plays on', { timeout: 90_000 }, async () => {
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = await camera(pa);
+  const b = await camera(pb);
+  const out = join(tmp(), 'm.jsonl');
+  const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${pa}/cam timeout=1000 reconnect-interval=200 reconnect-attempts=3 ! m.  uri location=rtsp://127.0.0.1:${pb}/cam num-frames=150 ! m.  mux name=m ! meta location=${out}`], { timeoutMs: 60_000 });
+  try {
+    await sleep(2000);
+    await stopped(a);
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /uri0: rtsp:\/\/127\.0\.0\.1:\d+\/cam: gave up after 3 reconnection attempts; this stream ends/);
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stream: number; frame: number });
+    const s0 = lines.filter((l) => l.stream === 0).length, s1 = lines.filter((l) => l.stream === 1).length;
+    assert.equal(s1, 150, 'the other camera delivered all its frames');
+    assert.ok(s0 > 20 && s0 < 150, `the lost camera delivered ${s0} frames before it went`);
+  } finally {
+    await stopped(a);
+    await stopped(b);
+  }
+});
