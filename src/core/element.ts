@@ -40,6 +40,8 @@ export interface ElementContext {
   readonly explicit: ReadonlySet<string>;
   /** Stream ids of the sources upstream of this element (known from start on). */
   readonly upstreamStreams: readonly number[];
+  /** Whether any source upstream is live or endless (ElementDef.live): a recording may be cut off. */
+  readonly upstreamLive: boolean;
   /** Send a frame downstream. Waits while the downstream queue is full (backpressure). */
   push(frame: Frame, pad?: string): Promise<void>;
   /** Count a frame as dropped by this element and release it. */
@@ -87,6 +89,8 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   outSize?(props: z.output<S>): { width: number; height: number } | undefined;
   /** Whether this instance takes frames of this size: null, or the rule they break (libx264 wants even sizes). */
   sizeRule?(props: z.output<S>, width: number, height: number): string | null;
+  /** Sources: whether this instance is live (a camera, a network stream, a paced or endless source). */
+  live?(props: z.output<S>): boolean;
   /** Local files this instance reads and writes, checked against each other before start. */
   files?(props: z.output<S>): { reads?: string[]; writes?: string[] };
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;

@@ -287,6 +287,7 @@ export class Pipeline {
       get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
       get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
       get upstreamStreams() { return self.upstreamStreams(n); },
+      get upstreamLive() { return self.upstreamSources(n).some((s) => s.def.live?.(s.props as never) ?? false); },
       explicit: n.explicit,
       push: (frame, pad) => self.pushFrom(n, frame, pad),
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
@@ -302,17 +303,22 @@ export class Pipeline {
     await converter.convert(frame, want[0]!, pad);
   }
 
-  /** Stream ids of the sources that reach `n` through its inputs. */
-  private upstreamStreams(n: ElementNode): number[] {
-    const seen = new Set<ElementNode>(), ids = new Set<number>();
+  /** The source elements that reach `n` through its inputs. */
+  private upstreamSources(n: ElementNode): ElementNode[] {
+    const seen = new Set<ElementNode>(), found: ElementNode[] = [];
     const walk = (x: ElementNode) => {
       if (seen.has(x)) return;
       seen.add(x);
-      if (x.isSource) ids.add(x.streamId);
+      if (x.isSource) found.push(x);
       for (const p of x.sinkPads) if (p.peer) walk(p.peer.element);
     };
     for (const p of n.sinkPads) if (p.peer) walk(p.peer.element);
-    return [...ids].sort((a, b) => a - b);
+    return found;
+  }
+
+  /** Stream ids of the sources that reach `n` through its inputs. */
+  private upstreamStreams(n: ElementNode): number[] {
+    return [...new Set(this.upstreamSources(n).map((s) => s.streamId))].sort((a, b) => a - b);
   }
 
   private async pushFrom(n: ElementNode, frame: Frame, padName?: string): Promise<void> {

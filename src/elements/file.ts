@@ -14,6 +14,7 @@ const props = z.object({
   location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts)'),
   format: p.str('', 'container (mp4, matroska, avi, mpegts...); empty picks it from the file name'),
   createDirs: p.bool(false, 'create the folder of location when it does not exist'),
+  fragmented: p.enum(['auto', 'on', 'off'], 'auto', 'mp4/mov as fragments (one per keyframe) that play even if the process is killed; auto: on for live or endless sources'),
   ...encodeProps,
 });
 
@@ -29,7 +30,7 @@ export default defineElement({
     if (!o.location) throw new Err.PROPERTY('file needs location=PATH (e.g. location=out.mp4)');
     ensureParentDir(o.location, o.createDirs, ctx.name);
     const format = containerFor(o.location, o.format);
-    const mux = new FileMuxer(o.location, format);
+    const mux = new FileMuxer(o.location, format, o.fragmented === 'on' || (o.fragmented === 'auto' && ctx.upstreamLive));
     let enc: VideoEncoder | null = null;
     const writeAll = async (packets: import('node-av/lib').Packet[]) => {
       for (const pkt of packets) {

@@ -23,6 +23,7 @@ export default defineElement({
   summary: 'Receive a remote camera (TCP client or a browser page), newest frame first',
   kind: 'source',
   pads: [srcPad([RAW], ['yuvj420p'])],
+  live: () => true,
   props,
   create(o, ctx) {
     const server = new WebcamServer({ host: o.host, port: o.port, token: o.token, web: o.web });

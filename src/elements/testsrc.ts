@@ -113,6 +113,7 @@ export default defineElement({
   summary: 'Synthetic video: moving objects with ground truth, bars or noise',
   kind: 'source',
   pads: [srcPad([RAW], ['yuv420p'])],
+  live: (o) => o.live || o.numFrames < 0,
   props,
   doc: `Objects are coloured boxes (class 0 red, 1 green, 2 blue, 3 yellow; with lighter stripes of
 the same hue) that move in straight

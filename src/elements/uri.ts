@@ -47,6 +47,7 @@ export default defineElement({
   pads: [srcPad()],
   props,
   files: (o) => ({ reads: isLocalPath(o.location) ? [o.location] : [] }),
+  live: (o) => isNetworkUrl(o.location) || (o.loop && o.numFrames < 0),
   create(o, ctx) {
     const live = isNetworkUrl(o.location);
     const where = redact(o.location);

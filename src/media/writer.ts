@@ -2,7 +2,7 @@
 // through the low-level format API so that packets from a separate `encode` element can be
 // written as well as frames encoded here.
 import { Encoder } from 'node-av/api';
-import { FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
+import { Dictionary, FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
 import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
 import { resolve } from 'node:path';
 import { SluiceError, Err } from '../core/errors.ts';
@@ -155,11 +155,17 @@ export class FileMuxer {
   private path: string;
   private format: string;
   private headerWritten = false;
+  private fragmented: boolean;
   packets = 0;
 
-  constructor(location: string, format: string) {
+  /**
+   * `fragmented` (mp4/mov): a moov up front and a fragment per keyframe, so a killed process
+   * leaves a file that plays up to its last fragment; otherwise the index is written at the end.
+   */
+  constructor(location: string, format: string, fragmented = false) {
     this.path = resolve(location);
     this.format = format;
+    this.fragmented = fragmented && (format === 'mp4' || format === 'mov');
   }
 
   async open(): Promise<void> {
@@ -185,7 +191,7 @@ export class FileMuxer {
       st.codecpar.fromContext(info.codecContext);
       st.timeBase = info.timeBase;
       st.avgFrameRate = new Rational(info.timeBase.den, info.timeBase.num);
-      const r = await fc.writeHeader();
+      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', flush_packets: '1' }) : null);
       if (r < 0) throw new Err.MUX(`writing the ${this.format} header to ${this.path} failed (${r})`);
       this.stream = st;
       this.src = info;
