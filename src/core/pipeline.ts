@@ -37,7 +37,7 @@ export function addPipelineObserver(fn: (p: Pipeline) => void): () => void {
   return () => { const i = observers.indexOf(fn); if (i >= 0) observers.splice(i, 1); };
 }
 
-export { ElementNode, Pad, type Item, type Probe, type ProbeResult } from './node.ts';
+export { ElementNode, Pad, type Probe, type ProbeResult } from './node.ts';
 export type { PipelineReport } from './report.ts';
 
 export interface PipelineOptions {

@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import { Builder, DT, decodeModel, encodeModel, onnx, opsetOf, tensorElemType, tensorShape, valueInfo } from './onnx.ts';
 import type { Model, ValueInfo } from './onnx.ts';
-import { PassError, TARGET_OPSET, freeBatch, removeInitializerInputs, toHalf, upgradeOpset } from './passes.ts';
+import { TARGET_OPSET, freeBatch, removeInitializerInputs, toHalf, upgradeOpset } from './passes.ts';
 import { POST, PostError, topK } from './post.ts';
 import type { ModelInfo, Normalisation } from '../protocol.ts';
 import { adapters, detectAdapter } from '../adapters/index.ts';
@@ -66,7 +66,7 @@ export function compiledInfoOf(m: Model): CompiledInfo | null {
 interface Built { model: Model; info: CompiledInfo }
 
 /** One build; `dynamic` and `post` choose what to attempt. Throws PassError/PostError naming the part that failed. */
-export function build(bytes: Uint8Array, o: CompileOptions, dynamic: boolean, post: boolean): Built {
+function build(bytes: Uint8Array, o: CompileOptions, dynamic: boolean, post: boolean): Built {
   const m = decodeModel(bytes);
   const g = m.graph!;
   const info = modelInfoOf(m);
@@ -228,4 +228,3 @@ export async function compileModel(bytes: Uint8Array, o: CompileOptions): Promis
   return { bytes: encodeModel(built.model), info: built.info, warnings };
 }
 
-export { PassError, PostError };

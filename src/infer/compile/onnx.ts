@@ -13,7 +13,7 @@ export type ValueInfo = OnnxNs.IValueInfoProto;
 export type Attr = OnnxNs.IAttributeProto;
 
 export const DT = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
-const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, INTS: 7 } as const;
 
 type Long = { toNumber(): number };
 export const num = (x: number | Long | null | undefined): number => (x == null ? 0 : typeof x === 'number' ? x : x.toNumber());
@@ -95,13 +95,11 @@ export function attrOf(n: NodeP, name: string): Attr | undefined {
   return n.attribute?.find((a) => a.name === name);
 }
 
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | TensorP;
+export type AttrValue = number | number[] | string | TensorP;
 function makeAttr(name: string, v: AttrValue): Attr {
   if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AT.INT, i: v } : { name, type: AT.FLOAT, f: v };
   if (typeof v === 'string') return { name, type: AT.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: AT.INTS, ints: v };
-  if ('float' in v) return { name, type: AT.FLOAT, f: v.float };
-  if ('floats' in v) return { name, type: AT.FLOATS, floats: v.floats };
   return { name, type: AT.TENSOR, t: v };
 }
 

@@ -1,7 +1,7 @@
 // Graph rewrites the compiler applies to a model's own nodes: lift old opsets to 12 (so the
 // added post-processing can use GatherND with batch_dims), free the batch dimension, and turn
 // the body into fp16.
-import { Builder, DT, attrOf, floatTensor, floatsOf, int64Tensor, intsOf, num, onnx } from './onnx.ts';
+import { Builder, DT, attrOf, floatTensor, floatsOf, int64Tensor, intsOf, num } from './onnx.ts';
 import type { Graph, NodeP, TensorP } from './onnx.ts';
 
 /** A rewrite that cannot be done; the message names the node. */
@@ -135,4 +135,3 @@ export function removeInitializerInputs(g: Graph): void {
   g.input = (g.input ?? []).filter((i) => !inits.has(i.name));
 }
 
-export { onnx };
