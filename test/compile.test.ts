@@ -115,17 +115,17 @@ test('batch N gives the rows of N runs of batch 1 (compiled YOLOX, three real fr
 test('a compiled model is reused from the cache (no rebuild); a corrupt entry is rebuilt with a warning', async () => {
   const dir = tmp();
   const o = { adapter: 'auto', precision: 'fp32' as const, topK: 200, order: 'bgr' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] };
-  const first = await compileCached(model('nanodet/nanodet_m_320.onnx'), o, dir);
-  const second = await compileCached(model('nanodet/nanodet_m_320.onnx'), o, dir);
+  const first = await compileCached(model('nanodet/nanodet_m_320.onnx'), o, { dir });
+  const second = await compileCached(model('nanodet/nanodet_m_320.onnx'), o, { dir });
   assert.equal(first.cached, false);
   assert.equal(second.cached, true);
   assert.equal(second.path, first.path);
   assert.ok(second.ms < first.ms / 3, `cache hit took ${second.ms.toFixed(0)} ms, the build ${first.ms.toFixed(0)} ms`);
   // Another option is another entry.
-  const other = await compileCached(model('nanodet/nanodet_m_320.onnx'), { ...o, topK: 50 }, dir);
+  const other = await compileCached(model('nanodet/nanodet_m_320.onnx'), { ...o, topK: 50 }, { dir });
   assert.notEqual(other.path, first.path);
   writeFileSync(first.path, 'not a model');
-  const again = await compileCached(model('nanodet/nanodet_m_320.onnx'), o, dir);
+  const again = await compileCached(model('nanodet/nanodet_m_320.onnx'), o, { dir });
   assert.equal(again.cached, false);
   assert.ok(again.warnings.some((w) => /corrupt/.test(w)), again.warnings.join('; '));
   assert.equal(modelInfoOf(decodeModel(readFileSync(again.path))).inputs[0]!.type, 'uint8');

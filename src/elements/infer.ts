@@ -11,8 +11,7 @@ import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
 import { Channel } from '../core/channel.ts';
-import { p, propKey } from '../core/props.ts';
-import { parseProps } from '../core/props.ts';
+import { p, parseProps, propKey } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import type { Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
@@ -125,8 +124,8 @@ dynamic batch dimension take batch-size frames per call.`,
     let calls = 0;
     /** Where a call's time goes, for the report: frames, model run and round trip (ms). */
     const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0 };
-    /** Batch sizes calls are padded to (empty: run exactly n, as on the CPU where shapes are cheap). */
-    let runSizes: number[] = [];
+    /** On a GPU, the batch size every call is padded to (0: run exactly n, as on the CPU where shapes are cheap). */
+    let padTo = 0;
     // A staging slot: shared memory for one call's input. Frames are scaled into it by a pool of
     // FFmpeg scalers (one job at a time each), so the frames of one batch, and of several
     // batches, are pre-processed side by side on libuv's pool while earlier ones run.
@@ -189,7 +188,7 @@ dynamic batch dimension take batch-size frames per call.`,
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
       const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
-      const runAs = runSizes.find((k) => k >= n);
+      const runAs = padTo || undefined;
       const t0 = performance.now();
       const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs).then((r) => {
         callStats.calls++;
@@ -296,8 +295,9 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         // The model's own tensors decide the adapter and the pre-processing, compiled or not.
         let srcInfo;
+        const modelBytes = readFileSync(model);
         try {
-          srcInfo = modelInfoOf(decodeModel(readFileSync(model)));
+          srcInfo = modelInfoOf(decodeModel(modelBytes));
         } catch (e) {
           throw new Err.MODEL(`${ctx.name}: ${model} is not a readable ONNX model: ${(e as Error).message}`, { cause: e });
         }
@@ -320,7 +320,7 @@ dynamic batch dimension take batch-size frames per call.`,
             precision = 'fp32';
           }
           try {
-            compiled = await compileCached(model, { adapter: adapter.name, precision, topK: o.candidates, order, ...norm });
+            compiled = await compileCached(model, { adapter: adapter.name, precision, topK: o.candidates, order, ...norm }, { bytes: modelBytes });
             for (const w of compiled.warnings) warn(`compile: ${w}`);
           } catch (e) {
             running.why = (e as Error).message;
@@ -338,22 +338,22 @@ dynamic batch dimension take batch-size frames per call.`,
           workers = 1;
         }
         const cpuThreads = () => o.threads || Math.max(1, Math.floor(availableParallelism() / workers));
-        /** Batch per call and the sizes calls run at, for the model that will really run. */
+        /** Batch per call, for the model that will really run. */
         const plan = (c: Cached | null, e: Ep) => {
           const fixed = c ? (c.info.batch === 'dynamic' ? 0 : c.info.batch) : inp.batch > 0 ? inp.batch : 0;
-          // Measured on an H200 (BENCHMARKS.md): compiled detectors gain up to batch 32-128 on CUDA.
+          // H200, model alone (BENCHMARKS.md): compiled SSD300 2,336 img/s at batch 32, 2,406 at 64.
           const want = o.batchSize || (c && fixed === 0 && e !== 'cpu' ? 32 : 1);
           const b = fixed > 0 ? Math.min(fixed, want) : want;
           // On a GPU every call runs the full batch (partial ones padded): one shape, warmed up at
-          // start, since each new shape costs CUDA an exhaustive convolution search (seconds),
-          // and padding rows are cheap next to that (BENCHMARKS.md, gpu-detect).
-          return { fixed, batch: b, sizes: [b] };
+          // start, since each new shape costs CUDA an exhaustive convolution search (seconds);
+          // whether padding is the better trade is not measured yet (BENCHMARKS.md, gpu-detect).
+          return { fixed, batch: b };
         };
         let planned = plan(null, ep);
         const openPool = async (path: string, e: Ep, c: Cached | null) => {
           planned = plan(c, e);
           const pl = new SessionPool({ model: path, ep: e, gpuId: o.gpuId, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1) });
-          return { pl, info: await pl.open(e === 'cpu' ? [1] : planned.sizes) };
+          return { pl, info: await pl.open([e === 'cpu' ? 1 : planned.batch]) };
         };
         let opened;
         try {
@@ -380,7 +380,7 @@ dynamic batch dimension take batch-size frames per call.`,
           warn(`model input "${inp.name}" has a fixed batch of ${fixed}; running batch-size=${fixed} (calls run concurrently on ${pool.size} worker(s))`);
         }
         batch = planned.batch;
-        runSizes = ep === 'cpu' ? [] : planned.sizes;
+        padTo = ep === 'cpu' ? 0 : batch;
         Object.assign(running, {
           ep, workers: pool.size, fixedBatch: fixed, batch,
           compiled: compiled ? (compiled.cached ? 'cached' : 'built') : 'no',

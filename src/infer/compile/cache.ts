@@ -19,9 +19,11 @@ export interface Cached { path: string; info: CompiledInfo; warnings: string[]; 
 
 interface Entry { sha256: string; info: CompiledInfo; warnings: string[]; source: string }
 
-export async function compileCached(modelPath: string, o: CompileOptions, dir = join(cacheDir(), 'compiled')): Promise<Cached> {
+/** `bytes`: the model file already read (infer reads it for its tensors), so it is read once. */
+export async function compileCached(modelPath: string, o: CompileOptions, opts: { dir?: string; bytes?: Uint8Array } = {}): Promise<Cached> {
   const t0 = performance.now();
-  const src = readFileSync(modelPath);
+  const dir = opts.dir ?? join(cacheDir(), 'compiled');
+  const src = opts.bytes ?? readFileSync(modelPath);
   const key = sha(JSON.stringify({ v: COMPILER_VERSION, model: sha(src), o: { ...o, verify: undefined } })).slice(0, 32);
   const onnxPath = join(dir, `${key}.onnx`), metaPath = join(dir, `${key}.json`);
   const notes: string[] = [];
