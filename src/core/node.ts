@@ -90,6 +90,9 @@ export class ElementNode {
 
 /** Run a pad's probes; the frame to pass on, or null when a probe dropped or took it. */
 export function runProbes(pad: Pad, frame: Frame, n: ElementNode): Frame | null {
+  // Most pads have no probe: no copy of the (empty) list per frame.
+  if (pad.probes.length === 0) return frame;
+  // A copy, since a probe may remove itself ('remove') while the list is walked.
   for (const probe of [...pad.probes]) {
     const r = probe(frame, { element: n.name, pad: pad.name });
     if (r === 'drop') { n.stats.dropped++; releaseFrame(frame); return null; }

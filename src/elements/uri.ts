@@ -63,8 +63,9 @@ export default defineElement({
     let firstOfConnection = true;
     let lostAt = 0;
     const pending: EventMeta[] = [];
-    const watch = setInterval(() => { if (ctx.eosRequested || ctx.signal.aborted) abort.abort(); }, 50);
-    watch.unref();
+    // Ctrl-C (an EOS request) must also end a blocked network open or read; a file never blocks.
+    const watch = live ? setInterval(() => { if (ctx.eosRequested || ctx.signal.aborted) abort.abort(); }, 50) : undefined;
+    watch?.unref();
     ctx.signal.addEventListener('abort', () => abort.abort(), { once: true });
     const stopping = () => ctx.eosRequested || ctx.signal.aborted;
 

@@ -56,11 +56,17 @@ export class Mount {
 
   /** Send one access unit (Annex B NAL units) at `pts` seconds to every playing client. */
   send(nals: Uint8Array[], pts: number, keyframe: boolean): void {
+    let hasSps = false;
     for (const n of nals) {
-      if (nalType(n) === NAL.SPS) this.sps = n.slice();
+      if (nalType(n) === NAL.SPS) { this.sps = n.slice(); hasSps = true; }
       if (nalType(n) === NAL.PPS) this.pps = n.slice();
     }
+    if (!this.clients.size) return;
     const ts = Math.round(pts * 90000) >>> 0;
+    // The same NAL units for every client (each packetises with its own sequence numbers). A
+    // keyframe carries its parameter sets in-band, so a client can start decoding there.
+    const sent = nals.filter((n) => nalType(n) !== NAL.AUD);
+    const au = keyframe && !hasSps && this.sps && this.pps ? [this.sps, this.pps, ...sent] : sent;
     for (const c of this.clients) {
       if (!c.playing) continue;
       if (c.waitKey) {
@@ -68,10 +74,7 @@ export class Mount {
         c.waitKey = false;
       }
       if (c.tcp && c.conn.socket.writableLength > MAX_BACKLOG) { c.waitKey = true; c.skipped++; continue; }
-      // A keyframe carries its parameter sets in-band, so a client can start decoding there.
-      const hasSps = nals.some((n) => nalType(n) === NAL.SPS);
-      const au = keyframe && !hasSps && this.sps && this.pps ? [this.sps, this.pps, ...nals] : nals;
-      for (const pkt of c.rtp.packetize(au.filter((n) => nalType(n) !== NAL.AUD), ts)) this.server.deliver(c, pkt, false);
+      for (const pkt of c.rtp.packetize(au, ts)) this.server.deliver(c, pkt, false);
       c.lastRtpTs = ts;
     }
   }
@@ -310,7 +313,7 @@ export class RtspServer {
         const ports = /client_port=(\d+)-(\d+)/.exec(t);
         let tcp: Client['tcp'] = null, udp: Client['udp'] = null;
         if (/RTP\/AVP\/TCP/.test(t)) tcp = { rtp: inter ? Number(inter[1]) : 0, rtcp: inter ? Number(inter[2]) : 1 };
-        else if (ports && /unicast/.test(t) || ports) udp = { host: conn.socket.remoteAddress ?? this.host, rtp: Number(ports[1]), rtcp: Number(ports[2]) };
+        else if (ports) udp = { host: conn.socket.remoteAddress ?? this.host, rtp: Number(ports[1]), rtcp: Number(ports[2]) };
         else return this.reply(conn, cseq, 461, 'Unsupported Transport');
         const id = client?.id ?? randomBytes(8).toString('hex');
         const c: Client = client ?? { id, conn, mount: m, tcp, udp, rtp: h264Packetizer(), playing: false, waitKey: true, lastSeen: Date.now(), lastRtpTs: 0, skipped: 0 };
