@@ -11,24 +11,30 @@ import { Frame } from 'node-av/lib';
 const [clip, nArg, sArg, sizeArg] = process.argv.slice(2);
 const streams = Number(nArg ?? 8), seconds = Number(sArg ?? 6), size = Number(sizeArg ?? 416);
 
-type Mode = 'download' | 'scale_cuda' | 'none' | 'cpu';
-async function run(mode: Mode, n: number): Promise<number> {
+type Mode = 'download' | 'scale_cuda' | 'none' | 'cpu' | 'cpu-decode' | 'cuvid-resize';
+/** One CUDA device context for every stream (as FFmpeg's -init_hw_device), or one each. */
+let shared: HardwareContext | null = null;
+async function run(mode: Mode, n: number, share: boolean): Promise<number> {
   let frames = 0;
   const t0 = performance.now();
   const one = async () => {
-    const hw = mode === 'cpu' ? null : HardwareContext.create(AV_HWDEVICE_TYPE_CUDA);
+    const cpu = mode === 'cpu' || mode === 'cpu-decode';
+    const hw = cpu ? null : share ? (shared ??= HardwareContext.create(AV_HWDEVICE_TYPE_CUDA)) : HardwareContext.create(AV_HWDEVICE_TYPE_CUDA);
     const filter = mode === 'scale_cuda' ? FilterAPI.create(`scale_cuda=${size}:${size}:format=nv12,hwdownload,format=nv12`, { hardware: hw })
       : mode === 'cpu' ? FilterAPI.create(`scale=${size}:${size}:flags=bilinear,format=bgr24`, { graph: { nbThreads: 1 } }) : null;
     while (performance.now() - t0 < seconds * 1000) {
       const dm = await Demuxer.open(clip);
       const vs = dm.video()!;
-      const dec = await Decoder.create(vs, { hardware: hw, exitOnError: false });
+      // h264_cuvid scales in the decoder's own post-processing (NVDEC's resize), for free.
+      const dec = mode === 'cuvid-resize'
+        ? await Decoder.create(vs, 'h264_cuvid' as never, { hardware: hw, exitOnError: false, options: { resize: `${size}x${size}` } as never })
+        : await Decoder.create(vs, { hardware: hw, exitOnError: false });
       for await (const pkt of dm.packets(vs.index)) {
         if (!pkt) break;
         const got = await dec.decodeAll(pkt);
         pkt.free();
         for (const f of got) {
-          if (mode === 'download') {
+          if (mode === 'download' || mode === 'cuvid-resize') {
             const sw = new Frame();
             sw.alloc();
             await f.hwframeTransferData(sw, 0);
@@ -46,18 +52,21 @@ async function run(mode: Mode, n: number): Promise<number> {
       await dm.close();
     }
     filter?.close();
-    hw?.dispose();
+    if (!share) hw?.dispose();
   };
   await Promise.all(Array.from({ length: n }, one));
   return frames / ((performance.now() - t0) / 1000);
 }
 
-for (const mode of ['none', 'download', 'scale_cuda', 'cpu'] as const) {
+const modes = (process.env.MODES ?? 'none,download,scale_cuda,cuvid-resize,cpu-decode,cpu').split(',') as Mode[];
+for (const mode of modes) {
   for (const n of [streams, streams * 2]) {
-    try {
-      console.log(`nvdec ${mode} x${n}: ${Math.round(await run(mode, n))} fps`);
-    } catch (e) {
-      console.log(`nvdec ${mode} x${n}: failed: ${(e as Error).message}`);
+    for (const share of mode.startsWith('cpu') ? [false] : [true]) {
+      try {
+        console.log(`nvdec ${mode}${share ? ' (one CUDA context)' : ''} x${n}: ${Math.round(await run(mode, n, share))} fps`);
+      } catch (e) {
+        console.log(`nvdec ${mode} x${n}: failed: ${(e as Error).message}`);
+      }
     }
   }
 }

@@ -22,6 +22,8 @@ const props = z.object({
   reconnect: p.bool(true, 'network inputs: reconnect after a drop instead of ending the stream'),
   reconnectInterval: p.int(1000, 'milliseconds between reconnection attempts', { min: 10 }),
   reconnectAttempts: p.int(-1, 'attempts before the stream gives up and ends (EOS for it alone); -1: forever', { min: -1 }),
+  width: p.int(0, 'decode to this width (0: the stream\'s; with only height set, keeps the aspect ratio). On NVDEC the decoder scales (free) and only the small frame is downloaded; boxes stay in the stream\'s pixels', { min: 0, max: 8192 }),
+  height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
 });
 
 type Props = z.output<typeof props>;
@@ -53,7 +55,9 @@ export default defineElement({
     const where = redact(o.location);
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
     let abort = new AbortController();
-    const make = (quiet = false) => new VideoSource({ location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout });
+    const size = o.width || o.height ? { width: o.width, height: o.height } : undefined;
+    const make = (quiet = false) => new VideoSource({ location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size });
+    const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
     let src = make();
     let opened = false;
     let n = 0;
@@ -126,7 +130,7 @@ export default defineElement({
         try {
           await src.open();
           opened = true;
-          ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
+          opened_();
         } catch (e) {
           // A camera that is down at start waits like one that drops later (others keep going);
           // without reconnect it is an error before anything plays.
@@ -142,7 +146,7 @@ export default defineElement({
           opened = true;
           try {
             if ((await orStop(p.then(() => true))) === null) return null;
-            ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode`);
+            opened_();
           } catch (e) {
             lostAt = performance.now();
             ctx.post({ type: 'warning', source: ctx.name, message: `${(e as Error).message}; retrying every ${o.reconnectInterval} ms` });
@@ -175,6 +179,11 @@ export default defineElement({
               stream: ctx.streamId, frame: n++, pts, rate: src.rate,
               width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pixels: new AVPixels(d.av),
             });
+            if (d.av.width !== src.width || d.av.height !== src.height) {
+              // Decoded smaller: meta stays in the stream's pixels, as after a scale element.
+              f.source = { width: src.width, height: src.height };
+              f.xform = { sx: d.av.width / src.width, sy: d.av.height / src.height, dx: 0, dy: 0 };
+            }
             if (pending.length) f.meta.events.push(...pending.splice(0));
             return f;
           }

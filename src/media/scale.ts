@@ -58,23 +58,32 @@ export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
 /** Nearest even size >= 2 (4:2:0 chroma needs even dimensions). */
 const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
 
+/** Input geometries a Scaler keeps graphs for: a shared scaler (infer's pool) sees several streams' sizes in turn. */
+const GRAPHS = 8;
+
 export class Scaler {
   private spec: ScaleSpec;
-  private graph: FilterAPI | null = null;
-  private key = '';
+  /** One graph per input geometry, most recently used last. */
+  private graphs = new Map<string, FilterAPI>();
   constructor(spec: ScaleSpec) { this.spec = spec; }
 
   /** Scale `src` (not consumed) into a new frame owned by the caller. */
   async scale(src: AVFrame): Promise<{ av: AVFrame; place: Placement }> {
     const place = placement(src.width, src.height, this.spec);
     const key = `${src.width}x${src.height}:${src.format}`;
-    if (key !== this.key) {
-      this.graph?.close();
-      this.graph = FilterAPI.create(this.describe(src, place), this.spec.threads ? { graph: { nbThreads: this.spec.threads } } : {});
-      this.key = key;
+    let graph = this.graphs.get(key);
+    if (graph) this.graphs.delete(key);
+    else {
+      graph = FilterAPI.create(this.describe(src, place), this.spec.threads ? { graph: { nbThreads: this.spec.threads } } : {});
+      if (this.graphs.size >= GRAPHS) {
+        const [oldest, g] = this.graphs.entries().next().value!;
+        g.close();
+        this.graphs.delete(oldest);
+      }
     }
-    await this.graph!.process(src);
-    const out = await this.graph!.receive();
+    this.graphs.set(key, graph);
+    await graph.process(src);
+    const out = await graph.receive();
     if (!out || !('width' in out)) {
       throw new Err.FORMAT(`scaling ${src.width}x${src.height} ${pixFmtName(src.format as never)} produced no frame`);
     }
@@ -101,8 +110,8 @@ export class Scaler {
   }
 
   close(): void {
-    this.graph?.close();
-    this.graph = null;
+    for (const g of this.graphs.values()) g.close();
+    this.graphs.clear();
   }
 }
 
