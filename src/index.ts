@@ -1,9 +1,9 @@
 // Public library API: everything the CLI does is available here, typed.
 import { defaultRegistry } from './elements/index.ts';
-import { buildPipeline } from './core/graph.ts';
+import { addBranch as addGraphBranch, buildPipeline } from './core/graph.ts';
 import { parseLaunch } from './core/launch.ts';
 import { parseYaml } from './core/yamlspec.ts';
-import type { PipelineOptions, Pipeline } from './core/pipeline.ts';
+import type { Branch, PipelineOptions, Pipeline } from './core/pipeline.ts';
 import type { Registry } from './core/registry.ts';
 // DOT dumps and SLUICE_TRACE timelines for every pipeline made through the package.
 import './trace/observe.ts';
@@ -14,7 +14,7 @@ export * from './core/meta.ts';
 /** Typed keys of the metadata built-in elements exchange (capture, analytics, embedding...). */
 export * from './meta/keys.ts';
 export * from './core/errors.ts';
-export { Pipeline, ElementNode, Pad, addPipelineObserver, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
+export { Pipeline, ElementNode, Pad, addPipelineObserver, type Branch, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
 export { observe } from './trace/observe.ts';
 export { Bus, type BusMessage, type State } from './core/bus.ts';
 export { Channel, type LeakyPolicy } from './core/channel.ts';
@@ -43,6 +43,15 @@ export function registry(): Registry {
 /** Build a pipeline from a launch string: `launch("testsrc num-frames=10 ! fakesink")`. */
 export function launch(description: string, options: PipelineOptions = {}): Pipeline {
   return buildPipeline(parseLaunch(description), registry(), options);
+}
+
+/**
+ * Add a branch to a playing pipeline made with `{ dynamic: true }`, in launch syntax, linked to
+ * running elements by name: `addBranch(p, "uri location=cam2.mp4 ! m.", "cam2")`. Remove it with
+ * `p.removeBranch(branch)`.
+ */
+export function addBranch(pipeline: Pipeline, description: string, label?: string): Promise<Branch> {
+  return addGraphBranch(pipeline, parseLaunch(description), registry(), label);
 }
 
 /** Build a pipeline from YAML text (`file` is used in error messages). */

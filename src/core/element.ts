@@ -36,6 +36,10 @@ export interface ElementContext {
   readonly srcPads: readonly string[];
   /** Linked sink pad names (several for joins such as mux). */
   readonly sinkPads: readonly string[];
+  /** Linked sink pads that have not reached end of stream (branches come and go in a dynamic pipeline). */
+  readonly openSinkPads: readonly string[];
+  /** The label a stream was added with (Pipeline.addBranch), else its number as text. */
+  streamLabel(stream: number): string;
   /** Properties given explicitly (launch, YAML or API), as camelCase keys; the rest are defaults. */
   readonly explicit: ReadonlySet<string>;
   /** Stream ids of the sources upstream of this element (known from start on). */
@@ -72,6 +76,11 @@ export interface ElementImpl {
   hint?(): string;
   /** What the element resolved at start (infer: provider, sessions, batch, compiled or not and why), for reports and metrics. */
   describe?(): Record<string, string | number | boolean>;
+  /**
+   * A stream upstream was removed from the running pipeline (its last frame has passed here):
+   * forget what is kept per stream (tile's last picture, a tracker's tracks).
+   */
+  streamRemoved?(stream: number): void;
 }
 
 export interface ElementDef<S extends z.ZodObject = z.ZodObject> {

@@ -1,6 +1,6 @@
 // One graph description behind both the launch syntax and YAML files, and one builder that
 // turns it into a Pipeline, pointing errors at the line and column they came from.
-import { Pipeline, type ElementNode, type PipelineOptions } from './pipeline.ts';
+import { Pipeline, type Branch, type ElementNode, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry.ts';
 import { SluiceError, caretAt, closest, isSluiceError, Err } from './errors.ts';
 
@@ -34,6 +34,25 @@ function withLoc(spec: GraphSpec, loc: Loc, err: unknown): SluiceError {
 
 export function buildPipeline(spec: GraphSpec, registry: Registry, options: PipelineOptions = {}): Pipeline {
   const pipeline = new Pipeline({ description: spec.file ?? spec.text, ...options });
+  addGraph(pipeline, spec, registry);
+  return pipeline;
+}
+
+/**
+ * Add `spec` to a playing dynamic pipeline as one branch (`uri location=cam.mp4 ! m.` links a
+ * new source into the running mux named m). Nothing changes when it fails.
+ */
+export async function addBranch(pipeline: Pipeline, spec: GraphSpec, registry: Registry, label?: string): Promise<Branch> {
+  try {
+    addGraph(pipeline, spec, registry);
+  } catch (e) {
+    pipeline.discardPending();
+    throw e;
+  }
+  return pipeline.activate(label);
+}
+
+function addGraph(pipeline: Pipeline, spec: GraphSpec, registry: Registry): void {
   const byId = new Map<number, ElementNode>();
   for (const el of spec.elements) {
     const def = registry.get(el.type);
@@ -71,5 +90,4 @@ export function buildPipeline(spec: GraphSpec, registry: Registry, options: Pipe
       throw withLoc(spec, l.to.loc, e);
     }
   }
-  return pipeline;
 }

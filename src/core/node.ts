@@ -54,6 +54,14 @@ export class ElementNode {
   pushed = new WeakSet<Frame>();
   started = false;
   stopped = false;
+  /** Aborted when the pipeline stops or this element's branch is removed (ElementContext.signal). */
+  readonly abort = new AbortController();
+  /** Its branch is being removed: a source stops producing, as on an EOS request. */
+  halted = false;
+  /** The branch (Pipeline.addBranch) this element came in with, if any. */
+  branch: string | null = null;
+  /** Linked sink pads that have not had EOS yet (the scheduler's; live, so added branches join it). */
+  open = new Set<string>();
   constructor(def: ElementDef, name: string, props: Record<string, unknown>) {
     this.def = def;
     this.name = name;

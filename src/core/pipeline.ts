@@ -47,6 +47,22 @@ export interface PipelineOptions {
   description?: string;
   /** Interval of 'stats' bus messages in ms (0: none). */
   statsIntervalMs?: number;
+  /**
+   * Branches may be added and removed while playing (addBranch/removeBranch), and joins (mux,
+   * tile, meta...) wait for new inputs instead of ending when their last input ends; the
+   * pipeline then ends on an EOS request (Ctrl-C, SIGTERM) or an error.
+   */
+  dynamic?: boolean;
+}
+
+/** A part of a dynamic pipeline added while it plays: its elements and the streams its sources make. */
+export interface Branch {
+  readonly name: string;
+  readonly nodes: readonly ElementNode[];
+  /** Stream ids of its sources. */
+  readonly streams: readonly number[];
+  /** Settles when every element of the branch has finished (its sources ended or it was removed). */
+  readonly done: Promise<void>;
 }
 
 export class Pipeline {
@@ -72,7 +88,7 @@ export class Pipeline {
 
   constructor(options: PipelineOptions = {}) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, ...given };
+    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, dynamic: false, ...given };
     for (const o of observers) o(this);
   }
 
@@ -83,9 +99,19 @@ export class Pipeline {
 
   get state(): State { return this._state; }
 
+  /** Stream ids are never reused, so a removed stream's late frames cannot be taken for a new one's. */
+  private nextStream = 0;
+  private labels = new Map<number, string>();
+  /** Elements added to a started dynamic pipeline, not yet activated as a branch. */
+  private pending: ElementNode[] = [];
+  private branchCount = 0;
+
+  /** The label a stream was added with, else its number as text. */
+  streamLabel(stream: number): string { return this.labels.get(stream) ?? String(stream); }
+
   /** Add an element; `props` use launch or YAML spelling and are validated by its schema. */
   add(def: ElementDef, props: Record<string, unknown> = {}, name?: string): ElementNode {
-    if (this._state !== 'null') throw new Err.STATE('elements can only be added in the null state');
+    if (this._state !== 'null' && !this.options.dynamic) throw new Err.STATE('elements can only be added in the null state (or to a pipeline made with dynamic: true, through addBranch)');
     const elementName = name ?? this.uniqueName(def.name);
     if (this.nodes.some((n) => n.name === elementName)) {
       throw new Err.DUP_NAME(`two elements are named "${elementName}"; names must be unique`);
@@ -94,7 +120,95 @@ export class Pipeline {
     const node = new ElementNode(def, elementName, parsed);
     node.explicit = new Set(Object.keys(props).map(propKey));
     this.nodes.push(node);
+    if (this._state !== 'null') this.pending.push(node);
     return node;
+  }
+
+  /**
+   * Start the elements added (and linked) since the pipeline started, as one branch: each source
+   * gets a new stream id (labelled `label`, e.g. a camera id), elements start sinks first and
+   * their tasks join the running pipeline. On any failure the branch is taken out again and
+   * nothing else changes.
+   */
+  async activate(label?: string): Promise<Branch> {
+    const nodes = this.pending.splice(0);
+    const name = label ?? `branch${this.branchCount}`;
+    this.branchCount++;
+    try {
+      if (!this.options.dynamic || (this._state !== 'playing' && this._state !== 'paused')) throw new Err.STATE(`branches are added to a playing pipeline made with dynamic: true (this one is ${this._state}${this.options.dynamic ? '' : ', not dynamic'})`);
+      if (this.eosRequested || this.abort.signal.aborted) throw new Err.STATE('the pipeline is stopping; no branch can be added');
+      if (nodes.length === 0) throw new Err.LINK('the branch has no elements');
+      this.checkLinks(nodes);
+      this.checkFiles();
+      const streams: number[] = [];
+      for (const n of nodes) {
+        n.branch = name;
+        if (n.isSource) { n.streamId = this.nextStream++; streams.push(n.streamId); if (label !== undefined) this.labels.set(n.streamId, label); }
+      }
+      for (const n of nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
+      for (const n of [...nodes].reverse()) {
+        await n.impl!.start?.();
+        n.started = true;
+      }
+      for (const n of nodes) if (!n.isSource) n.channel = this.channelFor(n);
+      // Pads of running elements that the branch links into (mux's new sink_N) join their open set.
+      for (const n of nodes) for (const p of n.srcPads) if (p.peer && !nodes.includes(p.peer.element)) p.peer.element.open.add(p.peer.name);
+      const tasks = nodes.map((n) => this.runNode(n));
+      this.tasks.push(...tasks);
+      const done = Promise.all(tasks).then(() => {});
+      return { name, nodes, streams, done };
+    } catch (e) {
+      for (const n of nodes) if (n.started) await this.stopNode(n);
+      this.detach(nodes);
+      throw e;
+    }
+  }
+
+  /** Take back elements added since start that were never activated (a branch that failed to build). */
+  discardPending(): void {
+    this.detach(this.pending.splice(0));
+  }
+
+  /**
+   * Remove a branch from the playing pipeline: its sources stop (a blocked read or open is
+   * aborted), what it already sent drains through as end of stream on its pads, every element
+   * of it stops and frees what it holds, and the request pads it used (mux's sink_N) go away.
+   */
+  async removeBranch(branch: Branch): Promise<void> {
+    for (const n of branch.nodes) {
+      n.halted = true;
+      if (n.isSource) n.abort.abort();
+    }
+    await branch.done;
+    const after = new Set<ElementNode>();
+    const walk = (x: ElementNode) => {
+      for (const p of x.srcPads) if (p.peer && !after.has(p.peer.element)) { after.add(p.peer.element); walk(p.peer.element); }
+    };
+    for (const n of branch.nodes) walk(n);
+    for (const n of after) {
+      if (branch.nodes.includes(n)) continue;
+      for (const s of branch.streams) {
+        try { n.impl?.streamRemoved?.(s); } catch (e) { this.bus.post({ type: 'warning', source: n.name, message: `forgetting stream ${s} failed: ${(e as Error).message}` }); }
+      }
+    }
+    for (const s of branch.streams) this.labels.delete(s);
+    this.detach([...branch.nodes]);
+  }
+
+  /** Unlink `nodes` from the rest (freeing the request pads they used) and forget them. */
+  private detach(nodes: ElementNode[]): void {
+    for (const n of nodes) {
+      for (const p of n.pads) {
+        const peer = p.peer;
+        if (!peer || nodes.includes(peer.element)) continue;
+        peer.peer = null;
+        p.peer = null;
+        peer.element.open.delete(peer.name);
+        this.unrequest(peer);
+      }
+      const i = this.nodes.indexOf(n);
+      if (i >= 0) this.nodes.splice(i, 1);
+    }
   }
 
   private uniqueName(type: string): string {
@@ -185,10 +299,9 @@ export class Pipeline {
 
   private async transition(from: State, to: State): Promise<void> {
     if (from === 'null' && to === 'ready') {
-      this.checkLinks();
+      this.checkLinks(this.nodes);
       this.checkFiles();
-      let stream = 0;
-      for (const n of this.nodes) if (n.isSource) n.streamId = stream++;
+      for (const n of this.nodes) if (n.isSource) n.streamId = this.nextStream++;
       for (const n of this.nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
       this.changed(from, to);
     } else if (from === 'ready' && to === 'paused') {
@@ -203,22 +316,11 @@ export class Pipeline {
           throw err;
         }
       }
-      for (const n of this.nodes) {
-        if (n.isSource) continue;
-        const input = n.impl!.input ?? { capacity: this.options.queueSize, policy: 'block' as LeakyPolicy };
-        n.channel = new Channel<Item>({
-          capacity: input.capacity,
-          policy: input.policy,
-          isControl: (it) => it.eos === true,
-          onDrop: (it) => { if (it.frame) releaseFrame(it.frame); },
-          maxBytes: input.maxBytes,
-          bytesOf: (it) => it.frame?.pixels?.bytes ?? 0,
-        });
-      }
+      for (const n of this.nodes) if (!n.isSource) n.channel = this.channelFor(n);
       this.gate = new Promise((r) => { this.openGate = r; });
       this.t0 = performance.now();
       this.tasks = this.nodes.map((n) => this.runNode(n));
-      this.done = Promise.all(this.tasks).then(() => {
+      this.done = this.allTasks().then(() => {
         this.t1 = performance.now();
         if (!this.failure) this.bus.post({ type: 'eos' });
       });
@@ -244,6 +346,34 @@ export class Pipeline {
     }
   }
 
+  private channelFor(n: ElementNode): Channel<Item> {
+    const input = n.impl!.input ?? { capacity: this.options.queueSize, policy: 'block' as LeakyPolicy };
+    return new Channel<Item>({
+      capacity: input.capacity,
+      policy: input.policy,
+      isControl: (it) => it.eos === true,
+      onDrop: (it) => { if (it.frame) releaseFrame(it.frame); },
+      maxBytes: input.maxBytes,
+      bytesOf: (it) => it.frame?.pixels?.bytes ?? 0,
+    });
+  }
+
+  /** Every element task, including those of branches added while waiting. */
+  private async allTasks(): Promise<void> {
+    for (let seen = -1; seen !== this.tasks.length;) {
+      seen = this.tasks.length;
+      await Promise.all(this.tasks);
+    }
+  }
+
+  /**
+   * A join (request sink pads) of a dynamic pipeline that was there from the start waits for new
+   * inputs until EOS is requested; the elements of an added branch end with their stream.
+   */
+  private waitsForInputs(n: ElementNode): boolean {
+    return this.options.dynamic && n.branch === null && !this.eosRequested && !this.abort.signal.aborted && n.def.pads.some((t) => t.direction === 'sink' && t.presence === 'request');
+  }
+
   /** Refuse an output that is also an input (uri a.mp4 ! file a.mp4 would truncate it) or another output. */
   private checkFiles(): void {
     const readers = new Map<string, string>(), writers = new Map<string, string>();
@@ -259,16 +389,16 @@ export class Pipeline {
     }
   }
 
-  private checkLinks(): void {
-    if (this.nodes.length === 0) throw new Err.LINK('the pipeline has no elements');
-    for (const n of this.nodes) {
+  private checkLinks(nodes: ElementNode[]): void {
+    if (nodes.length === 0 && !this.options.dynamic) throw new Err.LINK('the pipeline has no elements');
+    for (const n of nodes) {
       for (const p of n.pads) {
         if (!p.peer && p.template.presence === 'always') {
           const what = p.direction === 'src' ? `its output "${p.name}" goes nowhere; end the chain with a sink such as fakesink` : `its input "${p.name}" has nothing linked to it`;
           throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) is not linked: ${what}`);
         }
       }
-      if (!n.isSource && n.sinkPads.length === 0) {
+      if (!n.isSource && n.sinkPads.length === 0 && !(this.options.dynamic && n.def.pads.some((t) => t.direction === 'sink' && t.presence === 'request'))) {
         throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) has no input linked to it`);
       }
       if (n.def.pads.some((t) => t.direction === 'src') && n.srcPads.filter((p) => p.peer).length === 0) {
@@ -282,17 +412,19 @@ export class Pipeline {
     return {
       name: n.name,
       log: getLogger(n.def.name === n.name ? n.name : `${n.def.name}`),
-      signal: this.abort.signal,
+      signal: n.abort.signal,
       get streamId() { return n.streamId; },
       get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
       get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
+      get openSinkPads() { return [...n.open]; },
+      streamLabel: (stream) => self.streamLabel(stream),
       get upstreamStreams() { return self.upstreamStreams(n); },
       get upstreamLive() { return self.upstreamSources(n).some((s) => s.def.live?.(s.props as never) ?? false); },
       explicit: n.explicit,
       push: (frame, pad) => self.pushFrom(n, frame, pad),
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
       post: (msg: BusMessage) => self.bus.post(msg),
-      get eosRequested() { return self.eosRequested; },
+      get eosRequested() { return self.eosRequested || n.halted; },
     };
   }
 
@@ -375,7 +507,7 @@ export class Pipeline {
             await this.yielding;
           }
           if (this.gate) await this.gate;
-          if (this.eosRequested || this.abort.signal.aborted) break;
+          if (this.eosRequested || this.abort.signal.aborted || n.halted) break;
           n.pushWaitMs = 0;
           const t = performance.now();
           const f = await impl.produce!();
@@ -388,9 +520,11 @@ export class Pipeline {
         }
       } else {
         const ch = n.channel!;
-        const open = new Set(n.sinkPads.filter((p) => p.peer).map((p) => p.name));
-        while (open.size > 0) {
+        const open = n.open;
+        for (const p of n.sinkPads) if (p.peer) open.add(p.name);
+        while (open.size > 0 || this.waitsForInputs(n)) {
           const item = await ch.pop();
+          // (pad '' is the wake-up sendEosRequest gives a dynamic join that waits for inputs.)
           if (item.eos) { open.delete(item.pad); continue; }
           n.stats.framesIn++;
           const sinkPad = n.pad(item.pad);
@@ -457,6 +591,7 @@ export class Pipeline {
 
   private abortAll(): void {
     this.abort.abort();
+    for (const n of this.nodes) n.abort.abort();
     if (this.openGate) { this.openGate(); this.openGate = null; this.gate = null; }
     for (const n of this.nodes) {
       for (const it of n.channel?.close() ?? []) if (it.frame) releaseFrame(it.frame);
@@ -467,6 +602,8 @@ export class Pipeline {
   sendEosRequest(): void {
     this.eosRequested = true;
     if (this.openGate) { this.openGate(); this.openGate = null; this.gate = null; }
+    // Joins of a dynamic pipeline with no open input sit in pop(): wake them to see the request.
+    if (this.options.dynamic) for (const n of this.nodes) if (n.channel && n.open.size === 0) void n.channel.push({ pad: '', eos: true }).catch(() => {});
   }
 
   /** Drop every queued frame now (as a flushing seek does), counting them as dropped. */

@@ -99,6 +99,7 @@ export default defineElement({
     const state = new Map<number, StreamCfg & { last: Map<number, [number, number, number]> }>();
     const wanted = o.classes ? new Set(o.classes.split(',').map((s) => s.trim())) : null;
     return {
+      streamRemoved(s) { state.delete(s); },
       async process(frame: Frame) {
         let st = state.get(frame.stream);
         if (!st) {

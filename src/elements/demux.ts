@@ -29,6 +29,8 @@ export default defineElement({
       async process(frame) {
         const pad = `src_${frame.stream}`;
         frame.batch = undefined;
+        // Outputs linked later (a branch added to a dynamic pipeline) are picked up on first use.
+        if (!linked.has(pad) && ctx.srcPads.includes(pad)) linked.add(pad);
         if (!linked.has(pad)) { ctx.drop(frame); return; }
         await ctx.push(frame, pad);
       },

@@ -485,6 +485,7 @@ dynamic batch dimension take batch-size frames per call.`,
           ...(compiled ? { dynamicBatch: compiled.info.batch === 'dynamic', postInGraph: compiled.info.post, model: compiled.path } : {}),
         };
       },
+      streamRemoved(s) { counters.delete(s); },
       async stop() {
         for (const it of queue?.close() ?? []) for (const f of it?.frames ?? []) ctx.drop(f);
         for (const f of gather?.frames ?? []) ctx.drop(f);

@@ -21,7 +21,6 @@ export default defineElement({
   pads: [joinSinkPads(), srcPad()],
   props,
   create(o, ctx) {
-    let inputs = 0;
     let batch: Frame[] = [];
     let timer: ReturnType<typeof setTimeout> | null = null;
     let nextId = 0;
@@ -51,7 +50,6 @@ export default defineElement({
     };
 
     return {
-      start() { inputs = Math.max(1, ctx.sinkPads.length); },
       async process(frame) {
         if (failure) throw failure;
         if (o.width > 0 || o.height > 0) {
@@ -63,7 +61,8 @@ export default defineElement({
         // other stalled or ended) sends the batch as it is; its frame starts the next one.
         if (batch.some((f) => f.stream === frame.stream)) await send();
         batch.push(frame);
-        const size = o.batchSize || inputs;
+        // The inputs still open: a stream that ended (or a removed branch) no longer holds a batch up.
+        const size = o.batchSize || Math.max(1, ctx.openSinkPads.length);
         if (batch.length >= size) await send();
         else if (!timer && o.timeout > 0) timer = setTimeout(() => { void send(); }, o.timeout);
         else if (o.timeout === 0) await send();
@@ -73,6 +72,7 @@ export default defineElement({
         await chain;
         if (failure) throw failure;
       },
+      streamRemoved(s) { scalers.get(s)?.close(); scalers.delete(s); },
       stop() {
         if (timer) clearTimeout(timer);
         for (const s of scalers.values()) s.close();

@@ -21,6 +21,7 @@ export default defineElement({
     const next = new Map<number, { slot: number; out: number; t0: number }>();
     const period = 1 / o.fps;
     return {
+      streamRemoved(s) { next.delete(s); },
       async process(frame: Frame) {
         let st = next.get(frame.stream);
         if (!st) { st = { slot: 0, out: 0, t0: frame.pts }; next.set(frame.stream, st); }

@@ -58,8 +58,14 @@ export default defineElement({
     let out = 0;
     let t0 = -1;
 
+    /** Streams removed from a dynamic pipeline: their late frames are not drawn. */
+    const removed = new Set<number>();
+    /** Cell of stream s: its rank among the streams upstream (ids grow as branches come and go). */
+    let order: readonly number[] = [];
+    const slot = (s: number) => { const i = order.indexOf(s); return i >= 0 ? i : s; };
     const compose = async (): Promise<Frame> => {
-      const n = Math.max(streams, ...[...latest.keys()].map((s) => s + 1));
+      order = ctx.upstreamStreams;
+      const n = Math.max(o.streams || Math.max(streams, order.length), ...[...latest.keys()].map((s) => slot(s) + 1));
       const pts = [...latest.values()].reduce((m, f) => Math.max(m, f.pts), 0);
       if (t0 < 0) t0 = pts;
       // Owned from the start, so a scaling error below cannot leak the composed frame.
@@ -80,7 +86,7 @@ export default defineElement({
       data[2]!.fill(128, 0, ls[2]! * (o.height >> 1));
       const objects: ObjectMeta[] = [];
       for (const [s, f] of latest) {
-        const cell = cellFor(s, n, o, f.width, f.height);
+        const cell = cellFor(slot(s), n, o, f.width, f.height);
         const src = avOf(f.pixels, ctx.name);
         const key = `${f.width}x${f.height}:${src.format}:${cell.w}x${cell.h}`;
         let sc = scalers.get(s);
@@ -101,7 +107,8 @@ export default defineElement({
         const r = await sc.ctx.scale(src.data!, src.linesize, 0, f.height, dst, [ls[0]!, ls[1]!, ls[2]!]);
         if (r < 0) throw new Err.FORMAT(`tile: scaling stream ${s} failed (${r})`);
         if (o.labels) {
-          const name = names[s] ?? `stream ${s}`;
+          const label = ctx.streamLabel(s);
+          const name = names[s] ?? (label !== String(s) ? label : `stream ${s}`);
           const canvas: Canvas = { width: o.width, height: o.height, planes: [[data[0]!, ls[0]!, 0, 0], [data[1]!, ls[1]!, 1, 1], [data[2]!, ls[2]!, 1, 1]] };
           fillRect(canvas, cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height, LABEL_BG);
           text(canvas, labelFont, name, cell.x + 4, cell.y);
@@ -117,13 +124,14 @@ export default defineElement({
       }
       const frame = newFrame({ stream: 0, frame: out++, pts: pts - t0, rate: [...latest.values()][0]?.rate, width: o.width, height: o.height, format: 'yuv420p', pixels: owned });
       frame.meta.objects = objects;
-      TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(s, n, o, latest.get(s)!.width, latest.get(s)!.height) })));
+      TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(slot(s), n, o, latest.get(s)!.width, latest.get(s)!.height) })));
       return frame;
     };
 
     return {
       start() { if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length; },
       async process(frame) {
+        if (removed.has(frame.stream)) { ctx.drop(frame); return; }
         const old = latest.get(frame.stream);
         if (old) releaseFrame(old);
         latest.set(frame.stream, frame);
@@ -138,6 +146,16 @@ export default defineElement({
       },
       async flush() {
         if (fresh.size > 0) await ctx.push(await compose());
+      },
+      streamRemoved(s) {
+        removed.add(s);
+        fresh.delete(s);
+        const f = latest.get(s);
+        if (f) releaseFrame(f);
+        latest.delete(s);
+        scalers.get(s)?.ctx.freeContext();
+        scalers.delete(s);
+        if (!o.streams) streams = 0;
       },
       stop() {
         for (const f of latest.values()) releaseFrame(f);

@@ -30,6 +30,7 @@ carried across a frame without detections have attributes.predicted = true.`,
   create(o, ctx) {
     const trackers = new Map<number, Tracker>();
     return {
+      streamRemoved(s) { trackers.delete(s); },
       async process(frame) {
         let t = trackers.get(frame.stream);
         if (!t) { t = new Tracker({ kind: o.tracker, ...o }); trackers.set(frame.stream, t); }
