@@ -14,11 +14,14 @@ import identity from './identity.ts';
 import infer from './infer.ts';
 import invert from './invert.ts';
 import meta from './meta.ts';
+import mqtt from './mqtt.ts';
 import mux from './mux.ts';
+import nats from './nats.ts';
 import netcam from './netcam.ts';
 import osd from './osd.ts';
 import queue from './queue.ts';
 import rate from './rate.ts';
+import redis from './redis.ts';
 import rtsp from './rtsp.ts';
 import scale from './scale.ts';
 import tee from './tee.ts';
@@ -27,7 +30,7 @@ import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mux, netcam, osd, queue, rate, rtsp, scale, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, redis, rtsp, scale, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

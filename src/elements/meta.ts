@@ -23,9 +23,15 @@ function plain(v: unknown): unknown {
   return v;
 }
 
-export function metaLine(f: Frame): string {
+/** Version of the line's schema (docs/metadata.md): fields may be added, never renamed. */
+export const META_VERSION = 1;
+
+/** One frame's metadata as a JSON line; `label` is the stream's id where it has one (sluice serve). */
+export function metaLine(f: Frame, label?: string): string {
   const rec: Record<string, unknown> = {
+    version: META_VERSION,
     stream: f.stream,
+    ...(label !== undefined && label !== String(f.stream) ? { stream_id: label } : {}),
     frame: f.frame,
     pts: Math.round(f.pts * 1e6) / 1e6,
     width: f.source.width,
@@ -75,7 +81,7 @@ export default defineElement({
         }
       },
       async process(frame) {
-        const line = metaLine(frame) + '\n';
+        const line = metaLine(frame, ctx.streamLabel(frame.stream)) + '\n';
         releaseFrame(frame);
         if (!out.write(line)) await once(out, 'drain');
       },

@@ -1,0 +1,56 @@
+// nats: per-frame metadata to NATS (core publish, or JetStream with message ids so a resend is
+// deduplicated), through the official nats.js client, which reconnects by itself.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { p } from '../core/props.ts';
+import { brokerSink } from '../net/broker-sink.ts';
+
+export default brokerSink({
+  name: 'nats',
+  summary: 'Publish per-frame metadata (JSON) to NATS or NATS JetStream',
+  doc: 'Example: ... ! nats url=nats://127.0.0.1:4222 subject=sluice.meta.{stream} jetstream=true stream=SLUICE',
+  schemes: ['nats', 'tls'],
+  subjectProp: 'subject',
+  props: {
+    url: p.str('nats://127.0.0.1:4222', 'server URL'),
+    subject: p.str('sluice.meta.{stream}', 'subject; {stream} is the stream id'),
+    jetstream: p.bool(false, 'publish to JetStream (acknowledged, with the message id stream:frame for deduplication)'),
+    stream: p.str('', 'JetStream: create this stream for the subjects when it does not exist'),
+    token: p.str('', 'auth token; SLUICE_NATS_TOKEN is read when this is empty'),
+    reconnectInterval: p.int(1000, 'milliseconds between reconnection attempts', { min: 10 }),
+  },
+  async connect(o, ctx, poke) {
+    let nc: NatsConnection | null = null;
+    let js: JetStreamClient | null = null;
+    let up = false;
+    let closed = false;
+    const token = o.token || process.env.SLUICE_NATS_TOKEN || undefined;
+    const ensureStream = async (c: NatsConnection) => {
+      if (!o.jetstream || !o.stream) return;
+      const jsm = await jetstreamManager(c);
+      const subjects = [o.subject.replaceAll('{stream}', '*')];
+      try { await jsm.streams.info(o.stream); } catch { await jsm.streams.add({ name: o.stream, subjects }); }
+    };
+    // waitOnFirstConnect: a server that is away at start is waited for like one that drops later.
+    connect({ servers: o.url, token, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectInterval, waitOnFirstConnect: true, name: 'sluice' }).then(async (c) => {
+      if (closed) { await c.close(); return; }
+      nc = c;
+      await ensureStream(c).catch((e: Error) => ctx.post({ type: 'warning', source: ctx.name, message: `JetStream stream ${o.stream}: ${e.message}` }));
+      js = o.jetstream ? jetstream(c) : null;
+      up = true;
+      poke();
+      for await (const s of c.status()) {
+        if (s.type === 'disconnect') { up = false; ctx.post({ type: 'warning', source: ctx.name, message: `${o.url} lost; buffering and reconnecting every ${o.reconnectInterval} ms` }); }
+        if (s.type === 'reconnect') { up = true; ctx.post({ type: 'warning', source: ctx.name, message: `reconnected to ${o.url}` }); poke(); }
+      }
+    }).catch((e: Error) => ctx.post({ type: 'warning', source: ctx.name, message: `${o.url}: ${e.message}` }));
+    return {
+      ready: () => up && nc !== null && !nc.isClosed(),
+      send: async (m) => {
+        if (js) await js.publish(m.subject, m.payload, { msgID: m.id });
+        else nc!.publish(m.subject, m.payload);
+      },
+      close: async () => { closed = true; up = false; if (nc) { await nc.flush().catch(() => {}); await nc.close(); } },
+    };
+  },
+});
