@@ -1,7 +1,7 @@
 // Real brokers for the tests (Debian's mosquitto, nats-server, redis-server; .ci/run installs
 // them), each on a free loopback port, started and stopped by the test that needs it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect as tcp } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,7 +35,8 @@ export async function startBroker(kind: Kind): Promise<Broker> {
     url: `${kind === 'mqtt' ? 'mqtt' : kind === 'nats' ? 'nats' : 'redis'}://127.0.0.1:${port}`,
     async start() {
       const [cmd, args] = argv();
-      proc = spawn(cmd, args, { stdio: 'ignore' });
+      // Debian puts the daemons in /usr/sbin, which a non-root PATH may lack.
+      proc = spawn(existsSync(`/usr/sbin/${cmd}`) ? `/usr/sbin/${cmd}` : cmd, args, { stdio: 'ignore' });
       for (let i = 0; i < 100; i++) {
         if (await canConnect(port)) return;
         await sleep(50);
