@@ -102,3 +102,28 @@ test('a static pipeline still refuses elements added while playing', async () =>
   await p.wait();
   await p.setState('null');
 });
+
+test('an element of an added branch that fails ends that branch alone; the pipeline and the other streams go on', { timeout: 30_000 }, async () => {
+  const base = AVPixels.live;
+  const p = launch('mux name=m ! identity name=id ! fakesink', { dynamic: true });
+  const seen = collect(p, 'id.src');
+  const failed: unknown[] = [];
+  p.bus.on('element', (m) => { if (m.name === 'branch-failed') failed.push(m.data); });
+  await p.setState('playing');
+  await addBranch(p, 'testsrc live=true fps=60 width=64 height=48 ! m.', 'good');
+  const bad = await addBranch(p, 'testsrc live=true fps=60 width=64 height=48 seed=2 ! identity error-after=10 ! m.', 'bad');
+  await bad.done;
+  const n = seen.get('good')!.length;
+  await until(() => seen.get('good')!.length >= n + 15, 5000, 'the good stream after the failure');
+  assert.equal(p.state, 'playing');
+  assert.equal(failed.length, 1);
+  assert.equal((failed[0] as { branch: string }).branch, 'bad');
+  assert.ok(bad.nodes.some((x) => x.failed?.code === 'SLUICE_ERR_ELEMENT'));
+  assert.equal(seen.get('bad')!.length, 10);
+  await p.removeBranch(bad);
+  p.sendEosRequest();
+  await p.wait();
+  await p.setState('null');
+  assert.ok(consecutive(seen.get('good')!));
+  assert.equal(AVPixels.live, base);
+});

@@ -60,6 +60,8 @@ export class ElementNode {
   halted = false;
   /** The branch (Pipeline.addBranch) this element came in with, if any. */
   branch: string | null = null;
+  /** The error that ended this element's branch (a dynamic pipeline's branch fails alone). */
+  failed: { code: string; message: string } | null = null;
   /** Linked sink pads that have not had EOS yet (the scheduler's; live, so added branches join it). */
   open = new Set<string>();
   constructor(def: ElementDef, name: string, props: Record<string, unknown>) {

@@ -560,8 +560,34 @@ export class Pipeline {
       await this.stopNode(n);
     } catch (e) {
       if (e instanceof ChannelClosed && (this.abort.signal.aborted)) return;
+      if (this.options.dynamic && n.branch !== null) return this.failBranch(n, e);
       this.fail(n, e);
     }
+  }
+
+  /**
+   * An element of an added branch failed: that branch alone ends (a broken camera must not stop
+   * the others). Its sources stop, what it holds is released, and end of stream goes on from the
+   * failed element so the join's pad closes.
+   */
+  private async failBranch(n: ElementNode, e: unknown): Promise<void> {
+    const peers = this.nodes.filter((x) => x.branch === n.branch);
+    const first = !peers.some((x) => x.failed);
+    const err = this.wrap(n, e);
+    n.failed = { code: err.code, message: err.message };
+    for (const x of peers) {
+      x.halted = true;
+      if (x.isSource) x.abort.abort();
+    }
+    // An upstream element of the branch pushing into a failed one sees ChannelClosed: not news.
+    if (first && !(e instanceof ChannelClosed)) {
+      this.errors.push({ source: n.name, code: err.code, message: err.message });
+      this.bus.post({ type: 'warning', source: n.name, message: `branch ${n.branch} stopped: ${err.format()}` });
+      this.bus.post({ type: 'element', source: n.name, name: 'branch-failed', data: { branch: n.branch, code: err.code, message: err.message } });
+    }
+    for (const it of n.channel?.close() ?? []) if (it.frame) releaseFrame(it.frame);
+    try { await this.sendEos(n); } catch { /* downstream gone too */ }
+    await this.stopNode(n);
   }
 
   private async stopNode(n: ElementNode): Promise<void> {
