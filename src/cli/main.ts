@@ -21,6 +21,8 @@ import { compileModel, modelInfoOf } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
+import { Service, loadServeConfig } from '../serve/service.ts';
+import { serveApi } from '../serve/api.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -343,6 +345,42 @@ program.command('view').description('receive a display / StreamServer: show it i
     }
     const n = await view({ server: o.server, out: o.out, token: o.token, frames: Number(o.frames), seconds: Number(o.seconds) });
     process.stderr.write(`wrote ${o.out} (${n} frames)\n`);
+  });
+
+program.command('serve').description('run an analytics service: one pipeline whose streams are added and removed over a REST API (docs/serve.md)')
+  .argument('<file>', 'serve file (YAML): source template, shared chain, initial streams')
+  .option('--api <[host:]port>', 'REST API address (default: the file\'s api, else 127.0.0.1:8080)')
+  .option('--token <secret>', 'API token (Authorization: Bearer); also SLUICE_API_TOKEN or --token-file', '')
+  .option('--token-file <file>', 'read the API token from this file')
+  .option('--state <file>', 'where the set of streams is kept across restarts (default: the file\'s state)')
+  .option('-q, --quiet', 'no per-stream lines')
+  .action(async (file: string, o: { api?: string; token: string; tokenFile?: string; state?: string; quiet?: boolean }) => {
+    const cfg = loadServeConfig(file);
+    const token = o.token || (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : '') || process.env.SLUICE_API_TOKEN || '';
+    const listen = parseListen(o.api ?? cfg.api, '--api');
+    if (!token && !['127.0.0.1', 'localhost', '::1'].includes(listen.host)) process.stderr.write(`warning: the API listens on ${listen.host} with no token: anyone who reaches it can add streams; set SLUICE_API_TOKEN or --token-file\n`);
+    const service = new Service(cfg, registry(), { state: o.state });
+    service.pipeline.bus.on('warning', (m) => process.stderr.write(`warning: ${m.source}: ${m.message}\n`));
+    service.pipeline.bus.on('error', (m) => process.stderr.write(`error: ${m.source}: ${m.error.message}\n`));
+    await service.start();
+    const api = await serveApi(service, { ...listen, token });
+    process.stderr.write(`sluice serve: API at ${api.url}/v1/streams${token ? ' (token required)' : ''}, metrics at ${api.url}/metrics, ${service.list().length} stream(s)\n`);
+    let signals = 0;
+    const done = new Promise<void>((resolveDone) => {
+      const onSignal = () => {
+        if (++signals > 1) { process.stderr.write('aborted\n'); process.exit(130); }
+        process.stderr.write('sluice serve: stopping (draining every stream; again to abort)\n');
+        resolveDone();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      // A fatal error of the shared chain ends the service too (a stream's own error ends only that stream).
+      service.pipeline.wait().then(() => resolveDone(), () => resolveDone());
+    });
+    await done;
+    await api.close();
+    await service.shutdown();
+    process.stderr.write('sluice serve: stopped\n');
   });
 
 try {

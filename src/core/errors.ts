@@ -27,6 +27,10 @@ export const ErrorCodes = {
   SLUICE_ERR_INFER: 'inference failed',
   SLUICE_ERR_PLUGIN: 'a plugin could not be loaded',
   SLUICE_ERR_SAME_FILE: 'an output would overwrite an input or another output',
+  SLUICE_ERR_API_BODY: 'a service API request is malformed',
+  SLUICE_ERR_AUTH: 'a request has no token or the wrong one',
+  SLUICE_ERR_NOT_FOUND: 'no stream with that id',
+  SLUICE_ERR_CONFLICT: 'a stream with that id already exists',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

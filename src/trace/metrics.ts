@@ -14,9 +14,10 @@ import { SluiceError, Err } from '../core/errors.ts';
 export function pipelineRegistry(pipeline: Pipeline): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
-  const labels = ['element', 'type'] as const;
-  const each = (fn: (n: Pipeline['nodes'][number], l: { element: string; type: string }) => void) => {
-    for (const n of pipeline.nodes) fn(n, { element: n.name, type: n.def.name });
+  // stream: the stream id of the branch an element came with (sluice serve), '' for the shared chain.
+  const labels = ['element', 'type', 'stream'] as const;
+  const each = (fn: (n: Pipeline['nodes'][number], l: { element: string; type: string; stream: string }) => void) => {
+    for (const n of pipeline.nodes) fn(n, { element: n.name, type: n.def.name, stream: n.branch ?? '' });
   };
   // Counters are re-read from the element stats on each scrape (they only ever grow).
   const counter = (name: string, help: string, value: (n: Pipeline['nodes'][number]) => number) =>
@@ -61,6 +62,14 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
       each((n, l) => {
         for (const [k, v] of Object.entries(n.impl?.describe?.() ?? {})) if (typeof v === 'number') this.set({ ...l, key: k }, v);
       });
+    },
+  });
+  // Per stream: what its source made (rate() is the stream's fps).
+  new Counter({
+    name: 'sluice_stream_frames_total', help: 'Frames a stream\'s source produced', labelNames: ['stream'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of pipeline.nodes) if (n.isSource) this.inc({ stream: pipeline.streamLabel(n.streamId) }, n.stats.framesOut);
     },
   });
   new Gauge({
@@ -151,10 +160,10 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
   };
 }
 
-/** `[host:]port` as given to --metrics. */
-export function parseListen(spec: string): { host: string; port: number } {
+/** `[host:]port` as given to --metrics (or --api). */
+export function parseListen(spec: string, flag = '--metrics'): { host: string; port: number } {
   const m = /^(?:(.+):)?(\d+)$/.exec(spec);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new Err.PROPERTY(`--metrics takes [HOST:]PORT, e.g. 9464 or 127.0.0.1:9464 (got "${spec}")`);
+  if (!m || port > 65535) throw new Err.PROPERTY(`${flag} takes [HOST:]PORT, e.g. 9464 or 127.0.0.1:9464 (got "${spec}")`);
   return { host: m[1] ?? '127.0.0.1', port };
 }

@@ -1,0 +1,152 @@
+// The REST API of `sluice serve` (node:http): streams added, listed and removed while the
+// pipeline plays, health, Prometheus metrics and an OpenAPI description. 127.0.0.1 unless told
+// otherwise; with a token every route but /v1/health wants `Authorization: Bearer TOKEN`.
+// Bodies are capped before they are read, so a client cannot make the service buffer megabytes.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
+import { pipelineRegistry } from '../trace/metrics.ts';
+import type { Service } from './service.ts';
+
+const MAX_BODY = 64 * 1024;
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  SLUICE_ERR_API_BODY: 400, SLUICE_ERR_PARSE: 400, SLUICE_ERR_PROPERTY: 400, SLUICE_ERR_NO_ELEMENT: 400, SLUICE_ERR_LINK: 400,
+  SLUICE_ERR_AUTH: 401, SLUICE_ERR_NOT_FOUND: 404, SLUICE_ERR_CONFLICT: 409,
+  SLUICE_ERR_FILE_NOT_FOUND: 422, SLUICE_ERR_MEDIA_OPEN: 422, SLUICE_ERR_NO_VIDEO: 422, SLUICE_ERR_SAME_FILE: 422,
+  SLUICE_ERR_STATE: 503,
+};
+
+export interface ApiServer { url: string; close(): Promise<void> }
+
+function tokenOk(req: IncomingMessage, token: string): boolean {
+  if (!token) return true;
+  const h = req.headers.authorization ?? '';
+  const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) { res.writeHead(status).end(); return; }
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
+}
+
+function fail(res: ServerResponse, e: unknown): void {
+  if (isSluiceError(e)) send(res, STATUS[e.code] ?? 500, { error: { code: e.code, message: e.message } });
+  else send(res, 500, { error: { code: 'SLUICE_ERR_ELEMENT', message: (e as Error).message } });
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolveBody, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) { reject(new Err.API_BODY(`request body over ${MAX_BODY} bytes`)); req.resume(); return; }
+    let size = 0;
+    const parts: Buffer[] = [];
+    req.on('data', (b: Buffer) => {
+      size += b.length;
+      if (size > MAX_BODY) { reject(new Err.API_BODY(`request body over ${MAX_BODY} bytes`)); req.destroy(); return; }
+      parts.push(b);
+    });
+    req.on('end', () => {
+      try {
+        resolveBody(JSON.parse(Buffer.concat(parts).toString('utf8') || 'null'));
+      } catch (e) {
+        reject(new Err.API_BODY(`the body is not JSON (${(e as Error).message}); send {"id": "cam1", "uri": "rtsp://..."}`));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: { title: 'Sluice serve', version: '1', description: 'Streams of a running Sluice analytics service, added and removed at run time.' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      NewStream: { type: 'object', required: ['id', 'uri'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }, uri: { type: 'string', description: 'rtsp://, http://, file:///, or a path' } } },
+      Stream: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' }, uri: { type: 'string' },
+          state: { type: 'string', enum: ['connecting', 'playing', 'reconnecting', 'ended', 'failed'] },
+          frames: { type: 'integer' }, fps: { type: 'number' }, stream: { type: 'integer', description: 'the stream number in metadata ("stream")' },
+          lastError: { oneOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }] },
+          addedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/v1/streams': {
+      get: { summary: 'List streams', responses: { 200: { description: 'streams', content: { 'application/json': { schema: { type: 'object', properties: { streams: { type: 'array', items: { $ref: '#/components/schemas/Stream' } } } } } } } } },
+      post: {
+        summary: 'Add a stream', requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewStream' } } } },
+        responses: { 201: { description: 'added' }, 400: { description: 'bad body' }, 401: { description: 'token' }, 409: { description: 'duplicate id' }, 422: { description: 'the source cannot open' } },
+      },
+    },
+    '/v1/streams/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      get: { summary: 'One stream', responses: { 200: { description: 'the stream' }, 404: { description: 'unknown id' } } },
+      delete: { summary: 'Remove a stream (its last frames drain, its request pad is freed)', responses: { 204: { description: 'removed' }, 404: { description: 'unknown id' } } },
+    },
+    '/v1/health': { get: { summary: 'Liveness (no token needed)', security: [], responses: { 200: { description: 'playing' }, 503: { description: 'not playing' } } } },
+    '/metrics': { get: { summary: 'Prometheus metrics, per element and per stream (label stream)', responses: { 200: { description: 'text exposition format' } } } },
+    '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
+  },
+} as const;
+
+export async function serveApi(service: Service, o: { host: string; port: number; token: string }): Promise<ApiServer> {
+  const registry = pipelineRegistry(service.pipeline);
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    if (path === '/v1/health' && method === 'GET') {
+      const up = service.pipeline.state === 'playing';
+      send(res, up ? 200 : 503, { status: up ? 'ok' : service.pipeline.state, streams: service.list().length });
+      return;
+    }
+    if (!tokenOk(req, o.token)) { res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
+    const one = /^\/v1\/streams\/([^/]+)$/.exec(path);
+    const handle = async () => {
+      if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: service.list() });
+      if (path === '/v1/streams' && method === 'POST') {
+        const body = await readJson(req);
+        if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Err.API_BODY('send a JSON object {"id": "cam1", "uri": "rtsp://..."}');
+        const b = body as { id?: unknown; uri?: unknown };
+        const info = await service.add(b.id as string, b.uri as string);
+        res.setHeader('location', `/v1/streams/${info.id}`);
+        return send(res, 201, info);
+      }
+      if (one && method === 'GET') return send(res, 200, service.get(decodeURIComponent(one[1]!)));
+      if (one && method === 'DELETE') { await service.remove(decodeURIComponent(one[1]!)); return send(res, 204); }
+      if (path === '/metrics' && method === 'GET') {
+        const text = await registry.metrics();
+        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+        return;
+      }
+      if (path === '/v1/openapi.json' && method === 'GET') return send(res, 200, OPENAPI);
+      send(res, 404, { error: { code: 'SLUICE_ERR_NOT_FOUND', message: `no route ${method} ${path}; see /v1/openapi.json` } });
+    };
+    handle().catch((e) => fail(res, e));
+  });
+  // Slow or silent clients do not hold sockets forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 100;
+  await new Promise<void>((res, rej) => {
+    server.once('error', (e: NodeJS.ErrnoException) => rej(new Err.IO(`cannot serve the API on ${o.host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --api' : e.message}`)));
+    server.listen(o.port, o.host, () => res());
+  });
+  const a = server.address();
+  const port = typeof a === 'object' && a ? a.port : o.port;
+  return {
+    url: `http://${o.host}:${port}`,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
