@@ -131,3 +131,12 @@ test('serve: streams added and removed over HTTP, metadata to MQTT, NATS and Red
   s2.proc.kill('SIGTERM');
   assert.equal(await s2.exited, 0, s2.log());
 });
+
+test('examples/serve.yaml parses and its chain builds', async () => {
+  const { loadServeConfig, Service } = await import('../src/serve/service.ts');
+  const { registry } = await import('../src/index.ts');
+  const cfg = loadServeConfig(join(ROOT, 'examples', 'serve.yaml'));
+  const s = new Service(cfg, registry());
+  assert.deepEqual(s.pipeline.nodes.map((n) => n.def.name), ['mux', 'infer', 'track', 'tee', 'queue', 'mqtt', 'queue', 'meta']);
+  assert.throws(() => new Service({ ...cfg, chain: 'track ! fakesink' }, registry()), /starts with track, which takes one input/);
+});
