@@ -1,6 +1,5 @@
 // mqtt: per-frame metadata to an MQTT broker (DeepStream's nvmsgbroker with the MQTT adapter),
 // through mqtt.js, which reconnects by itself; our outbox bounds what waits meanwhile.
-import mqtt from 'mqtt';
 import { p } from '../core/props.ts';
 import { brokerSink } from '../net/broker-sink.ts';
 
@@ -20,6 +19,8 @@ export default brokerSink({
     reconnectInterval: p.int(1000, 'milliseconds between reconnection attempts', { min: 10 }),
   },
   async connect(o, ctx, poke) {
+    // Loaded when used: pipelines without a broker do not pay for the client at start-up.
+    const { default: mqtt } = await import('mqtt');
     const password = o.password || process.env.SLUICE_MQTT_PASSWORD || undefined;
     // queueQoSZero=false: mqtt.js would otherwise hold every offline QoS 0 message, unbounded.
     const c = mqtt.connect(o.url, { clientId: o.clientId || `sluice-${Math.random().toString(16).slice(2, 10)}`, username: o.username || undefined, password, reconnectPeriod: o.reconnectInterval, connectTimeout: 5000, queueQoSZero: false });

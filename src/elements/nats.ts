@@ -1,7 +1,7 @@
 // nats: per-frame metadata to NATS (core publish, or JetStream with message ids so a resend is
 // deduplicated), through the official nats.js client, which reconnects by itself.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { p } from '../core/props.ts';
 import { brokerSink } from '../net/broker-sink.ts';
 
@@ -20,6 +20,9 @@ export default brokerSink({
     reconnectInterval: p.int(1000, 'milliseconds between reconnection attempts', { min: 10 }),
   },
   async connect(o, ctx, poke) {
+    // Loaded when used: pipelines without a broker do not pay for the client at start-up.
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
     let nc: NatsConnection | null = null;
     let js: JetStreamClient | null = null;
     let up = false;

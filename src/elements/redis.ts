@@ -1,6 +1,5 @@
 // redis: per-frame metadata to a Redis Stream (XADD ... MAXLEN ~ N), DeepStream's Redis adapter,
 // through node-redis, which reconnects by itself with our backoff.
-import { createClient } from 'redis';
 import { p } from '../core/props.ts';
 import { brokerSink } from '../net/broker-sink.ts';
 
@@ -18,6 +17,8 @@ export default brokerSink({
     reconnectInterval: p.int(1000, 'longest wait between reconnection attempts (ms; doubling from 50)', { min: 10 }),
   },
   async connect(o, ctx, poke) {
+    // Loaded when used: pipelines without a broker do not pay for the client at start-up.
+    const { createClient } = await import('redis');
     const password = o.password || process.env.SLUICE_REDIS_PASSWORD || undefined;
     const c = createClient({ url: o.url, password, socket: { connectTimeout: 5000, reconnectStrategy: (n) => Math.min(50 * 2 ** n, o.reconnectInterval) } });
     let warned = false;
