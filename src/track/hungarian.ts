@@ -39,3 +39,36 @@ export function assign(cost: number[][]): number[] {
   for (let j = 1; j <= n; j++) if (p[j]! - 1 < rows && j - 1 < cols) res[p[j]! - 1] = j - 1;
   return res;
 }
+
+/**
+ * Maximum-total-score assignment that only uses pairs scoring at least `min` (lapjv's cost
+ * limit): the pairs split into connected groups (tracks and detections that overlap), each
+ * solved on its own. A crowded frame of n boxes that mostly do not overlap costs about n small
+ * problems instead of one n³ one. Returns, for each row, the column or -1.
+ */
+export function assignGated(score: number[][], min: number): number[] {
+  const rows = score.length;
+  const res = new Array<number>(rows).fill(-1);
+  if (rows === 0) return res;
+  const cols = score[0]!.length;
+  // Union-find over rows (0..rows-1) and columns (rows..rows+cols-1).
+  const parent = Int32Array.from({ length: rows + cols }, (_, i) => i);
+  const find = (x: number): number => { while (parent[x] !== x) { parent[x] = parent[parent[x]!]!; x = parent[x]!; } return x; };
+  let edges = 0;
+  for (let i = 0; i < rows; i++) {
+    const r = score[i]!;
+    for (let j = 0; j < cols; j++) if (r[j]! >= min) { edges++; parent[find(i)] = find(rows + j); }
+  }
+  if (edges === 0) return res;
+  const groups = new Map<number, { r: number[]; c: number[] }>();
+  const group = (x: number) => { const k = find(x); let g = groups.get(k); if (!g) groups.set(k, (g = { r: [], c: [] })); return g; };
+  for (let i = 0; i < rows; i++) if (score[i]!.some((v) => v >= min)) group(i).r.push(i);
+  for (let j = 0; j < cols; j++) if (score.some((r) => r[j]! >= min)) group(rows + j).c.push(j);
+  for (const { r, c } of groups.values()) {
+    if (r.length === 1 && c.length === 1) { res[r[0]!] = c[0]!; continue; }
+    // Pairs under the limit cost more than any real pair, so they are taken only when nothing else is left.
+    const a = assign(r.map((i) => c.map((j) => (score[i]![j]! >= min ? 1 - score[i]![j]! : 2))));
+    a.forEach((k, x) => { if (k >= 0 && score[r[x]!]![c[k]!]! >= min) res[r[x]!] = c[k]!; });
+  }
+  return res;
+}

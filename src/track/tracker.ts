@@ -6,7 +6,7 @@
 // removed after `maxAge` frames lost. Only confirmed tracks are reported.
 import type { Box, ObjectMeta } from '../core/frame.ts';
 import { iou } from '../infer/nms.ts';
-import { assign } from './hungarian.ts';
+import { assign, assignGated } from './hungarian.ts';
 import { KalmanBox } from './kalman.ts';
 import { EMBEDDING, PREDICTED } from '../meta/keys.ts';
 
@@ -144,8 +144,9 @@ export class Tracker {
     const ious = tracks.map((t, i) => dets.map((d) => (this.o.classAware && d.class !== t.cls ? 0 : iou(boxes[i]!, d.box))));
     const used = new Set<number>();
     if (this.o.kind === 'sort') {
-      const a = assign(ious.map((row) => row.map((v) => 1 - v)));
-      a.forEach((j, i) => { if (j >= 0 && ious[i]![j]! >= minIou) { matched.set(tracks[i]!, dets[j]!); used.add(j); } });
+      // Only pairs over minIou can match, so the assignment is solved per group of overlapping boxes.
+      const a = assignGated(ious, minIou);
+      a.forEach((j, i) => { if (j >= 0) { matched.set(tracks[i]!, dets[j]!); used.add(j); } });
     } else {
       const pairs: [number, number, number][] = [];
       ious.forEach((row, i) => row.forEach((v, j) => { if (v >= minIou) pairs.push([v, i, j]); }));
