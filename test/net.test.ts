@@ -20,6 +20,9 @@ async function open(port: number, token: string): Promise<Socket> {
   const s = connect(port, '127.0.0.1');
   await new Promise((r) => s.once('connect', r));
   s.write(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from(token) }));
+  // Read (and by default discard) what the server sends: its refusal reason comes before its
+  // FIN, and a socket that never reads would not see the close.
+  s.resume();
   return s;
 }
 
@@ -103,6 +106,7 @@ test('wrong token, garbage, oversized and truncated input drop only that client'
   const wrong = await open(port, 'nope');
   await closed(wrong);
   const garbage = connect(port, '127.0.0.1');
+  garbage.resume();
   garbage.on('error', () => {});
   garbage.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n' + 'x'.repeat(100)));
   await closed(garbage);
@@ -213,6 +217,7 @@ test('fuzz: random headers, random payloads and random disconnects leave the ser
   const rnd = (n: number) => { const b = Buffer.alloc(n); randomFillSync(b); return b; };
   const round = async (k: number) => {
     const s = connect(port, '127.0.0.1');
+    s.resume();
     s.on('error', () => {});
     await new Promise((r) => s.once('connect', r));
     const kind = k % 5;
@@ -263,7 +268,7 @@ test('web hub: a page that connected before the display attached still gets the 
   const free = await freePort();
   const cam = new WebcamServer({ port: free, web: true, token: 't' });
   await cam.listen();
-  const ws = new WebSocket(`ws://127.0.0.1:${free}/ws`);
+  const ws = new WebSocket(`ws://127.0.0.1:${free}/ws?token=t`);
   await new Promise((r) => ws.once('open', r));
   const got: number[] = [];
   ws.on('message', (d: Buffer) => got.push(d.readUInt32BE(8)));
@@ -305,7 +310,7 @@ test('fuzz over WebSocket: text, garbage, oversized, truncated and wrong-token m
   const rnd = (n: number) => { const b = Buffer.alloc(n); randomFillSync(b); return b; };
   // Two well-behaved pages stream and watch the whole time.
   const good = await Promise.all([0, 1].map(async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=k`);
     await new Promise((r) => ws.once('open', r));
     ws.send(hello('k'));
     const seen = { n: 0 };
@@ -317,7 +322,8 @@ test('fuzz over WebSocket: text, garbage, oversized, truncated and wrong-token m
   let seq = 0;
   const feeder = setInterval(() => { for (const g of good) if (g.ws.readyState === 1) g.ws.send(frame(seq++, jpeg)); }, 33);
   const round = async (k: number) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    // Every seventh round has no token on the URL and is refused before the WebSocket opens.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${k % 7 === 6 ? '' : '?token=k'}`);
     ws.on('error', () => {});
     const opened = await new Promise<boolean>((r) => { ws.once('open', () => r(true)); ws.once('close', () => r(false)); });
     if (!opened) return;

@@ -2,6 +2,7 @@
 // camera playing a frame of a real video. The page sends the camera to the server, the server
 // inverts it, and what the page draws is compared with FFmpeg's own decode of the camera frame.
 import { test } from 'node:test';
+import { get as httpGet } from 'node:http';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -31,10 +32,13 @@ async function startRemote(args: string[]): Promise<{ proc: ChildProcess; url: s
 }
 
 /** A WebSocket client of `sluice remote` on `port`, past its hello; `back` collects what comes back. */
-async function wsPage(port: number): Promise<{ ws: WebSocket; back: Buffer[] }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+async function wsPage(pageUrl: string): Promise<{ ws: WebSocket; back: Buffer[] }> {
+  // As the page does: the token of its own address on the WebSocket URL and in the hello.
+  const u = new URL(pageUrl);
+  const token = u.searchParams.get('token') ?? '';
+  const ws = new WebSocket(`ws://${u.host}/ws${u.search}`);
   await new Promise((r) => ws.once('open', r));
-  ws.send(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.alloc(0) }));
+  ws.send(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from(token) }));
   const back: Buffer[] = [];
   ws.on('message', (d: Buffer) => back.push(d));
   return { ws, back };
@@ -82,7 +86,21 @@ test('sluice remote --task invert: Chromium\'s camera goes through the server an
     assert.match(r.header, /round trip p50 \d+ ms/);
 
     // The same port refuses a wrong token and a cross-site page, and serves an <img> viewer.
-    const wsUrl = `ws://127.0.0.1:${port}/ws`;
+    const wsUrl = `ws://127.0.0.1:${port}/ws?token=s3cret`;
+    // A wrong token is refused before any WebSocket exists (no buffers for it); a right one in
+    // the URL with a wrong hello is closed with a policy-violation code.
+    const status = (url: string, headers: Record<string, string> = {}) => new Promise<string>((res) => {
+      const ws = new WebSocket(url, { headers });
+      ws.on('unexpected-response', (_q, resp) => res(String(resp.statusCode)));
+      ws.on('open', () => { ws.close(); res('open'); });
+      ws.on('error', (e) => res(e.message));
+    });
+    assert.equal(await status(`ws://127.0.0.1:${port}/ws?token=wrong`), '401');
+    assert.equal(await status(`ws://127.0.0.1:${port}/ws`), '401');
+    // DNS rebinding: a page on evil.example (resolving to 127.0.0.1) has matching Origin and Host.
+    assert.equal(await status(wsUrl, { origin: `http://evil.example:${port}`, host: `evil.example:${port}` }), '403');
+    const pageStatus = await new Promise<number>((res, rej) => { httpGet({ host: '127.0.0.1', port, path: '/', headers: { host: `evil.example:${port}` } }, (r) => { r.resume(); res(r.statusCode!); }).on('error', rej); });
+    assert.equal(pageStatus, 403);
     const closed = await new Promise<number>((res) => {
       const ws = new WebSocket(wsUrl);
       ws.on('open', () => ws.send(encodeMessage({ type: TYPE_HELLO, format: 0, seq: 0, ts: 0, width: 0, height: 0, payload: Buffer.from('wrong') })));
@@ -119,7 +137,7 @@ test('netcam web=true + display web=true: a WebSocket camera client gets its fra
     const grey = new Uint8Array(W * H * 1.5).fill(128);
     grey.fill(40, 0, W * H);
     const jpeg = await codec.encode({ width: W, height: H, format: 'yuvj420p', data: grey }, 3);
-    const { ws, back: raw } = await wsPage(port);
+    const { ws, back: raw } = await wsPage(server.url);
     for (let i = 0; i < 20 && raw.length < 5; i++) {
       ws.send(encodeMessage({ type: TYPE_FRAME, format: FORMAT_JPEG, seq: 100 + i, ts: 1000 + i, width: W, height: H, payload: jpeg }));
       await new Promise((r) => setTimeout(r, 100));
@@ -142,7 +160,7 @@ test('two pages stream their cameras to one sluice remote: each sees only its ow
   const port = await freePort();
   const server = await startRemote(['--task', 'invert', '--port', String(port)]);
   const codec = new JpegCodec();
-  const page = () => wsPage(port);
+  const page = () => wsPage(server.url);
   // Centre luma of a frame that came back (protocol header, then the JPEG).
   const centre = async (msg: Buffer) => (await codec.decode(msg.subarray(28))).data[W * (H / 2) + W / 2]!;
   try {

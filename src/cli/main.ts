@@ -23,6 +23,7 @@ import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
 import { Service, loadServeConfig } from '../serve/service.ts';
 import { serveApi } from '../serve/api.ts';
+import { resolveToken, shownToken } from '../net/token.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -284,20 +285,29 @@ runOptions(program.command('remote')
   .option('--model <model>', 'ONNX file or known model name (sluice models list); each task has a default')
   .option('--host <addr>', 'address to listen on', '127.0.0.1')
   .option('--port <n>', 'HTTP port for the page and its WebSocket', '8080')
-  .option('--token <secret>', 'shared secret (open the page with ?token=SECRET)', '')
+  .option('--token <secret>', 'shared secret (open the page with ?token=SECRET); default: --token-file, SLUICE_TOKEN, else a random one printed in the URL', '')
+  .option('--token-file <file>', 'read the token from this file (never printed)')
+  .option('--no-token', 'serve with no token at all (anyone who reaches the port may use it)')
+  .option('--allow-host <name...>', 'Host header names to accept besides localhost, 127.0.0.1, ::1 and --host (a name you reach it by)')
   .option('--ep <ep>', 'execution provider for the model (auto, cpu, cuda, ...)')
   .option('--labels <file>', 'class names, one per line')
   .option('--threshold <t>', 'minimum score'))
-  .action(async (o: RunOpts & { task?: string; model?: string; host: string; port: string; token: string; ep?: string; labels?: string; threshold?: string }) => {
+  .action(async (o: RunOpts & { task?: string; model?: string; host: string; port: string; token: string | boolean; tokenFile?: string; allowHost?: string[]; ep?: string; labels?: string; threshold?: string }) => {
     const port = Number(o.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Err.PROPERTY(`--port must be 0..65535 (got ${o.port})`);
-    const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: o.token, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold) });
-    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text });
+    // commander: --no-token makes token false; otherwise it is the given string or ''.
+    const tok = o.token === false ? { token: '', source: 'none' as const } : resolveToken({ token: String(o.token ?? ''), file: o.tokenFile, env: 'SLUICE_TOKEN', generate: true });
+    if (o.token === false) process.stderr.write('warning: sluice remote runs with no token (--no-token): anyone who can reach the port can send frames and watch\n');
+    const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: tok.token, allowHosts: o.allowHost, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold) });
+    // The description shows no token taken from a file or the environment.
+    const shown = tok.token ? text.replaceAll(tok.token, shownToken(tok)) : text;
+    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: shown });
     pipeline.bus.on('element', (m) => {
       if (m.name !== 'listening' || m.source !== 'camera') return;
       const a = m.data as { host: string; port: number };
-      const url = `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/${o.token ? `?token=${encodeURIComponent(o.token)}` : ''}`;
-      process.stderr.write(`sluice remote: ${text}\nopen ${url}\n  from a laptop: ssh -L ${a.port}:127.0.0.1:${a.port} THIS_HOST, then http://localhost:${a.port}/${o.token ? '?token=…' : ''}\n`);
+      const q = tok.token ? `?token=${tok.source === 'given' || tok.source === 'generated' ? encodeURIComponent(tok.token) : '…'}` : '';
+      const url = `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/${q}`;
+      process.stderr.write(`sluice remote: ${shown}\nopen ${url}\n  from a laptop: ssh -L ${a.port}:127.0.0.1:${a.port} THIS_HOST, then http://localhost:${a.port}/${q}\n`);
     });
     await play(pipeline, o);
   });
@@ -307,12 +317,15 @@ program.command('webcam-client').description('stream a camera (V4L2 /dev/videoN,
   .option('--device <camera>', 'camera to stream: /dev/video0 on Linux, an index or name on macOS/Windows')
   .option('--file <video>', 'video file to stream as the camera, at its own frame rate')
   .option('--list-devices', 'list the cameras found here and exit')
-  .option('--token <secret>', 'the server\'s token', '')
+  .option('--token <secret>', 'the server\'s token (or --token-file, or SLUICE_TOKEN)', '')
+  .option('--token-file <file>', 'read the token from this file')
   .option('--size <WxH>', 'frame size sent', '640x480')
   .option('--quality <q>', 'JPEG quality, 2 (best) to 31', '5')
   .option('--loop', 'start the file again at its end')
   .option('--frames <n>', 'stop after this many frames', '-1')
-  .action(async (o: { server?: string; device?: string; file?: string; listDevices?: boolean; token: string; size: string; quality: string; loop?: boolean; frames: string }) => {
+  .option('--seconds <s>', 'stop after this many seconds (0: no limit)', '0')
+  .option('--reconnect', 'when the server closes the connection, dial again every second instead of failing')
+  .action(async (o: { server?: string; device?: string; file?: string; listDevices?: boolean; token: string; tokenFile?: string; size: string; quality: string; loop?: boolean; frames: string; seconds: string; reconnect?: boolean }) => {
     if (o.listDevices) {
       const { DeviceAPI } = await import('node-av/api');
       const list = (await DeviceAPI.list()).filter((d) => d.type === 'video');
@@ -323,27 +336,32 @@ program.command('webcam-client').description('stream a camera (V4L2 /dev/videoN,
     if (!!o.device === !!o.file) throw new Err.PROPERTY('webcam-client needs one of --device (a camera) or --file (a video)');
     const [w, h] = o.size.split('x').map(Number);
     if (!w || !h) throw new Err.PROPERTY(`--size must be WxH (got "${o.size}")`);
-    const n = await webcamClient({ server: o.server, file: o.file, device: o.device, token: o.token, width: w, height: h, quality: Number(o.quality), loop: !!o.loop, frames: Number(o.frames) });
+    const token = resolveToken({ token: o.token, file: o.tokenFile, env: 'SLUICE_TOKEN' }).token;
+    const n = await webcamClient({ server: o.server, file: o.file, device: o.device, token, width: w, height: h, quality: Number(o.quality), loop: !!o.loop, frames: Number(o.frames), seconds: Number(o.seconds), reconnect: !!o.reconnect });
     process.stderr.write(`sent ${n} frames\n`);
   });
 
 program.command('view').description('receive a display / StreamServer: show it in a local browser page, or write it to a file with --out')
   .requiredOption('--server <host:port>', 'display server address')
   .option('--out <file>', 'write to this video file (.mp4, .mkv) instead of serving a page')
-  .option('--token <secret>', 'the server\'s token', '')
+  .option('--token <secret>', 'the server\'s token (or --token-file, or SLUICE_TOKEN)', '')
+  .option('--token-file <file>', 'read the token from this file')
   .option('--port <n>', 'local port of the page (without --out)', '8090')
   .option('--frames <n>', 'stop after this many frames (--out)', '-1')
   .option('--seconds <s>', 'stop after this many seconds (0: until the server closes)', '0')
-  .action(async (o: { server: string; out?: string; token: string; port: string; frames: string; seconds: string }) => {
+  .option('--reconnect', 'when the server closes the connection, dial again every second instead of failing')
+  .action(async (o: { server: string; out?: string; token: string; tokenFile?: string; port: string; frames: string; seconds: string; reconnect?: boolean }) => {
+    const token = resolveToken({ token: o.token, file: o.tokenFile, env: 'SLUICE_TOKEN' }).token;
+    // Ctrl-C finishes the file (a second one exits at once; the fragments written still play).
+    const stop = new AbortController();
+    process.on('SIGINT', () => { if (stop.signal.aborted) process.exit(130); stop.abort(); });
     if (!o.out) {
-      const stop = new AbortController();
-      process.once('SIGINT', () => stop.abort());
       if (Number(o.seconds) > 0) setTimeout(() => stop.abort(), Number(o.seconds) * 1000).unref();
-      const n = await viewInBrowser({ server: o.server, token: o.token, host: '127.0.0.1', port: Number(o.port), signal: stop.signal, onListening: (url) => process.stderr.write(`open ${url}\n`) });
+      const n = await viewInBrowser({ server: o.server, token, host: '127.0.0.1', port: Number(o.port), signal: stop.signal, onListening: (url) => process.stderr.write(`open ${url}\n`) });
       process.stderr.write(`showed ${n} frames\n`);
       return;
     }
-    const n = await view({ server: o.server, out: o.out, token: o.token, frames: Number(o.frames), seconds: Number(o.seconds) });
+    const n = await view({ server: o.server, out: o.out, token, frames: Number(o.frames), seconds: Number(o.seconds), reconnect: !!o.reconnect, signal: stop.signal });
     process.stderr.write(`wrote ${o.out} (${n} frames)\n`);
   });
 

@@ -14,7 +14,7 @@ export const REMOTE_TASKS = {
 } as const;
 export type RemoteTask = keyof typeof REMOTE_TASKS;
 
-export interface RemoteOptions { task?: string; model?: string; host: string; port: number; token: string; ep?: string; labels?: string; threshold?: number }
+export interface RemoteOptions { task?: string; model?: string; host: string; port: number; token: string; allowHosts?: string[]; ep?: string; labels?: string; threshold?: number }
 
 const q = (s: string) => (/^[\w./:@+-]+$/.test(s) ? s : JSON.stringify(s));
 
@@ -30,6 +30,6 @@ export function remotePipeline(o: RemoteOptions): string {
   if (o.ep) extra += ` ep=${q(o.ep)}`;
   if (o.labels) extra += ` labels=${q(o.labels)}`;
   if (o.threshold !== undefined) extra += ` threshold=${o.threshold}`;
-  const net = `host=${q(o.host)} port=${o.port}${o.token ? ` token=${q(o.token)}` : ''} web=true`;
+  const net = `host=${q(o.host)} port=${o.port}${o.token ? ` token=${q(o.token)}` : ''}${o.allowHosts?.length ? ` allow-hosts=${q(o.allowHosts.join(','))}` : ''} web=true`;
   return `netcam name=camera ${net} ! ${t.chain(q(o.model || t.model), extra)} ! display name=screen ${net}`;
 }

@@ -2,6 +2,8 @@
 // pipeline: a busy encoder keeps only the newest frame; with max-mbps the quality adapts to
 // the bandwidth. Frames carry the camera's capture time when they came from netcam, so viewers
 // can show end-to-end latency.
+import { resolveToken } from '../net/token.ts';
+import { rejectionStats, splitHosts } from '../net/servers.ts';
 import { z } from 'zod';
 import { RAW, defineElement, sinkPad } from '../core/element.ts';
 import { SluiceError, Err } from '../core/errors.ts';
@@ -14,7 +16,9 @@ import { CAPTURE } from '../meta/keys.ts';
 const props = z.object({
   host: p.str('127.0.0.1', 'address to listen on'),
   port: p.int(9001, 'TCP port viewers connect to', { min: 0, max: 65535 }),
-  token: p.str('', 'shared secret viewers must present; empty: none'),
+  token: p.str('', 'shared secret viewers must present; empty: token-file, then SLUICE_TOKEN, else none'),
+  tokenFile: p.str('', 'read the token from this file (kept out of logs and descriptions)'),
+  allowHosts: p.str('', 'web=true: Host names accepted besides localhost, 127.0.0.1, ::1 and host (comma-separated; * for any)'),
   web: p.bool(false, 'serve browsers instead of the TCP protocol: a page, a WebSocket and /stream.mjpeg on this port (share it with a netcam web=true)'),
   maxMbps: p.num(0, 'bandwidth cap in MB/s (JPEG quality adapts); 0: constant quality', { min: 0 }),
   quality: p.int(5, 'JPEG quality, 2 (best) to 31', { min: 2, max: 31 }),
@@ -27,7 +31,7 @@ export default defineElement({
   pads: [sinkPad([RAW], ['yuv420p', 'yuvj420p'])],
   props,
   create(o, ctx) {
-    const server = new StreamServer({ host: o.host, port: o.port, token: o.token, maxMBps: o.maxMbps, quality: o.quality, web: o.web });
+    const server = new StreamServer({ host: o.host, port: o.port, token: resolveToken({ token: o.token, file: o.tokenFile, env: 'SLUICE_TOKEN' }).token, maxMBps: o.maxMbps, quality: o.quality, web: o.web, allowHosts: splitHosts(o.allowHosts) });
     return {
       async start() {
         const a = await server.listen();
@@ -48,6 +52,7 @@ export default defineElement({
           releaseFrame(frame);
         }
       },
+      describe() { return rejectionStats(server.stats); },
       async stop() { await server.close(); },
     };
   },

@@ -2,6 +2,8 @@
 // (`sluice webcam-client`, or the browser page of `sluice remote`) and emits its frames as they
 // arrive, newest first: when the pipeline is slower than the camera, stale frames are skipped
 // instead of queueing up.
+import { resolveToken } from '../net/token.ts';
+import { rejectionStats, splitHosts } from '../net/servers.ts';
 import { z } from 'zod';
 import { RAW, defineElement, srcPad } from '../core/element.ts';
 import { newFrame } from '../core/frame.ts';
@@ -13,7 +15,9 @@ import { CAPTURE } from '../meta/keys.ts';
 const props = z.object({
   host: p.str('127.0.0.1', 'address to listen on (use an SSH tunnel rather than 0.0.0.0)'),
   port: p.int(9000, 'TCP port for the camera client', { min: 0, max: 65535 }),
-  token: p.str('', 'shared secret the client must present; empty: none'),
+  token: p.str('', 'shared secret the client must present; empty: token-file, then SLUICE_TOKEN, else none'),
+  tokenFile: p.str('', 'read the token from this file (kept out of logs and descriptions)'),
+  allowHosts: p.str('', 'web=true: Host names accepted besides localhost, 127.0.0.1, ::1 and host (comma-separated; * for any)'),
   web: p.bool(false, 'serve a browser instead of the TCP protocol: the camera page and its WebSocket on this port (a display web=true on the same port shows the results on that page)'),
   numFrames: p.int(-1, 'stop after this many frames, -1 for endless', { min: -1 }),
 });
@@ -26,7 +30,7 @@ export default defineElement({
   live: () => true,
   props,
   create(o, ctx) {
-    const server = new WebcamServer({ host: o.host, port: o.port, token: o.token, web: o.web });
+    const server = new WebcamServer({ host: o.host, port: o.port, token: resolveToken({ token: o.token, file: o.tokenFile, env: 'SLUICE_TOKEN' }).token, web: o.web, allowHosts: splitHosts(o.allowHosts) });
     let n = 0;
     let t0 = -1;
     return {
@@ -49,6 +53,7 @@ export default defineElement({
         CAPTURE.set(frame, { seq: f.seq, ts: f.ts, client: f.client });
         return frame;
       },
+      describe() { return rejectionStats(server.stats); },
       async stop() { await server.close(); },
     };
   },

@@ -12,12 +12,30 @@ export const VERSION = 1;
 export const HEADER_BYTES = 28;
 export const TYPE_HELLO = 1;
 export const TYPE_FRAME = 2;
+/** Server to client, just before it closes the connection: the reason (UTF-8), so clients can say why. */
+export const TYPE_ERROR = 3;
 export const FORMAT_JPEG = 1;
 
 export interface Message { type: number; format: number; seq: number; ts: number; width: number; height: number; payload: Buffer }
 
-export interface Limits { maxPayload: number; maxWidth: number; maxHeight: number }
-export const DEFAULT_LIMITS: Limits = { maxPayload: 8 << 20, maxWidth: 8192, maxHeight: 8192 };
+export interface Limits {
+  maxPayload: number; maxWidth: number; maxHeight: number;
+  /** Largest message accepted before the hello has authenticated the connection (a token fits). */
+  preAuthPayload: number;
+  /** Milliseconds a new connection has to send its hello. */
+  handshakeMs: number;
+  /** Camera servers: milliseconds without data after which a connection is closed (0: never). */
+  idleMs: number;
+  /** Open connections in all, and from one address. */
+  maxConnections: number;
+  maxPerAddress: number;
+}
+export const DEFAULT_LIMITS: Limits = { maxPayload: 8 << 20, maxWidth: 8192, maxHeight: 8192, preAuthPayload: 4096, handshakeMs: 5000, idleMs: 30_000, maxConnections: 64, maxPerAddress: 8 };
+
+/** The reason a server gives when its pipeline ended normally. */
+export const END_OF_STREAM = 'end of stream';
+
+export const errorMessage = (why: string) => encodeMessage({ type: TYPE_ERROR, format: 0, seq: 0, ts: Date.now(), width: 0, height: 0, payload: Buffer.from(why) });
 
 export class ProtocolError extends Error {
   constructor(msg: string) { super(msg); this.name = 'ProtocolError'; }
@@ -38,6 +56,8 @@ export function encodeMessage(m: Omit<Message, 'payload'> & { payload: Uint8Arra
   return Buffer.concat([h, m.payload]);
 }
 
+export const EMPTY = Buffer.alloc(0);
+
 /** Incremental parser: feed TCP chunks, get whole messages. Memory is bounded by the limits. */
 export class MessageParser {
   // A growable buffer: chunks are appended once (no quadratic re-concatenation of big frames).
@@ -45,7 +65,15 @@ export class MessageParser {
   private start = 0;
   private end = 0;
   private limits: Limits;
-  constructor(limits: Limits = DEFAULT_LIMITS) { this.limits = limits; }
+  /** Largest payload taken now: limits.preAuthPayload until authorise(), then limits.maxPayload. */
+  private maxPayload: number;
+  constructor(limits: Limits = DEFAULT_LIMITS, opts: { preAuth?: boolean } = {}) {
+    this.limits = limits;
+    this.maxPayload = opts.preAuth ? limits.preAuthPayload : limits.maxPayload;
+  }
+
+  /** The hello was good: full-size messages from now on. */
+  authorise(): void { this.maxPayload = this.limits.maxPayload; }
 
   /** Bytes buffered but not yet part of a whole message. */
   get pending(): number { return this.end - this.start; }
@@ -72,14 +100,18 @@ export class MessageParser {
       if (b.readUInt32BE(o) !== MAGIC) throw new ProtocolError('bad magic: not a Sluice camera stream');
       if (b.readUInt8(o + 4) !== VERSION) throw new ProtocolError(`unsupported protocol version ${b.readUInt8(o + 4)} (this server speaks ${VERSION})`);
       const type = b.readUInt8(o + 5);
-      if (type !== TYPE_HELLO && type !== TYPE_FRAME) throw new ProtocolError(`unknown message type ${type}`);
+      if (type !== TYPE_HELLO && type !== TYPE_FRAME && type !== TYPE_ERROR) throw new ProtocolError(`unknown message type ${type}`);
       const len = b.readUInt32BE(o + 24);
-      if (len > this.limits.maxPayload) throw new ProtocolError(`payload of ${len} bytes exceeds the ${this.limits.maxPayload}-byte limit`);
+      // Checked on the header: a declared 8 MiB hello is refused after 28 bytes, not buffered.
+      if (len > this.maxPayload) throw new ProtocolError(this.maxPayload < this.limits.maxPayload ? `a ${len}-byte message before authentication (the hello takes at most ${this.maxPayload})` : `payload of ${len} bytes exceeds the ${this.maxPayload}-byte limit`);
       const width = b.readUInt16BE(o + 20), height = b.readUInt16BE(o + 22);
       if (type === TYPE_FRAME && (width === 0 || height === 0 || width > this.limits.maxWidth || height > this.limits.maxHeight)) throw new ProtocolError(`frame size ${width}x${height} is out of range`);
       if (this.end - o < HEADER_BYTES + len) break;
       out.push({ type, format: b.readUInt8(o + 5 + 1), seq: b.readUInt32BE(o + 8), ts: b.readDoubleBE(o + 12), width, height, payload: ownCopy(b.subarray(o + HEADER_BYTES, o + HEADER_BYTES + len)) });
       this.start = o + HEADER_BYTES + len;
+      // Before authentication one message at a time: what follows the hello in the same chunk
+      // is judged by the limits that apply once the hello is accepted (push(EMPTY) again).
+      if (this.maxPayload < this.limits.maxPayload) break;
     }
     if (this.start === this.end) { this.start = 0; this.end = 0; }
     // Shrink back after a large frame so an idle connection does not keep megabytes.

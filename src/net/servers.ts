@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { JpegCodec, type RawImage } from './jpeg.ts';
 import { WebHub } from './web.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
-import { DEFAULT_LIMITS, FORMAT_JPEG, MessageParser, ProtocolError, TYPE_FRAME, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
+import { DEFAULT_LIMITS, EMPTY, END_OF_STREAM, FORMAT_JPEG, MessageParser, ProtocolError, TYPE_FRAME, TYPE_HELLO, encodeMessage, errorMessage, type Limits } from './protocol.ts';
 
 export interface CameraFrame extends RawImage {
   /** Sender's sequence number and capture time (ms since the epoch, sender's clock). */
@@ -19,7 +19,19 @@ export interface CameraFrame extends RawImage {
   client: number;
 }
 
-export interface ServerStats { clients: number; rejected: number; received: number; decoded: number; dropped: number; errors: number }
+/** Why connections were refused or closed by the server, counted (netcam/display report them; --metrics shows them). */
+export interface Rejections { token: number; protocol: number; handshakeTimeout: number; idle: number; tooMany: number; perAddress: number; host: number }
+export interface ServerStats { clients: number; rejected: number; received: number; decoded: number; dropped: number; errors: number; rejections: Rejections }
+/** For an element's describe(): clients now and refusals by reason (metrics: sluice_element_resolved{key="rejected_token"...}). */
+export function rejectionStats(st: ServerStats): Record<string, number> {
+  const out: Record<string, number> = { clients: st.clients, rejected: st.rejected };
+  for (const [k, v] of Object.entries(st.rejections)) out[`rejected_${k}`] = v;
+  return out;
+}
+
+export const splitHosts = (s: string) => s.split(',').map((h) => h.trim()).filter(Boolean);
+
+export const noRejections = (): Rejections => ({ token: 0, protocol: 0, handshakeTimeout: 0, idle: 0, tooMany: 0, perAddress: 0, host: 0 });
 
 function tokenOk(expected: string, given: Buffer): boolean {
   if (!expected) return true;
@@ -38,14 +50,24 @@ abstract class Base {
   protected web: boolean;
   private hub: WebHub | null = null;
   protected sockets = new Set<Socket>();
-  readonly stats: ServerStats = { clients: 0, rejected: 0, received: 0, decoded: 0, dropped: 0, errors: 0 };
+  readonly stats: ServerStats = { clients: 0, rejected: 0, received: 0, decoded: 0, dropped: 0, errors: 0, rejections: noRejections() };
+  /** Open connections per remote address (TCP; the web hub keeps its own). */
+  private perAddress = new Map<string, number>();
+  protected allowHosts: string[];
   constructor(o: BaseOptions) {
     this.host = o.host ?? '127.0.0.1';
     this.port = o.port ?? 0;
     this.token = o.token ?? '';
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.web = !!o.web;
+    this.allowHosts = o.allowHosts ?? [];
     if (!this.web) this.server = createServer((s) => this.acceptSocket(s));
+  }
+
+  /** Count a refusal by reason. */
+  reject(reason: keyof Rejections): void {
+    this.stats.rejected++;
+    this.stats.rejections[reason]++;
   }
 
   abstract readonly role: 'camera' | 'display';
@@ -54,7 +76,7 @@ abstract class Base {
     if (this.web) {
       // Browser transport: the page and its WebSocket on one HTTP port, shared by the camera and
       // display servers that name the same host:port (one SSH -L forward serves both).
-      this.hub = WebHub.acquire(this.host, this.port, this.token, this.limits);
+      this.hub = WebHub.acquire(this.host, this.port, this.token, this.limits, this.allowHosts);
       this.hub.attach(this);
       const a = await this.hub.listen();
       this.port = a.port;
@@ -67,25 +89,47 @@ abstract class Base {
   }
 
   private acceptSocket(s: Socket): void {
+    const addr = s.remoteAddress ?? '';
+    // Caps first: a flood of connections is refused before any buffer is set up for it.
+    if (this.sockets.size >= this.limits.maxConnections) { this.reject('tooMany'); s.end(errorMessage(`too many connections (${this.limits.maxConnections})`)); s.destroySoon(); return; }
+    if ((this.perAddress.get(addr) ?? 0) >= this.limits.maxPerAddress) { this.reject('perAddress'); s.end(errorMessage(`too many connections from ${addr} (${this.limits.maxPerAddress})`)); s.destroySoon(); return; }
+    this.perAddress.set(addr, (this.perAddress.get(addr) ?? 0) + 1);
     s.setNoDelay(true);
     this.sockets.add(s);
-    const peer: Peer = { id: newPeerId(), send: (m) => { s.write(m); }, backlog: () => s.writableLength, close: (why) => { s.destroy(why ? new Error(why) : undefined); } };
+    const peer: Peer = {
+      id: newPeerId(), send: (m) => { s.write(m); }, backlog: () => s.writableLength,
+      // The reason goes to the client first, so it can say why; then the socket goes.
+      // A client that does not read would never see the FIN: reset the connection shortly after.
+      close: (why) => { if (why) s.end(errorMessage(why)); else s.end(); setTimeout(() => { if (!s.destroyed) s.resetAndDestroy(); }, 300).unref(); },
+    };
     const h = this.accept(peer);
+    if (this.role === 'camera' && this.limits.idleMs > 0) {
+      s.setTimeout(this.limits.idleMs, () => { this.reject('idle'); peer.close(`no data for ${this.limits.idleMs} ms`); });
+    }
     s.on('data', (chunk: Buffer) => h.data(chunk));
     s.on('error', () => { /* a broken client only ends its own connection */ });
-    s.on('close', () => { this.sockets.delete(s); h.close(); });
+    s.on('close', () => {
+      this.sockets.delete(s);
+      const n = (this.perAddress.get(addr) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(addr, n); else this.perAddress.delete(addr);
+      h.close();
+    });
   }
 
   /** Start serving one peer: the first message must be a hello with the token. */
   accept(peer: Peer): PeerHandler {
-    const parser = new MessageParser(this.limits);
+    const parser = new MessageParser(this.limits, { preAuth: true });
     let authed = false;
     let dropped = false;
-    const drop = (why: string) => {
-      this.stats.rejected++;
+    const drop = (why: string, reason: keyof Rejections) => {
+      this.reject(reason);
       dropped = true;
+      clearTimeout(handshake);
       peer.close(why);
     };
+    // A connection that never says hello (or sends half a header) is not kept open.
+    const handshake = setTimeout(() => { if (!authed && !dropped) drop(`no hello within ${this.limits.handshakeMs} ms`, 'handshakeTimeout'); }, this.limits.handshakeMs);
+    handshake.unref();
     return {
       data: (chunk) => {
         if (dropped) return;
@@ -93,21 +137,28 @@ abstract class Base {
         try {
           msgs = parser.push(chunk);
         } catch (e) {
-          drop(e instanceof ProtocolError ? e.message : String(e));
+          drop(e instanceof ProtocolError ? e.message : String(e), 'protocol');
           return;
         }
         for (const m of msgs) {
           if (!authed) {
-            if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token'); return; }
+            if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token', 'token'); return; }
             authed = true;
+            clearTimeout(handshake);
+            parser.authorise();
             this.stats.clients++;
             this.onClient(peer);
+            // The rest of the chunk, now with the full-size limits.
+            let rest;
+            try { rest = parser.push(EMPTY); } catch (e) { drop(e instanceof ProtocolError ? e.message : String(e), 'protocol'); return; }
+            for (const r of rest) if (r.type === TYPE_FRAME) this.onFrame(r, peer);
             continue;
           }
           if (m.type === TYPE_FRAME) this.onFrame(m, peer);
         }
       },
       close: () => {
+        clearTimeout(handshake);
         if (authed) this.stats.clients--;
         authed = false;
         this.onClose(peer);
@@ -128,7 +179,8 @@ abstract class Base {
     }
     const server = this.server;
     if (!server?.listening) return;
-    for (const s of this.sockets) s.destroy();
+    // End of stream is not a failure: clients are told so, and exit cleanly.
+    for (const s of this.sockets) { s.end(errorMessage(END_OF_STREAM)); setTimeout(() => s.destroy(), 200).unref(); }
     await new Promise<void>((r) => server.close(() => r()));
   }
 }
@@ -143,6 +195,8 @@ interface BaseOptions {
   limits?: Partial<Limits>;
   /** Serve browsers (page + WebSocket over HTTP) instead of the TCP protocol. */
   web?: boolean;
+  /** Browser transport: Host names accepted besides localhost, 127.0.0.1, ::1 and the bound address. */
+  allowHosts?: string[];
 }
 
 /**

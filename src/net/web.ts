@@ -7,12 +7,26 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { timingSafeEqual } from 'node:crypto';
 import { SluiceError, Err } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 
 /** What a hub needs of a camera or display server. */
-export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler }
+export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler; reject(reason: 'token' | 'tooMany' | 'perAddress' | 'host'): void }
+
+function tokenMatches(expected: string, given: string): boolean {
+  if (!expected) return true;
+  const a = Buffer.from(expected), b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The host part of a Host header ("[::1]:8080" -> "::1", "localhost:80" -> "localhost"). */
+function hostName(h: string): string {
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(h);
+  if (m) return m[1]!.toLowerCase();
+  return h.replace(/:\d+$/, '').toLowerCase();
+}
 
 /** A browser connection: its handler per attached server, and its first message (the hello). */
 interface Conn { peer: Peer; handlers: { role: HubServer['role']; h: PeerHandler }[]; hello: Buffer | null; started: boolean }
@@ -33,28 +47,37 @@ export class WebHub {
   private port: number;
   private token: string;
   private key: string;
+  private limits: Limits;
+  /** Host header names accepted (DNS rebinding: a page on evil.example resolving to 127.0.0.1). */
+  private allowed: Set<string>;
+  private perAddress = new Map<string, number>();
 
   /** The hub for host:port, created on first use. Port 0 (any free port) is never shared. */
-  static acquire(host: string, port: number, token: string, limits: Limits): WebHub {
+  static acquire(host: string, port: number, token: string, limits: Limits, allowHosts: string[] = []): WebHub {
     const key = `${host}:${port}`;
     const have = port ? hubs.get(key) : undefined;
     if (have) {
       if (have.token !== token) throw new Err.PROPERTY(`the camera and display on ${key} must use the same token`);
       return have;
     }
-    const hub = new WebHub(host, port, token, limits, key);
+    const hub = new WebHub(host, port, token, limits, key, allowHosts);
     if (port) hubs.set(key, hub);
     return hub;
   }
 
-  private constructor(host: string, port: number, token: string, limits: Limits, key: string) {
+  private constructor(host: string, port: number, token: string, limits: Limits, key: string, allowHosts: string[]) {
     this.host = host;
     this.port = port;
     this.token = token;
     this.key = key;
+    this.limits = limits;
+    this.allowed = new Set(['localhost', '127.0.0.1', '::1', host.toLowerCase(), ...allowHosts.map((h) => h.toLowerCase())]);
     this.page = readFileSync(PAGE);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: HEADER_BYTES + limits.maxPayload, perMessageDeflate: false });
     this.http = createServer((req, res) => this.request(req, res));
+    // Slow clients (slowloris: headers a byte at a time) are cut off.
+    this.http.headersTimeout = limits.handshakeMs;
+    this.http.requestTimeout = limits.handshakeMs * 2;
     this.http.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
@@ -94,8 +117,20 @@ export class WebHub {
 
   private role(r: 'camera' | 'display'): HubServer | undefined { return this.servers.find((s) => s.role === r); }
 
+  private rejected(reason: 'token' | 'tooMany' | 'perAddress' | 'host'): void { this.servers[0]?.reject(reason); }
+
+  /** The Host header names this server (not a rebinding attack's own name). */
+  private hostOk(req: IncomingMessage): boolean {
+    return this.allowed.has(hostName(req.headers.host ?? '')) || this.allowed.has('*');
+  }
+
   private request(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (!this.hostOk(req)) {
+      this.rejected('host');
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host ?? ''}" is not allowed; start the server with --allow-host ${hostName(req.headers.host ?? '') || 'NAME'} to accept it\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405).end(); return; }
     if (url.pathname === '/' || url.pathname === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.page);
@@ -136,14 +171,23 @@ export class WebHub {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    // Refuse cross-site pages: a WebSocket carries no same-origin protection of its own.
+    const refuse = (status: string, why: string) => { socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${why}\n`); };
+    // Refuse cross-site pages: a WebSocket carries no same-origin protection of its own; and
+    // refuse a Host that is not ours (a rebinding page has a matching Origin and Host).
     const origin = req.headers.origin;
     let sameOrigin = true;
     try { if (origin) sameOrigin = new URL(origin).host === req.headers.host; } catch { sameOrigin = false; }
-    if (url.pathname !== '/ws' || !sameOrigin) {
-      socket.end(`HTTP/1.1 ${sameOrigin ? '404 Not Found' : '403 Forbidden'}\r\nconnection: close\r\n\r\n`);
-      return;
-    }
+    if (url.pathname !== '/ws') return refuse('404 Not Found', 'not found');
+    if (!sameOrigin) return refuse('403 Forbidden', 'cross-origin WebSocket refused');
+    if (!this.hostOk(req)) { this.rejected('host'); return refuse('403 Forbidden', `Host "${req.headers.host ?? ''}" is not allowed`); }
+    // The token is checked before the WebSocket exists, so nobody unauthenticated gets one (and
+    // its message buffers); the page passes the one in its own address.
+    if (!tokenMatches(this.token, url.searchParams.get('token') ?? '')) { this.rejected('token'); return refuse('401 Unauthorized', 'missing or wrong token'); }
+    const addr = req.socket.remoteAddress ?? '';
+    if (this.conns.size >= this.limits.maxConnections) { this.rejected('tooMany'); return refuse('503 Service Unavailable', 'too many connections'); }
+    if ((this.perAddress.get(addr) ?? 0) >= this.limits.maxPerAddress) { this.rejected('perAddress'); return refuse('429 Too Many Requests', 'too many connections from this address'); }
+    this.perAddress.set(addr, (this.perAddress.get(addr) ?? 0) + 1);
+    socket.once('close', () => { const n = (this.perAddress.get(addr) ?? 1) - 1; if (n > 0) this.perAddress.set(addr, n); else this.perAddress.delete(addr); });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.connection(ws));
   }
 

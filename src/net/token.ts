@@ -1,0 +1,28 @@
+// Where a server's or client's token comes from: the command line or a property, a file
+// (--token-file, token-file=), or an environment variable. Tokens from a file or the
+// environment never appear in printed URLs or pipeline descriptions (argv shows in `ps`; those
+// do not).
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { Err } from '../core/errors.ts';
+
+export type TokenSource = 'given' | 'file' | 'env' | 'generated' | 'none';
+export interface Token { token: string; source: TokenSource }
+
+export function resolveToken(o: { token?: string; file?: string; env?: string; generate?: boolean }): Token {
+  if (o.token) return { token: o.token, source: 'given' };
+  if (o.file) {
+    if (!existsSync(o.file)) throw new Err.FILE_NOT_FOUND(`token file not found: ${o.file}`);
+    const t = readFileSync(o.file, 'utf8').trim();
+    if (!t) throw new Err.PROPERTY(`token file ${o.file} is empty`);
+    return { token: t, source: 'file' };
+  }
+  const fromEnv = o.env ? process.env[o.env] : undefined;
+  if (fromEnv) return { token: fromEnv, source: 'env' };
+  // As Jupyter does: a server nobody asked to be open gets a random token, printed once.
+  if (o.generate) return { token: randomBytes(16).toString('hex'), source: 'generated' };
+  return { token: '', source: 'none' };
+}
+
+/** The token as it may be shown: in full only when the user typed it or it was just made. */
+export const shownToken = (t: Token) => (t.source === 'given' || t.source === 'generated' ? t.token : '…');
