@@ -74,7 +74,8 @@ export class WebHub {
     this.allowed = new Set(['localhost', '127.0.0.1', '::1', host.toLowerCase(), ...allowHosts.map((h) => h.toLowerCase())]);
     this.page = readFileSync(PAGE);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: HEADER_BYTES + limits.maxPayload, perMessageDeflate: false });
-    this.http = createServer((req, res) => this.request(req, res));
+    // Timeouts are checked every second (Node's default is every 30 s).
+    this.http = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => this.request(req, res));
     // Slow clients (slowloris: headers a byte at a time) are cut off.
     this.http.headersTimeout = limits.handshakeMs;
     this.http.requestTimeout = limits.handshakeMs * 2;

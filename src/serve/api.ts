@@ -101,7 +101,8 @@ export const OPENAPI = {
 
 export async function serveApi(service: Service, o: { host: string; port: number; token: string }): Promise<ApiServer> {
   const registry = pipelineRegistry(service.pipeline);
-  const server: Server = createServer((req, res) => {
+  // Timeouts are checked every second (Node's default is every 30 s).
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
