@@ -12,6 +12,8 @@ import { NAL, fmtp, h264Packetizer, nalType, senderReport, type RtpPacketizer } 
 
 const MAX_HEADER = 8 * 1024;
 const MAX_CONNECTIONS = 256;
+/** Connections from one address: one host cannot take every slot (half of them; viewers behind one NAT share an address). */
+const MAX_PER_ADDRESS = 128;
 /** A connection must complete its first request within this long (half-open sockets go). */
 const FIRST_REQUEST_MS = 10_000;
 /** Seconds a session lives without a request or (over TCP) any data from its client; SLUICE_RTSP_SESSION_TIMEOUT overrides. */
@@ -193,6 +195,10 @@ export class RtspServer {
 
   private accept(socket: Socket): void {
     if (this.conns.size >= MAX_CONNECTIONS) { socket.destroy(); return; }
+    const addr = socket.remoteAddress ?? '';
+    let fromAddr = 0;
+    for (const c of this.conns) if (c.socket.remoteAddress === addr) fromAddr++;
+    if (fromAddr >= MAX_PER_ADDRESS) { socket.destroy(); return; }
     const conn: Conn = { socket, buf: Buffer.alloc(0), sessions: new Set(), answered: false };
     this.conns.add(conn);
     socket.setNoDelay(true);

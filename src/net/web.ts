@@ -11,6 +11,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { SluiceError, Err } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
+import { allowedHosts, hostAllowed, hostName } from './guard.ts';
 
 /** What a hub needs of a camera or display server. */
 export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler; reject(reason: 'token' | 'tooMany' | 'perAddress' | 'host'): void }
@@ -19,13 +20,6 @@ function tokenMatches(expected: string, given: string): boolean {
   if (!expected) return true;
   const a = Buffer.from(expected), b = Buffer.from(given);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** The host part of a Host header ("[::1]:8080" -> "::1", "localhost:80" -> "localhost"). */
-function hostName(h: string): string {
-  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(h);
-  if (m) return m[1]!.toLowerCase();
-  return h.replace(/:\d+$/, '').toLowerCase();
 }
 
 /** A browser connection: its handler per attached server, and its first message (the hello). */
@@ -71,7 +65,7 @@ export class WebHub {
     this.token = token;
     this.key = key;
     this.limits = limits;
-    this.allowed = new Set(['localhost', '127.0.0.1', '::1', host.toLowerCase(), ...allowHosts.map((h) => h.toLowerCase())]);
+    this.allowed = allowedHosts(host, allowHosts);
     this.page = readFileSync(PAGE);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: HEADER_BYTES + limits.maxPayload, perMessageDeflate: false });
     // Timeouts are checked every second (Node's default is every 30 s).
@@ -122,7 +116,7 @@ export class WebHub {
 
   /** The Host header names this server (not a rebinding attack's own name). */
   private hostOk(req: IncomingMessage): boolean {
-    return this.allowed.has(hostName(req.headers.host ?? '')) || this.allowed.has('*');
+    return hostAllowed(req, this.allowed);
   }
 
   private request(req: IncomingMessage, res: ServerResponse): void {

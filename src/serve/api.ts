@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
 import { pipelineRegistry } from '../trace/metrics.ts';
 import type { Service } from './service.ts';
+import { guard } from '../net/guard.ts';
 
 const MAX_BODY = 64 * 1024;
 
@@ -99,13 +100,15 @@ export const OPENAPI = {
   },
 } as const;
 
-export async function serveApi(service: Service, o: { host: string; port: number; token: string }): Promise<ApiServer> {
+export async function serveApi(service: Service, o: { host: string; port: number; token: string; allowHosts?: string[] }): Promise<ApiServer> {
   const registry = pipelineRegistry(service.pipeline);
+  let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    if (!hostOk(req)) { send(res, 403, { error: { code: 'SLUICE_ERR_AUTH', message: `Host "${req.headers.host ?? ''}" is not allowed (DNS rebinding guard); start serve with --allow-host NAME` } }); req.resume(); return; }
     if (path === '/v1/health' && method === 'GET') {
       const up = service.pipeline.state === 'playing';
       send(res, up ? 200 : 503, { status: up ? 'ok' : service.pipeline.state, streams: service.list().length });
@@ -135,11 +138,8 @@ export async function serveApi(service: Service, o: { host: string; port: number
     };
     handle().catch((e) => fail(res, e));
   });
-  // Slow or silent clients do not hold sockets forever.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-  server.maxHeadersCount = 100;
+  // Slow or silent clients do not hold sockets forever; caps per address and in all.
+  hostOk = guard(server, { host: o.host, allowHosts: o.allowHosts });
   await new Promise<void>((res, rej) => {
     server.once('error', (e: NodeJS.ErrnoException) => rej(new Err.IO(`cannot serve the API on ${o.host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --api' : e.message}`)));
     server.listen(o.port, o.host, () => res());

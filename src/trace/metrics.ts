@@ -9,6 +9,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pipeline } from '../core/pipeline.ts';
 import { pipelineDot } from '../core/dot.ts';
 import { SluiceError, Err } from '../core/errors.ts';
+import { guard } from '../net/guard.ts';
 
 /** A registry whose metrics describe `pipeline` whenever it is scraped. */
 export function pipelineRegistry(pipeline: Pipeline): Registry {
@@ -109,7 +110,7 @@ const PAGE = new URL('./dashboard.html', import.meta.url);
  * requests must send `Authorization: Bearer TOKEN` (Prometheus' `authorization` setting) or
  * `?token=` (the dashboard page passes on the one in its own address).
  */
-export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port: number; token?: string; intervalMs?: number }): Promise<MetricsServer> {
+export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port: number; token?: string; intervalMs?: number; allowHosts?: string[] }): Promise<MetricsServer> {
   const registry = pipelineRegistry(pipeline);
   const token = o.token ?? '';
   const page = readFileSync(PAGE);
@@ -120,8 +121,11 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
     for (const res of streams) res.write(data);
   }, o.intervalMs ?? 1000);
   let graphviz: Promise<{ dot(src: string): string }> | null = null;
-  const server: Server = createServer((req, res) => {
+  let hostOk: (req: IncomingMessage) => boolean = () => true;
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    // The dashboard is a browser page: a rebinding page must not read it.
+    if (!hostOk(req)) { res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host ?? ''}" is not allowed\n`); return; }
     const known = ['/metrics', '/', '/events', '/graph.svg'];
     if (!known.includes(path)) { res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; try ${known.join(' ')}\n`); return; }
     if (!authorised(req, token)) { res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
@@ -142,6 +146,7 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
     }
   });
   const host = o.host ?? '127.0.0.1';
+  hostOk = guard(server, { host, allowHosts: o.allowHosts });
   await new Promise<void>((res, rej) => {
     server.once('error', (e: NodeJS.ErrnoException) => { clearInterval(tick); rej(new Err.IO(`cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)); });
     server.listen(o.port, host, () => res());

@@ -163,3 +163,25 @@ test('a slow consumer behind a leaky queue and an absent broker never stall the 
   assert.ok(r.wallSeconds < 3.5, `100 frames at 50 fps took ${r.wallSeconds} s`);
   assert.ok(Number(r.elements.mqtt0!.resolved!.messagesDropped) >= 80);
 });
+
+test('DNS rebinding: the metrics dashboard and the serve API answer 403 to a Host that is not theirs', { timeout: 30_000 }, async (t) => {
+  const { serveMetrics } = await import('../../src/trace/metrics.ts');
+  const p = launch('testsrc live=true width=64 height=48 ! fakesink');
+  await p.setState('playing');
+  const m = await serveMetrics(p, { port: 0 });
+  const svc = new Service({ source: 'testsrc live=true pattern={uri}', chain: 'mux name=m ! fakesink', streams: [], api: '', state: '' }, registry());
+  await svc.start();
+  const api = await serveApi(svc, { host: '127.0.0.1', port: 0, token: '' });
+  t.after(async () => { await m.close(); await api.close(); await svc.shutdown(); p.sendEosRequest(); await p.wait(); await p.setState('null'); });
+  const status = (url: string, host: string) => new Promise<number>((res, rej) => {
+    const u = new URL(url);
+    const r = request({ host: '127.0.0.1', port: Number(u.port), path: u.pathname, headers: { host } }, (resp) => { resp.resume(); res(resp.statusCode!); });
+    r.on('error', rej);
+    r.end();
+  });
+  const mPort = new URL(m.url).port, aPort = new URL(api.url).port;
+  assert.equal(await status(m.url.replace('/metrics', '/'), `evil.example:${mPort}`), 403);
+  assert.equal(await status(m.url.replace('/metrics', '/'), `127.0.0.1:${mPort}`), 200);
+  assert.equal(await status(`${api.url}/v1/streams`, `evil.example:${aPort}`), 403);
+  assert.equal(await status(`${api.url}/v1/streams`, `localhost:${aPort}`), 200);
+});
