@@ -23,6 +23,8 @@ import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
 import { Service, loadServeConfig } from '../serve/service.ts';
 import { serveApi } from '../serve/api.ts';
+// The cluster commands load nats.js only when used.
+const cluster = () => import('../serve/cluster.ts');
 import { resolveToken, shownToken } from '../net/token.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -399,6 +401,66 @@ program.command('serve').description('run an analytics service: one pipeline who
     await api.close();
     await service.shutdown();
     process.stderr.write('sluice serve: stopped\n');
+  });
+
+program.command('worker').description('run streams of a NATS JetStream cluster: claim desired streams while there is room, hold them with leases, publish their metadata (docs/cluster.md)')
+  .argument('<file>', 'the same file as sluice serve (source template and shared chain; its streams are added to the cluster if absent)')
+  .requiredOption('--nats <urls>', 'NATS servers, comma-separated (nats://h1:4222,nats://h2:4222)')
+  .option('--capacity <n>', 'most streams this worker runs at once', '4')
+  .option('--name <name>', 'worker name (default: host name and process id)')
+  .option('--lease <ms>', 'lease time: a dead worker\'s streams move after at most this plus a third of it', '3000')
+  .option('--replicas <n>', 'JetStream replicas of the buckets (3 on a 3-node cluster)', '1')
+  .action(async (file: string, o: { nats: string; capacity: string; name?: string; lease: string; replicas: string }) => {
+    const cfg = loadServeConfig(file);
+    const { Worker, openCluster } = await cluster();
+    const { hostname } = await import('node:os');
+    const name = o.name ?? `${hostname()}-${process.pid}`;
+    const service = new Service({ ...cfg, streams: [], state: '' }, registry(), { state: '' });
+    service.pipeline.bus.on('warning', (m) => process.stderr.write(`warning: ${m.source}: ${m.message}\n`));
+    const c = await openCluster(o.nats, { leaseMs: Number(o.lease), replicas: Number(o.replicas) });
+    for (const s of cfg.streams) await c.desired.create(s.id, JSON.stringify(s)).catch(() => {});
+    await service.start();
+    const worker = new Worker(c, service, { name, capacity: Number(o.capacity), leaseMs: Number(o.lease), log: (l) => process.stderr.write(`worker ${name}: ${l}\n`) });
+    worker.start();
+    process.stderr.write(`worker ${name}: up, capacity ${o.capacity}, lease ${o.lease} ms\n`);
+    await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
+    await worker.stop();
+    await service.shutdown();
+    await c.close();
+  });
+
+const streamsCmd = program.command('streams').description('the desired streams of a NATS JetStream cluster of workers');
+streamsCmd.command('add').argument('<id>').argument('<uri>').requiredOption('--nats <urls>', 'NATS servers').description('add a stream to the cluster (a worker with room takes it)')
+  .action(async (id: string, uri: string, o: { nats: string }) => {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) throw new Err.API_BODY(`stream id must be 1-64 letters, digits, _ . or - (got "${id}")`);
+    const c = await (await cluster()).openCluster(o.nats);
+    try { await c.desired.create(id, JSON.stringify({ id, uri })); } catch { await c.close(); throw new Err.CONFLICT(`stream ${id} exists already; sluice streams rm ${id} first`); }
+    await c.close();
+  });
+streamsCmd.command('rm').argument('<id>').requiredOption('--nats <urls>', 'NATS servers').description('remove a stream from the cluster (its worker stops it)')
+  .action(async (id: string, o: { nats: string }) => {
+    const c = await (await cluster()).openCluster(o.nats);
+    const e = await c.desired.get(id);
+    if (!e || e.operation !== 'PUT') { await c.close(); throw new Err.NOT_FOUND(`no stream ${id} in the cluster`); }
+    await c.desired.delete(id);
+    await c.close();
+  });
+streamsCmd.command('ls').requiredOption('--nats <urls>', 'NATS servers').option('--json', 'one JSON object per line').description('the streams, their owner, state and fps')
+  .action(async (o: { nats: string; json?: boolean }) => {
+    const { openCluster, desiredStreams } = await cluster();
+    const c = await openCluster(o.nats);
+    const rows = [];
+    const ask = <T>(p: Promise<T>) => p.catch(async (e: Error) => { await c.close(); throw new Err.IO(`NATS JetStream did not answer: ${e.message}; try again (a cluster electing a leader answers within seconds)`); });
+    for (const s of await ask(desiredStreams(c))) {
+      const own = await ask(c.owners.get(s.id));
+      const st = await ask(c.stats.get(`stream.${s.id}`));
+      const owner = own?.operation === 'PUT' ? (JSON.parse(own.string()) as { worker: string }).worker : '';
+      const stats = st?.operation === 'PUT' ? JSON.parse(st.string()) as { owner: string; state: string; fps: number; frames: number } : null;
+      rows.push({ id: s.id, uri: s.uri, owner, state: owner && stats?.owner === owner ? stats.state : owner ? 'starting' : 'waiting', fps: owner && stats?.owner === owner ? stats.fps : 0 });
+    }
+    await c.close();
+    if (o.json) { for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n'); return; }
+    process.stdout.write(['id\turi\towner\tstate\tfps', ...rows.map((r) => `${r.id}\t${r.uri}\t${r.owner || '-'}\t${r.state}\t${r.fps}`)].join('\n') + '\n');
   });
 
 try {

@@ -1,0 +1,175 @@
+// Scale-out on NATS JetStream: the cluster's desired streams live in a KV bucket, and each
+// stream is held by one worker through a lease in another KV bucket whose entries expire
+// (max age = the lease time) unless their holder renews them. Claiming is the engine's atomic
+// create (it fails if the key exists), renewing is an update that must name the revision the
+// holder last wrote (it fails if anyone else wrote since), and a dead worker's leases simply
+// expire, after which any worker with room creates them again. No Sluice process decides who
+// runs what; JetStream's Raft-replicated buckets do (docs/cluster.md).
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Err } from '../core/errors.ts';
+import type { Service } from './service.ts';
+
+export const BUCKETS = { desired: 'sluice_streams', owners: 'sluice_owners', stats: 'sluice_stats' } as const;
+
+export interface Cluster { nc: NatsConnection; desired: KV; owners: KV; stats: KV; close(): Promise<void> }
+
+export interface StreamSpec { id: string; uri: string }
+
+const enc = (v: unknown) => JSON.stringify(v);
+const dec = <T>(b: Uint8Array | undefined | null): T | null => { try { return b ? JSON.parse(new TextDecoder().decode(b)) as T : null; } catch { return null; } };
+
+/** Connect and open (creating them the first time) the three buckets, replicated `replicas` times. */
+export async function openCluster(servers: string, o: { leaseMs?: number; replicas?: number } = {}): Promise<Cluster> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: servers.split(','), name: 'sluice', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  } catch (e) {
+    throw new Err.IO(`cannot reach NATS at ${servers}: ${(e as Error).message}`);
+  }
+  const kvm = new Kvm(nc);
+  const replicas = o.replicas ?? 1;
+  // A cluster electing a leader (a node just lost) answers JetStream requests after a few
+  // seconds: retry for up to 15 s before giving up.
+  const retry = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    for (;;) {
+      try { return await fn(); } catch (e) {
+        if (Date.now() - t0 > 15_000) { await nc.close().catch(() => {}); throw new Err.IO(`NATS JetStream at ${servers} did not answer for ${what}: ${(e as Error).message}`); }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+  const desired = await retry(BUCKETS.desired, () => kvm.create(BUCKETS.desired, { history: 1, replicas }));
+  // The lease bucket's max age is the lease: an entry not renewed within it is gone.
+  const owners = await retry(BUCKETS.owners, () => kvm.create(BUCKETS.owners, { history: 1, replicas, ttl: o.leaseMs ?? 3000 }));
+  const stats = await retry(BUCKETS.stats, () => kvm.create(BUCKETS.stats, { history: 1, replicas, ttl: 30_000 }));
+  return { nc, desired, owners, stats, close: async () => { await nc.drain().catch(() => {}); } };
+}
+
+export async function keysOf(kv: KV): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of await kv.keys()) out.push(k);
+  return out.sort();
+}
+
+export async function desiredStreams(c: Cluster): Promise<StreamSpec[]> {
+  const out: StreamSpec[] = [];
+  for (const k of await keysOf(c.desired)) {
+    const e = await c.desired.get(k);
+    const s = dec<StreamSpec>(e?.value);
+    if (s && e?.operation === 'PUT') out.push(s);
+  }
+  return out;
+}
+
+export interface OwnerInfo { worker: string; since: string }
+
+/**
+ * One worker: every tick it renews the leases of the streams it runs (dropping any it lost),
+ * stops streams no longer desired, and claims desired streams nobody holds while it has room.
+ */
+export class Worker {
+  private held = new Map<string, { rev: number; uri: string }>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private ticking: Promise<void> = Promise.resolve();
+  private stopped = false;
+  readonly name: string;
+  private c: Cluster;
+  private service: Service;
+  private capacity: number;
+  private tickMs: number;
+  private log: (s: string) => void;
+
+  constructor(c: Cluster, service: Service, o: { name: string; capacity: number; leaseMs: number; log?: (s: string) => void }) {
+    this.c = c;
+    this.service = service;
+    this.name = o.name;
+    this.capacity = o.capacity;
+    // Renew three times per lease: one late renewal does not lose it.
+    this.tickMs = Math.max(100, Math.floor(o.leaseMs / 3));
+    this.log = o.log ?? (() => {});
+  }
+
+  start(): void {
+    this.timer = setInterval(() => { this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.log(`tick failed: ${(e as Error).message}`)); }, this.tickMs);
+    this.ticking = this.tick();
+  }
+
+  get streams(): string[] { return [...this.held.keys()].sort(); }
+
+  private async release(id: string, why: string): Promise<void> {
+    this.held.delete(id);
+    await this.service.remove(id).catch(() => {});
+    this.log(`released ${id} (${why})`);
+  }
+
+  async tick(): Promise<void> {
+    if (this.stopped) return;
+    const want = new Map((await desiredStreams(this.c)).map((s) => [s.id, s]));
+    for (const [id, h] of [...this.held]) {
+      if (!want.has(id) || want.get(id)!.uri !== h.uri) {
+        await this.release(id, 'no longer desired');
+        await this.c.owners.delete(id, { previousSeq: h.rev }).catch(() => {});
+        continue;
+      }
+      const state = this.service.list().find((s) => s.id === id)?.state;
+      if (state === 'failed' || state === 'ended') {
+        // Give it back: another worker (or this one, next tick) starts it afresh.
+        await this.release(id, state);
+        await this.c.owners.delete(id, { previousSeq: h.rev }).catch(() => {});
+        continue;
+      }
+      const lease = enc({ worker: this.name, since: new Date().toISOString() });
+      try {
+        h.rev = await this.c.owners.update(id, lease, h.rev);
+      } catch {
+        // Why did the renewal fail? Ask the bucket; if even that fails, JetStream is electing a
+        // leader (a node was lost): keep running and try again next tick.
+        const cur = await this.c.owners.get(id).catch(() => undefined);
+        if (cur === undefined) continue;
+        const holder = cur?.operation === 'PUT' ? dec<OwnerInfo>(cur.value)?.worker : undefined;
+        if (holder === this.name) { h.rev = cur!.revision; continue; }
+        if (!holder) {
+          // Expired while the cluster could not take renewals: take it back if nobody else has.
+          try { h.rev = await this.c.owners.create(id, lease); continue; } catch { /* someone else was faster */ }
+        }
+        // Someone else holds it now: stop at once, so it never runs twice for long.
+        await this.release(id, 'lease lost');
+      }
+    }
+    for (const [id, s] of want) {
+      if (this.held.size >= this.capacity) break;
+      if (this.held.has(id)) continue;
+      let rev: number;
+      try {
+        rev = await this.c.owners.create(id, enc({ worker: this.name, since: new Date().toISOString() }));
+      } catch {
+        continue; // held by another worker
+      }
+      try {
+        await this.service.add(id, s.uri, { persist: false });
+        this.held.set(id, { rev, uri: s.uri });
+        this.log(`took ${id} (${s.uri})`);
+      } catch (e) {
+        this.log(`${id} did not start: ${(e as Error).message}`);
+        await this.c.owners.delete(id, { previousSeq: rev }).catch(() => {});
+      }
+    }
+    const list = this.service.list();
+    await this.c.stats.put(`worker.${this.name}`, enc({ worker: this.name, capacity: this.capacity, streams: this.streams, at: new Date().toISOString() }));
+    for (const s of list) await this.c.stats.put(`stream.${s.id}`, enc({ owner: this.name, state: s.state, fps: s.fps, frames: s.frames, at: new Date().toISOString() }));
+  }
+
+  /** Stop claiming, stop every stream and hand its lease back (a clean shutdown moves streams at once). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking.catch(() => {});
+    for (const [id, h] of [...this.held]) {
+      await this.release(id, 'worker stopping');
+      await this.c.owners.delete(id, { previousSeq: h.rev }).catch(() => {});
+    }
+    await this.c.stats.delete(`worker.${this.name}`).catch(() => {});
+  }
+}
