@@ -73,10 +73,20 @@ test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a wor
   t.after(() => { for (const p of workers.values()) p.kill('SIGKILL'); });
   for (const w of ['w1', 'w2', 'w3']) startWorker(w);
   const ids = ['s1', 's2', 's3', 's4', 's5', 's6'];
-  for (const id of ids) {
+  for (const id of ids.slice(0, 5)) {
     const r = await sluice(['streams', 'add', id, 'objects', '--nats', nats.url]);
     assert.equal(r.code, 0, r.stderr);
   }
+  assert.match((await sluice(['streams', 'add', 's1', 'bars', '--nats', nats.url])).stderr, /SLUICE_ERR_CONFLICT/);
+  // The sixth through the REST API of `sluice serve --nats` (the same API as one box's).
+  const apiPort = await freePort();
+  const api = spawn(process.execPath, [BIN, 'serve', '--nats', nats.url, '--api', `127.0.0.1:${apiPort}`], { stdio: 'ignore' });
+  t.after(() => api.kill('SIGKILL'));
+  let posted = 0;
+  for (let i = 0; i < 100 && !posted; i++) {
+    try { posted = (await fetch(`http://127.0.0.1:${apiPort}/v1/streams`, { method: 'POST', body: JSON.stringify({ id: 's6', uri: 'objects' }) })).status; } catch { await sleep(100); }
+  }
+  assert.equal(posted, 201);
   const ownership = async () => {
     const m = new Map<string, string>();
     for (const id of ids) { const e = await owners.get(id); if (e?.operation === 'PUT') m.set(id, JSON.parse(e.string()).worker); }
@@ -96,6 +106,9 @@ test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a wor
     return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
   };
   await until(async () => { const l = await ls(); return l.length === 6 && l.every((r) => r.state === 'playing'); }, 20_000, 'all playing');
+  const viaApi = (await (await fetch(`http://127.0.0.1:${apiPort}/v1/streams`)).json()) as { streams: { id: string; owner: string; state: string }[] };
+  assert.deepEqual(viaApi.streams.map((x) => x.id), ids);
+  assert.ok(viaApi.streams.every((x) => x.owner && x.state === 'playing'), JSON.stringify(viaApi));
   const before = await ownership();
   const perWorker = new Map<string, number>();
   for (const w of before.values()) perWorker.set(w, (perWorker.get(w) ?? 0) + 1);

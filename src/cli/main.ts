@@ -368,15 +368,28 @@ program.command('view').description('receive a display / StreamServer: show it i
   });
 
 program.command('serve').description('run an analytics service: one pipeline whose streams are added and removed over a REST API (docs/serve.md)')
-  .argument('<file>', 'serve file (YAML): source template, shared chain, initial streams')
+  .argument('[file]', 'serve file (YAML): source template, shared chain, initial streams (not with --nats)')
+  .option('--nats <urls>', 'serve the REST API for a cluster of sluice workers on NATS JetStream instead of running a pipeline here')
   .option('--api <[host:]port>', 'REST API address (default: the file\'s api, else 127.0.0.1:8080)')
   .option('--token <secret>', 'API token (Authorization: Bearer); also SLUICE_API_TOKEN or --token-file', '')
   .option('--token-file <file>', 'read the API token from this file')
   .option('--state <file>', 'where the set of streams is kept across restarts (default: the file\'s state)')
   .option('-q, --quiet', 'no per-stream lines')
-  .action(async (file: string, o: { api?: string; token: string; tokenFile?: string; state?: string; quiet?: boolean }) => {
-    const cfg = loadServeConfig(file);
+  .action(async (file: string | undefined, o: { api?: string; token: string; tokenFile?: string; state?: string; quiet?: boolean; nats?: string }) => {
     const token = o.token || (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : '') || process.env.SLUICE_API_TOKEN || '';
+    if (o.nats) {
+      // The same API for the whole cluster: streams go into JetStream, workers take them.
+      const { openCluster, clusterBackend } = await cluster();
+      const c = await openCluster(o.nats);
+      const api = await serveApi(clusterBackend(c), { ...parseListen(o.api ?? '127.0.0.1:8080', '--api'), token });
+      process.stderr.write(`sluice serve: cluster API at ${api.url}/v1/streams (NATS ${o.nats})${token ? ' (token required)' : ''}\n`);
+      await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
+      await api.close();
+      await c.close();
+      return;
+    }
+    if (!file) throw new Err.PROPERTY('sluice serve needs a serve file (or --nats URL for a cluster)');
+    const cfg = loadServeConfig(file);
     const listen = parseListen(o.api ?? cfg.api, '--api');
     if (!token && !['127.0.0.1', 'localhost', '::1'].includes(listen.host)) process.stderr.write(`warning: the API listens on ${listen.host} with no token: anyone who reaches it can add streams; set SLUICE_API_TOKEN or --token-file\n`);
     const service = new Service(cfg, registry(), { state: o.state });

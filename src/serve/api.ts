@@ -6,7 +6,32 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from 'node:crypto';
 import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
 import { pipelineRegistry } from '../trace/metrics.ts';
-import type { Service } from './service.ts';
+import type { Service, StreamInfo } from './service.ts';
+
+/** What the API serves: one box's Service, or a whole cluster's streams (ClusterStreams). */
+export interface StreamsBackend {
+  add(id: string, uri: string): Promise<StreamInfo>;
+  remove(id: string): Promise<void>;
+  list(): StreamInfo[] | Promise<StreamInfo[]>;
+  get(id: string): StreamInfo | Promise<StreamInfo>;
+  /** 'ok' when serving; anything else is reported with 503. */
+  health(): string;
+  /** Prometheus text, if this backend has metrics. */
+  metrics?(): Promise<{ contentType: string; text: string }>;
+}
+
+/** The API's view of a local Service. */
+export function serviceBackend(service: Service): StreamsBackend {
+  const registry = pipelineRegistry(service.pipeline);
+  return {
+    add: (id, uri) => service.add(id, uri),
+    remove: (id) => service.remove(id),
+    list: () => service.list(),
+    get: (id) => service.get(id),
+    health: () => (service.pipeline.state === 'playing' ? 'ok' : service.pipeline.state),
+    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+  };
+}
 import { guard } from '../net/guard.ts';
 
 const MAX_BODY = 64 * 1024;
@@ -100,8 +125,8 @@ export const OPENAPI = {
   },
 } as const;
 
-export async function serveApi(service: Service, o: { host: string; port: number; token: string; allowHosts?: string[] }): Promise<ApiServer> {
-  const registry = pipelineRegistry(service.pipeline);
+export async function serveApi(from: Service | StreamsBackend, o: { host: string; port: number; token: string; allowHosts?: string[] }): Promise<ApiServer> {
+  const service: StreamsBackend = 'pipeline' in from ? serviceBackend(from) : from;
   let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -110,14 +135,14 @@ export async function serveApi(service: Service, o: { host: string; port: number
     const method = req.method ?? 'GET';
     if (!hostOk(req)) { send(res, 403, { error: { code: 'SLUICE_ERR_AUTH', message: `Host "${req.headers.host ?? ''}" is not allowed (DNS rebinding guard); start serve with --allow-host NAME` } }); req.resume(); return; }
     if (path === '/v1/health' && method === 'GET') {
-      const up = service.pipeline.state === 'playing';
-      send(res, up ? 200 : 503, { status: up ? 'ok' : service.pipeline.state, streams: service.list().length });
+      const h = service.health();
+      Promise.resolve(service.list()).then((l) => send(res, h === 'ok' ? 200 : 503, { status: h, streams: l.length }), (e) => fail(res, e));
       return;
     }
     if (!tokenOk(req, o.token)) { res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
     const one = /^\/v1\/streams\/([^/]+)$/.exec(path);
     const handle = async () => {
-      if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: service.list() });
+      if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: await service.list() });
       if (path === '/v1/streams' && method === 'POST') {
         const body = await readJson(req);
         if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Err.API_BODY('send a JSON object {"id": "cam1", "uri": "rtsp://..."}');
@@ -126,11 +151,11 @@ export async function serveApi(service: Service, o: { host: string; port: number
         res.setHeader('location', `/v1/streams/${info.id}`);
         return send(res, 201, info);
       }
-      if (one && method === 'GET') return send(res, 200, service.get(decodeURIComponent(one[1]!)));
+      if (one && method === 'GET') return send(res, 200, await service.get(decodeURIComponent(one[1]!)));
       if (one && method === 'DELETE') { await service.remove(decodeURIComponent(one[1]!)); return send(res, 204); }
-      if (path === '/metrics' && method === 'GET') {
-        const text = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+      if (path === '/metrics' && method === 'GET' && service.metrics) {
+        const m = await service.metrics();
+        res.writeHead(200, { 'content-type': m.contentType }).end(m.text);
         return;
       }
       if (path === '/v1/openapi.json' && method === 'GET') return send(res, 200, OPENAPI);

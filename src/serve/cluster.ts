@@ -8,7 +8,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Err } from '../core/errors.ts';
-import type { Service } from './service.ts';
+import type { Service, StreamInfo } from './service.ts';
+import type { StreamsBackend } from './api.ts';
 
 export const BUCKETS = { desired: 'sluice_streams', owners: 'sluice_owners', stats: 'sluice_stats' } as const;
 
@@ -172,4 +173,39 @@ export class Worker {
     }
     await this.c.stats.delete(`worker.${this.name}`).catch(() => {});
   }
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** The REST API's backend for a whole cluster (sluice serve --nats): the desired set, owners and stats. */
+export function clusterBackend(c: Cluster): StreamsBackend {
+  const info = async (s: StreamSpec): Promise<StreamInfo> => {
+    const own = await c.owners.get(s.id);
+    const st = await c.stats.get(`stream.${s.id}`);
+    const owner = own?.operation === 'PUT' ? dec<OwnerInfo>(own.value)?.worker ?? '' : '';
+    const stats = st?.operation === 'PUT' ? dec<{ owner: string; state: StreamInfo['state']; fps: number; frames: number; at: string }>(st.value) : null;
+    const mine = !!owner && stats?.owner === owner;
+    return { id: s.id, uri: s.uri, state: mine ? stats!.state : 'connecting', frames: mine ? stats!.frames : 0, fps: mine ? stats!.fps : 0, stream: -1, lastError: null, addedAt: '', owner } as StreamInfo & { owner: string };
+  };
+  return {
+    async add(id, uri) {
+      if (typeof id !== 'string' || !ID.test(id)) throw new Err.API_BODY(`"id" must be 1-64 letters, digits, _ . or -; got ${JSON.stringify(id)}`);
+      if (typeof uri !== 'string' || !uri || /[\s"']/.test(uri)) throw new Err.API_BODY(`"uri" must be a URL or path without spaces or quotes; got ${JSON.stringify(uri)}`);
+      try { await c.desired.create(id, enc({ id, uri })); } catch { throw new Err.CONFLICT(`a stream with id "${id}" exists already in the cluster`); }
+      return info({ id, uri });
+    },
+    async remove(id) {
+      const e = await c.desired.get(id);
+      if (!e || e.operation !== 'PUT') throw new Err.NOT_FOUND(`no stream "${id}" in the cluster`);
+      await c.desired.delete(id);
+    },
+    list: async () => Promise.all((await desiredStreams(c)).map(info)),
+    async get(id) {
+      const e = await c.desired.get(id);
+      const s = e?.operation === 'PUT' ? dec<StreamSpec>(e.value) : null;
+      if (!s) throw new Err.NOT_FOUND(`no stream "${id}" in the cluster`);
+      return info(s);
+    },
+    health: () => (c.nc.isClosed() ? 'disconnected' : 'ok'),
+  };
 }
