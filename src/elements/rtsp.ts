@@ -31,6 +31,11 @@ Clients join at the next keyframe, so a short gop makes them start sooner.`,
     let seeded = false;
     const password = o.password || process.env.SLUICE_RTSP_PASSWORD || '';
     return {
+      describe() {
+        const out: Record<string, number> = { clients: server?.clientCount ?? 0 };
+        for (const [k, v] of Object.entries(server?.rejections ?? {})) out[`rejected_${k}`] = v;
+        return out;
+      },
       async start() {
         if (password && !o.user) throw new Err.PROPERTY(`${ctx.name}: a password needs user=NAME too`);
         server = await RtspServer.acquire(o.address, o.port);

@@ -193,18 +193,21 @@ export class RtspServer {
 
   get clientCount(): number { return this.sessions.size; }
 
+  /** Connections and requests refused, by reason (the rtsp element reports them; --metrics shows them). */
+  readonly rejections = { tooMany: 0, perAddress: 0, badRequest: 0, unauthorised: 0, timeout: 0 };
+
   private accept(socket: Socket): void {
-    if (this.conns.size >= MAX_CONNECTIONS) { socket.destroy(); return; }
+    if (this.conns.size >= MAX_CONNECTIONS) { this.rejections.tooMany++; socket.destroy(); return; }
     const addr = socket.remoteAddress ?? '';
     let fromAddr = 0;
     for (const c of this.conns) if (c.socket.remoteAddress === addr) fromAddr++;
-    if (fromAddr >= MAX_PER_ADDRESS) { socket.destroy(); return; }
+    if (fromAddr >= MAX_PER_ADDRESS) { this.rejections.perAddress++; socket.destroy(); return; }
     const conn: Conn = { socket, buf: Buffer.alloc(0), sessions: new Set(), answered: false };
     this.conns.add(conn);
     socket.setNoDelay(true);
     // A connection that never completes a request is closed, as is one idle for a minute.
     socket.setTimeout(SESSION_TIMEOUT_S * 1000, () => socket.destroy());
-    const first = setTimeout(() => { if (!conn.answered) socket.destroy(); }, FIRST_REQUEST_MS);
+    const first = setTimeout(() => { if (!conn.answered) { this.rejections.timeout++; socket.destroy(); } }, FIRST_REQUEST_MS);
     first.unref();
     socket.once('close', () => clearTimeout(first));
     socket.on('data', (d) => this.onData(conn, d));
@@ -248,6 +251,7 @@ export class RtspServer {
   }
 
   private fail(conn: Conn, code: number, reason: string): void {
+    this.rejections.badRequest++;
     conn.socket.end(`RTSP/1.0 ${code} ${reason}\r\nCSeq: 0\r\n\r\n`);
     conn.buf = Buffer.alloc(0);
   }
@@ -299,7 +303,7 @@ export class RtspServer {
     }
     const m = this.mounts.get(pathOf(req.url));
     if (!m) return this.reply(conn, cseq, 404, 'Not Found');
-    if (!this.authorised(m, req.method, req.headers.authorization)) return this.reply(conn, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': this.challenge() });
+    if (!this.authorised(m, req.method, req.headers.authorization)) { this.rejections.unauthorised++; return this.reply(conn, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': this.challenge() }); }
     switch (req.method) {
       case 'DESCRIBE': {
         // Before the first keyframe there is no SPS/PPS to describe: wait a little for it.

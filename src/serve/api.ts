@@ -127,19 +127,22 @@ export const OPENAPI = {
 
 export async function serveApi(from: Service | StreamsBackend, o: { host: string; port: number; token: string; allowHosts?: string[] }): Promise<ApiServer> {
   const service: StreamsBackend = 'pipeline' in from ? serviceBackend(from) : from;
+  /** Refusals by reason (auth, body, host, tooMany, perAddress), appended to /metrics. */
+  const rejected = new Map<string, number>();
+  const count = (reason: string) => rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
   let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-    if (!hostOk(req)) { send(res, 403, { error: { code: 'SLUICE_ERR_AUTH', message: `Host "${req.headers.host ?? ''}" is not allowed (DNS rebinding guard); start serve with --allow-host NAME` } }); req.resume(); return; }
+    if (!hostOk(req)) { count('host'); send(res, 403, { error: { code: 'SLUICE_ERR_AUTH', message: `Host "${req.headers.host ?? ''}" is not allowed (DNS rebinding guard); start serve with --allow-host NAME` } }); req.resume(); return; }
     if (path === '/v1/health' && method === 'GET') {
       const h = service.health();
       Promise.resolve(service.list()).then((l) => send(res, h === 'ok' ? 200 : 503, { status: h, streams: l.length }), (e) => fail(res, e));
       return;
     }
-    if (!tokenOk(req, o.token)) { res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
+    if (!tokenOk(req, o.token)) { count('auth'); res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
     const one = /^\/v1\/streams\/([^/]+)$/.exec(path);
     const handle = async () => {
       if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: await service.list() });
@@ -155,16 +158,17 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
       if (one && method === 'DELETE') { await service.remove(decodeURIComponent(one[1]!)); return send(res, 204); }
       if (path === '/metrics' && method === 'GET' && service.metrics) {
         const m = await service.metrics();
-        res.writeHead(200, { 'content-type': m.contentType }).end(m.text);
+        const extra = ['# HELP sluice_api_rejected_total Requests and connections the API refused, by reason', '# TYPE sluice_api_rejected_total counter', ...[...rejected].map(([k, v]) => `sluice_api_rejected_total{reason="${k}"} ${v}`)].join('\n');
+        res.writeHead(200, { 'content-type': m.contentType }).end(`${m.text.trimEnd()}\n${extra}\n`);
         return;
       }
       if (path === '/v1/openapi.json' && method === 'GET') return send(res, 200, OPENAPI);
       send(res, 404, { error: { code: 'SLUICE_ERR_NOT_FOUND', message: `no route ${method} ${path}; see /v1/openapi.json` } });
     };
-    handle().catch((e) => fail(res, e));
+    handle().catch((e) => { if (isSluiceError(e) && e.code === 'SLUICE_ERR_API_BODY') count('body'); fail(res, e); });
   });
   // Slow or silent clients do not hold sockets forever; caps per address and in all.
-  hostOk = guard(server, { host: o.host, allowHosts: o.allowHosts });
+  hostOk = guard(server, { host: o.host, allowHosts: o.allowHosts, onReject: (r) => { if (r !== 'host') count(r); } });
   await new Promise<void>((res, rej) => {
     server.once('error', (e: NodeJS.ErrnoException) => rej(new Err.IO(`cannot serve the API on ${o.host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --api' : e.message}`)));
     server.listen(o.port, o.host, () => res());

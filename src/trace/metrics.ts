@@ -112,6 +112,7 @@ const PAGE = new URL('./dashboard.html', import.meta.url);
  */
 export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port: number; token?: string; intervalMs?: number; allowHosts?: string[] }): Promise<MetricsServer> {
   const registry = pipelineRegistry(pipeline);
+  const rejected = new Counter({ name: 'sluice_metrics_rejected_total', help: 'Requests and connections this metrics server refused, by reason', labelNames: ['reason'], registers: [registry] });
   const token = o.token ?? '';
   const page = readFileSync(PAGE);
   const streams = new Set<ServerResponse>();
@@ -125,10 +126,10 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     // The dashboard is a browser page: a rebinding page must not read it.
-    if (!hostOk(req)) { res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host ?? ''}" is not allowed\n`); return; }
+    if (!hostOk(req)) { rejected.inc({ reason: 'host' }); res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host ?? ''}" is not allowed\n`); return; }
     const known = ['/metrics', '/', '/events', '/graph.svg'];
     if (!known.includes(path)) { res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; try ${known.join(' ')}\n`); return; }
-    if (!authorised(req, token)) { res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
+    if (!authorised(req, token)) { rejected.inc({ reason: 'token' }); res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
     const fail = (e: Error) => { if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }); res.end(`${e.message}\n`); };
     if (path === '/metrics') {
       registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), fail);
@@ -146,7 +147,7 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
     }
   });
   const host = o.host ?? '127.0.0.1';
-  hostOk = guard(server, { host, allowHosts: o.allowHosts });
+  hostOk = guard(server, { host, allowHosts: o.allowHosts, onReject: (r) => { if (r !== 'host') rejected.inc({ reason: r }); } });
   await new Promise<void>((res, rej) => {
     server.once('error', (e: NodeJS.ErrnoException) => { clearInterval(tick); rej(new Err.IO(`cannot serve metrics on ${host}:${o.port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; pick another with --metrics' : e.message}`)); });
     server.listen(o.port, host, () => res());

@@ -184,4 +184,7 @@ test('DNS rebinding: the metrics dashboard and the serve API answer 403 to a Hos
   assert.equal(await status(m.url.replace('/metrics', '/'), `127.0.0.1:${mPort}`), 200);
   assert.equal(await status(`${api.url}/v1/streams`, `evil.example:${aPort}`), 403);
   assert.equal(await status(`${api.url}/v1/streams`, `localhost:${aPort}`), 200);
+  // Each refusal is counted where Prometheus can see it.
+  assert.match(await (await fetch(m.url)).text(), /sluice_metrics_rejected_total\{reason="host"\} 1/);
+  assert.match(await (await fetch(`${api.url}/metrics`)).text(), /sluice_api_rejected_total\{reason="host"\} 1/);
 });
