@@ -3,7 +3,7 @@ import { writeColourModel } from '../src/infer/colour-model.ts';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ffprobe, freePort, sluice, tmp } from './helpers.ts';
+import { ffprobe, freePort, media, sluice, tmp } from './helpers.ts';
 import { iou } from '../src/infer/nms.ts';
 import type { Box } from '../src/core/frame.ts';
 
@@ -54,6 +54,20 @@ test('inspect lists every element and shows one element\'s properties and defaul
   assert.match(uri.stdout, /loop: boolean, default false/);
   const v = await sluice(['--version']);
   assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+  assert.equal((await sluice(['-V'])).stdout, v.stdout);
+});
+
+test('gst-launch habits: -v prints links with caps and formats and the given properties, -e is accepted, --debug sets levels', async () => {
+  const r = await sluice(['launch', '-v', '-e', '-q', 'testsrc num-frames=5 width=64 height=48 ! scale width=32 height=24 format=gray ! fakesink']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\/testsrc0 \(testsrc\): width=64 height=48 num-frames=5/);
+  assert.match(r.stderr, /\/testsrc0\.src -> \/scale0\.sink: caps = video\/x-raw, format = yuv420p/);
+  assert.match(r.stderr, /\/scale0\.src -> \/fakesink0\.sink_0: caps = video\/x-raw, format = gray/);
+  assert.match(r.stderr, /state: paused -> playing/);
+  const d = await sluice(['launch', '--debug', 'uri:4', '-q', `uri location=${media('one-by-one-person-detection.mp4')} num-frames=2 ! fakesink`]);
+  assert.match(d.stderr, /uri.*768x432 @ 10\.00 fps, CPU decode/);
+  const quiet = await sluice(['launch', '-q', `uri location=${media('one-by-one-person-detection.mp4')} num-frames=2 ! fakesink`]);
+  assert.doesNotMatch(quiet.stderr, /CPU decode/);
 });
 
 test('run FILE.yaml runs the same elements; errors point at line:column', async () => {

@@ -149,14 +149,22 @@ test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a wor
   const count = async () => { for (;;) { try { return (await jsm.streams.info('SLUICE_META')).state.messages; } catch { await sleep(200); } } };
   const m0 = await count();
   nats.stop(2);
-  await sleep(3000);
+  // Publishing pauses while the stream elects a leader (the sinks buffer meanwhile), then goes on.
+  const resumed = await until(async () => (await count()) - m0 > 120, 30_000, 'metadata flowing again with a node down');
   const m1 = await count();
-  assert.ok(m1 - m0 > 60, `metadata while a node is down: ${m1 - m0} messages in ~3 s`);
   const settle = await until(async () => { const l = await ls(); return l.length === 6 && l.every((r) => r.state === 'playing' && r.owner); }, 40_000, 'all owned and playing with a node down');
-  console.log(`one NATS node down: ${m1 - m0} metadata messages in the next 3 s; all streams owned and playing ${settle} ms later`);
+  console.log(`one NATS node down: metadata flowing again (${m1 - m0} messages) ${resumed} ms after; all streams owned and playing ${settle} ms later`);
   nats.start(2);
   for (let k = 0; k < 100 && !(await up(nats.ports[2]!)); k++) await sleep(50);
-  await sleep(2000);
+  // It rejoins: the metadata stream has its three replicas current again.
+  const rejoin = await until(async () => {
+    try {
+      const ci = (await jsm.streams.info('SLUICE_META')).cluster;
+      const peers = [ci?.leader, ...(ci?.replicas ?? []).filter((r) => r.current).map((r) => r.name)];
+      return new Set(peers).size === 3;
+    } catch { return false; }
+  }, 30_000, 'the restarted node back as a current replica');
+  console.log(`the restarted NATS node is a current replica again after ${rejoin} ms`);
 
   // Stop the workers cleanly, then read every metadata message back.
   for (const p of workers.values()) p.kill('SIGTERM');

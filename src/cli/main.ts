@@ -6,6 +6,7 @@ import { pipelineDot } from '../core/dot.ts';
 import { parseLaunch } from '../core/launch.ts';
 import { parseYaml } from '../core/yamlspec.ts';
 import { SluiceError, isSluiceError, Err } from '../core/errors.ts';
+import { configureLogging } from '../core/log.ts';
 import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
 import { registry } from '../index.ts';
 import { loadPlugins } from '../plugins.ts';
@@ -29,10 +30,30 @@ import { resolveToken, shownToken } from '../net/token.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface RunOpts { report?: string; quiet?: boolean; queueSize?: string; metrics?: string; metricsToken?: string }
+interface RunOpts { report?: string; quiet?: boolean; queueSize?: string; metrics?: string; metricsToken?: string; verbose?: boolean; eosOnShutdown?: boolean; debug?: string }
+
+/** gst-launch -v: what was linked with which caps and formats, and every element's properties. */
+function describeVerbose(pipeline: Pipeline): string {
+  const lines: string[] = [];
+  for (const n of pipeline.nodes) {
+    const given = Object.entries(n.props).filter(([k]) => n.explicit.has(k)).map(([k, v]) => `${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}=${JSON.stringify(v)}`);
+    lines.push(`/${n.name} (${n.def.name})${given.length ? `: ${given.join(' ')}` : ''}`);
+    for (const p of n.srcPads) {
+      if (!p.peer) continue;
+      const fmts = n.def.outFormats?.(n.props as never) ?? p.template.formats;
+      lines.push(`/${n.name}.${p.name} -> /${p.peer.element.name}.${p.peer.name}: caps = ${p.caps.join(' | ')}${fmts ? `, format = ${fmts.join(' | ')}` : ''}${p.peer.converts ? `, converted ${p.peer.converts}` : ''}`);
+    }
+  }
+  return lines.join('\n');
+}
 
 /** Play a pipeline with a live line, Ctrl-C draining, the final table and the report. */
 export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineReport> {
+  if (opts.debug) configureLogging(opts.debug);
+  if (opts.verbose) {
+    process.stderr.write(describeVerbose(pipeline) + '\n');
+    pipeline.bus.on('state-changed', (m) => { if (m.source === 'pipeline') process.stderr.write(`state: ${m.old} -> ${m.current}\n`); });
+  }
   const tty = process.stderr.isTTY && !opts.quiet;
   let lines = 0;
   const off = pipeline.bus.on('stats', (m) => {
@@ -97,7 +118,8 @@ const program = new Command();
 program
   .name('sluice')
   .description('Real-time video analytics pipelines')
-  .version(pkg.version, '-v, --version')
+  // gst-launch's spellings: -V/--version, and -v is --verbose on launch and run.
+  .version(pkg.version, '-V, --version')
   .option('--plugin <file>', 'load elements from this module (its default export: defineElement(...) or an array); repeatable; SLUICE_PLUGIN_PATH adds files or folders', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .showHelpAfterError()
   // Plugins register before any command runs, so launch, run, inspect and graph all see them.
@@ -106,6 +128,9 @@ program
 const runOptions = (c: Command) =>
   c.option('--report <file>', 'write a JSON report (frames, wall time, per-element fps, busy, latency, drops, queues)')
     .option('-q, --quiet', 'no live line and no table')
+    .option('-v, --verbose', 'print each link with its caps and pixel formats, each element\'s properties, and state changes (gst-launch -v)')
+    .option('-e, --eos-on-shutdown', 'send EOS on Ctrl-C so files are finalised (the default here; accepted for gst-launch habits)')
+    .option('--debug <spec>', 'log levels per category, as SLUICE_DEBUG / GST_DEBUG: "infer:5,*:2"')
     .option('--metrics <[host:]port>', 'while playing, serve Prometheus /metrics and a live dashboard (/) on this port (127.0.0.1 unless a host is given)')
     .option('--metrics-token <token>', 'scrapes must send Authorization: Bearer TOKEN (or SLUICE_METRICS_TOKEN)')
     .addOption(new Option('--queue-size <n>', 'default queue length in front of each element').default(undefined));
