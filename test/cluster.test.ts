@@ -42,7 +42,7 @@ async function natsCluster() {
   };
 }
 
-test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a worker and the loss of a NATS node; metadata de-duplicated', { timeout: 300_000 }, async (t) => {
+test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a worker and the loss of a NATS node; metadata de-duplicated', { timeout: 400_000 }, async (t) => {
   const nats = await natsCluster();
   t.after(() => nats.stopAll());
   const nc = await connect({ servers: nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 300 });
@@ -152,7 +152,8 @@ test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a wor
   // Publishing pauses while the stream elects a leader (the sinks buffer meanwhile), then goes on.
   const resumed = await until(async () => (await count()) - m0 > 120, 30_000, 'metadata flowing again with a node down');
   const m1 = await count();
-  const settle = await until(async () => { const l = await ls(); return l.length === 6 && l.every((r) => r.state === 'playing' && r.owner); }, 40_000, 'all owned and playing with a node down');
+  let last: unknown = null;
+  const settle = await until(async () => { const l = await ls(); last = l; return l.length === 6 && l.every((r) => r.state === 'playing' && r.owner); }, 90_000, 'all owned and playing with a node down').catch((e: Error) => { throw new Error(`${e.message}; last ls: ${JSON.stringify(last)}; worker logs: ${[...workers].map(([n, p]) => `${n}: ${(p as ChildProcess & { log: () => string }).log().slice(-600)}`).join(' | ')}`); });
   console.log(`one NATS node down: metadata flowing again (${m1 - m0} messages) ${resumed} ms after; all streams owned and playing ${settle} ms later`);
   nats.start(2);
   for (let k = 0; k < 100 && !(await up(nats.ports[2]!)); k++) await sleep(50);

@@ -123,17 +123,20 @@ export class Worker {
       }
       const lease = enc({ worker: this.name, since: new Date().toISOString() });
       try {
-        h.rev = await this.c.owners.update(id, lease, h.rev);
+        // A renewal that takes longer than a tick is as good as failed: the next tick tries again.
+        h.rev = await this.c.owners.update(id, lease, h.rev, this.tickMs);
       } catch {
         // Why did the renewal fail? Ask the bucket; if even that fails, JetStream is electing a
         // leader (a node was lost): keep running and try again next tick.
-        const cur = await this.c.owners.get(id).catch(() => undefined);
-        if (cur === undefined) continue;
-        const holder = cur?.operation === 'PUT' ? dec<OwnerInfo>(cur.value)?.worker : undefined;
-        if (holder === this.name) { h.rev = cur!.revision; continue; }
-        if (!holder) {
+        const holder = await this.holder(id);
+        if (holder === undefined) continue;
+        if (holder?.worker === this.name) { h.rev = holder.rev; continue; }
+        if (holder === null) {
           // Expired while the cluster could not take renewals: take it back if nobody else has.
-          try { h.rev = await this.c.owners.create(id, lease); continue; } catch { /* someone else was faster */ }
+          try { h.rev = await this.c.owners.create(id, lease); continue; } catch { /* look again below */ }
+          const again = await this.holder(id);
+          if (again === undefined || again === null) continue;
+          if (again.worker === this.name) { h.rev = again.rev; continue; }
         }
         // Someone else holds it now: stop at once, so it never runs twice for long.
         await this.release(id, 'lease lost');
@@ -157,9 +160,29 @@ export class Worker {
         await this.c.owners.delete(id, { previousSeq: rev }).catch(() => {});
       }
     }
-    const list = this.service.list();
-    await this.c.stats.put(`worker.${this.name}`, enc({ worker: this.name, capacity: this.capacity, streams: this.streams, at: new Date().toISOString() }));
-    for (const s of list) await this.c.stats.put(`stream.${s.id}`, enc({ owner: this.name, state: s.state, fps: s.fps, frames: s.frames, at: new Date().toISOString() }));
+    // Stats never hold up the leases: written in the background, one batch at a time.
+    if (!this.statsPending) {
+      const list = this.service.list();
+      const at = new Date().toISOString();
+      this.statsPending = Promise.allSettled([
+        this.c.stats.put(`worker.${this.name}`, enc({ worker: this.name, capacity: this.capacity, streams: this.streams, at })),
+        ...list.map((s) => this.c.stats.put(`stream.${s.id}`, enc({ owner: this.name, state: s.state, fps: s.fps, frames: s.frames, at }))),
+      ]).then(() => { this.statsPending = null; });
+    }
+  }
+
+  private statsPending: Promise<void> | null = null;
+
+  /** Who holds `id`: a worker and revision, null when nobody does, undefined when JetStream did not answer. */
+  private async holder(id: string): Promise<{ worker: string; rev: number } | null | undefined> {
+    try {
+      const cur = await this.c.owners.get(id);
+      if (!cur || cur.operation !== 'PUT') return null;
+      const w = dec<OwnerInfo>(cur.value)?.worker;
+      return w ? { worker: w, rev: cur.revision } : null;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Stop claiming, stop every stream and hand its lease back (a clean shutdown moves streams at once). */
