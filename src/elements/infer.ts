@@ -20,6 +20,7 @@ import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
 import type { Ep, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
+import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
 import { listBackends } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { modelInfoOf } from '../infer/compile/compile.ts';
@@ -28,7 +29,7 @@ import { CLASSIFICATION, DETECTIONS, EMBEDDING, LANDMARKS } from '../meta/keys.t
 
 const props = z.object({
   model: p.str('', 'ONNX model: a path or a registry name (sluice models list)'),
-  config: p.str('', 'YAML file with any of these properties (properties given here win)'),
+  config: p.str('', 'YAML file with any of these properties, or a DeepStream nvinfer config ([property] onnx-file= ...; docs/from-deepstream.md); properties given here win'),
   adapter: p.enum(ADAPTER_NAMES, 'auto', 'how to read the outputs; auto detects it from tensor names and shapes'),
   ep: p.enum(['auto', 'cpu', 'cuda', 'webgpu', 'tensorrt'], 'auto', 'execution provider; auto tries cuda, then cpu (with a warning saying why)'),
   batchSize: p.int(0, 'frames per inference call (models with a dynamic batch dimension); 0: 32 for a compiled model on a GPU, else 1', { min: 0, max: 1024 }),
@@ -58,10 +59,23 @@ const props = z.object({
 
 type Props = z.output<typeof props>;
 
-function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>): Props {
+function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>, warn: (m: string) => void): Props {
   if (!o.config) return o;
   if (!existsSync(o.config)) throw new Err.FILE_NOT_FOUND(`${name}: config file not found: ${o.config}`);
-  const raw = parseYamlText(readFileSync(o.config, 'utf8')) as Record<string, unknown>;
+  const text = readFileSync(o.config, 'utf8');
+  let raw: Record<string, unknown>;
+  if (isKeyFile(text)) {
+    // A DeepStream nvinfer config ([property] onnx-file= net-scale-factor= ...).
+    const ds = readNvinferConfig(text, o.config);
+    for (const w of ds.warnings) warn(`${o.config}: ${w}`);
+    raw = ds.props;
+  } else {
+    try {
+      raw = parseYamlText(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new Err.YAML(`${o.config}: not YAML, nor a DeepStream nvinfer config ([property] ...): ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
   if (!raw || typeof raw !== 'object') throw new Err.YAML(`${o.config}: expected a mapping of infer properties`);
   const fromFile = parseProps(inferDef, raw) as Record<string, unknown>;
   const merged = { ...o } as Record<string, unknown>;
@@ -105,7 +119,7 @@ top-k in the graph, optional fp16; cached by content). Fixed-batch models run on
 throughput then comes from several calls in flight over workers=N sessions. Models with a
 dynamic batch dimension take batch-size frames per call.`,
   create(given, ctx) {
-    const o = applyConfig(given, ctx.name, ctx.explicit);
+    const o = applyConfig(given, ctx.name, ctx.explicit, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
     let pool: SessionPool | null = null;
     let adapter: Adapter;
     let preps: Preprocessor[] = [];
