@@ -38,3 +38,20 @@ test('doctor names each execution provider and why an unusable one is unusable',
   assert.match(r.stdout, /Hardware decoding/);
   if (/cuda\s+missing/.test(r.stdout)) assert.match(r.stdout, /libonnxruntime_providers_cuda\.so|NVIDIA driver/);
 });
+
+test('quiet by default: on a machine with no NVIDIA GPU, ep=auto runs on the CPU without a warning, and advice names no GPU', async () => {
+  const { nvidiaDriverPresent } = await import('../src/infer/backends.ts');
+  const r = await sluice(['launch', `testsrc num-frames=3 width=64 height=48 ! infer model=${join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx')} ! encode ! fakesink`]);
+  assert.equal(r.code, 0, r.stderr);
+  if (nvidiaDriverPresent()) assert.match(r.stderr, /ep=auto: running on cpu because/);
+  else {
+    assert.doesNotMatch(r.stderr, /warning: .*ep=auto/);
+    assert.doesNotMatch(r.stderr, /H100|H200|NVENC|ep=cuda/);
+  }
+});
+
+test('a known model that is not here says the exact pull command', async () => {
+  const r = await sluice(['launch', '-q', 'testsrc num-frames=2 ! infer model=reid ! fakesink'], { env: { ...process.env, SLUICE_MODEL_DIR: tmp(), SLUICE_CACHE_DIR: tmp() } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /SLUICE_ERR_MODEL: model reid is not in .*; fetch it with "sluice models pull reid"/);
+});

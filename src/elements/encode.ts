@@ -1,6 +1,7 @@
 // encode: raw frames -> H.264 (libx264) or MJPEG packets, for file or network sinks.
 // (H100/H200 have no NVENC, so encoding is on the CPU.)
 import { z } from 'zod';
+import { nvidiaDriverPresent } from '../infer/backends.ts';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
@@ -25,7 +26,8 @@ export function encodeHint(o: { codec: string; preset: string }): string {
   if (o.codec === 'mjpeg') return 'encode a smaller size (scale) or fewer frames (rate)';
   const i = PRESETS.indexOf(o.preset as never);
   const faster = i > 0 ? `try preset=${PRESETS[Math.max(0, i - 2)]}, ` : '';
-  return `${faster}encode a smaller size (scale) or fewer frames (rate); codec=mjpeg costs less CPU (no NVENC on H100/H200)`;
+  // NVENC advice only where there is an NVIDIA GPU (and H100/H200 have none: say so there).
+  return `${faster}encode a smaller size (scale) or fewer frames (rate); codec=mjpeg costs less CPU${nvidiaDriverPresent() ? ' (this encoder runs on the CPU; H100/H200 have no NVENC)' : ''}`;
 }
 
 const CAPS = { h264: 'video/x-h264', mjpeg: 'image/jpeg' } as const;

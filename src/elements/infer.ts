@@ -21,7 +21,7 @@ import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.
 import type { Ep, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
 import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
-import { listBackends } from '../infer/backends.ts';
+import { listBackends, nvidiaDriverPresent } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { modelInfoOf } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
@@ -303,7 +303,9 @@ dynamic batch dimension take batch-size frames per call.`,
         const backends = listBackends();
         if (o.ep === 'auto' && !backends.cuda.usable) {
           ep = 'cpu';
-          ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: running on cpu because cuda is not usable: ${backends.cuda.why}` });
+          // On a machine with no NVIDIA GPU at all the CPU is simply what there is: not a warning.
+          if (nvidiaDriverPresent()) ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: running on cpu because cuda is not usable: ${backends.cuda.why}` });
+          else ctx.log.info(`ep=auto: no NVIDIA GPU here, running on cpu`);
         } else if (ep !== 'cpu' && !backends[ep].usable) {
           throw new Err.EP(`${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
         }
@@ -481,7 +483,8 @@ dynamic batch dimension take batch-size frames per call.`,
       },
       hint() {
         const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
-        if (running.ep === 'cpu') return `try ep=cuda, or ${more}; interval=N infers every Nth frame`;
+        // GPU advice only where there is a GPU.
+        if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, or ${more}; interval=N infers every Nth frame` : `try ${more}, a smaller model, or interval=N (infers every Nth frame)`;
         // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
         const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
         const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';

@@ -1,6 +1,6 @@
 // Which onnxruntime execution providers can run here, and if not, why (for ep=auto, errors
 // and `sluice doctor`).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -20,10 +20,17 @@ function bindingDir(): string | null {
   }
 }
 
+function renderNode(): boolean {
+  try { return readdirSync('/dev/dri').some((f) => f.startsWith('renderD')); } catch { return false; }
+}
+
 function libcudaPresent(): boolean {
   const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/local/nvidia/lib64', '/usr/lib/wsl/lib', ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
   return dirs.some((d) => existsSync(join(d, 'libcuda.so.1')));
 }
+
+/** Whether this machine has an NVIDIA driver at all (advice about GPUs is given only where there is one). */
+export function nvidiaDriverPresent(): boolean { return libcudaPresent(); }
 
 export function listBackends(): Backends {
   if (cached) return cached;
@@ -44,8 +51,10 @@ export function listBackends(): Backends {
     tensorrt: has('libonnxruntime_providers_tensorrt.so') && driver
       ? { usable: true, why: 'TensorRT provider library found' }
       : { usable: false, why: 'libonnxruntime_providers_tensorrt.so is not installed next to onnxruntime-node\'s binding' },
-    // WebGPU ships inside onnxruntime-node; whether a GPU adapter exists shows at session start.
-    webgpu: { usable: true, why: 'bundled with onnxruntime-node (needs a Vulkan-capable GPU at run time)' },
+    // WebGPU ships inside onnxruntime-node, but needs a GPU: an NVIDIA driver or a DRM render node.
+    webgpu: driver || renderNode()
+      ? { usable: true, why: 'bundled with onnxruntime-node (a GPU is present; a Vulkan adapter is checked at session start)' }
+      : { usable: false, why: 'no GPU found (no NVIDIA driver, no /dev/dri render node)' },
   };
   return cached;
 }

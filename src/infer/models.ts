@@ -48,7 +48,7 @@ export function resolveModel(spec: string): string {
   for (const d of modelDirs()) {
     for (const candidate of [join(d, known.file), join(d, known.file.split('/').pop()!)]) if (existsSync(candidate)) return candidate;
   }
-  throw new Err.MODEL(`model ${spec} is not in ${modelDirs().join(' or ')}; set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
+  throw new Err.MODEL(`model ${spec} is not in ${modelDirs().join(' or ')}; fetch it with "sluice models pull ${spec}", or set SLUICE_MODEL_DIR to a folder holding ${known.file}`);
 }
 
 /**
