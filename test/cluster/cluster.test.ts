@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { ROOT, freePort, sluice, tmp } from './helpers.ts';
+import { ROOT, freePort, sluice, tmp } from '../helpers.ts';
 
 const BIN = join(ROOT, 'bin', 'sluice.js');
 const NATS = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
