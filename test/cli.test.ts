@@ -155,3 +155,21 @@ test('demo runs with nothing downloaded and writes demo.mp4 plus its report', as
   assert.equal(rep.elements.blur0.framesIn, 120);
   assert.equal(rep.elements.tile0.framesOut, 60);
 });
+
+test('progress: ffmpeg-style blocks with --progress (position, duration, speed, end), and a plain line every 5 s in a log', { timeout: 60_000 }, async () => {
+  const f = join(tmp(), 'progress.txt');
+  const r = await sluice(['launch', '--progress', f, `uri location=${media('one-by-one-person-detection.mp4')} num-frames=300 ! identity delay=5 ! fakesink`]);
+  assert.equal(r.code, 0, r.stderr);
+  const blocks = readFileSync(f, 'utf8').trim().split(/(?<=progress=(?:continue|end))\n/).map((b) => Object.fromEntries(b.split('\n').map((l) => l.split('=') as [string, string])));
+  const last = blocks.at(-1)!;
+  assert.equal(last.progress, 'end');
+  assert.equal(last.frame, '300');
+  // 300 frames of a 10 fps file: 29.9 s of it, out of the 30 s it was cut to.
+  assert.equal(last.out_time_us, '29900000');
+  assert.equal(last.duration_us, '30000000');
+  assert.ok(blocks.length >= 2 && blocks.slice(0, -1).every((b) => b.progress === 'continue'));
+  assert.ok(Number(last.speed!.replace('x', '')) > 1, `speed ${last.speed}`);
+  // Not a terminal: a line every 5 s, as a CI log would show it.
+  const live = await sluice(['launch', 'testsrc live=true fps=30 num-frames=200 width=64 height=48 ! fakesink']);
+  assert.match(live.stderr, /^frame=\s+\d+ fps=\s*[\d.]+ time=00:00:0\d\.\d\d speed=\d\.\d\dx$/m);
+});

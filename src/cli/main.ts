@@ -1,5 +1,5 @@
 // `sluice` command line: thin commands over the library API.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { buildPipeline } from '../core/graph.ts';
 import { pipelineDot } from '../core/dot.ts';
@@ -11,7 +11,8 @@ import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
 import { registry } from '../index.ts';
 import { loadPlugins } from '../plugins.ts';
 import { inspectAll, inspectOne } from './inspect.ts';
-import { formatTable, liveLine } from './table.ts';
+import { formatTable } from './table.ts';
+import { Progress } from './progress.ts';
 import { demoPipeline } from './demo.ts';
 import { benchCase, builtinSuite, checkRuns, formatBench, machine, type BenchCase, type BenchResult } from './bench.ts';
 import { doctor } from './doctor.ts';
@@ -30,7 +31,7 @@ import { resolveToken, shownToken } from '../net/token.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface RunOpts { report?: string; quiet?: boolean; queueSize?: string; metrics?: string; metricsToken?: string; verbose?: boolean; eosOnShutdown?: boolean; debug?: string }
+interface RunOpts { progress?: string; report?: string; quiet?: boolean; queueSize?: string; metrics?: string; metricsToken?: string; verbose?: boolean; eosOnShutdown?: boolean; debug?: string }
 
 /** gst-launch -v: what was linked with which caps and formats, and every element's properties. */
 function describeVerbose(pipeline: Pipeline): string {
@@ -56,10 +57,16 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   }
   const tty = process.stderr.isTTY && !opts.quiet;
   let lines = 0;
-  const off = pipeline.bus.on('stats', (m) => {
-    if (!tty) return;
-    process.stderr.write(`\r${liveLine(m.stats, pipeline)}\x1b[K`);
-    lines = 1;
+  const progress = new Progress(pipeline);
+  // --progress FILE|-: ffmpeg's machine-readable blocks, one a second and one at the end.
+  const progressOut = opts.progress === '-' ? process.stdout : opts.progress ? createWriteStream(opts.progress) : null;
+  let ticks = 0;
+  const off = pipeline.bus.on('stats', () => {
+    const p = progress.sample();
+    progressOut?.write(Progress.block(p, false));
+    if (opts.quiet) return;
+    // In place on a terminal; every 5 s as a plain line otherwise (a CI log keeps a trace).
+    if (tty) { process.stderr.write(`\r${Progress.line(p)}\x1b[K`); lines = 1; } else if (++ticks % 5 === 0) process.stderr.write(`${Progress.line(p)}\n`);
   });
   pipeline.bus.on('warning', (m) => process.stderr.write(`${lines ? '\n' : ''}warning: ${m.source}: ${m.message}\n`));
   // As slipstream prints where to point VLC or ffplay.
@@ -83,8 +90,14 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   }
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  const endProgress = async () => {
+    if (!progressOut) return;
+    progressOut.write(Progress.block(progress.sample(), true));
+    if (progressOut !== process.stdout) await new Promise<void>((r) => (progressOut as ReturnType<typeof createWriteStream>).end(r));
+  };
   try {
     const report = await pipeline.run();
+    await endProgress();
     if (lines) process.stderr.write('\n');
     if (!opts.quiet) process.stderr.write(formatTable(report) + '\n');
     if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
@@ -128,6 +141,7 @@ program
 const runOptions = (c: Command) =>
   c.option('--report <file>', 'write a JSON report (frames, wall time, per-element fps, busy, latency, drops, queues)')
     .option('-q, --quiet', 'no live line and no table')
+    .option('--progress <file>', 'write ffmpeg-style progress blocks (frame=, fps=, out_time_us=, speed=, progress=continue|end) to FILE, or - for stdout')
     .option('-v, --verbose', 'print each link with its caps and pixel formats, each element\'s properties, and state changes (gst-launch -v)')
     .option('-e, --eos-on-shutdown', 'send EOS on Ctrl-C so files are finalised (the default here; accepted for gst-launch habits)')
     .option('--debug <spec>', 'log levels per category, as SLUICE_DEBUG / GST_DEBUG: "infer:5,*:2"')

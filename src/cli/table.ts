@@ -1,13 +1,5 @@
-// Human output: the live status line and the end-of-run table with the bottleneck verdict.
-import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
-import type { StatsSnapshot } from '../core/stats.ts';
-
-export function liveLine(s: StatsSnapshot, pipeline: Pipeline): string {
-  let frames = 0;
-  for (const n of pipeline.nodes) if (n.isSource) frames += n.stats.framesOut;
-  const fps = s.wallSeconds > 0 ? frames / s.wallSeconds : 0;
-  return `frames ${frames}  ${fps.toFixed(1)} fps  ${s.wallSeconds.toFixed(1)} s`;
-}
+// Human output: the end-of-run table with the bottleneck verdict (the live line is progress.ts).
+import type { PipelineReport } from '../core/pipeline.ts';
 
 export function formatTable(r: PipelineReport): string {
   const head = ['element', 'type', 'in', 'out', 'fps', 'busy', 'p50 ms', 'p99 ms', 'dropped', 'queue'];

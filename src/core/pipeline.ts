@@ -512,6 +512,7 @@ export class Pipeline {
           const t = performance.now();
           const f = await impl.produce!();
           if (!f) break;
+          n.stats.lastPts = f.pts;
           const end = performance.now();
           n.stats.busyMs += end - t;
           n.stats.latency.add(end - t);

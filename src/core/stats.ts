@@ -40,6 +40,8 @@ export class ElementStats {
   queueCapacity = 0;
   queueHighWater = 0;
   queueLevel = 0;
+  /** Sources: pts (seconds) of the last frame produced, for progress lines. */
+  lastPts = 0;
 }
 
 export interface ElementReport {

@@ -195,6 +195,8 @@ export default defineElement({
           if (stopping() || !(await recover(why))) return null;
         }
       },
+      // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => src.usingHw
         // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
         ? 'NVDEC decode includes the download to CPU memory; compare hw=none, or split the streams over GPUs'
