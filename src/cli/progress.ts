@@ -12,7 +12,7 @@ const clock = (s: number) => {
 };
 
 export class Progress {
-  private last: { t: number; frames: number; pos: number } | null = null;
+  private last: { t: number; frames: number } | null = null;
   private t0 = performance.now();
   private pipeline: Pipeline;
   constructor(pipeline: Pipeline) { this.pipeline = pipeline; }
@@ -27,11 +27,11 @@ export class Progress {
     const durations = sources.map((n) => Number(n.impl?.describe?.().durationSeconds ?? NaN));
     const duration = durations.length && durations.every(Number.isFinite) ? Math.max(...durations) : NaN;
     const t = performance.now();
-    const prev = this.last ?? { t: this.t0, frames: 0, pos: 0 };
+    const prev = this.last ?? { t: this.t0, frames: 0 };
     const dt = (t - prev.t) / 1000;
     const fps = dt > 0 ? (frame - prev.frames) / dt : 0;
     const speed = (t - this.t0) > 0 ? position / ((t - this.t0) / 1000) : 0;
-    this.last = { t, frames: frame, pos: position };
+    this.last = { t, frames: frame };
     const eta = Number.isFinite(duration) && speed > 0 ? Math.max(0, (duration - position) / speed) : NaN;
     return { frame, fps, position, duration, speed, eta };
   }

@@ -36,8 +36,8 @@ export interface ElementContext {
   readonly srcPads: readonly string[];
   /** Linked sink pad names (several for joins such as mux). */
   readonly sinkPads: readonly string[];
-  /** Linked sink pads that have not reached end of stream (branches come and go in a dynamic pipeline). */
-  readonly openSinkPads: readonly string[];
+  /** How many linked sink pads have not reached end of stream (branches come and go in a dynamic pipeline). */
+  readonly openInputs: number;
   /** The label a stream was added with (Pipeline.addBranch), else its number as text. */
   streamLabel(stream: number): string;
   /** Properties given explicitly (launch, YAML or API), as camelCase keys; the rest are defaults. */

@@ -416,7 +416,7 @@ export class Pipeline {
       get streamId() { return n.streamId; },
       get srcPads() { return n.srcPads.filter((p) => p.peer).map((p) => p.name); },
       get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
-      get openSinkPads() { return [...n.open]; },
+      get openInputs() { return n.open.size; },
       streamLabel: (stream) => self.streamLabel(stream),
       get upstreamStreams() { return self.upstreamStreams(n); },
       get upstreamLive() { return self.upstreamSources(n).some((s) => s.def.live?.(s.props as never) ?? false); },

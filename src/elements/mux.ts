@@ -62,7 +62,7 @@ export default defineElement({
         if (batch.some((f) => f.stream === frame.stream)) await send();
         batch.push(frame);
         // The inputs still open: a stream that ended (or a removed branch) no longer holds a batch up.
-        const size = o.batchSize || Math.max(1, ctx.openSinkPads.length);
+        const size = o.batchSize || Math.max(1, ctx.openInputs);
         if (batch.length >= size) await send();
         else if (!timer && o.timeout > 0) timer = setTimeout(() => { void send(); }, o.timeout);
         else if (o.timeout === 0) await send();
