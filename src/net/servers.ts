@@ -3,7 +3,7 @@
 // newest decoded frame at once, write() hands a frame over and returns; receiving, JPEG
 // decoding/encoding and sending happen on sockets and in a worker thread.
 import { createServer, type Server, type Socket } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { tokenMatches } from './token.ts';
 import { JpegCodec, type RawImage } from './jpeg.ts';
 import { WebHub } from './web.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
@@ -33,11 +33,6 @@ export const splitHosts = (s: string) => s.split(',').map((h) => h.trim()).filte
 
 export const noRejections = (): Rejections => ({ token: 0, protocol: 0, handshakeTimeout: 0, idle: 0, tooMany: 0, perAddress: 0, host: 0 });
 
-function tokenOk(expected: string, given: Buffer): boolean {
-  if (!expected) return true;
-  const e = Buffer.from(expected);
-  return e.length === given.length && timingSafeEqual(e, given);
-}
 
 export { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 
@@ -142,7 +137,7 @@ abstract class Base {
         }
         for (const m of msgs) {
           if (!authed) {
-            if (m.type !== TYPE_HELLO || !tokenOk(this.token, m.payload)) { drop('missing or wrong token', 'token'); return; }
+            if (m.type !== TYPE_HELLO || !tokenMatches(this.token, m.payload)) { drop('missing or wrong token', 'token'); return; }
             authed = true;
             clearTimeout(handshake);
             parser.authorise();

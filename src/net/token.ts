@@ -3,7 +3,7 @@
 // environment never appear in printed URLs or pipeline descriptions (argv shows in `ps`; those
 // do not).
 import { existsSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Err } from '../core/errors.ts';
 
 export type TokenSource = 'given' | 'file' | 'env' | 'generated' | 'none';
@@ -26,3 +26,10 @@ export function resolveToken(o: { token?: string; file?: string; env?: string; g
 
 /** The token as it may be shown: in full only when the user typed it or it was just made. */
 export const shownToken = (t: Token) => (t.source === 'given' || t.source === 'generated' ? t.token : '…');
+
+/** Whether `given` is the token, in constant time; no token set means anyone may come in. */
+export function tokenMatches(expected: string, given: string | Buffer): boolean {
+  if (!expected) return true;
+  const a = Buffer.from(expected), b = typeof given === 'string' ? Buffer.from(given) : given;
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { timingSafeEqual } from 'node:crypto';
+import { tokenMatches } from './token.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
@@ -15,12 +15,6 @@ import { allowedHosts, hostAllowed, hostName } from './guard.ts';
 
 /** What a hub needs of a camera or display server. */
 export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler; reject(reason: 'token' | 'tooMany' | 'perAddress' | 'host'): void }
-
-function tokenMatches(expected: string, given: string): boolean {
-  if (!expected) return true;
-  const a = Buffer.from(expected), b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** A browser connection: its handler per attached server, and its first message (the hello). */
 interface Conn { peer: Peer; handlers: { role: HubServer['role']; h: PeerHandler }[]; hello: Buffer | null; started: boolean }

@@ -3,7 +3,7 @@
 // otherwise; with a token every route but /v1/health wants `Authorization: Bearer TOKEN`.
 // Bodies are capped before they are read, so a client cannot make the service buffer megabytes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { tokenMatches } from '../net/token.ts';
 import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
 import { pipelineRegistry } from '../trace/metrics.ts';
 import type { Service, StreamInfo } from './service.ts';
@@ -45,12 +45,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 export interface ApiServer { url: string; close(): Promise<void> }
 
+/** Authorization: Bearer TOKEN (only the header: a token in the URL would end up in logs). */
 function tokenOk(req: IncomingMessage, token: string): boolean {
-  if (!token) return true;
   const h = req.headers.authorization ?? '';
-  const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+  return tokenMatches(token, h.startsWith('Bearer ') ? h.slice(7) : '');
 }
 
 function send(res: ServerResponse, status: number, body?: unknown): void {

@@ -4,7 +4,7 @@
 // from the pipeline's own stats at scrape time, so nothing is recorded between scrapes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { timingSafeEqual } from 'node:crypto';
+import { tokenMatches } from '../net/token.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pipeline } from '../core/pipeline.ts';
 import { pipelineDot } from '../core/dot.ts';
@@ -83,11 +83,8 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
 export interface MetricsServer { url: string; dashboard: string; close(): Promise<void> }
 
 function authorised(req: IncomingMessage, token: string): boolean {
-  if (!token) return true;
   const header = req.headers.authorization ?? '';
-  const given = header.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? '';
-  const a = Buffer.from(given), b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return tokenMatches(token, header.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? '');
 }
 
 /** What the dashboard's event stream carries each second: the report plus raw busy time and queue depth. */
