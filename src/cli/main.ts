@@ -24,7 +24,8 @@ import { decodeModel } from '../infer/compile/onnx.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
 import { Service, loadServeConfig } from '../serve/service.ts';
-import { serveApi } from '../serve/api.ts';
+import { serveApi, type StreamsBackend } from '../serve/api.ts';
+import type { StreamInfo } from '../serve/service.ts';
 // The cluster commands load nats.js only when used.
 const cluster = () => import('../serve/cluster.ts');
 import { resolveToken, shownToken } from '../net/token.ts';
@@ -481,37 +482,29 @@ program.command('worker').description('run streams of a NATS JetStream cluster: 
     await c.close();
   });
 
+/** `sluice streams`: the cluster's API backend (the same calls as sluice serve --nats), then disconnect. */
+async function withCluster<T>(nats: string, fn: (b: StreamsBackend) => Promise<T> | T): Promise<T> {
+  const { openCluster, clusterBackend } = await cluster();
+  const c = await openCluster(nats);
+  try {
+    return await fn(clusterBackend(c));
+  } catch (e) {
+    if (isSluiceError(e)) throw e;
+    throw new Err.IO(`NATS JetStream did not answer: ${(e as Error).message}; try again (a cluster electing a leader answers within seconds)`);
+  } finally {
+    await c.close();
+  }
+}
+
 const streamsCmd = program.command('streams').description('the desired streams of a NATS JetStream cluster of workers');
 streamsCmd.command('add').argument('<id>').argument('<uri>').requiredOption('--nats <urls>', 'NATS servers').description('add a stream to the cluster (a worker with room takes it)')
-  .action(async (id: string, uri: string, o: { nats: string }) => {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) throw new Err.API_BODY(`stream id must be 1-64 letters, digits, _ . or - (got "${id}")`);
-    const c = await (await cluster()).openCluster(o.nats);
-    try { await c.desired.create(id, JSON.stringify({ id, uri })); } catch { await c.close(); throw new Err.CONFLICT(`stream ${id} exists already; sluice streams rm ${id} first`); }
-    await c.close();
-  });
+  .action(async (id: string, uri: string, o: { nats: string }) => { await withCluster(o.nats, (b) => b.add(id, uri)); });
 streamsCmd.command('rm').argument('<id>').requiredOption('--nats <urls>', 'NATS servers').description('remove a stream from the cluster (its worker stops it)')
-  .action(async (id: string, o: { nats: string }) => {
-    const c = await (await cluster()).openCluster(o.nats);
-    const e = await c.desired.get(id);
-    if (!e || e.operation !== 'PUT') { await c.close(); throw new Err.NOT_FOUND(`no stream ${id} in the cluster`); }
-    await c.desired.delete(id);
-    await c.close();
-  });
+  .action(async (id: string, o: { nats: string }) => { await withCluster(o.nats, (b) => b.remove(id)); });
 streamsCmd.command('ls').requiredOption('--nats <urls>', 'NATS servers').option('--json', 'one JSON object per line').description('the streams, their owner, state and fps')
   .action(async (o: { nats: string; json?: boolean }) => {
-    const { openCluster, desiredStreams } = await cluster();
-    const c = await openCluster(o.nats);
-    const rows = [];
-    const ask = <T>(p: Promise<T>) => p.catch(async (e: Error) => { await c.close(); throw new Err.IO(`NATS JetStream did not answer: ${e.message}; try again (a cluster electing a leader answers within seconds)`); });
-    for (const s of await ask(desiredStreams(c))) {
-      const own = await ask(c.owners.get(s.id));
-      const st = await ask(c.stats.get(`stream.${s.id}`));
-      const owner = own?.operation === 'PUT' ? (JSON.parse(own.string()) as { worker: string }).worker : '';
-      const stats = st?.operation === 'PUT' ? JSON.parse(st.string()) as { owner: string; state: string; fps: number; frames: number } : null;
-      rows.push({ id: s.id, uri: s.uri, owner, state: owner && stats?.owner === owner ? stats.state : owner ? 'starting' : 'waiting', fps: owner && stats?.owner === owner ? stats.fps : 0 });
-    }
-    await c.close();
-    if (o.json) { for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n'); return; }
+    const rows = (await withCluster(o.nats, (b) => b.list())) as (StreamInfo & { owner: string })[];
+    if (o.json) { for (const r of rows) process.stdout.write(JSON.stringify({ id: r.id, uri: r.uri, owner: r.owner, state: r.state, fps: r.fps }) + '\n'); return; }
     process.stdout.write(['id\turi\towner\tstate\tfps', ...rows.map((r) => `${r.id}\t${r.uri}\t${r.owner || '-'}\t${r.state}\t${r.fps}`)].join('\n') + '\n');
   });
 

@@ -8,7 +8,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Err } from '../core/errors.ts';
-import type { Service, StreamInfo } from './service.ts';
+import { checkStream, type Service, type StreamInfo } from './service.ts';
 import type { StreamsBackend } from './api.ts';
 
 export const BUCKETS = { desired: 'sluice_streams', owners: 'sluice_owners', stats: 'sluice_stats' } as const;
@@ -198,8 +198,6 @@ export class Worker {
   }
 }
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
 /** The REST API's backend for a whole cluster (sluice serve --nats): the desired set, owners and stats. */
 export function clusterBackend(c: Cluster): StreamsBackend {
   const info = async (s: StreamSpec): Promise<StreamInfo> => {
@@ -212,8 +210,7 @@ export function clusterBackend(c: Cluster): StreamsBackend {
   };
   return {
     async add(id, uri) {
-      if (typeof id !== 'string' || !ID.test(id)) throw new Err.API_BODY(`"id" must be 1-64 letters, digits, _ . or -; got ${JSON.stringify(id)}`);
-      if (typeof uri !== 'string' || !uri || /[\s"']/.test(uri)) throw new Err.API_BODY(`"uri" must be a URL or path without spaces or quotes; got ${JSON.stringify(uri)}`);
+      checkStream(id, uri);
       try { await c.desired.create(id, enc({ id, uri })); } catch { throw new Err.CONFLICT(`a stream with id "${id}" exists already in the cluster`); }
       return info({ id, uri });
     },

@@ -46,6 +46,12 @@ interface Entry { id: string; uri: string; branch: Branch; state: StreamState; l
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/** A stream id and uri fit for templates, topics and keys (the API, the CLI and the cluster check the same). */
+export function checkStream(id: unknown, uri: unknown): void {
+  if (typeof id !== 'string' || !ID.test(id)) throw new Err.API_BODY(`"id" must be 1-64 letters, digits, _ . or - (starting with a letter or digit); got ${JSON.stringify(id)}`);
+  if (typeof uri !== 'string' || !uri || /[\s"']/.test(uri)) throw new Err.API_BODY(`"uri" must be a URL or path without spaces or quotes (rtsp://..., file:///..., /path.mp4); got ${JSON.stringify(uri)}`);
+}
+
 export function loadServeConfig(file: string): ServeConfig & { file: string } {
   if (!existsSync(file)) throw new Err.FILE_NOT_FOUND(`serve config not found: ${file}`);
   let raw: unknown;
@@ -164,8 +170,7 @@ export class Service {
 
   add(id: string, uri: string, opts: { persist?: boolean } = {}): Promise<StreamInfo> {
     return this.run(async () => {
-      if (typeof id !== 'string' || !ID.test(id)) throw new Err.API_BODY(`"id" must be 1-64 letters, digits, _ . or - (starting with a letter or digit); got ${JSON.stringify(id)}`);
-      if (typeof uri !== 'string' || !uri || /[\s"']/.test(uri)) throw new Err.API_BODY(`"uri" must be a URL or path without spaces or quotes (rtsp://..., file:///..., /path.mp4); got ${JSON.stringify(uri)}`);
+      checkStream(id, uri);
       if (this.entries.has(id)) throw new Err.CONFLICT(`a stream with id "${id}" exists already; DELETE /v1/streams/${id} first, or pick another id`);
       const text = `${this.cfg.source.replaceAll('{uri}', `"${uri.replace(/^file:\/\//, '')}"`).replaceAll('{id}', id)} ! ${this.join}.`;
       const branch = await addBranch(this.pipeline, parseLaunch(text), this.registry, id);
