@@ -106,7 +106,6 @@ export async function webcamClient(o: { server: string; file?: string; device?: 
       // A file plays at its own frame rate; a camera paces itself.
       const wait = camera ? 0 : t0 + ((n + 1) * 1000) / fps - performance.now();
       if (wait > 0) await sleep(wait);
-      if (gone === undefined) await sleep(0);
     }
     // A refusal can come after the last frame was written: say so rather than exit 0.
     if (link) {

@@ -56,7 +56,7 @@ export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
 }
 
 /** Nearest even size >= 2 (4:2:0 chroma needs even dimensions). */
-const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
+export const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
 
 /** Input geometries a Scaler keeps graphs for: a shared scaler (infer's pool) sees several streams' sizes in turn. */
 const GRAPHS = 8;

@@ -11,7 +11,7 @@ import type { Frame as AVFrame, Packet } from 'node-av/lib';
 const NOPTS = -9223372036854775808n;
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { Scaler } from './scale.ts';
+import { Scaler, even } from './scale.ts';
 
 export type HwMode = 'auto' | 'cuda' | 'none';
 
@@ -80,7 +80,6 @@ function releaseCuda(): void {
 
 /** The output size for a `size` request (0 follows the aspect ratio; even, for 4:2:0). */
 export function decodeSize(inW: number, inH: number, want: { width: number; height: number }): { width: number; height: number } {
-  const even = (x: number) => Math.max(2, 2 * Math.round(x / 2));
   if (want.width <= 0 && want.height <= 0) return { width: inW, height: inH };
   if (want.width <= 0) return { width: even((inW * want.height) / inH), height: even(want.height) };
   if (want.height <= 0) return { width: even(want.width), height: even((inH * want.width) / inW) };
