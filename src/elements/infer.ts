@@ -13,6 +13,7 @@ import type { Frame, ObjectMeta } from '../core/frame.ts';
 import { Channel } from '../core/channel.ts';
 import { p, parseProps, propKey } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
+import { SharedPixels } from '../media/shared-pixels.ts';
 import type { Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
@@ -157,6 +158,8 @@ dynamic batch dimension take batch-size frames per call.`,
     let cropper: Cropper | null = null;
     const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
     const counters = new Map<number, number>();
+    /** Frames that arrived already at the model's size and format (copied, not scaled). */
+    let fastFrames = 0;
 
     const decodeInto = (f: Frame, d: Decoded, place: Placement) => {
       const x = f.xform;
@@ -463,12 +466,22 @@ dynamic batch dimension take batch-size frames per call.`,
         gather ??= { frames: [], places: [], slot: await acquireSlot() };
         const i = gather.frames.length;
         const slot = gather.slot;
-        const av = avOf(frame.pixels, ctx.name);
-        // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
-        // scaler in turn (each runs one job at a time, so its jobs are chained).
-        const sc = scalers[nextScaler++ % scalers.length]!;
-        const place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
-        sc.busy = place.catch(() => {});
+        // A frame decoded to the model's size and channel order in a decoding thread (uri
+        // threaded=true format=bgr24 width=...) is copied into the batch as it is.
+        const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
+        const fits = packed && preps[0]!.intoPacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
+        let place: Promise<Placement>;
+        if (fits) {
+          place = Promise.resolve(fits);
+          fastFrames++;
+        } else {
+          const av = avOf(frame.pixels, ctx.name);
+          // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
+          // scaler in turn (each runs one job at a time, so its jobs are chained).
+          const sc = scalers[nextScaler++ % scalers.length]!;
+          place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
+          sc.busy = place.catch(() => {});
+        }
         frame.meta.inferred = true;
         gather.frames.push(frame);
         gather.places.push(place);
@@ -496,6 +509,7 @@ dynamic batch dimension take batch-size frames per call.`,
           ep: running.ep, sessions: running.workers, batch: running.batch, compiled: running.compiled,
           precision: running.precision, ...(running.why ? { why: running.why } : {}),
           calls: callStats.calls,
+          ...(fastFrames ? { framesCopiedAsDecoded: fastFrames } : {}),
           framesPerCall: callStats.calls ? Math.round((callStats.frames / callStats.calls) * 10) / 10 : 0,
           runMsPerCall: callStats.calls ? Math.round((callStats.runMs / callStats.calls) * 100) / 100 : 0,
           roundTripMsPerCall: callStats.calls ? Math.round((callStats.roundTripMs / callStats.calls) * 100) / 100 : 0,

@@ -8,8 +8,9 @@ import { newFrame, type EventMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { Err } from '../core/errors.ts';
 import { isLocalPath } from '../core/files.ts';
-import { AVPixels, pixFmtName } from '../media/av.ts';
-import { VideoSource, isNetworkUrl, redact, type Decoded } from '../media/source.ts';
+import { VideoSource, isNetworkUrl, redact, type SourceFrame } from '../media/source.ts';
+import { ThreadedSource } from '../media/threaded.ts';
+import { pixFmtFromName } from '../media/av.ts';
 
 const props = z.object({
   location: p.str('', 'file path or URL (rtsp://user:pass@host/path, http://, file://) to read'),
@@ -24,6 +25,8 @@ const props = z.object({
   reconnectAttempts: p.int(-1, 'attempts before the stream gives up and ends (EOS for it alone); -1: forever', { min: -1 }),
   width: p.int(0, 'decode to this width (0: the stream\'s; with only height set, keeps the aspect ratio). On NVDEC the decoder scales (free) and only the small frame is downloaded; boxes stay in the stream\'s pixels', { min: 0, max: 8192 }),
   height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
+  format: p.str('', 'convert to this pixel format as it is decoded (rgb24, bgr24, yuv420p...; empty: the decoder\'s). A model-sized rgb24/bgr24 frame goes to infer without a conversion there'),
+  threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default half the cores, 8 at most); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
 
 type Props = z.output<typeof props>;
@@ -56,7 +59,11 @@ export default defineElement({
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
     let abort = new AbortController();
     const size = o.width || o.height ? { width: o.width, height: o.height } : undefined;
-    const make = (quiet = false) => new VideoSource({ location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size });
+    if (o.format) pixFmtFromName(o.format);
+    const make = (quiet = false) => {
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined };
+      return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
+    };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
     let src = make();
     let opened = false;
@@ -159,10 +166,10 @@ export default defineElement({
           if (!(await recover('not reachable at start'))) return null;
         }
         for (;;) {
-          let d: Decoded | null = null;
+          let d: SourceFrame | null = null;
           let why = 'end of stream';
           try {
-            d = live ? await orStop(src.next()) : await src.next();
+            d = live ? await orStop(src.nextFrame()) : await src.nextFrame();
           } catch (e) {
             if (stopping()) return null;
             why = (e as Error).message.split('\n')[0]!;
@@ -175,14 +182,11 @@ export default defineElement({
             firstOfConnection = false;
             const pts = d.pts + shift;
             lastPts = pts;
-            const f = newFrame({
-              stream: ctx.streamId, frame: n++, pts, rate: src.rate,
-              width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pixels: new AVPixels(d.av),
-            });
-            if (d.av.width !== src.width || d.av.height !== src.height) {
+            const f = newFrame({ stream: ctx.streamId, frame: n++, pts, rate: src.rate, width: d.width, height: d.height, format: d.format, pixels: d.pixels });
+            if (d.width !== src.width || d.height !== src.height) {
               // Decoded smaller: meta stays in the stream's pixels, as after a scale element.
               f.source = { width: src.width, height: src.height };
-              f.xform = { sx: d.av.width / src.width, sy: d.av.height / src.height, dx: 0, dy: 0 };
+              f.xform = { sx: d.width / src.width, sy: d.height / src.height, dx: 0, dy: 0 };
             }
             if (pending.length) f.meta.events.push(...pending.splice(0));
             return f;
@@ -196,7 +200,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => src.usingHw
         // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
         ? 'NVDEC decode includes the download to CPU memory; compare hw=none, or split the streams over GPUs'

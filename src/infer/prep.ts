@@ -4,7 +4,7 @@
 // (transposed for NCHW) in the worker. One conversion for both, so both see the same pixels.
 import { SoftwareScaleContext, type Frame as AVFrame } from 'node-av/lib';
 import { SWS_BILINEAR } from 'node-av/constants';
-import { Scaler, type Placement } from '../media/scale.ts';
+import { Scaler, placement, type Placement, type ScaleSpec } from '../media/scale.ts';
 import { pixFmtFromName, pixFmtName } from '../media/av.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
@@ -13,11 +13,14 @@ export class Preprocessor {
   readonly width: number;
   readonly height: number;
   private scaler: Scaler;
+  private spec: ScaleSpec;
+  private pad: number;
   constructor(width: number, height: number, prep: Prep) {
     this.width = width;
     this.height = height;
+    this.pad = prep.pad;
     const hex = prep.pad.toString(16).padStart(2, '0');
-    this.scaler = new Scaler({
+    this.scaler = new Scaler(this.spec = {
       width, height,
       format: prep.order === 'rgb' ? 'rgb24' : 'bgr24',
       letterbox: prep.letterbox === 'center' || prep.letterbox === 'top-left',
@@ -33,6 +36,29 @@ export class Preprocessor {
 
   /** Bytes one image takes in the tensor staging buffer. */
   get bytes(): number { return this.width * this.height * 3; }
+
+  /**
+   * A frame that already is what the scaler would make of it (packed, in the model's channel
+   * order, at the size it would scale to; uri format=bgr24 width=416 decodes that way): copied
+   * into place and padded here, no scaling. Null when the frame does not fit that way.
+   */
+  intoPacked(src: Uint8Array, width: number, height: number, format: string, dst: Uint8Array, offset: number): Placement | null {
+    if (format !== this.spec.format || this.spec.crop) return null;
+    const place = placement(width, height, this.spec);
+    if (place.iw !== width || place.ih !== height || place.width !== this.width || place.height !== this.height) return null;
+    const W = this.width, rowBytes = width * 3, out = W * 3;
+    const top = offset + place.dy * out;
+    if (place.dx === 0 && width === W) {
+      // Full-width rows: one copy, pad above and below.
+      if (place.dy > 0) dst.fill(this.pad, offset, top);
+      dst.set(src.subarray(0, rowBytes * height), top);
+      dst.fill(this.pad, top + rowBytes * height, offset + out * this.height);
+    } else {
+      dst.fill(this.pad, offset, offset + out * this.height);
+      for (let y = 0; y < height; y++) dst.set(src.subarray(y * rowBytes, (y + 1) * rowBytes), top + y * out + place.dx * 3);
+    }
+    return { ...place, sx: 1, sy: 1 };
+  }
 
   /** Scale `src` into dst[offset..] tightly packed; returns where the image landed. */
   async into(src: AVFrame, dst: Uint8Array, offset: number): Promise<Placement> {

@@ -117,6 +117,8 @@ export function toPts(seconds: number): bigint {
 /** The native frame of a core frame, or a clear error when an element got the wrong kind. */
 export function avOf(pixels: Pixels | null, who: string): AVFrame {
   if (pixels instanceof AVPixels) return pixels.av;
+  // Frames from a decoding thread (uri threaded=true) become native on first use.
+  if (pixels && 'toAV' in pixels && typeof pixels.toAV === 'function') return (pixels as { toAV(): AVFrame }).toAV();
   throw new Err.FORMAT(`${who} needs raw video frames (got ${pixels ? 'encoded data' : 'no pixels'})`);
 }
 

@@ -12,6 +12,8 @@ const NOPTS = -9223372036854775808n;
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { Scaler, even } from './scale.ts';
+import { AVPixels, pixFmtName } from './av.ts';
+import type { Pixels } from '../core/frame.ts';
 
 export type HwMode = 'auto' | 'cuda' | 'none';
 
@@ -32,6 +34,18 @@ export interface SourceOptions {
   openTimeoutMs?: number;
   /** Decode to this size (0: the stream's own; one 0 keeps the aspect ratio). */
   size?: { width: number; height: number };
+  /** Convert to this CPU pixel format (FFmpeg name; '' or absent: the decoder's). */
+  format?: string;
+}
+
+/** What a source hands the uri element: pixels plus their geometry. */
+export interface SourceFrame {
+  pixels: Pixels;
+  width: number;
+  height: number;
+  format: string;
+  /** Seconds since the start, continuing across loops. */
+  pts: number;
 }
 
 /**
@@ -196,10 +210,10 @@ export class VideoSource {
       this.scaling = 'nvdec';
     } else {
       this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false });
-      if (resize) {
-        this.scaling = 'cpu';
-        this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: '', letterbox: false, placement: 'center', padColor: 'black', method: 'bilinear', threads: 1 });
-      }
+      if (resize) this.scaling = 'cpu';
+    }
+    if (resize && this.scaling === 'cpu' || this.opts.format) {
+      this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: 'bilinear', threads: 1 });
     }
     this.usingHw = this.decoder.isHardware();
     this.packets = this.demuxer!.packets(this.streamIndex);
@@ -212,6 +226,13 @@ export class VideoSource {
   /** At the end of a pass: frames the container declared that could not be decoded. */
   get framesLost(): number {
     return this.expectedFrames > 0 ? Math.max(0, this.expectedFrames - this.decodedThisPass) : 0;
+  }
+
+  /** The next frame as the uri element takes it (owned pixels), or null at the end. */
+  async nextFrame(): Promise<SourceFrame | null> {
+    const d = await this.next();
+    if (!d) return null;
+    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts };
   }
 
   /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */
@@ -259,7 +280,7 @@ export class VideoSource {
       frame.free();
       frame = sw;
     }
-    if (this.scaler && (frame.width !== this.outWidth || frame.height !== this.outHeight)) {
+    if (this.scaler && (frame.width !== this.outWidth || frame.height !== this.outHeight || (this.opts.format && pixFmtName(frame.format as never) !== this.opts.format))) {
       const small = (await this.scaler.scale(frame)).av;
       small.pts = frame.pts;
       small.bestEffortTimestamp = frame.bestEffortTimestamp;

@@ -1,0 +1,112 @@
+// Decoding thread (uri threaded=true): demux, decode, download from NVDEC and scale/convert a
+// few streams here, so the main thread only receives a small message per frame. Each frame is
+// copied as packed planes into a slot of its stream's pool of shared memory; the main thread
+// hands a slot back (an Atomics flag) when the last element holding that frame releases it, so
+// a stream never runs more than POOL frames ahead of the pipeline.
+import { parentPort } from 'node:worker_threads';
+import { VideoSource, type SourceOptions } from './source.ts';
+import { pixFmtName } from './av.ts';
+import { packedPlanes } from './shared-pixels.ts';
+import { SluiceError, Err } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { ToDecoder } from './threaded.ts';
+
+const port = parentPort!;
+
+interface Stream { id: number; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void> }
+const streams = new Map<number, Stream>();
+
+const logger = (id: number): Logger => {
+  const at = (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') => (msg: string) => port.postMessage({ type: 'log', id, level, msg });
+  return { category: 'uri', enabled: () => true, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), trace: at('trace') };
+};
+
+function fail(id: number, e: unknown): void {
+  const err = e as Error;
+  port.postMessage({ type: 'error', id, code: e instanceof SluiceError ? e.code : '', message: err.message });
+}
+
+async function freeSlot(s: Stream, max: number): Promise<number> {
+  for (;;) {
+    if (s.closed) return -1;
+    const seen = Atomics.load(s.ctl, 0);
+    for (let i = 0; i < s.slots.length; i++) if (Atomics.load(s.ctl, 1 + i) === 0) return i;
+    if (s.slots.length < max) return s.slots.length;
+    // Every slot is held downstream: wait until one comes back (or the stream closes).
+    const w = Atomics.waitAsync(s.ctl, 0, seen);
+    if (w.async) await w.value;
+  }
+}
+
+async function pump(s: Stream): Promise<void> {
+  const max = s.ctl.length - 1;
+  for (;;) {
+    const idx = await freeSlot(s, max);
+    if (idx < 0) return;
+    const d = await s.src.next();
+    if (s.closed) { d?.av.free(); return; }
+    if (!d) { port.postMessage({ type: 'end', id: s.id, decodedThisPass: s.src.decodedThisPass, framesLost: s.src.framesLost }); return; }
+    const av = d.av;
+    try {
+      const format = pixFmtName(av.format as never);
+      const layout = packedPlanes(format, av.width, av.height);
+      if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
+      let sab: SharedArrayBuffer | undefined;
+      if (idx >= s.slots.length || s.slots[idx]!.byteLength < layout.bytes) {
+        sab = new SharedArrayBuffer(layout.bytes);
+        s.slots[idx] = new Uint8Array(sab);
+      }
+      const dst = s.slots[idx]!;
+      const data = av.data!, ls = av.linesize;
+      let off = 0;
+      for (let p = 0; p < layout.rows.length; p++) {
+        const w = layout.widths[p]!, rows = layout.rows[p]!, plane = data[p]!, stride = ls[p]!;
+        if (stride === w) dst.set(plane.subarray(0, w * rows), off);
+        else for (let y = 0; y < rows; y++) dst.set(plane.subarray(y * stride, y * stride + w), off + y * w);
+        off += w * rows;
+      }
+      Atomics.store(s.ctl, 1 + idx, 1);
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes: layout.bytes, pts: d.pts, width: av.width, height: av.height, format });
+    } finally {
+      av.free();
+    }
+  }
+}
+
+async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
+  const abort = new AbortController();
+  const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal };
+  const s: Stream = { id: m.id, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve() };
+  streams.set(m.id, s);
+  try {
+    await s.src.open();
+  } catch (e) {
+    if (!s.closed) fail(m.id, e);
+    return;
+  }
+  if (s.closed) return;
+  const v = s.src;
+  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, scaling: v.scaling, expectedFrames: v.expectedFrames } });
+  s.pumping = pump(s).catch((e) => { if (!s.closed) fail(m.id, e); });
+}
+
+async function close(id: number): Promise<void> {
+  const s = streams.get(id);
+  if (s) {
+    s.closed = true;
+    s.abort.abort();
+    streams.delete(id);
+    // Wake a pump waiting for a slot; let a read in progress finish before the decoder is freed
+    // (a stalled network read gives up at its own timeout; do not wait that long).
+    Atomics.add(s.ctl, 0, 1);
+    Atomics.notify(s.ctl, 0);
+    await Promise.race([s.pumping, new Promise((r) => setTimeout(r, 2000))]);
+    await s.src.close().catch(() => {});
+  }
+  port.postMessage({ type: 'closed', id });
+}
+
+port.on('message', (m: ToDecoder) => {
+  if (m.type === 'open') void open(m);
+  else if (m.type === 'close') void close(m.id);
+});

@@ -1,0 +1,175 @@
+// uri threaded=true: the same VideoSource, run in a decoding thread (decode-worker.ts) shared
+// by a few streams. The main thread keeps one message and one promise per frame; demuxing,
+// decoding, NVDEC downloads and scaling, and their promise chains, run on the other thread.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { SluiceError, Err, type ErrorCode } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { SharedPixels, SlotRef } from './shared-pixels.ts';
+import type { SourceFrame, SourceOptions } from './source.ts';
+
+/** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
+export type ToDecoder =
+  | { type: 'open'; id: number; opts: Omit<SourceOptions, 'log' | 'signal'>; ctl: SharedArrayBuffer }
+  | { type: 'close'; id: number };
+
+type Info = { rate: number; width: number; height: number; outWidth: number; outHeight: number; usingHw: boolean; scaling: 'nvdec' | 'cpu' | ''; expectedFrames: number };
+type FromDecoder =
+  | { type: 'opened'; id: number; info: Info }
+  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; width: number; height: number; format: string }
+  | { type: 'end'; id: number; decodedThisPass: number; framesLost: number }
+  | { type: 'error'; id: number; code: string; message: string }
+  | { type: 'log'; id: number; level: 'error' | 'warn' | 'info' | 'debug' | 'trace'; msg: string }
+  | { type: 'closed'; id: number };
+
+/**
+ * Frames a stream may have out at once (decoded ahead or held downstream). infer holds a few
+ * batches in flight, each with a frame or two of every stream; 16 keeps NVDEC and the cores
+ * busy without letting one stream's memory grow (16 x 416x234 rgb = 4.7 MB).
+ */
+const POOL = 16;
+
+interface Thread { worker: Worker; streams: number }
+const threads: Thread[] = [];
+const owners = new Map<number, ThreadedSource>();
+let nextId = 1;
+
+/** How many decoding threads streams are spread over: half the cores, 8 at most (SLUICE_DECODE_THREADS overrides). */
+function maxThreads(): number {
+  return Number(process.env.SLUICE_DECODE_THREADS) || Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
+}
+
+function thread(): Thread {
+  let t = threads.find((x) => x.streams === 0) ?? null;
+  if (!t && threads.length < maxThreads()) {
+    const worker = new Worker(new URL('./decode-worker.ts', import.meta.url));
+    t = { worker, streams: 0 };
+    const me = t;
+    worker.on('message', (m: FromDecoder) => owners.get(m.id)?.onMessage(m));
+    worker.on('error', (e) => { for (const s of owners.values()) if (s.thread === me) s.onMessage({ type: 'error', id: 0, code: 'SLUICE_ERR_DECODE', message: `decoding thread crashed: ${e.message}` }); });
+    worker.on('exit', () => { threads.splice(threads.indexOf(me), 1); });
+    threads.push(t);
+  }
+  t ??= threads.reduce((a, b) => (b.streams < a.streams ? b : a));
+  // A thread with no stream does not keep the process alive.
+  if (t.streams++ === 0) t.worker.ref();
+  return t;
+}
+
+function leave(t: Thread): void {
+  if (--t.streams === 0) t.worker.unref();
+}
+
+export class ThreadedSource {
+  private opts: SourceOptions;
+  private id = nextId++;
+  thread: Thread | null = null;
+  private ctl = new SharedArrayBuffer(4 * (POOL + 1));
+  private flags = new Int32Array(this.ctl);
+  private slots: Uint8Array[] = [];
+  private queue: SourceFrame[] = [];
+  private waiter: ((v: unknown) => void) | null = null;
+  private failure: SluiceError | null = null;
+  private ended = false;
+  private opened: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private closed: (() => void) | null = null;
+  rate = 0;
+  width = 0;
+  height = 0;
+  outWidth = 0;
+  outHeight = 0;
+  usingHw = false;
+  scaling: 'nvdec' | 'cpu' | '' = '';
+  expectedFrames = 0;
+  decodedThisPass = 0;
+  framesLost = 0;
+
+  constructor(opts: SourceOptions) { this.opts = opts; }
+
+  async open(): Promise<void> {
+    this.thread = thread();
+    owners.set(this.id, this);
+    const { log: _log, signal, ...opts } = this.opts;
+    const done = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
+    const onAbort = () => this.opened?.reject(new Err.MEDIA_OPEN(`opening ${opts.location} was stopped`));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.thread.worker.postMessage({ type: 'open', id: this.id, opts, ctl: this.ctl } satisfies ToDecoder);
+    try {
+      await done;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  onMessage(m: FromDecoder): void {
+    switch (m.type) {
+      case 'opened':
+        Object.assign(this, m.info);
+        this.opened?.resolve();
+        this.opened = null;
+        return;
+      case 'frame': {
+        if (m.sab) this.slots[m.slot] = new Uint8Array(m.sab);
+        const flags = this.flags, i = 1 + m.slot;
+        const giveBack = () => { Atomics.store(flags, i, 0); Atomics.add(flags, 0, 1); Atomics.notify(flags, 0); };
+        // Decoded before the thread saw the close: nobody will take it.
+        if (!this.thread) { giveBack(); return; }
+        const slot = new SlotRef(this.slots[m.slot]!.subarray(0, m.bytes), giveBack);
+        this.decodedThisPass++;
+        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height), width: m.width, height: m.height, format: m.format, pts: m.pts });
+        break;
+      }
+      case 'end':
+        this.ended = true;
+        this.decodedThisPass = m.decodedThisPass;
+        this.framesLost = m.framesLost;
+        break;
+      case 'error': {
+        const e = new SluiceError((m.code || 'SLUICE_ERR_DECODE') as ErrorCode, m.message);
+        if (this.opened) { this.opened.reject(e); this.opened = null; return; }
+        this.failure = e;
+        break;
+      }
+      case 'log':
+        this.opts.log[m.level](m.msg);
+        return;
+      case 'closed':
+        this.closed?.();
+        return;
+    }
+    const w = this.waiter;
+    this.waiter = null;
+    w?.(undefined);
+  }
+
+  async next(): Promise<never> { throw new Err.DECODE('a threaded source hands out frames through nextFrame()'); }
+
+  /** The next frame (its pixels in a shared slot), or null at the end. */
+  async nextFrame(): Promise<SourceFrame | null> {
+    for (;;) {
+      const f = this.queue.shift();
+      if (f) return f;
+      if (this.failure) throw this.failure;
+      if (this.ended) return null;
+      await new Promise((r) => { this.waiter = r; });
+    }
+  }
+
+  async close(): Promise<void> {
+    const t = this.thread;
+    if (!t) return;
+    this.thread = null;
+    for (const f of this.queue.splice(0)) f.pixels.release();
+    const closed = new Promise<void>((r) => { this.closed = r; });
+    t.worker.postMessage({ type: 'close', id: this.id } satisfies ToDecoder);
+    // The thread answers once the decoder is freed; a crashed thread never does.
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
+    owners.delete(this.id);
+    leave(t);
+    this.opened?.reject(new Err.MEDIA_OPEN(`${this.opts.location}: closed while opening`));
+    const w = this.waiter;
+    this.waiter = null;
+    this.ended = true;
+    w?.(undefined);
+  }
+}

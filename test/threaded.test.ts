@@ -1,0 +1,89 @@
+// uri threaded=true: decoding in a worker thread hands out the same frames (pixels, times,
+// sizes) as decoding on the main thread, infer takes a model-sized bgr24 frame from shared
+// memory without scaling it and finds the same boxes, every element that needs a native frame
+// still gets one, and a stream's slots come back (no leak, bounded memory) however frames end.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { launch } from '../src/index.ts';
+import { avOf } from '../src/media/av.ts';
+import { OwnedPixels, type ObjectMeta } from '../src/core/frame.ts';
+import { ASSETS, ffprobe, media, tmp } from './helpers.ts';
+import { join } from 'node:path';
+
+const video = media('one-by-one-person-detection.mp4');
+const model = `${ASSETS}/models/yolox/yolox_nano.onnx`;
+
+/** Hash of each frame's planes, read through avOf as any element would. */
+async function frames(extra: string, n = 60) {
+  const got: { pts: number; size: string; format: string; hash: string }[] = [];
+  const p = launch(`uri location=${video} num-frames=${n} ${extra} ! fakesink`);
+  p.addProbe('uri0.src', (f) => {
+    const av = avOf(f.pixels, 'test');
+    const h = createHash('sha1');
+    const rows = [f.height, f.height >> 1, f.height >> 1];
+    const widths = f.format === 'bgr24' ? [f.width * 3] : [f.width, f.width >> 1, f.width >> 1];
+    for (let pl = 0; pl < widths.length; pl++) for (let y = 0; y < rows[pl]!; y++) h.update(av.data![pl]!.subarray(y * av.linesize[pl]!, y * av.linesize[pl]! + widths[pl]!));
+    got.push({ pts: f.pts, size: `${f.width}x${f.height} of ${f.source.width}x${f.source.height}`, format: f.format, hash: h.digest('hex') });
+  });
+  await p.run();
+  return got;
+}
+
+test('threaded decoding gives the same frames as decoding on the main thread', { timeout: 120_000 }, async () => {
+  for (const extra of ['', 'width=416 format=bgr24']) {
+    const main = await frames(extra);
+    const threaded = await frames(`${extra} threaded=true`);
+    assert.equal(main.length, 60);
+    assert.deepEqual(threaded, main, `uri ${extra}`);
+  }
+  assert.equal(OwnedPixels.live, 0, 'every frame and slot was released');
+});
+
+test('infer takes model-sized bgr24 frames from a decoding thread as they are and finds the same people', { timeout: 180_000 }, async () => {
+  const run = async (extra: string) => {
+    const got = new Map<number, ObjectMeta[]>();
+    const p = launch(`uri location=${video} num-frames=90 width=416 format=bgr24 ${extra} ! infer model=${model} ep=cpu interval=3 ! fakesink`);
+    p.addProbe('infer0.src', (f) => { if (f.meta.inferred) got.set(f.frame, structuredClone(f.meta.objects)); });
+    const report = await p.run();
+    return { got, infer: report.elements.infer0!.resolved as Record<string, unknown> };
+  };
+  const ref = await run('');
+  const fast = await run('threaded=true');
+  assert.equal(ref.infer.framesCopiedAsDecoded, undefined, 'native frames go through the scaler');
+  assert.equal(fast.infer.framesCopiedAsDecoded, 30, 'every inferred frame was copied as decoded');
+  let boxes = 0;
+  for (const [f, objs] of ref.got) {
+    const other = fast.got.get(f)!;
+    assert.equal(other.length, objs.length, `frame ${f}`);
+    for (const [i, o] of objs.entries()) {
+      boxes++;
+      assert.equal(other[i]!.class, o.class);
+      for (let k = 0; k < 4; k++) assert.ok(Math.abs(other[i]!.box[k]! - o.box[k]!) < 0.5, `frame ${f} box ${i}: ${other[i]!.box} vs ${o.box}`);
+      assert.ok(Math.abs(other[i]!.score - o.score) < 0.01);
+    }
+  }
+  assert.ok(boxes >= 20, `the reference found ${boxes} boxes`);
+});
+
+test('threaded frames feed elements that need native frames (osd, tee, encode) and the file plays', { timeout: 120_000 }, async () => {
+  const dir = tmp();
+  const out = join(dir, 'out.mp4');
+  const p = launch(`uri location=${video} num-frames=50 threaded=true ! tee name=t ! queue ! osd ! encode ! file location=${out}  t. ! queue max-size=2 ! fakesink`);
+  await p.run();
+  const probe = ffprobe(out);
+  assert.equal(probe.frames, 50);
+  assert.equal(probe.width, 768);
+  assert.equal(OwnedPixels.live, 0);
+});
+
+test('several threaded streams through mux, a missing file fails before start with its name', { timeout: 120_000 }, async () => {
+  const srcs = Array.from({ length: 6 }, (_, i) => `uri location=${video} num-frames=40 threaded=true width=320 name=s${i} ! m.`).join('  ');
+  const counts = new Map<number, number>();
+  const p = launch(`${srcs}  mux name=m ! queue max-size=4 ! fakesink`);
+  p.addProbe('m.src', (f) => { counts.set(f.stream, (counts.get(f.stream) ?? 0) + 1); });
+  await p.run();
+  assert.deepEqual([...counts.values()], [40, 40, 40, 40, 40, 40]);
+  assert.equal(OwnedPixels.live, 0);
+  await assert.rejects(launch(`uri location=${join(tmp(), 'nope.mp4')} threaded=true ! fakesink`).run(), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_FILE_NOT_FOUND' && /nope\.mp4/.test(e.message));
+});
