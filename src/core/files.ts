@@ -30,3 +30,11 @@ export function ensureParentDir(file: string, create: boolean, who: string): voi
   if (!create) throw new Err.IO(`${who}: directory ${dir} does not exist; create it, or set create-dirs=true to have it made`);
   mkdirSync(dir, { recursive: true });
 }
+
+/**
+ * A module beside `base` (import.meta.url) by name without extension: .ts when running from the
+ * TypeScript sources, .js in the built package (dist/), for worker threads' entry files.
+ */
+export function siblingModule(base: string, name: string): URL {
+  return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+}

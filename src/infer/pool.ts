@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { SluiceError, type ErrorCode, Err } from '../core/errors.ts';
 import type { DecodeSpec, Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 import type { Decoded } from './adapters/types.ts';
+import { siblingModule } from '../core/files.ts';
 
 interface Pending { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
 
@@ -16,7 +17,7 @@ class SessionWorker {
   dead: SluiceError | null = null;
   closing = false;
   constructor(init: { model: string; ep: Ep; gpuId: number; intraOpThreads: number }) {
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: init });
+    this.worker = new Worker(siblingModule(import.meta.url, 'worker'), { workerData: init });
     this.worker.on('message', (m: WorkerResponse) => {
       const p = this.pending.get(m.id);
       if (!p) return;

@@ -7,6 +7,7 @@ import { SluiceError, Err, type ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { SharedPixels, SlotRef } from './shared-pixels.ts';
 import type { SourceFrame, SourceOptions } from './source.ts';
+import { siblingModule } from '../core/files.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =
@@ -42,7 +43,7 @@ function maxThreads(): number {
 function thread(): Thread {
   let t = threads.find((x) => x.streams === 0) ?? null;
   if (!t && threads.length < maxThreads()) {
-    const worker = new Worker(new URL('./decode-worker.ts', import.meta.url));
+    const worker = new Worker(siblingModule(import.meta.url, 'decode-worker'));
     t = { worker, streams: 0 };
     const me = t;
     worker.on('message', (m: FromDecoder) => owners.get(m.id)?.onMessage(m));

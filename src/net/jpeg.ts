@@ -2,6 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import type { JpegJob, JpegResponse } from './jpeg-worker.ts';
 import { Err } from '../core/errors.ts';
+import { siblingModule } from '../core/files.ts';
 
 /** A raw picture: yuv420p/yuvj420p planes packed tightly (Y, then U, then V). */
 export interface RawImage { width: number; height: number; format: 'yuvj420p' | 'yuv420p'; data: Uint8Array }
@@ -11,7 +12,7 @@ export class JpegCodec {
   private next = 1;
   private pending = new Map<number, { resolve: (r: JpegResponse) => void; reject: (e: Error) => void }>();
   constructor() {
-    this.worker = new Worker(new URL('./jpeg-worker.ts', import.meta.url));
+    this.worker = new Worker(siblingModule(import.meta.url, 'jpeg-worker'));
     this.worker.unref();
     this.worker.on('message', (r: JpegResponse) => {
       const p = this.pending.get(r.id);
