@@ -50,9 +50,15 @@ if (!existsSync(clip)) {
   await launch(`testsrc pattern=objects width=1920 height=1080 num-frames=300 num-objects=8 ! encode preset=ultrafast gop=30 ! file location=${clip}`).run();
 }
 
-function py(...a: string[]): Record<string, number> {
-  const r = execFileSync('python3', [join(import.meta.dirname, 'gpu_detect.py'), ...a], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  return JSON.parse(r.trim().split('\n').at(-1)!);
+/** A PyTorch measurement in its own process, given at most `limitS` seconds (it has hung before). */
+function py(limitS: number, ...a: string[]): Record<string, number> {
+  try {
+    const r = execFileSync('python3', [join(import.meta.dirname, 'gpu_detect.py'), ...a], { encoding: 'utf8', maxBuffer: 1 << 24, timeout: limitS * 1000, stdio: ['ignore', 'pipe', 'inherit'] });
+    return JSON.parse(r.trim().split('\n').at(-1)!);
+  } catch (e) {
+    log(`python ${a[0]} failed or ran past ${limitS} s: ${(e as Error).message.split('\n')[0]}`);
+    return {};
+  }
 }
 
 /** GPU utilisation (sm %) sampled once a second while `fn` runs. */
@@ -67,11 +73,11 @@ async function withDmon<T>(fn: () => Promise<T>): Promise<{ value: T; sm: number
 }
 
 /** One end-to-end run in its own process (sluice bench), with its report. */
-async function endToEnd(name: string, pipeline: string): Promise<Record<string, unknown>> {
+async function endToEnd(name: string, pipeline: string, env: NodeJS.ProcessEnv = {}): Promise<Record<string, unknown>> {
   const json = join(out, `${name}.json`);
   log(`${name}: ${pipeline.slice(0, 160)}...`);
   const { value, sm } = await withDmon(() => new Promise<number>((res) => {
-    const c = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'sluice.js'), 'bench', '--runs', '1', '--seconds', String(seconds), '--json', json, pipeline], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'sluice.js'), 'bench', '--runs', '1', '--seconds', String(seconds), '--json', json, pipeline], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let err = '';
     c.stdout.on('data', () => {});
     c.stderr.on('data', (b: Buffer) => { err += b.toString(); });
@@ -154,7 +160,7 @@ const inTime = (what: string) => {
   return ok;
 };
 log('exporting SSD300-VGG16');
-if (!existsSync(ssdPath)) results.export = py('export', ssdPath);
+if (!existsSync(ssdPath)) results.export = py(120, 'export', ssdPath);
 const t0 = performance.now();
 const cs = await compileCached(ssdPath, { ...MODELS.ssd.opts, precision: 'fp16', topK: SSD_TOPK });
 results.compileSsd = { ms: Math.round(performance.now() - t0), info: cs.info, warnings: cs.warnings };
@@ -168,16 +174,27 @@ const rows: Record<string, unknown>[] = [];
 // (thr-mixed: NVDEC and the cores side by side).
 type Decode = 'cpu' | 'thr-cpu' | 'thr-nvdec' | 'thr-mixed';
 const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'width=416 format=bgr24 threaded=true' };
-const chain = (model: keyof typeof MODELS, n: number, decode: Decode) => {
+const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '') => {
   const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}` : `hw=none ${SIZE[model]}`;
   const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)} name=s${i} ! m.`).join('  ');
-  return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props} ! track ! meta location=/dev/null`;
+  return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer} ! track ! meta location=/dev/null`;
 };
-const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode]);
-for (const [model, decode] of RUNS) {
+// A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads).
+const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode, ...string[]]);
+for (const [model, decode, ...opt] of RUNS) {
   const n = 16;
-  if (!inTime(`${model}-${n}-${decode}`)) continue;
-  rows.push(await endToEnd(`${model}-${n}-${decode}`, chain(model, n, decode)));
+  const env: NodeJS.ProcessEnv = {};
+  let infer = '';
+  for (const x of opt) {
+    const v = x.replace(/^[a-z]+/, '');
+    if (x.startsWith('uv')) env.UV_THREADPOOL_SIZE = v;
+    else if (x.startsWith('d')) env.SLUICE_DECODE_THREADS = v;
+    else if (x.startsWith('w')) infer += ` workers=${v}`;
+    else if (x.startsWith('b')) infer += ` batch-size=${v}`;
+  }
+  const name = [model, n, decode, ...opt].join('-');
+  if (!inTime(name)) continue;
+  rows.push(await endToEnd(name, chain(model, n, decode, infer), env));
   results.rows = rows;
   save();
 }
@@ -188,8 +205,8 @@ results.ceiling = ceil;
 save();
 
 log('PyTorch eager fp16 and the naive loop');
-const eager64 = inTime('eager') ? py('eager', '64', '8').eager_fp16_img_s! : NaN;
-const naive = inTime('naive') ? py('naive', clip, '10').naive_fps! : NaN;
+const eager64 = inTime('eager') ? py(150, 'eager', '64', '8').eager_fp16_img_s ?? NaN : NaN;
+const naive = inTime('naive') ? py(100, 'naive', clip, '10').naive_fps ?? NaN : NaN;
 results.pytorch = { eager64, naive };
 save();
 
