@@ -78,13 +78,19 @@ def naive(clip, seconds):
     import cv2
     m = ssd().cuda()
     cap = cv2.VideoCapture(clip)
-    n, t0 = 0, None
+    n, t0, misses = 0, None, 0
     with torch.no_grad():
         while True:
             ok, img = cap.read()
             if not ok:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                # End of the clip: start again; a clip OpenCV cannot read at all must not spin forever.
+                misses += 1
+                if misses > 3:
+                    raise SystemExit(f'OpenCV cannot read {clip}')
+                cap.release()
+                cap = cv2.VideoCapture(clip)
                 continue
+            misses = 0
             rgb = cv2.cvtColor(cv2.resize(img, (300, 300)), cv2.COLOR_BGR2RGB)
             t = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255).cuda()
             m([t])

@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
 if (major >= 24) {
-  // FFmpeg work (decode, scale, encode) runs on libuv's pool: give it a thread per core, set
-  // before the pool first starts, so blocking reads cannot starve pre-processing.
+  // FFmpeg work (decode, scale, encode) and inference calls run on libuv's pool, set before it
+  // first starts: two threads per core, since many of its jobs wait (a decoder's own threads, the
+  // GPU). Measured on an H200, 16 x 1080p to YOLOX: 1,751 fps with 16 threads, 2,196 with 32.
   const { availableParallelism } = await import('node:os');
-  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism()));
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, 2 * availableParallelism()));
   await import('../src/cli/main.ts');
 } else {
   const local = join(here, '..', 'node_modules', 'node', 'bin', 'node');
