@@ -201,10 +201,14 @@ export default defineElement({
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
       describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
-      hint: () => src.usingHw
-        // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
-        ? 'NVDEC decode includes the download to CPU memory; compare hw=none, or split the streams over GPUs'
-        : 'try hw=cuda (NVDEC), a smaller input, or fewer streams per process',
+      hint: () => {
+        // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
+        const thr = o.threaded ? '' : 'threaded=true (decode in decoding threads; with width=/height=/format= at the model\'s input, infer takes frames as they are), ';
+        return src.usingHw
+          // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
+          ? `try ${thr}compare hw=none (NVDEC decode includes the download to CPU memory), or split the streams over GPUs`
+          : `try ${thr}hw=cuda (NVDEC), a smaller input, or fewer streams per process`;
+      },
       async stop() {
         clearInterval(watch);
         abort.abort();
