@@ -1,24 +1,29 @@
 #!/usr/bin/env node
-// Entry point. Sluice needs Node 24 (type stripping, `using`); npm installs one as the
-// `node` dependency, so when started by an older system Node we re-run under that one.
+// Entry point. From the built package it runs dist/ (plain JavaScript, Node 20 or newer). In a
+// clone it runs the TypeScript sources directly, which needs Node 24 (type stripping); under an
+// older Node it re-runs itself with the Node 24 that the repository installs as a dev dependency.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
-if (major >= 24) {
-  // FFmpeg work (decode, scale, encode) and inference calls run on libuv's pool, set before it
-  // first starts: two threads per core, since many of its jobs wait (a decoder's own threads, the
-  // GPU). Measured on an H200, 16 x 1080p to YOLOX: 1,751 fps with 16 threads, 2,196 with 32.
-  const { availableParallelism } = await import('node:os');
-  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, 2 * availableParallelism()));
-  await import('../src/cli/main.ts');
-} else {
+const sources = join(here, '..', 'src', 'cli', 'main.ts');
+const built = join(here, '..', 'dist', 'cli', 'main.js');
+
+// FFmpeg work (decode, scale, encode) and inference calls run on libuv's pool, set before it
+// first starts: two threads per core, since many of its jobs wait (a decoder's own threads, the
+// GPU). Measured on an H200, 16 x 1080p to YOLOX: 1,751 fps with 16 threads, 2,196 with 32.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, 2 * availableParallelism()));
+
+if (existsSync(sources) && major >= 24) await import(sources);
+else if (existsSync(built)) await import(built);
+else {
   const local = join(here, '..', 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(local)) {
-    console.error(`sluice needs Node 24 or newer (this is ${process.version}); run \`npm install\` in the sluice package to get it.`);
+    console.error(`sluice needs Node 24 or newer to run from its sources (this is ${process.version}); run \`npm ci\` in the clone to get it, or \`npm run build\`.`);
     process.exit(1);
   }
   const child = spawn(local, [join(here, 'sluice.js'), ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import type { ElementDef } from './core/element.ts';
 import type { Registry } from './core/registry.ts';
 import { SluiceError, Err } from './core/errors.ts';
+import { siblingModule } from './core/files.ts';
+import * as nodeModule from 'node:module';
 
 const EXTENSIONS = new Set(['.ts', '.js', '.mjs', '.mts']);
 
@@ -15,10 +17,31 @@ function isElementDef(x: unknown): x is ElementDef {
   return !!d && typeof d === 'object' && typeof d.name === 'string' && typeof d.create === 'function' && Array.isArray(d.pads) && !!d.props && typeof (d.props as { safeParse?: unknown }).safeParse === 'function';
 }
 
+let selfHooked = false;
+/**
+ * A plugin's `import ... from 'sluice'` resolves to the Sluice that is running (its sources in a
+ * clone, dist/ when installed), wherever the plugin lives: a second copy would have a registry
+ * of its own, and a plugin folder need not have node_modules at all.
+ */
+function resolveSelf(): void {
+  if (selfHooked) return;
+  selfHooked = true;
+  const target = siblingModule(import.meta.url, 'index').href;
+  const m = nodeModule as typeof nodeModule & { registerHooks?: (h: { resolve: (s: string, c: unknown, next: (s: string, c: unknown) => unknown) => unknown }) => void };
+  if (typeof m.registerHooks === 'function') {
+    m.registerHooks({ resolve: (spec, ctx, next) => (spec === 'sluice' ? { url: target, shortCircuit: true } : next(spec, ctx)) });
+  } else {
+    // Node 20: the off-thread loader hooks.
+    const src = `export async function resolve(s, c, next) { return s === 'sluice' ? { url: ${JSON.stringify(target)}, shortCircuit: true } : next(s, c); }`;
+    m.register(`data:text/javascript,${encodeURIComponent(src)}`);
+  }
+}
+
 /** Load one plugin module and register its elements; returns their names. */
 export async function loadPlugin(file: string, reg: Registry): Promise<string[]> {
   const path = resolve(file);
   if (!existsSync(path)) throw new Err.PLUGIN(`plugin ${file} not found`);
+  resolveSelf();
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(path).href) as { default?: unknown };

@@ -253,7 +253,8 @@ dynamic batch dimension take batch-size frames per call.`,
     // push, and a woken waiter can lose its turn to a newcomer, which would reorder frames.
     let ordered: Promise<void> = Promise.resolve();
     const enqueue = (e: Entry | null): Promise<void> => {
-      const p = ordered.then(() => queue.push(e));
+      // The queue is closed when the emitter failed: that failure is the error to report.
+      const p = ordered.then(() => queue.push(e)).catch((err) => { throw failure ?? err; });
       ordered = p.catch(() => {});
       return p;
     };

@@ -45,8 +45,23 @@ async function warmUp(info: ModelInfo, batch: number): Promise<void> {
     for (const v of Object.values(out)) v.dispose();
   } catch {
     // A model that cannot run on zeros reports its real error on the first frame.
+    return;
+  }
+  if (type === 'uint8' && sharedInput === null) {
+    // Node 20's N-API cannot hand onnxruntime a view of a SharedArrayBuffer ("Invalid
+    // argument"); newer Nodes can. Found out once here: without it, staged pixels are copied.
+    try {
+      const out = await session.run({ [info.inputs[0]!.name]: new ort.Tensor('uint8', new Uint8Array(new SharedArrayBuffer(size)), dims) });
+      for (const v of Object.values(out)) v.dispose();
+      sharedInput = true;
+    } catch {
+      sharedInput = false;
+    }
   }
 }
+
+/** Whether a tensor may be a view of the shared staging memory (null: not found out yet). */
+let sharedInput: boolean | null = null;
 
 async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res: WorkerResponse; transfer: ArrayBuffer[] }> {
   const t0 = performance.now();
@@ -55,7 +70,7 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
   const px = new Uint8Array(req.pixels, req.offset, rows * 3 * req.prep.width * req.prep.height);
   const dims = req.prep.layout === 'nchw' ? [rows, 3, req.prep.height, req.prep.width] : [rows, req.prep.height, req.prep.width, 3];
   // A compiled model reads the shared staging pixels directly: no float tensor on the host.
-  const input = req.prep.uint8 ? new ort.Tensor('uint8', px, dims) : new ort.Tensor('float32', toTensor(px, rows, req.prep), dims);
+  const input = req.prep.uint8 ? new ort.Tensor('uint8', sharedInput === false ? px.slice() : px, dims) : new ort.Tensor('float32', toTensor(px, rows, req.prep), dims);
   const t1 = performance.now();
   const feeds: Record<string, ort.Tensor> = { [req.inputName]: input };
   const result = await session.run(feeds);

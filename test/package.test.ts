@@ -1,0 +1,77 @@
+// The npm package as users get it: `npm pack` builds dist/ (prepack), the tarball installs into
+// a fresh project from npm alone, as README's "Install" says (onnxruntime-node's postinstall
+// would fetch its CUDA provider from outside npm on Linux x64; a dependent package cannot turn
+// that off, so the install skips it and the CUDA provider is opt-in), and with the system's Node (CI's is 20) the bin runs the demo, an .mjs file imports
+// the API and runs a pipeline, a .ts file type-checks against the shipped declarations, and
+// publint and arethetypeswrong find nothing wrong with the package's entry points.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, ffprobe, tmp } from './helpers.ts';
+
+/** The machine's own Node (not the Node 24 the repository installs for its scripts). */
+function systemNode(): string {
+  for (const p of ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']) if (existsSync(p)) return p;
+  return process.execPath;
+}
+
+const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
+  execFileSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+
+test('npm pack -> install in a fresh project -> bin, .mjs import and a type-checked .ts file work on the system Node', { timeout: 600_000 }, async () => {
+  const work = tmp();
+  const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], ROOT))[0] as { filename: string; files: { path: string }[] };
+  const files = packed.files.map((f) => f.path);
+  for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/sluice.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/infer/worker.js', 'dist/media/decode-worker.js', 'dist/net/remote-page.html', 'dist/trace/dashboard.html']) {
+    assert.ok(files.includes(f), `the tarball has ${f}`);
+  }
+  assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests in the tarball');
+  const tarball = join(work, packed.filename);
+
+  // publint and arethetypeswrong read the tarball (what would be published).
+  const lint = spawnSync(join(ROOT, 'node_modules', '.bin', 'publint'), ['run', tarball, '--strict'], { encoding: 'utf8' });
+  assert.equal(lint.status, 0, `publint: ${lint.stdout}${lint.stderr}`);
+  const attw = spawnSync(join(ROOT, 'node_modules', '.bin', 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii'], { encoding: 'utf8' });
+  assert.equal(attw.status, 0, `arethetypeswrong: ${attw.stdout}${attw.stderr}`);
+
+  const app = join(work, 'app');
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
+  npm(['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app, { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+  assert.ok(!existsSync(join(app, 'node_modules', 'node', 'bin')), 'no Node runtime comes with the package');
+  assert.ok(!existsSync(join(app, 'node_modules', 'sluice', 'src')), 'no TypeScript sources installed');
+
+  const node = systemNode();
+  const bin = join(app, 'node_modules', 'sluice', 'bin', 'sluice.js');
+  const version = spawnSync(node, [bin, '--version'], { cwd: app, encoding: 'utf8' });
+  assert.equal(version.status, 0, version.stderr);
+  assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/);
+  const demo = spawnSync(node, [bin, 'demo'], { cwd: app, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(demo.status, 0, demo.stderr);
+  assert.equal(ffprobe(join(app, 'demo.mp4')).frames, 300);
+
+  writeFileSync(join(app, 'use.mjs'), `import { launch } from 'sluice';
+const p = launch('testsrc pattern=objects num-frames=12 width=160 height=90 ! meta location=m.jsonl');
+const report = await p.run();
+console.log(JSON.stringify({ frames: report.elements.meta0.framesIn }));
+`);
+  const use = spawnSync(node, ['use.mjs'], { cwd: app, encoding: 'utf8' });
+  assert.equal(use.status, 0, use.stderr);
+  assert.deepEqual(JSON.parse(use.stdout.trim().split('\n').at(-1)!), { frames: 12 });
+
+  writeFileSync(join(app, 'use.ts'), `import { launch, defineElement, sinkPad, srcPad, z, type Frame } from 'sluice';
+const el = defineElement({ name: 'nothing', summary: 'passes frames', kind: 'filter', pads: [sinkPad(), srcPad()], props: z.object({}),
+  create: (_o, ctx) => ({ async process(f: Frame) { await ctx.push(f); } }) });
+const p = launch('testsrc num-frames=1 ! fakesink');
+const frames: number = (await p.run()).elements.fakesink0!.framesIn;
+// @ts-expect-error: launch takes a string, and the declarations say so
+launch(42);
+export { el, frames };
+`);
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['use.ts'] }));
+  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+  assert.equal(tsc.status, 0, `tsc: ${tsc.stdout}${tsc.stderr}`);
+  assert.ok(readdirSync(app).includes('m.jsonl'));
+});
