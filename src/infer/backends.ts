@@ -45,7 +45,7 @@ export function listBackends(): Backends {
       : {
         usable: false,
         why: !cudaLib
-          ? `libonnxruntime_providers_cuda.so is not next to onnxruntime-node's binding${dir ? ` (${dir})` : ''}; install the CUDA execution provider built for onnxruntime 1.29.0 there`
+          ? `libonnxruntime_providers_cuda.so is not next to onnxruntime-node's binding${dir ? ` (${dir})` : ''}; install the CUDA execution provider built for onnxruntime 1.29.0 there (CUDA 12: \`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12\` fetches it; other CUDA versions: copy the provider .so files there; README "Install")`
           : 'no NVIDIA driver (libcuda.so.1) found on this machine',
       },
     tensorrt: has('libonnxruntime_providers_tensorrt.so') && driver
