@@ -9,38 +9,7 @@ import { launch, type ObjectMeta } from '../src/index.ts';
 import { COCO80 } from '../src/infer/adapters/types.ts';
 import { readNvinferConfig } from '../src/infer/deepstream.ts';
 import { ASSETS, media, sluice, tmp } from './helpers.ts';
-
-// Modelled on the public YOLOX / YOLO DeepStream samples, with this repository's ONNX model in
-// place of the TensorRT engine.
-const YOLOX_CONFIG = `################################################################################
-# YOLOX-nano primary detector
-################################################################################
-[property]
-gpu-id=0
-net-scale-factor = 1.0
-offsets=0;0;0
-model-color-format=1        # BGR, as YOLOX was trained
-onnx-file=models/yolox_nano.onnx
-model-engine-file=models/yolox_nano.onnx_b1_gpu0_fp32.engine
-labelfile-path=labels.txt
-batch-size=1
-network-mode=0
-num-detected-classes=80
-interval=3
-gie-unique-id=1
-process-mode=1
-network-type=0
-cluster-mode=2
-maintain-aspect-ratio=1
-symmetric-padding=0
-#parse-bbox-func-name=NvDsInferParseYolox
-scaling-filter=1
-
-[class-attrs-all]
-nms-iou-threshold = 0.45
-pre-cluster-threshold=0.5
-topk=300
-`;
+import { YOLOX_CONFIG } from './fixtures/deepstream.ts';
 
 async function detections(infer: string) {
   const got = new Map<number, ObjectMeta[]>();

@@ -1,5 +1,6 @@
 // `sluice` command line: thin commands over the library API.
 import { createWriteStream, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { isDeepstreamApp, readDeepstreamApp } from './deepstream-app.ts';
 import { Command, Option } from 'commander';
 import { buildPipeline } from '../core/graph.ts';
 import { pipelineDot } from '../core/dot.ts';
@@ -160,9 +161,18 @@ runOptions(program.command('launch')
   });
 
 runOptions(program.command('run')
-  .description('run a pipeline from a YAML file')
-  .argument('<file>', 'pipeline file (.yaml)'))
+  .description('run a pipeline from a YAML file, or a DeepStream deepstream-app config ([source0] [streammux] [primary-gie] ... [sink0]; docs/from-deepstream.md)')
+  .argument('<file>', 'pipeline file (.yaml) or deepstream-app config (.txt)'))
   .action(async (file: string, opts: RunOpts) => {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (isDeepstreamApp(text)) {
+      const app = readDeepstreamApp(text, file);
+      if (!opts.quiet) for (const w of app.warnings) process.stderr.write(`warning: ${file}: ${w}\n`);
+      if (opts.verbose) process.stderr.write(`${file} runs as: ${app.launch}\n`);
+      const pipeline = buildPipeline(parseLaunch(app.launch), registry(), { description: file, queueSize: queueSize(opts) });
+      await play(pipeline, opts);
+      return;
+    }
     const pipeline = buildPipeline(yamlSpec(file), registry(), { description: file, queueSize: queueSize(opts) });
     await play(pipeline, opts);
   });

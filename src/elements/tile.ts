@@ -128,28 +128,59 @@ export default defineElement({
       return frame;
     };
 
+    /** Frames that came while their stream was already in the round being filled. */
+    const waiting = new Map<number, Frame[]>();
+    // A second at 30 fps: a file stream that opened late catches up; a stalled camera costs this much delay.
+    const AHEAD = 30;
+    const take = (frame: Frame) => {
+      const old = latest.get(frame.stream);
+      if (old) releaseFrame(old);
+      latest.set(frame.stream, frame);
+      fresh.add(frame.stream);
+    };
+    /** Compose every round that is full (or the current one, forced), refilling from the waiting frames. */
+    const round = async (force: boolean) => {
+      for (;;) {
+        // The streams upstream (a partial first batch does not say how many there are).
+        const expected = o.streams || Math.max(streams, ctx.upstreamStreams.length) || latest.size;
+        if (!(fresh.size >= expected || (force && fresh.size > 0))) return;
+        force = false;
+        fresh.clear();
+        await ctx.push(await compose());
+        for (const [st, q] of waiting) {
+          const f = q.shift();
+          if (f) take(f);
+          if (!q.length) waiting.delete(st);
+        }
+        if (!fresh.size) return;
+      }
+    };
+
     return {
       start() { if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length; },
       async process(frame) {
         if (removed.has(frame.stream)) { ctx.drop(frame); return; }
-        const old = latest.get(frame.stream);
-        if (old) releaseFrame(old);
-        latest.set(frame.stream, frame);
-        fresh.add(frame.stream);
-        const batchEnd = frame.batch !== undefined && frame.batch.index === frame.batch.size - 1;
         if (frame.batch && !o.streams) streams = Math.max(streams, frame.batch.size);
-        const expected = streams || latest.size;
-        if (batchEnd || fresh.size >= expected) {
-          fresh.clear();
-          await ctx.push(await compose());
+        if (fresh.has(frame.stream)) {
+          // Ahead of the others (a partial mux batch): wait for the round to fill, up to AHEAD
+          // frames; past that the others have stalled and the round goes with their last pictures.
+          let q = waiting.get(frame.stream);
+          if (!q) waiting.set(frame.stream, q = []);
+          q.push(frame);
+          if (q.length > AHEAD) await round(true);
+          return;
         }
+        take(frame);
+        await round(false);
       },
       async flush() {
-        if (fresh.size > 0) await ctx.push(await compose());
+        while (fresh.size > 0) await round(true);
       },
       streamRemoved(s) {
         removed.add(s);
         fresh.delete(s);
+        for (const f of waiting.get(s) ?? []) ctx.drop(f);
+        waiting.delete(s);
         const f = latest.get(s);
         if (f) releaseFrame(f);
         latest.delete(s);
@@ -160,6 +191,8 @@ export default defineElement({
       stop() {
         for (const f of latest.values()) releaseFrame(f);
         latest.clear();
+        for (const q of waiting.values()) for (const f of q) releaseFrame(f);
+        waiting.clear();
         for (const s of scalers.values()) s.ctx.freeContext();
       },
     };

@@ -51,8 +51,8 @@ const num = (file: string, k: string, v: string) => {
   return n;
 };
 
-/** Parse an nvinfer config file's text. */
-export function readNvinferConfig(text: string, file: string): NvinferConfig {
+/** A GLib key file's sections (DeepStream's config format), every value a string. */
+export function parseKeyFile(text: string): Record<string, Record<string, string>> {
   // Quote every value (after dropping an inline "# comment") so ';' lists survive the parser.
   const quoted = text.split(/\r?\n/).map((l) => {
     const m = /^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*)$/.exec(l);
@@ -60,7 +60,12 @@ export function readNvinferConfig(text: string, file: string): NvinferConfig {
     const v = m[2]!.replace(/\s+#.*$/, '').trim().replace(/^"(.*)"$/, '$1');
     return `${m[1]}="${v.replace(/"/g, '\\"')}"`;
   }).join('\n');
-  const ini = parse(quoted) as Record<string, Record<string, string>>;
+  return parse(quoted) as Record<string, Record<string, string>>;
+}
+
+/** Parse an nvinfer config file's text. */
+export function readNvinferConfig(text: string, file: string): NvinferConfig {
+  const ini = parseKeyFile(text);
   const p = ini.property;
   if (!p) throw new Err.YAML(`${file}: no [property] section; an nvinfer config starts with [property]`);
   const props: Record<string, unknown> = {};
