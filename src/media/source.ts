@@ -106,7 +106,23 @@ export const isNetworkUrl = (s: string) => isUrl(s) && !/^file:/i.test(s);
 /** The URL without its password, for messages and logs. */
 export const redact = (s: string) => s.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 
-export class VideoSource {
+/** What an opened source knows about its stream (VideoSource, and ThreadedSource from its thread). */
+export class StreamInfo {
+  rate = 0;
+  /** The stream's own size. */
+  width = 0;
+  height = 0;
+  /** The size frames come out at (a decode size, or the stream's). */
+  outWidth = 0;
+  outHeight = 0;
+  usingHw = false;
+  /** How frames are scaled to the decode size: 'nvdec' (the decoder's resize), 'cpu', or '' (not scaled). */
+  scaling: 'nvdec' | 'cpu' | '' = '';
+  /** Frames the container declares (0: not known). */
+  expectedFrames = 0;
+}
+
+export class VideoSource extends StreamInfo {
   private opts: SourceOptions;
   private demuxer: Demuxer | null = null;
   private decoder: Decoder | null = null;
@@ -119,19 +135,9 @@ export class VideoSource {
   private offset = 0;
   private lastPts = 0;
   private ended = false;
-  rate = 0;
-  /** The stream's own size. */
-  width = 0;
-  height = 0;
-  /** The size frames come out at (a decode size, or the stream's). */
-  outWidth = 0;
-  outHeight = 0;
-  usingHw = false;
-  /** How frames are scaled to the decode size: 'nvdec' (the decoder's resize), 'cpu', or '' (not scaled). */
-  scaling: 'nvdec' | 'cpu' | '' = '';
   private scaler: Scaler | null = null;
 
-  constructor(opts: SourceOptions) { this.opts = opts; }
+  constructor(opts: SourceOptions) { super(); this.opts = opts; }
 
   async open(): Promise<void> {
     const loc = this.opts.location;
@@ -219,8 +225,6 @@ export class VideoSource {
     this.packets = this.demuxer!.packets(this.streamIndex);
   }
 
-  /** Frames the container declares (0: not known). */
-  expectedFrames = 0;
   /** Frames decoded in the current pass over the file. */
   decodedThisPass = 0;
   /** At the end of a pass: frames the container declared that could not be decoded. */

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { SluiceError, Err, type ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { SharedPixels, SlotRef } from './shared-pixels.ts';
-import type { SourceFrame, SourceOptions } from './source.ts';
+import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
@@ -14,7 +14,7 @@ export type ToDecoder =
   | { type: 'open'; id: number; opts: Omit<SourceOptions, 'log' | 'signal'>; ctl: SharedArrayBuffer }
   | { type: 'close'; id: number };
 
-type Info = { rate: number; width: number; height: number; outWidth: number; outHeight: number; usingHw: boolean; scaling: 'nvdec' | 'cpu' | ''; expectedFrames: number };
+type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
   | { type: 'opened'; id: number; info: Info }
   | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; width: number; height: number; format: string }
@@ -61,7 +61,7 @@ function leave(t: Thread): void {
   if (--t.streams === 0) t.worker.unref();
 }
 
-export class ThreadedSource {
+export class ThreadedSource extends StreamInfo {
   private opts: SourceOptions;
   private id = nextId++;
   thread: Thread | null = null;
@@ -74,18 +74,10 @@ export class ThreadedSource {
   private ended = false;
   private opened: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closed: (() => void) | null = null;
-  rate = 0;
-  width = 0;
-  height = 0;
-  outWidth = 0;
-  outHeight = 0;
-  usingHw = false;
-  scaling: 'nvdec' | 'cpu' | '' = '';
-  expectedFrames = 0;
   decodedThisPass = 0;
   framesLost = 0;
 
-  constructor(opts: SourceOptions) { this.opts = opts; }
+  constructor(opts: SourceOptions) { super(); this.opts = opts; }
 
   async open(): Promise<void> {
     this.thread = thread();
