@@ -31,10 +31,15 @@ test('osd draws box edges exactly where the boxes are, labels above them, and le
     for (const [x, y] of [[(x1 + x2) / 2, y2 - 1], [x1, (y1 + y2) / 2], [x1 + 1, (y1 + y2) / 2], [x2 - 1, (y1 + y2) / 2]]) assert.equal(at(drawn!, x!, y!), want, `box ${i} edge at ${x},${y}`);
     assert.equal(at(drawn!, (x1 + x2) / 2, (y1 + y2) / 2), 16, 'inside untouched');
     assert.equal(at(drawn!, x2 + 2, (y1 + y2) / 2), 16, 'outside untouched');
-    // The label sits above the box: some glyph pixels are near-white.
-    let white = 0;
-    for (let y = Math.max(0, y1 - 20); y < y1; y++) for (let x = x1; x < x1 + 60; x++) if (at(drawn!, x, y) > 200) white++;
-    assert.ok(white > 20, `label text above box ${i}: ${white} white pixels`);
+    // The label sits above the box on the track's colour, its glyphs in the contrasting shade
+    // (dark on these light colours: yellow, pink).
+    let bg = 0, glyph = 0;
+    for (let y = Math.max(0, y1 - 16); y < y1; y++) for (let x = x1; x < x1 + 60; x++) {
+      const v = at(drawn!, x, y);
+      if (Math.abs(v - want) <= 2) bg++;
+      else if (v < want - 100) glyph++;
+    }
+    assert.ok(bg > 200 && glyph > 20, `label above box ${i}: ${bg} background and ${glyph} dark glyph pixels`);
   });
   // The other tee branch shares nothing drawn.
   assert.ok(clean!.every((v) => v === 16), 'the un-annotated branch stays black');
@@ -56,4 +61,29 @@ test('osd blends segmentation masks natively: object pixels tinted, background u
   const t = truth.find((x) => x.visible === 1)!;
   const cx = Math.round((t.box[0]! + t.box[2]!) / 2), cy = Math.round((t.box[1]! + t.box[3]!) / 2);
   assert.notEqual(at(drawn!, cx, cy), at(clean!, cx, cy), 'object pixels are tinted');
+});
+
+test('a label at the frame edge is moved inside it, and badges (fps, labels) never overlap', async () => {
+  const p = launch('testsrc pattern=black num-frames=2 width=320 height=240 ! osd trails=0 fps=true ! fakesink name=a');
+  p.addProbe('testsrc0.src', (f) => {
+    // Top-right corner: the label would be cut at x=320 and sit under the fps badge.
+    f.meta.objects = [{ class: 0, label: 'thing', score: 0.5, box: [300, 2, 318, 60], track: 7, attributes: {} }];
+  });
+  let drawn: Uint8Array | null = null;
+  p.addProbe('a.sink_0', (f) => { drawn = luma(f.pixels as AVPixels, 320, 240); });
+  await p.run();
+  const want = rgbToYuv(210, 245, 60)[0];
+  const dark = rgbToYuv(20, 20, 20)[0];
+  const rows = (pred: (v: number) => boolean) => {
+    const out: number[] = [];
+    for (let y = 0; y < 60; y++) { let n = 0; for (let x = 150; x < 320; x++) if (pred(drawn![y * 320 + x]!)) n++; out.push(n); }
+    return out;
+  };
+  const label = rows((v) => Math.abs(v - want) <= 2);
+  const fps = rows((v) => Math.abs(v - dark) <= 2);
+  // The label badge ("thing #7 0.50", ~100 px) is whole: shifted left of x=300, not clipped to 20 px.
+  assert.ok(Math.max(...label) > 80, `widest label row ${Math.max(...label)} px`);
+  // No row holds both badges: the label moved below the fps badge.
+  const both = label.findIndex((n, y) => n > 40 && fps[y]! > 40);
+  assert.equal(both, -1, `row ${both} has both badges`);
 });

@@ -56,6 +56,28 @@ export default defineElement({
           av = blended;
         }
         const c = writableCanvas(av, frame.format, frame.width, frame.height, ctx.name);
+        // Every text badge of this frame goes through here: kept inside the frame, moved down
+        // past badges already placed (the fps badge is reserved first), text dark on light colours.
+        const placed: [number, number, number, number][] = [];
+        const badge = (label: string, x: number, y: number, bg: Yuv, pad = 3) => {
+          const w = textWidth(f, label) + 2 * pad, h = f.height;
+          let bx = Math.max(0, Math.min(Math.round(x), frame.width - w)), by = Math.max(0, Math.min(Math.round(y), frame.height - h));
+          for (let tries = 0; tries < 20 && placed.some(([a, b, c2, d]) => bx < c2 && bx + w > a && by < d && by + h > b); tries++) {
+            if (by + 2 * h + 1 > frame.height) break;
+            by += h + 1;
+          }
+          placed.push([bx, by, bx + w, by + h]);
+          fillRect(c, bx, by, bx + w, by + h, bg);
+          text(c, f, label, bx + pad, by, bg[0] > 140 ? 16 : 235);
+        };
+        if (o.fps) {
+          const now = performance.now();
+          times.push(now);
+          while (times.length > 1 && now - times[0]! > 1000) times.shift();
+          const rate = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]!) : 0;
+          const label = `${rate.toFixed(1)} fps`;
+          badge(label, frame.width - textWidth(f, label) - 10, 4, DARK);
+        }
         const x = frame.xform;
         const X = (v: number) => v * x.sx + x.dx, Y = (v: number) => v * x.sy + x.dy;
         const t = o.thickness;
@@ -65,16 +87,11 @@ export default defineElement({
           for (const r of s?.rois ?? []) {
             const pts = r.pts.map(([a, b]) => [X(a!), Y(b!)] as [number, number]);
             pts.forEach((pt, i) => { const q = pts[(i + 1) % pts.length]!; line(c, pt[0], pt[1], q[0], q[1], t, COLORS[4]!); });
-            const label = `${r.name}: ${r.occupancy}`;
-            fillRect(c, pts[0]![0], pts[0]![1], pts[0]![0] + textWidth(f, label) + 6, pts[0]![1] + f.height, COLORS[4]!);
-            text(c, f, label, pts[0]![0] + 3, pts[0]![1]);
+            badge(`${r.name}: ${r.occupancy}`, pts[0]![0], pts[0]![1], COLORS[4]!);
           }
           for (const l of s?.lines ?? []) {
             line(c, X(l.a[0]!), Y(l.a[1]!), X(l.b[0]!), Y(l.b[1]!), t + 1, COLORS[7]!);
-            const label = `${l.name} in ${l.in} out ${l.out}`;
-            const lx = X(l.a[0]!) + 4, ly = Y(l.a[1]!) + 4;
-            fillRect(c, lx, ly, lx + textWidth(f, label) + 6, ly + f.height, DARK);
-            text(c, f, label, lx + 3, ly);
+            badge(`${l.name} in ${l.in} out ${l.out}`, X(l.a[0]!) + 4, Y(l.a[1]!) + 4, DARK);
           }
         }
         for (const ob of frame.meta.objects) {
@@ -83,9 +100,7 @@ export default defineElement({
           strokeRect(c, x1, y1, x2, y2, t, color);
           if (o.labels) {
             const label = `${ob.label ?? ob.class}${ob.track !== undefined ? ` #${ob.track}` : ''} ${ob.score.toFixed(2)}`;
-            const ty = y1 - f.height >= 0 ? y1 - f.height : y1;
-            fillRect(c, x1, ty, x1 + textWidth(f, label) + 6, ty + f.height, color);
-            text(c, f, label, x1 + 3, ty);
+            badge(label, x1, y1 - f.height >= 0 ? y1 - f.height : y1, color);
           }
           if (o.trails > 0 && ob.track !== undefined) {
             let tr = trails.get(ob.track);
@@ -99,25 +114,13 @@ export default defineElement({
         // Forget trails of tracks not seen for a while (bounded memory).
         if (frame.frame % 50 === 0) for (const [id, tr] of trails) if (frame.frame - tr.seen > 100) trails.delete(id);
         let ty = 4;
-        if (o.text) { fillRect(c, 4, ty, 10 + textWidth(f, o.text), ty + f.height, DARK); text(c, f, o.text, 7, ty); ty += f.height + 2; }
+        if (o.text) { badge(o.text, 4, ty, DARK); ty += f.height + 2; }
         // Whole-frame classifications (a classifier as primary model): one line per class, best first.
         if (o.labels) {
           for (const k of frame.meta.classifications ?? []) {
-            const label = `${k.label ?? k.class} ${(k.score * 100).toFixed(0)}%`;
-            fillRect(c, 4, ty, 10 + textWidth(f, label), ty + f.height, DARK);
-            text(c, f, label, 7, ty);
+            badge(`${k.label ?? k.class} ${(k.score * 100).toFixed(0)}%`, 4, ty, DARK);
             ty += f.height + 2;
           }
-        }
-        if (o.fps) {
-          const now = performance.now();
-          times.push(now);
-          while (times.length > 1 && now - times[0]! > 1000) times.shift();
-          const rate = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]!) : 0;
-          const label = `${rate.toFixed(1)} fps`;
-          const w = textWidth(f, label) + 6;
-          fillRect(c, frame.width - w - 4, 4, frame.width - 4, 4 + f.height, DARK);
-          text(c, f, label, frame.width - w - 1, 4);
         }
         await ctx.push(frame);
       },
