@@ -181,9 +181,7 @@ test('netcam ! scale ! display: a remote camera through a pipeline and back to a
 });
 
 test('CLI: webcam-client streams a file into a netcam pipeline, view writes what display serves', { timeout: 120_000 }, async () => {
-  const { createServer } = await import('node:net');
-  const free = () => new Promise<number>((r) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const a = s.address() as { port: number }; s.close(() => r(a.port)); }); });
-  const [camPort, viewPort] = [await free(), await free()];
+  const [camPort, viewPort] = [await freePort(), await freePort()];
   const dir = tmp();
   const pipeline = sluice(['launch', `netcam port=${camPort} num-frames=40 ! scale width=320 height=180 ! display port=${viewPort}`, '-q']);
   // Wait until both servers accept connections (a probe that says nothing is just dropped).
