@@ -55,3 +55,28 @@ test('tile writes each tile\'s name in its corner', async () => {
   assert.ok(white[0]! > 15 && white[1]! > 15, `label pixels: ${white}`);
   assert.equal(white[2], 0, 'nothing drawn away from the labels');
 });
+
+test('tile without a size lays two 16:9 streams side by side at their size, with no black band; the grid follows count and aspect', async () => {
+  const p = launch('testsrc pattern=objects num-frames=5 width=640 height=360 seed=1 ! t. testsrc pattern=objects num-frames=5 width=640 height=360 seed=2 ! t. tile name=t labels=false ! fakesink');
+  let size = '';
+  let black = -1;
+  p.addProbe('t.src', (f) => {
+    size = `${f.width}x${f.height}`;
+    const av = (f.pixels as AVPixels).av;
+    // testsrc's background is never the tile's black (luma 16): count black pixels on the middle row and column.
+    black = 0;
+    for (let x = 0; x < f.width; x++) if (av.data![0]![(f.height >> 1) * av.linesize[0]! + x] === 16) black++;
+    for (let y = 0; y < f.height; y++) if (av.data![0]![y * av.linesize[0]! + (f.width >> 2)] === 16) black++;
+  });
+  await p.run();
+  assert.equal(size, '1280x360');
+  assert.equal(black, 0, 'no letterbox band');
+  const { chooseGrid } = await import('../src/elements/tile.ts');
+  const auto = { width: 0, height: 0, rows: 0, cols: 0 };
+  assert.deepEqual(chooseGrid(4, 1920, 1080, auto), { cols: 2, rows: 2, width: 1920, height: 1080 });
+  assert.deepEqual(chooseGrid(5, 1280, 720, auto), { cols: 3, rows: 2, width: 1920, height: 720 });
+  assert.deepEqual(chooseGrid(3, 480, 640, auto), { cols: 3, rows: 1, width: 1440, height: 640 }, 'portrait streams go side by side');
+  assert.deepEqual(chooseGrid(2, 640, 360, { ...auto, width: 1920 }), { cols: 2, rows: 1, width: 1920, height: 540 });
+  assert.deepEqual(chooseGrid(4, 640, 360, { ...auto, rows: 1 }), { cols: 4, rows: 1, width: 1920, height: 270 }, 'DeepStream rows= is kept');
+  assert.deepEqual(chooseGrid(3, 320, 240, { ...auto, width: 640, height: 480 }), { cols: 2, rows: 2, width: 640, height: 480 }, 'a given canvas is kept');
+});
