@@ -87,3 +87,24 @@ test('a label at the frame edge is moved inside it, and badges (fps, labels) nev
   const both = label.findIndex((n, y) => n > 40 && fps[y]! > 40);
   assert.equal(both, -1, `row ${both} has both badges`);
 });
+
+test('labels in any script are drawn with their own glyphs (not "?"), rasterised once', async () => {
+  const { font, glyphOf, textWidth } = await import('../src/draw/glyphs.ts');
+  const f = font(16);
+  const q = glyphOf(f, '?');
+  for (const ch of ['é', 'Ж', 'Δ', 'ß', '—']) {
+    const g = glyphOf(f, ch);
+    assert.notDeepEqual(g.alpha, q.alpha, `${ch} has a glyph of its own`);
+    assert.ok(g.alpha.some((a) => a > 128), `${ch} has ink`);
+    assert.equal(glyphOf(f, ch), g, 'cached');
+  }
+  assert.ok(textWidth(f, 'Москва') > textWidth(f, 'M'));
+  // Drawn: a label with accents puts ink where the ASCII-only rasteriser put "?".
+  const p = launch('testsrc pattern=black num-frames=1 width=320 height=120 ! osd trails=0 text="Ärger Москва" ! fakesink name=a');
+  let drawn: Uint8Array | null = null;
+  p.addProbe('a.sink_0', (fr) => { drawn = luma(fr.pixels as AVPixels, 320, 120); });
+  await p.run();
+  let ink = 0;
+  for (let y = 4; y < 24; y++) for (let x = 4; x < 200; x++) if (drawn![y * 320 + x]! > 200) ink++;
+  assert.ok(ink > 150, `${ink} text pixels`);
+});

@@ -2,7 +2,7 @@
 // touches only the pixels it draws: fills use Buffer.fill per row, text blends glyph pixels.
 import type { Frame as AVFrame } from 'node-av/lib';
 import { SluiceError, Err } from '../core/errors.ts';
-import type { Font } from './glyphs.ts';
+import { glyphOf, type Font } from './glyphs.ts';
 
 export type Yuv = [number, number, number];
 
@@ -80,7 +80,7 @@ export function text(c: Canvas, f: Font, s: string, x: number, y: number, luma =
   let pen = Math.round(x);
   const top = Math.round(y);
   for (const ch of s) {
-    const g = f.glyphs.get(ch.charCodeAt(0)) ?? f.glyphs.get(63)!;
+    const g = glyphOf(f, ch);
     for (let gy = 0; gy < g.h; gy++) {
       const py = top + gy;
       if (py < 0 || py >= c.height) continue;
