@@ -1,5 +1,6 @@
 // One catalogue of coded errors (as Fastify's FST_ERR_*): every failure a user can hit has a
 // stable code and a message that says what to fix.
+import { distance } from 'fastest-levenshtein';
 
 export const ErrorCodes = {
   SLUICE_ERR_PARSE: 'launch string could not be parsed',
@@ -82,22 +83,9 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = editDistance(word, c);
+    const d = distance(word, c);
     if (d < bestD) { bestD = d; best = c; }
   }
   return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
-}
