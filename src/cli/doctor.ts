@@ -1,10 +1,9 @@
 // `sluice doctor`: what can run here — execution providers (and why not), hardware decoders,
 // GPUs, versions.
-import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { HardwareContext } from 'node-av/api';
 import { getFFmpegInfo } from 'node-av/lib';
-import { listBackends } from '../infer/backends.ts';
+import { listBackends, listGpus } from '../infer/backends.ts';
 import { openCuda } from '../media/source.ts';
 
 export function doctor(): string {
@@ -19,15 +18,15 @@ export function doctor(): string {
   out.push('', 'Hardware decoding (uri hw=):');
   const types = HardwareContext.listAvailable();
   out.push(`  FFmpeg build supports: ${types.join(', ') || 'none'}`);
-  const cuda = openCuda();
-  out.push(`  cuda (NVDEC): ${cuda ? 'a CUDA device opened' : 'no CUDA device could be opened (no NVIDIA driver or GPU)'}`);
-  cuda?.dispose();
-  out.push('', 'GPUs:');
-  try {
-    const smi = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total,driver_version', '--format=csv,noheader'], { encoding: 'utf8', timeout: 10_000 }).trim();
-    for (const l of smi.split('\n')) out.push(`  ${l}`);
-  } catch {
-    out.push('  none found (nvidia-smi is not available)');
+  const gpus = listGpus();
+  // One line per GPU: NVDEC is opened on each (uri gpu-id=N), as infer gpu-id=all would use them.
+  if (!gpus.length) {
+    const cuda = openCuda();
+    out.push(`  cuda (NVDEC): ${cuda ? 'a CUDA device opened' : 'no CUDA device could be opened (no NVIDIA driver or GPU)'}`);
   }
+  for (const g of gpus) out.push(`  cuda (NVDEC) on GPU ${g.index}: ${openCuda(g.index) ? 'opened' : 'could not be opened'}`);
+  out.push('', 'GPUs (infer gpu-id=N, a list 0,1 or all; uri gpu-id=N):');
+  if (gpus.length) for (const g of gpus) out.push(`  ${g.index}: ${g.name}, ${g.memoryMiB} MiB, driver ${g.driver}`);
+  else out.push('  none found (no NVIDIA driver, or nvidia-smi is not available)');
   return out.join('\n');
 }

@@ -22,7 +22,7 @@ import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.
 import type { Ep, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
 import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
-import { listBackends, nvidiaDriverPresent } from '../infer/backends.ts';
+import { listBackends, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { modelInfoOf } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
@@ -51,7 +51,7 @@ const props = z.object({
   letterbox: p.enum(['auto', 'none', 'center', 'top-left', 'crop'], 'auto', 'resize mode: stretch (none), keep aspect and pad (center, top-left), or fill and centre-crop (crop)'),
   workers: p.int(0, 'worker threads, each with its own session; 0: 2 (1 on a 1-core CPU)', { min: 0, max: 64 }),
   threads: p.int(0, 'intra-op threads per session on CPU; 0 splits the cores among workers', { min: 0 }),
-  gpuId: p.int(0, 'GPU device index', { min: 0 }),
+  gpuId: p.str('0', 'GPU: an index, a list "0,1", or all (every GPU): workers sessions on each, each call placed on the GPU that would finish it first; a failing GPU\'s calls go to the others'),
   mode: p.enum(['primary', 'secondary'], 'primary', 'primary: whole frames; secondary: the objects an upstream detector found'),
   onClass: p.str('', 'secondary: only objects of these classes (comma-separated labels or ids); empty: all'),
   maskObjects: p.bool(false, 'segmentation: also report each connected region of a class as an object with a box'),
@@ -298,7 +298,33 @@ dynamic batch dimension take batch-size frames per call.`,
     };
 
     const check = () => { if (failure) throw failure; };
+    const startedAt = performance.now();
+    /** Per GPU when calls are spread over several: frames, share of the time busy, time per call, failed. */
+    const gpuStats = (): Record<string, number | boolean> => {
+      const ds = running.ep === 'cpu' ? [] : pool?.devices() ?? [];
+      if (ds.length < 2) return {};
+      const wall = Math.max(1, performance.now() - startedAt);
+      const out: Record<string, number | boolean> = {};
+      for (const d of ds) {
+        out[`gpu${d.device}Frames`] = d.frames;
+        out[`gpu${d.device}Busy`] = Math.round(Math.min(1, d.busyMs / wall / Math.max(1, running.workers / ds.length)) * 100) / 100;
+        out[`gpu${d.device}MsPerCall`] = d.msPerCall;
+        if (d.failed) out[`gpu${d.device}Failed`] = true;
+      }
+      return out;
+    };
 
+    /** What to try, for the verdict (GPU advice only where there is a GPU). */
+    const advice = (): string => {
+      const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
+      // GPU advice only where there is a GPU.
+      if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, or ${more}; interval=N infers every Nth frame` : `try ${more}, a smaller model, or interval=N (infers every Nth frame)`;
+      // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
+      const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
+      const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';
+      if (running.fixedBatch) return `try ${more}${prec}, or interval=N${comp}`;
+      return `try batch-size=${Math.max(8, batch * 2)} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
+    };
     return {
       async start() {
         if (!o.model) throw new Err.PROPERTY(`${ctx.name}: infer needs model=PATH_OR_NAME`);
@@ -350,6 +376,7 @@ dynamic batch dimension take batch-size frames per call.`,
         // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
         // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
         // sessions overlap transfers and kernels.
+        const gpuIds = parseGpuIds(o.gpuId, ctx.name);
         let workers = o.workers || (ep === 'cpu' && availableParallelism() < 2 ? 1 : 2);
         if (ep === 'webgpu' && workers > 1) {
           // Measured on an H100: two WebGPU sessions in one process (separate worker threads)
@@ -372,7 +399,10 @@ dynamic batch dimension take batch-size frames per call.`,
         let planned = plan(null, ep);
         const openPool = async (path: string, e: Ep, c: Cached | null) => {
           planned = plan(c, e);
-          const pl = new SessionPool({ model: path, ep: e, gpuId: o.gpuId, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1) });
+          const pl = new SessionPool({
+            model: path, ep: e, gpuId: gpuIds[0]!, gpuIds, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1),
+            onDeviceFailure: (device, err) => ctx.post({ type: 'warning', source: ctx.name, code: 'SLUICE_WARN_GPU_FAILED', message: `GPU ${device} failed (${(err as Error).message.split('\n')[0]}); its calls now run on GPU ${gpuIds.filter((d) => d !== device).join(', ')}` }),
+          });
           return { pl, info: await pl.open([e === 'cpu' ? 1 : planned.batch]) };
         };
         let opened;
@@ -496,14 +526,10 @@ dynamic batch dimension take batch-size frames per call.`,
         check();
       },
       hint() {
-        const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
-        // GPU advice only where there is a GPU.
-        if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, or ${more}; interval=N infers every Nth frame` : `try ${more}, a smaller model, or interval=N (infers every Nth frame)`;
-        // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
-        const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
-        const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';
-        if (running.fixedBatch) return `try ${more}${prec}, or interval=N${comp}`;
-        return `try batch-size=${Math.max(8, batch * 2)} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
+        const g = gpuStats();
+        const gpus = Object.keys(g).filter((k) => k.endsWith('Busy')).map((k) => `GPU ${k.slice(3, -4)} ${Math.round(Number(g[k]) * 100)}% busy${g[k.replace('Busy', 'Failed')] ? ' (failed)' : ''}`);
+        const per = gpus.length ? ` [${gpus.join(', ')}]` : '';
+        return advice() + per;
       },
       describe() {
         return {
@@ -515,6 +541,7 @@ dynamic batch dimension take batch-size frames per call.`,
           runMsPerCall: callStats.calls ? Math.round((callStats.runMs / callStats.calls) * 100) / 100 : 0,
           roundTripMsPerCall: callStats.calls ? Math.round((callStats.roundTripMs / callStats.calls) * 100) / 100 : 0,
           ...(compiled ? { dynamicBatch: compiled.info.batch === 'dynamic', postInGraph: compiled.info.post, model: compiled.path } : {}),
+          ...gpuStats(),
         };
       },
       streamRemoved(s) { counters.delete(s); },

@@ -26,6 +26,7 @@ const props = z.object({
   width: p.int(0, 'decode to this width (0: the stream\'s; with only height set, keeps the aspect ratio). On NVDEC the decoder scales (free) and only the small frame is downloaded; boxes stay in the stream\'s pixels', { min: 0, max: 8192 }),
   height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
   format: p.str('', 'convert to this pixel format as it is decoded (rgb24, bgr24, yuv420p...; empty: the decoder\'s). A model-sized rgb24/bgr24 frame goes to infer without a conversion there'),
+  gpuId: p.int(0, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream (spread streams over GPUs with one gpu-id each)', { min: 0, max: 63 }),
   threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default half the cores, 8 at most); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
 
@@ -61,7 +62,7 @@ export default defineElement({
     const size = o.width || o.height ? { width: o.width, height: o.height } : undefined;
     if (o.format) pixFmtFromName(o.format);
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId: o.gpuId };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);

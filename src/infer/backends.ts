@@ -1,6 +1,8 @@
 // Which onnxruntime execution providers can run here, and if not, why (for ep=auto, errors
 // and `sluice doctor`).
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { Err } from '../core/errors.ts';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -31,6 +33,39 @@ function libcudaPresent(): boolean {
 
 /** Whether this machine has an NVIDIA driver at all (advice about GPUs is given only where there is one). */
 export function nvidiaDriverPresent(): boolean { return libcudaPresent(); }
+
+export interface GpuInfo { index: number; name: string; memoryMiB: number; driver: string }
+let gpus: GpuInfo[] | null = null;
+/** The NVIDIA GPUs nvidia-smi lists (none without a driver), found once. */
+export function listGpus(): GpuInfo[] {
+  if (gpus) return gpus;
+  gpus = [];
+  if (!libcudaPresent()) return gpus;
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-gpu=index,name,memory.total,driver_version', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 10_000 });
+    for (const l of out.trim().split('\n')) {
+      const [i, name, mem, driver] = l.split(',').map((x) => x.trim());
+      if (i && /^\d+$/.test(i)) gpus.push({ index: Number(i), name: name ?? '', memoryMiB: Number(mem) || 0, driver: driver ?? '' });
+    }
+  } catch { /* no nvidia-smi: no list */ }
+  return gpus;
+}
+
+/**
+ * infer gpu-id: "0", "0,1" or "all" -> device indices. "all" is every GPU nvidia-smi lists (0
+ * alone where it lists none, so a CPU run still resolves).
+ */
+export function parseGpuIds(v: string, who: string): number[] {
+  const t = v.trim().toLowerCase();
+  if (t === 'all') { const g = listGpus().map((x) => x.index); return g.length ? g : [0]; }
+  const ids = t.split(',').map((x) => x.trim()).filter(Boolean);
+  if (!ids.length || ids.some((x) => !/^\d+$/.test(x))) throw new Err.PROPERTY(`${who}: gpu-id must be a GPU index, a comma-separated list (0,1) or all (got "${v}")`);
+  const out = [...new Set(ids.map(Number))];
+  const known = listGpus();
+  const missing = known.length ? out.filter((d) => !known.some((g) => g.index === d)) : [];
+  if (missing.length) throw new Err.PROPERTY(`${who}: gpu-id names GPU ${missing.join(', ')}, but this machine has ${known.map((g) => g.index).join(', ')} (sluice doctor lists them)`);
+  return out;
+}
 
 export function listBackends(): Backends {
   if (cached) return cached;

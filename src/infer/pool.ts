@@ -5,6 +5,7 @@ import { SluiceError, type ErrorCode, Err } from '../core/errors.ts';
 import type { DecodeSpec, Ep, ModelInfo, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 import type { Decoded } from './adapters/types.ts';
 import { siblingModule } from '../core/files.ts';
+import { DeviceScheduler, type DeviceStats } from './scheduler.ts';
 
 interface Pending { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
 
@@ -44,17 +45,35 @@ class SessionWorker {
   }
 }
 
-export interface PoolOptions { model: string; ep: Ep; gpuId: number; workers: number; intraOpThreads: number }
+export interface PoolOptions {
+  model: string; ep: Ep; gpuId: number; workers: number; intraOpThreads: number;
+  /** Spread over these GPUs: `workers` sessions on each (default: gpuId alone). */
+  gpuIds?: number[];
+  /** A device failed; its calls go to the others from now on. */
+  onDeviceFailure?: (device: number, e: unknown) => void;
+}
 
 export class SessionPool {
   private workers: SessionWorker[] = [];
   private opts: PoolOptions;
+  private sched: DeviceScheduler<SessionWorker> | null = null;
   info: ModelInfo | null = null;
   constructor(opts: PoolOptions) { this.opts = opts; }
 
   /** `warm`: batch sizes each session runs once before it reports ready. */
   async open(warm: number[] = []): Promise<ModelInfo> {
-    for (let i = 0; i < this.opts.workers; i++) this.workers.push(new SessionWorker(this.opts));
+    const devices = this.opts.ep === 'cpu' ? [this.opts.gpuId] : (this.opts.gpuIds?.length ? this.opts.gpuIds : [this.opts.gpuId]);
+    const placed: { exec: SessionWorker; device: number }[] = [];
+    // Interleaved (device 0, 1, 0, 1...) so equal costs spread calls over devices first.
+    for (let i = 0; i < this.opts.workers; i++) {
+      for (const d of devices) {
+        const { model, ep, intraOpThreads } = this.opts;
+        const w = new SessionWorker({ model, ep, intraOpThreads, gpuId: d });
+        this.workers.push(w);
+        placed.push({ exec: w, device: d });
+      }
+    }
+    this.sched = new DeviceScheduler(placed, { usable: (w) => !w.dead, onFailure: this.opts.onDeviceFailure });
     try {
       const infos = await Promise.all(this.workers.map((w) => w.request<Extract<WorkerResponse, { type: 'opened' }>>({ type: 'open', warm } as never)));
       this.info = infos[0]!.info;
@@ -68,23 +87,25 @@ export class SessionPool {
 
   /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
   async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec, runAs?: number): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
-    const alive = this.workers.filter((x) => !x.dead);
-    if (!alive.length) throw this.workers[0]?.dead ?? new Err.INFER('the inference pool is closed');
-    let w = alive[0]!;
-    for (const x of alive) if (x.inflight < w.inflight) w = x;
-    w.inflight++;
+    const sched = this.sched;
+    if (!sched || !this.workers.length) throw new Err.INFER('the inference pool is closed');
+    if (!sched.alive) throw this.workers.find((x) => x.dead)?.dead ?? new Err.INFER('no inference session is left');
     try {
-      const r = await w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, runAs, prep, decode } as never);
+      const r = await sched.run((w) => {
+        w.inflight++;
+        return w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, runAs, prep, decode } as never).finally(() => { w.inflight--; });
+      }, n);
       return { outputs: r.outputs, decoded: r.decoded, timing: r.timing };
     } catch (e) {
       if (e instanceof SluiceError) throw e;
       throw new Err.INFER(`inference failed: ${(e as Error).message.split('\n')[0]}`, { cause: e });
-    } finally {
-      w.inflight--;
     }
   }
 
   get size(): number { return this.workers.length; }
+
+  /** Per-GPU calls, frames, time per call and state. */
+  devices(): DeviceStats[] { return this.sched?.devices() ?? []; }
 
   async close(): Promise<void> {
     const ws = this.workers;

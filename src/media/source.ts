@@ -36,6 +36,8 @@ export interface SourceOptions {
   size?: { width: number; height: number };
   /** Convert to this CPU pixel format (FFmpeg name; '' or absent: the decoder's). */
   format?: string;
+  /** NVDEC on this GPU (CUDA ordinal; default 0). */
+  gpuId?: number;
 }
 
 /** What a source hands the uri element: pixels plus their geometry. */
@@ -60,36 +62,40 @@ export interface Decoded {
   pts: number;
 }
 
-let cudaUsable: boolean | null = null;
-let shared: HardwareContext | null = null;
-let users = 0;
+/** One shared CUDA context per GPU (null: that GPU could not be opened), and how many sources use it. */
+const contexts = new Map<number, { ctx: HardwareContext | null; users: number }>();
 /**
- * The process's CUDA device context, or null; probed once, quietly (a CPU box is not an error).
- * One context for every stream, as FFmpeg's -init_hw_device: measured on an H200, 16 streams of
- * 1080p on NVDEC decoded at 788 fps with a context each and 1,962 with one (BENCHMARKS.md).
- * Pair with releaseCuda().
+ * The process's CUDA device context for GPU `device`, or null; probed once per GPU, quietly (a
+ * CPU box is not an error). One context for every stream of that GPU, as FFmpeg's
+ * -init_hw_device: measured on an H200, 16 streams of 1080p on NVDEC decoded at 788 fps with a
+ * context each and 1,962 with one (BENCHMARKS.md). Pair with releaseCuda(device).
  */
-export function openCuda(): HardwareContext | null {
-  if (cudaUsable === false) return null;
-  if (!shared) {
+export function openCuda(device = 0): HardwareContext | null {
+  let c = contexts.get(device);
+  if (c?.ctx === null) return null;
+  if (!c) {
     Log.setLevel(AV_LOG_QUIET);
+    let ctx: HardwareContext | null = null;
     try {
-      shared = HardwareContext.create(AV_HWDEVICE_TYPE_CUDA);
+      ctx = HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, device ? String(device) : undefined);
     } catch {
-      shared = null;
+      ctx = null;
     } finally {
       Log.setLevel(AV_LOG_ERROR);
     }
-    cudaUsable = shared !== null;
+    c = { ctx, users: 0 };
+    contexts.set(device, c);
+    if (!ctx) return null;
   }
-  if (shared) users++;
-  return shared;
+  c.users++;
+  return c.ctx;
 }
 
-function releaseCuda(): void {
-  if (--users > 0 || !shared) return;
-  shared.dispose();
-  shared = null;
+function releaseCuda(device: number): void {
+  const c = contexts.get(device);
+  if (!c?.ctx || --c.users > 0) return;
+  c.ctx.dispose();
+  contexts.delete(device);
 }
 
 /** The output size for a `size` request (0 follows the aspect ratio; even, for 4:2:0). */
@@ -197,9 +203,9 @@ export class VideoSource extends StreamInfo {
     const n = Number(vs.nbFrames);
     this.expectedFrames = n > 0 ? n : 0;
     if (this.opts.hw !== 'none') {
-      this.hw = openCuda();
+      this.hw = openCuda(this.opts.gpuId ?? 0);
       if (!this.hw && this.opts.hw === 'cuda') {
-        throw new Err.MEDIA_OPEN(`hw=cuda asked for, but no CUDA device could be opened here; use hw=auto or hw=none`);
+        throw new Err.MEDIA_OPEN(`hw=cuda asked for, but CUDA device ${this.opts.gpuId ?? 0} could not be opened here; use hw=auto or hw=none${this.opts.gpuId ? ', or another gpu-id (sluice doctor lists the GPUs)' : ''}`);
       }
       if (!this.hw) this.opts.log.debug('no CUDA device: decoding on the CPU');
     }
@@ -312,7 +318,7 @@ export class VideoSource extends StreamInfo {
     this.demuxer = null;
     this.scaler?.close();
     this.scaler = null;
-    if (this.hw) releaseCuda();
+    if (this.hw) releaseCuda(this.opts.gpuId ?? 0);
     this.hw = null;
   }
 }
