@@ -4,7 +4,7 @@
 // YOLOX-nano; beside it, in the same call, the compiled model alone at the same batch, PyTorch
 // eager fp16 of the same network and the naive PyTorch loop, plus a detection comparison of the
 // uncompiled, compiled fp32 and fp16 paths on real frames. Prints a table; JSON under --out.
-//   node bench/gpu-detect.ts --ssd ssd300.onnx --yolox yolox_nano.onnx --work DIR --out DIR [--seconds 12]
+//   node bench/gpu-detect.ts --ssd ssd300.onnx --yolox yolox_nano.onnx --work DIR --out DIR [--seconds 12] [--runs ssd:thr-cpu,...] [--gpus 2]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -174,10 +174,15 @@ const rows: Record<string, unknown>[] = [];
 // (thr-mixed: NVDEC and the cores side by side).
 type Decode = 'cpu' | 'thr-cpu' | 'thr-nvdec' | 'thr-mixed';
 const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'width=416 format=bgr24 threaded=true' };
-const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '') => {
-  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}` : `hw=none ${SIZE[model]}`;
+// --gpus N: every run once on GPU 0 and once spread over GPUs 0..N-1 (infer gpu-id=0,1,...;
+// NVDEC streams take gpu-id round-robin), side by side in this call (issue 16).
+const GPUS = Number(flag('--gpus', '1'));
+const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1) => {
+  const gpu = (i: number) => (gpus > 1 ? ` gpu-id=${i % gpus}` : '');
+  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}${gpu(i >> (decode === 'thr-mixed' ? 1 : 0))}` : `hw=none ${SIZE[model]}`;
   const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)} name=s${i} ! m.`).join('  ');
-  return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer} ! track ! meta location=/dev/null`;
+  const ids = gpus > 1 ? ` gpu-id=${Array.from({ length: gpus }, (_, i) => i).join(',')}` : '';
+  return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;
 };
 // A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads).
 const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode, ...string[]]);
@@ -192,11 +197,13 @@ for (const [model, decode, ...opt] of RUNS) {
     else if (x.startsWith('w')) infer += ` workers=${v}`;
     else if (x.startsWith('b')) infer += ` batch-size=${v}`;
   }
-  const name = [model, n, decode, ...opt].join('-');
-  if (!inTime(name)) continue;
-  rows.push(await endToEnd(name, chain(model, n, decode, infer), env));
-  results.rows = rows;
-  save();
+  for (const gpus of GPUS > 1 ? [1, GPUS] : [1]) {
+    const name = [model, n, decode, ...opt, ...(GPUS > 1 ? [`gpus${gpus}`] : [])].join('-');
+    if (!inTime(name)) continue;
+    rows.push(await endToEnd(name, chain(model, n, decode, infer, gpus), env));
+    results.rows = rows;
+    save();
+  }
 }
 
 const ceil: Record<string, number> = {};
