@@ -108,3 +108,17 @@ test('labels in any script are drawn with their own glyphs (not "?"), rasterised
   for (let y = 4; y < 24; y++) for (let x = 4; x < 200; x++) if (drawn![y * 320 + x]! > 200) ink++;
   assert.ok(ink > 150, `${ink} text pixels`);
 });
+
+test('after tile, a label near a cell edge stays inside its own cell', async () => {
+  const p = launch('testsrc pattern=black num-frames=2 width=320 height=180 seed=1 ! t. testsrc pattern=black num-frames=2 width=320 height=180 seed=2 ! t. tile name=t labels=false ! osd trails=0 ! fakesink name=a');
+  // Stream 0 only: its label would run from x=250 past the cell's right edge at 320.
+  p.addProbe('testsrc0.src', (f) => { f.meta.objects = [{ class: 0, label: 'a-rather-long-label', score: 0.9, box: [250, 40, 318, 120], track: 3, attributes: {} }]; });
+  let drawn: Uint8Array | null = null;
+  p.addProbe('a.sink_0', (f) => { drawn = luma(f.pixels as AVPixels, 640, 180); });
+  await p.run();
+  const want = rgbToYuv(245, 130, 48)[0];
+  let left = 0, right = 0;
+  for (let y = 0; y < 40; y++) for (let x = 0; x < 640; x++) if (Math.abs(drawn![y * 640 + x]! - want) <= 2) { if (x < 320) left++; else right++; }
+  assert.ok(left > 500, `${left} label pixels in the cell`);
+  assert.equal(right, 0, 'nothing spills into the next cell');
+});

@@ -10,7 +10,7 @@ import { AVPixels, avOf } from '../media/av.ts';
 import { MaskOverlay } from '../draw/mask.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, line, rgbToYuv, strokeRect, text, writableCanvas, type Yuv } from '../draw/planes.ts';
-import { ANALYTICS_SHAPES } from '../meta/keys.ts';
+import { ANALYTICS_SHAPES, STREAM, TILES } from '../meta/keys.ts';
 
 const props = z.object({
   thickness: p.int(2, 'box and line thickness in pixels', { min: 1, max: 32 }),
@@ -59,11 +59,12 @@ export default defineElement({
         // Every text badge of this frame goes through here: kept inside the frame, moved down
         // past badges already placed (the fps badge is reserved first), text dark on light colours.
         const placed: [number, number, number, number][] = [];
-        const badge = (label: string, x: number, y: number, bg: Yuv, pad = 3) => {
+        const tiles = TILES.get(frame);
+        const badge = (label: string, x: number, y: number, bg: Yuv, pad = 3, area = { x: 0, y: 0, w: frame.width, h: frame.height }) => {
           const w = textWidth(f, label) + 2 * pad, h = f.height;
-          let bx = Math.max(0, Math.min(Math.round(x), frame.width - w)), by = Math.max(0, Math.min(Math.round(y), frame.height - h));
+          let bx = Math.max(area.x, Math.min(Math.round(x), area.x + area.w - w)), by = Math.max(area.y, Math.min(Math.round(y), area.y + area.h - h));
           for (let tries = 0; tries < 20 && placed.some(([a, b, c2, d]) => bx < c2 && bx + w > a && by < d && by + h > b); tries++) {
-            if (by + 2 * h + 1 > frame.height) break;
+            if (by + 2 * h + 1 > area.y + area.h) break;
             by += h + 1;
           }
           placed.push([bx, by, bx + w, by + h]);
@@ -100,7 +101,10 @@ export default defineElement({
           strokeRect(c, x1, y1, x2, y2, t, color);
           if (o.labels) {
             const label = `${ob.label ?? ob.class}${ob.track !== undefined ? ` #${ob.track}` : ''} ${ob.score.toFixed(2)}`;
-            badge(label, x1, y1 - f.height >= 0 ? y1 - f.height : y1, color);
+            // After tile: kept inside the object's own cell.
+            const cell = tiles?.find((tc) => tc.stream === STREAM.get(ob));
+            const area = cell ? { x: cell.x, y: cell.y, w: cell.w, h: cell.h } : undefined;
+            badge(label, x1, y1 - f.height >= (area?.y ?? 0) ? y1 - f.height : y1, color, 3, area);
           }
           if (o.trails > 0 && ob.track !== undefined) {
             let tr = trails.get(ob.track);
