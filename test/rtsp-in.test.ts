@@ -25,12 +25,12 @@ async function camera(port: number): Promise<ChildProcess> {
 
 const stopped = (p: ChildProcess) => new Promise<void>((r) => { if (p.exitCode !== null || p.signalCode) r(); else { p.once('exit', () => r()); p.kill('SIGKILL'); } });
 
-test('two GStreamer RTSP cameras into one mux: one is killed and restarted, its numbering goes on, the other never stops', { timeout: 120_000 }, async () => {
+for (const threaded of [false, true]) test(`two GStreamer RTSP cameras into one mux: one is killed and restarted, its numbering goes on, the other never stops${threaded ? ' (decoded in a decoding thread)' : ''}`, { timeout: 120_000 }, async () => {
   const [pa, pb] = [await freePort(), await freePort()];
   let a = await camera(pa);
   const b = await camera(pb);
   const out = join(tmp(), 'm.jsonl');
-  const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${pa}/cam timeout=1000 reconnect-interval=300 num-frames=200 ! m.  uri location=rtsp://127.0.0.1:${pb}/cam num-frames=200 ! m.  mux name=m ! meta location=${out}`], { timeoutMs: 90_000 });
+  const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${pa}/cam timeout=1000 reconnect-interval=300 num-frames=200 threaded=${threaded} ! m.  uri location=rtsp://127.0.0.1:${pb}/cam num-frames=200 ! m.  mux name=m ! meta location=${out}`], { timeoutMs: 90_000 });
   try {
     await sleep(2500);
     await stopped(a);
