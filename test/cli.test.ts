@@ -37,7 +37,7 @@ test('bad input: unknown element, bad property, missing file exit non-zero with 
   assert.match(c.stderr, /SLUICE_ERR_FILE_NOT_FOUND.*\/missing\/input\.mp4/);
   // An error while playing (not caught before start) is the same coded error with exit 1, and
   // the process ends: no crash from an unheard bus 'error' event, no worker keeping it alive.
-  const d = await sluice(['launch', '--report', join(tmp(), 'r.json'), `testsrc num-frames=30 ! scale width=33 height=17 ! infer model=${writeColourModel(32, 24).model} ! file location=${join(tmp(), 'odd.mp4')}`], { timeoutMs: 30_000 });
+  const d = await sluice(['launch', '--report', join(tmp(), 'r.json'), `testsrc num-frames=30 ! scale width=33 height=17 ! infer model=${writeColourModel(32, 24).model} ! file location=${join(tmp(), 'odd.mp4')}`], { timeoutMs: 90_000 });
   assert.equal(d.code, 1, d.stderr);
   assert.match(d.stderr, /error: SLUICE_ERR_FORMAT: .*needs an even width and height/);
   assert.doesNotMatch(d.stderr, /internal error/);

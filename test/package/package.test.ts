@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, ffprobe, tmp } from './helpers.ts';
+import { ROOT, ffprobe, tmp } from '../helpers.ts';
 
 /** The machine's own Node (not the Node 24 the repository installs for its scripts). */
 function systemNode(): string {
