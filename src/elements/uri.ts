@@ -11,6 +11,7 @@ import { isLocalPath } from '../core/files.ts';
 import { VideoSource, isNetworkUrl, redact, type SourceFrame } from '../media/source.ts';
 import { ThreadedSource } from '../media/threaded.ts';
 import { pixFmtFromName } from '../media/av.ts';
+import { listGpus } from '../infer/backends.ts';
 
 const props = z.object({
   location: p.str('', 'file path or URL (rtsp://user:pass@host/path, http://, file://) to read'),
@@ -26,7 +27,7 @@ const props = z.object({
   width: p.int(0, 'decode to this width (0: the stream\'s; with only height set, keeps the aspect ratio). On NVDEC the decoder scales (free) and only the small frame is downloaded; boxes stay in the stream\'s pixels', { min: 0, max: 8192 }),
   height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
   format: p.str('', 'convert to this pixel format as it is decoded (rgb24, bgr24, yuv420p...; empty: the decoder\'s). A model-sized rgb24/bgr24 frame goes to infer without a conversion there'),
-  gpuId: p.int(0, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream (spread streams over GPUs with one gpu-id each)', { min: 0, max: 63 }),
+  gpuId: p.int(-1, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream; -1: streams spread round-robin over every GPU (stream id modulo their number)', { min: -1, max: 63 }),
   threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default half the cores, 8 at most); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
 
@@ -61,8 +62,10 @@ export default defineElement({
     let abort = new AbortController();
     const size = o.width || o.height ? { width: o.width, height: o.height } : undefined;
     if (o.format) pixFmtFromName(o.format);
+    const gpus = o.hw === 'none' ? 0 : listGpus().length;
+    const gpuId = o.gpuId >= 0 ? o.gpuId : gpus > 1 ? ctx.streamId % gpus : 0;
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId: o.gpuId };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
@@ -201,7 +204,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId } : {}), ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const thr = o.threaded ? '' : 'threaded=true (decode in decoding threads; with width=/height=/format= at the model\'s input, infer takes frames as they are), ';
