@@ -1,11 +1,15 @@
 // Decoding thread (uri threaded=true): demux, decode, download from NVDEC and scale/convert a
-// few streams here, so the main thread only receives a small message per frame. Each frame is
+// few streams here, so the main thread only receives a small message per frame. Scaling is
+// swscale called synchronously on this thread, straight into the slot: no libuv job (its pool is
+// shared with decoding and inference calls) and no frame in between. Each frame is
 // copied as packed planes into a slot of its stream's pool of shared memory; the main thread
 // hands a slot back (an Atomics flag) when the last element holding that frame releases it, so
 // a stream never runs more than POOL frames ahead of the pipeline.
 import { parentPort } from 'node:worker_threads';
+import { SoftwareScaleContext } from 'node-av/lib';
+import { SWS_BILINEAR } from 'node-av/constants';
 import { VideoSource, type SourceOptions } from './source.ts';
-import { pixFmtName } from './av.ts';
+import { pixFmtFromName, pixFmtName } from './av.ts';
 import { packedPlanes } from './shared-pixels.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -13,7 +17,13 @@ import type { ToDecoder } from './threaded.ts';
 
 const port = parentPort!;
 
-interface Stream { id: number; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void> }
+interface Stream {
+  id: number; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
+  /** Output format asked for ('' keeps the decoder's). */
+  format: string;
+  /** swscale from the decoder's geometry straight into a slot, on this thread (no libuv job, no frame between). */
+  sws: { key: string; ctx: SoftwareScaleContext } | null;
+}
 const streams = new Map<number, Stream>();
 
 const logger = (id: number): Logger => {
@@ -48,8 +58,9 @@ async function pump(s: Stream): Promise<void> {
     if (!d) { port.postMessage({ type: 'end', id: s.id, decodedThisPass: s.src.decodedThisPass, framesLost: s.src.framesLost }); return; }
     const av = d.av;
     try {
-      const format = pixFmtName(av.format as never);
-      const layout = packedPlanes(format, av.width, av.height);
+      const srcFormat = pixFmtName(av.format as never);
+      const W = s.src.outWidth || av.width, H = s.src.outHeight || av.height, format = s.format || srcFormat;
+      const layout = packedPlanes(format, W, H);
       if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
       let sab: SharedArrayBuffer | undefined;
       if (idx >= s.slots.length || s.slots[idx]!.byteLength < layout.bytes) {
@@ -57,26 +68,54 @@ async function pump(s: Stream): Promise<void> {
         s.slots[idx] = new Uint8Array(sab);
       }
       const dst = s.slots[idx]!;
-      const data = av.data!, ls = av.linesize;
-      let off = 0;
-      for (let p = 0; p < layout.rows.length; p++) {
-        const w = layout.widths[p]!, rows = layout.rows[p]!, plane = data[p]!, stride = ls[p]!;
-        if (stride === w) dst.set(plane.subarray(0, w * rows), off);
-        else for (let y = 0; y < rows; y++) dst.set(plane.subarray(y * stride, y * stride + w), off + y * w);
-        off += w * rows;
-      }
+      if (av.width === W && av.height === H && format === srcFormat) copyPlanes(av, dst, layout);
+      else scaleInto(s, av, dst, W, H, format, layout);
       Atomics.store(s.ctl, 1 + idx, 1);
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes: layout.bytes, pts: d.pts, width: av.width, height: av.height, format });
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes: layout.bytes, pts: d.pts, width: W, height: H, format });
     } finally {
       av.free();
     }
   }
 }
 
+type Layout = NonNullable<ReturnType<typeof packedPlanes>>;
+
+function copyPlanes(av: import('node-av/lib').Frame, dst: Uint8Array, layout: Layout): void {
+  const data = av.data!, ls = av.linesize;
+  let off = 0;
+  for (let p = 0; p < layout.rows.length; p++) {
+    const w = layout.widths[p]!, rows = layout.rows[p]!, plane = data[p]!, stride = ls[p]!;
+    if (stride === w) dst.set(plane.subarray(0, w * rows), off);
+    else for (let y = 0; y < rows; y++) dst.set(plane.subarray(y * stride, y * stride + w), off + y * w);
+    off += w * rows;
+  }
+}
+
+/** Scale and convert with swscale, synchronously on this thread, into the slot's packed planes. */
+function scaleInto(s: Stream, av: import('node-av/lib').Frame, dst: Uint8Array, W: number, H: number, format: string, layout: Layout): void {
+  const key = `${av.width}x${av.height}:${av.format}>${W}x${H}:${format}`;
+  if (s.sws?.key !== key) {
+    s.sws?.ctx.freeContext();
+    const c = new SoftwareScaleContext();
+    c.getContext(av.width, av.height, av.format as never, W, H, pixFmtFromName(format) as never, SWS_BILINEAR);
+    if (c.initContext() < 0) throw new Err.FORMAT(`cannot scale ${av.width}x${av.height} ${pixFmtName(av.format as never)} to ${W}x${H} ${format}`);
+    s.sws = { key, ctx: c };
+  }
+  const planes: Buffer[] = [], strides: number[] = [];
+  let off = 0;
+  for (let p = 0; p < layout.rows.length; p++) {
+    planes.push(Buffer.from(dst.buffer, dst.byteOffset + off, layout.widths[p]! * layout.rows[p]!));
+    strides.push(layout.widths[p]!);
+    off += layout.widths[p]! * layout.rows[p]!;
+  }
+  const r = s.sws.ctx.scaleSync(av.data!, av.linesize, 0, av.height, planes, strides);
+  if (r < 0) throw new Err.FORMAT(`scaling ${av.width}x${av.height} to ${W}x${H} ${format} failed (${r})`);
+}
+
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
-  const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal };
-  const s: Stream = { id: m.id, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve() };
+  const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
+  const s: Stream = { id: m.id, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', sws: null };
   streams.set(m.id, s);
   try {
     await s.src.open();
@@ -102,6 +141,8 @@ async function close(id: number): Promise<void> {
     Atomics.notify(s.ctl, 0);
     await Promise.race([s.pumping, new Promise((r) => setTimeout(r, 2000))]);
     await s.src.close().catch(() => {});
+    s.sws?.ctx.freeContext();
+    s.sws = null;
   }
   port.postMessage({ type: 'closed', id });
 }

@@ -38,6 +38,11 @@ export interface SourceOptions {
   format?: string;
   /** NVDEC on this GPU (CUDA ordinal; default 0). */
   gpuId?: number;
+  /**
+   * Leave CPU scaling and conversion to the caller: frames come at the decoder's size (or
+   * NVDEC's resize) and format. The decoding thread scales straight into shared memory.
+   */
+  callerScales?: boolean;
 }
 
 /** What a source hands the uri element: pixels plus their geometry. */
@@ -224,7 +229,7 @@ export class VideoSource extends StreamInfo {
       this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false });
       if (resize) this.scaling = 'cpu';
     }
-    if (resize && this.scaling === 'cpu' || this.opts.format) {
+    if (!this.opts.callerScales && (resize && this.scaling === 'cpu' || this.opts.format)) {
       this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: 'bilinear', threads: 1 });
     }
     this.usingHw = this.decoder.isHardware();
