@@ -107,7 +107,17 @@ export class Worker {
 
   async tick(): Promise<void> {
     if (this.stopped) return;
-    const want = new Map((await desiredStreams(this.c)).map((s) => [s.id, s]));
+    // Listing the desired streams needs JetStream's meta leader (a consumer is made); while a
+    // lost node's leadership is being re-elected it times out. Renewals need only the lease
+    // bucket's own leader: they go on with the last list, so held streams keep their leases.
+    let want: Map<string, StreamSpec>;
+    try {
+      want = new Map((await desiredStreams(this.c)).map((s) => [s.id, s]));
+      this.lastWant = want;
+    } catch (e) {
+      if (!this.lastWant) throw e;
+      want = this.lastWant;
+    }
     for (const [id, h] of [...this.held]) {
       if (!want.has(id) || want.get(id)!.uri !== h.uri) {
         await this.release(id, 'no longer desired');
@@ -172,6 +182,8 @@ export class Worker {
   }
 
   private statsPending: Promise<void> | null = null;
+  /** The desired streams as last listed. */
+  private lastWant: Map<string, StreamSpec> | null = null;
 
   /** Who holds `id`: a worker and revision, null when nobody does, undefined when JetStream did not answer. */
   private async holder(id: string): Promise<{ worker: string; rev: number } | null | undefined> {
