@@ -13,7 +13,6 @@ class SessionWorker {
   readonly worker: Worker;
   private pending = new Map<number, Pending>();
   private nextId = 1;
-  inflight = 0;
   /** Set once the thread is gone: its pending and later requests fail at once instead of waiting forever. */
   dead: SluiceError | null = null;
   closing = false;
@@ -91,10 +90,7 @@ export class SessionPool {
     if (!sched || !this.workers.length) throw new Err.INFER('the inference pool is closed');
     if (!sched.alive) throw this.workers.find((x) => x.dead)?.dead ?? new Err.INFER('no inference session is left');
     try {
-      const r = await sched.run((w) => {
-        w.inflight++;
-        return w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, runAs, prep, decode } as never).finally(() => { w.inflight--; });
-      }, n);
+      const r = await sched.run((w) => w.request<Extract<WorkerResponse, { type: 'result' }>>({ type: 'run', inputName, pixels, offset: 0, n, runAs, prep, decode } as never), n);
       return { outputs: r.outputs, decoded: r.decoded, timing: r.timing };
     } catch (e) {
       if (e instanceof SluiceError) throw e;
