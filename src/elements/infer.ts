@@ -298,26 +298,19 @@ dynamic batch dimension take batch-size frames per call.`,
     };
 
     const check = () => { if (failure) throw failure; };
-    const startedAt = performance.now();
-    /** Per GPU when calls are spread over several: frames, share of the time busy, time per call, failed. */
-    const gpuStats = (): Record<string, number | boolean> => {
+    /** When sessions were ready: the per-GPU busy share counts from there, not from model loading. */
+    let startedAt = 0;
+    /** Per GPU when calls are spread over several: frames, share of the time busy (per session), time per call, failed. */
+    const gpus = () => {
       const ds = running.ep === 'cpu' ? [] : pool?.devices() ?? [];
-      if (ds.length < 2) return {};
+      if (ds.length < 2) return [];
       const wall = Math.max(1, performance.now() - startedAt);
-      const out: Record<string, number | boolean> = {};
-      for (const d of ds) {
-        out[`gpu${d.device}Frames`] = d.frames;
-        out[`gpu${d.device}Busy`] = Math.round(Math.min(1, d.busyMs / wall / Math.max(1, running.workers / ds.length)) * 100) / 100;
-        out[`gpu${d.device}MsPerCall`] = d.msPerCall;
-        if (d.failed) out[`gpu${d.device}Failed`] = true;
-      }
-      return out;
+      return ds.map((d) => ({ ...d, busy: Math.round(Math.min(1, d.busyMs / wall / Math.max(1, running.workers / ds.length)) * 100) / 100 }));
     };
 
     /** What to try, for the verdict (GPU advice only where there is a GPU). */
     const advice = (): string => {
       const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
-      // GPU advice only where there is a GPU.
       if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, or ${more}; interval=N infers every Nth frame` : `try ${more}, a smaller model, or interval=N (infers every Nth frame)`;
       // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
       const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
@@ -481,6 +474,7 @@ dynamic batch dimension take batch-size frames per call.`,
           for (const w of slotWaiters.splice(0)) w();
         });
         ctx.log.info(`${model}: adapter ${adapter.name}, ${inp.width}x${inp.height} ${inp.layout}, ep ${ep}, ${pool.size} worker(s), batch ${batch}, compiled ${running.compiled}${compiled ? ` (${compiled.info.precision}, ${compiled.path})` : running.why ? ` (${running.why})` : ''}`);
+        startedAt = performance.now();
       },
       async process(frame) {
         check();
@@ -526,10 +520,8 @@ dynamic batch dimension take batch-size frames per call.`,
         check();
       },
       hint() {
-        const g = gpuStats();
-        const gpus = Object.keys(g).filter((k) => k.endsWith('Busy')).map((k) => `GPU ${k.slice(3, -4)} ${Math.round(Number(g[k]) * 100)}% busy${g[k.replace('Busy', 'Failed')] ? ' (failed)' : ''}`);
-        const per = gpus.length ? ` [${gpus.join(', ')}]` : '';
-        return advice() + per;
+        const per = gpus().map((d) => `GPU ${d.device} ${Math.round(d.busy * 100)}% busy${d.failed ? ' (failed)' : ''}`);
+        return advice() + (per.length ? ` [${per.join(', ')}]` : '');
       },
       describe() {
         return {
@@ -541,7 +533,10 @@ dynamic batch dimension take batch-size frames per call.`,
           runMsPerCall: callStats.calls ? Math.round((callStats.runMs / callStats.calls) * 100) / 100 : 0,
           roundTripMsPerCall: callStats.calls ? Math.round((callStats.roundTripMs / callStats.calls) * 100) / 100 : 0,
           ...(compiled ? { dynamicBatch: compiled.info.batch === 'dynamic', postInGraph: compiled.info.post, model: compiled.path } : {}),
-          ...gpuStats(),
+          ...Object.fromEntries(gpus().flatMap((d) => [
+            [`gpu${d.device}Frames`, d.frames], [`gpu${d.device}Busy`, d.busy], [`gpu${d.device}MsPerCall`, d.msPerCall],
+            ...(d.failed ? [[`gpu${d.device}Failed`, true]] : []),
+          ])),
         };
       },
       streamRemoved(s) { counters.delete(s); },
