@@ -123,7 +123,7 @@ test('a deepstream-app config gives the detections of the equivalent launch line
   const { dir, cfg, clip } = layout();
   const app = readDeepstreamApp(APP_CONFIG, cfg);
   const model = join(dir, 'config_infer_primary_yolox.txt');
-  assert.equal(app.launch, `uri location=${clip} ! m.  uri location=${clip} ! m.  mux name=m batch-size=2 timeout=40 width=768 height=432 ! infer config=${model} batch-size=2 ! track ! osd thickness=2 font-size=15 ! tile rows=1 cols=2 width=1280 height=360 ! tee name=t  t. ! queue ! encode bitrate=2000000 ! file location=${join(dir, 'out', 'tiled.mp4')} create-dirs=true  t. ! queue ! fakesink`);
+  assert.equal(app.launch, `uri location=${clip} gpu-id=0 ! m.  uri location=${clip} gpu-id=0 ! m.  mux name=m batch-size=2 timeout=40 width=768 height=432 ! infer config=${model} batch-size=2 ! track ! osd thickness=2 font-size=15 ! tile rows=1 cols=2 width=1280 height=360 ! tee name=t  t. ! queue ! encode bitrate=2000000 ! file location=${join(dir, 'out', 'tiled.mp4')} create-dirs=true  t. ! queue ! fakesink`);
   const ds = await detections(app.launch.replace('infer config=', 'infer ep=cpu config='));
   const line = await detections(`uri location=${clip} ! m.  uri location=${clip} ! m.  mux name=m batch-size=2 timeout=40 width=768 height=432 ! infer model=${join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx')} ep=cpu labels=${join(dir, 'labels.txt')} channels=bgr scale=1 mean=0 std=1 letterbox=top-left threshold=0.5 nms-iou=0.45 candidates=300 interval=4 batch-size=2 ! fakesink`);
   assert.equal(ds.size, 60, 'interval=3 in the nvinfer config: every 4th frame of 120, two streams');

@@ -17,9 +17,9 @@ export interface AppConfig {
 /** Whether a key file is a deepstream-app config (rather than an nvinfer one, or YAML). */
 export const isDeepstreamApp = (text: string) => /^\s*\[(application|source\d+|streammux|primary-gie|sink\d+|tiled-display)\]/m.test(text);
 
-/** Keys read and honoured per section; anything else in a known section is listed as unknown. */
+/** Keys read but not honoured here, each with what happens instead (one warning per key). */
 const NOTED: Record<string, string> = {
-  'gpu-id': 'GPU placement: infer gpu-id comes from the nvinfer config',
+  'gpu-id': 'GPU placement is per source (uri gpu-id) and per model (the nvinfer config\'s gpu-id)',
   'nvbuf-memory-type': 'buffers live in CPU memory here',
   'cudadec-memtype': 'NVDEC frames are downloaded to CPU memory here',
   'enable-perf-measurement': 'the end-of-run table, --report and --progress measure every element',
@@ -41,19 +41,18 @@ const NOTED: Record<string, string> = {
   'enc-type': 'encoding is libx264 on the CPU (no NVENC on Hopper anyway)',
   'iframeinterval': 'mapped to encode gop',
   'show-clock': 'osd has no clock; text= draws free text',
-  'clock-x-offset': '', 'clock-y-offset': '', 'clock-text-size': '', 'clock-color': '',
-  'font': 'osd draws with DejaVu Sans', 'text-color': '', 'text-bg-color': '',
+  'clock-x-offset': 'osd has no clock', 'clock-y-offset': 'osd has no clock', 'clock-text-size': 'osd has no clock', 'clock-color': 'osd has no clock',
+  'font': 'osd draws with DejaVu Sans', 'text-color': 'osd picks text colour by contrast with its badge', 'text-bg-color': 'osd colours badges by class or track',
   'process-mode': 'osd draws on the CPU',
-  'display-text': '', 'display-bbox': '', 'display-mask': '',
-  'nvbuf-memory-type ': '',
-  'square-seq-grid': '',
+  'display-text': 'osd draws labels unless labels=false', 'display-bbox': 'osd always draws boxes', 'display-mask': 'osd blends masks unless masks=false',
+  'square-seq-grid': 'tile picks its grid from the streams unless rows/columns are given',
   'drop-frame-interval': 'use a rate element after the source (rate fps=...)',
-  'intra-decode-enable': '',
-  'num-extra-surfaces': '',
+  'intra-decode-enable': 'every frame is decoded',
+  'num-extra-surfaces': 'decoder buffers are FFmpeg\'s',
   'smart-record': 'smart recording is not supported',
-  'camera-id': '',
-  'buffer-pool-size': '',
-  'config-file-path': '',
+  'camera-id': 'streams are numbered in source order',
+  'buffer-pool-size': 'buffers are FFmpeg\'s; queues bound memory',
+  'config-file-path': 'not read',
   'labelfile-path': 'labels come from the nvinfer config',
 };
 
@@ -77,7 +76,8 @@ export function readDeepstreamApp(text: string, file: string): AppConfig {
     for (const k of Object.keys(sec)) {
       if (k === 'enable' || used.includes(k)) continue;
       if (k in NOTED) {
-        if (NOTED[k] && !noted.has(k)) { noted.add(k); warnings.push(`[${name}] ${k}: ${NOTED[k]}`); }
+        // Once per key, in the first section that has it.
+        if (!noted.has(k)) { noted.add(k); warnings.push(`[${name}] ${k}: ${NOTED[k]}`); }
         continue;
       }
       unknown.push(`[${name}] ${k}`);
@@ -104,9 +104,11 @@ export function readDeepstreamApp(text: string, file: string): AppConfig {
     if (s['rtsp-reconnect-interval-sec'] !== undefined) extra.push(`reconnect-interval=${num(name, 'rtsp-reconnect-interval-sec', s['rtsp-reconnect-interval-sec']) * 1000}`);
     if (s['select-rtp-protocol'] !== undefined) extra.push(`protocols=${s['select-rtp-protocol'] === '4' ? 'tcp' : 'auto'}`);
     if (s['file-loop'] === '1' || loop) extra.push('loop=true');
+    // The GPU whose NVDEC decodes this source (uri picks one round-robin when it is not given).
+    if (s['gpu-id'] !== undefined) extra.push(`gpu-id=${num(name, 'gpu-id', s['gpu-id'])}`);
     const count = type === 3 ? Math.max(1, num(name, 'num-sources', s['num-sources'] ?? '1')) : 1;
     for (let i = 0; i < count; i++) sources.push([quote(loc), ...extra].join(' '));
-    take(name, s, ['type', 'uri', 'num-sources', 'latency', 'rtsp-reconnect-interval-sec', 'select-rtp-protocol', 'file-loop']);
+    take(name, s, ['type', 'uri', 'num-sources', 'latency', 'rtsp-reconnect-interval-sec', 'select-rtp-protocol', 'file-loop', 'gpu-id']);
   }
   if (!sources.length) throw new Err.PROPERTY(`${file}: no enabled [sourceN] section with a uri`);
   const chain: string[] = [];
@@ -199,7 +201,7 @@ export function readDeepstreamApp(text: string, file: string): AppConfig {
   if (!sinks.length) sinks.push('fakesink');
 
   for (const sec of Object.keys(ini)) {
-    if (SUPPORTED.includes(sec) || /^(source|sink|secondary-gie)\d+$/.test(sec) || sec === 'primary-gie') continue;
+    if (SUPPORTED.includes(sec) || /^(source|sink|secondary-gie)\d+$/.test(sec)) continue;
     if (/^message-(converter|consumer)\d*$/.test(sec) || /^(pre-process|secondary-pre-process)\d*$/.test(sec) || sec === 'img-save' || sec === 'nvds-analytics' || sec === 'ds-example') {
       if (on(ini[sec])) warnings.push(`[${sec}] is not supported here and is skipped (analytics: the analytics element; metadata out: meta/mqtt/nats/redis)`);
       continue;
