@@ -1,8 +1,8 @@
 // Decoding thread (uri threaded=true): demux, decode, download from NVDEC and scale/convert a
-// few streams here, so the main thread only receives a small message per frame. Scaling is
-// swscale called synchronously on this thread, straight into the slot: no libuv job (its pool is
-// shared with decoding and inference calls) and no frame in between. Each frame is
-// copied as packed planes into a slot of its stream's pool of shared memory; the main thread
+// few streams here, so the main thread only receives a small message per frame. Each frame
+// lands as packed planes in a slot of its stream's pool of shared memory: scaled there by
+// swscale, synchronously on this thread (no libuv job: that pool is shared with decoding and
+// inference calls; no frame in between), or copied when it needs no scaling. The main thread
 // hands a slot back (an Atomics flag) when the last element holding that frame releases it, so
 // a stream never runs more than POOL frames ahead of the pipeline.
 import { parentPort } from 'node:worker_threads';
