@@ -80,3 +80,11 @@ test('tile without a size lays two 16:9 streams side by side at their size, with
   assert.deepEqual(chooseGrid(4, 640, 360, { ...auto, rows: 1 }), { cols: 4, rows: 1, width: 1920, height: 270 }, 'DeepStream rows= is kept');
   assert.deepEqual(chooseGrid(3, 320, 240, { ...auto, width: 640, height: 480 }), { cols: 2, rows: 2, width: 640, height: 480 }, 'a given canvas is kept');
 });
+
+test('a stream that never delivers does not stop the others, even decoded in a decoding thread (whose frames tile holds while it waits)', { timeout: 60_000 }, async () => {
+  const { media } = await import('./helpers.ts');
+  const p = launch(`uri location=${media('bottle-detection.mp4')} num-frames=60 threaded=true ! t.  uri location=rtsp://127.0.0.1:9/none reconnect-attempts=2 reconnect-interval=200 timeout=300 ! t.  tile name=t labels=false ! fakesink`);
+  const r = await Promise.race([p.run(), new Promise<null>((res) => setTimeout(() => res(null), 30_000))]);
+  if (!r) { p.sendEosRequest(); assert.fail('the pipeline stalled'); }
+  assert.equal(r.elements.t!.framesOut, 60, 'one composite per frame of the stream that plays');
+});

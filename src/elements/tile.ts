@@ -170,8 +170,10 @@ export default defineElement({
 
     /** Frames that came while their stream was already in the round being filled. */
     const waiting = new Map<number, Frame[]>();
-    // A second at 30 fps: a file stream that opened late catches up; a stalled camera costs this much delay.
-    const AHEAD = 30;
+    // Enough for a file stream that opened a little late to catch up; a stalled camera costs this
+    // many frames of delay. Well under the 16 frames a decoding thread lets one stream have out
+    // (uri threaded=true): waiting for more would hold every slot, and the stream would stop.
+    const AHEAD = 8;
     const take = (frame: Frame) => {
       const old = latest.get(frame.stream);
       if (old) releaseFrame(old);
