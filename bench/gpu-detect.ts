@@ -159,6 +159,11 @@ const inTime = (what: string) => {
   if (!ok) log(`skipped (time budget of ${budget} s spent): ${what}`);
   return ok;
 };
+// --skip eager,naive,compare: steps measured already (their last figures are in BENCHMARKS.md).
+const skip = flag('--skip').split(',');
+// The naive loop first, alone on the machine, with its progress on stderr (it ran past its limit twice, unexplained).
+const naive = !skip.includes('naive') ? py(90, 'naive', clip, '10').naive_fps ?? NaN : NaN;
+log(`naive PyTorch loop: ${naive.toFixed(1)} fps`);
 log('exporting SSD300-VGG16');
 if (!existsSync(ssdPath)) results.export = py(120, 'export', ssdPath);
 const t0 = performance.now();
@@ -177,30 +182,34 @@ const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'w
 // --gpus N: every run once on GPU 0 and once spread over GPUs 0..N-1 (infer gpu-id=0,1,...;
 // NVDEC streams take gpu-id round-robin), side by side in this call (issue 16).
 const GPUS = Number(flag('--gpus', '1'));
-const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1) => {
+const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '') => {
   const gpu = (i: number) => (gpus > 1 ? ` gpu-id=${i % gpus}` : '');
   const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}${gpu(i >> (decode === 'thr-mixed' ? 1 : 0))}` : `hw=none ${SIZE[model]}`;
-  const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)} name=s${i} ! m.`).join('  ');
+  const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)}${decode === 'cpu' ? '' : extra} name=s${i} ! m.`).join('  ');
   const ids = gpus > 1 ? ` gpu-id=${Array.from({ length: gpus }, (_, i) => i).join(',')}` : '';
   return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;
 };
-// A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads).
+// A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads),
+// fast (uri method=fast_bilinear), all (infer gpu-id=all), tN (uri decode-threads=N: threads per software decoder).
 const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode, ...string[]]);
 for (const [model, decode, ...opt] of RUNS) {
   const n = 16;
   const env: NodeJS.ProcessEnv = {};
-  let infer = '';
+  let infer = '', src = '';
   for (const x of opt) {
     const v = x.replace(/^[a-z]+/, '');
     if (x.startsWith('uv')) env.UV_THREADPOOL_SIZE = v;
     else if (x.startsWith('d')) env.SLUICE_DECODE_THREADS = v;
+    else if (x === 'fast') src += ' method=fast_bilinear';
+    else if (x === 'all') infer += ' gpu-id=all';
+    else if (x.startsWith('t')) src += ` decode-threads=${v}`;
     else if (x.startsWith('w')) infer += ` workers=${v}`;
     else if (x.startsWith('b')) infer += ` batch-size=${v}`;
   }
   for (const gpus of GPUS > 1 ? [1, GPUS] : [1]) {
     const name = [model, n, decode, ...opt, ...(GPUS > 1 ? [`gpus${gpus}`] : [])].join('-');
     if (!inTime(name)) continue;
-    rows.push(await endToEnd(name, chain(model, n, decode, infer, gpus), env));
+    rows.push(await endToEnd(name, chain(model, n, decode, infer, gpus, src), env));
     results.rows = rows;
     save();
   }
@@ -211,13 +220,12 @@ for (const [m, b] of [['ssd', 32], ['yolox', 32]] as const) if (inTime(`ceiling 
 results.ceiling = ceil;
 save();
 
-log('PyTorch eager fp16 and the naive loop');
-const eager64 = inTime('eager') ? py(150, 'eager', '64', '8').eager_fp16_img_s ?? NaN : NaN;
-const naive = inTime('naive') ? py(100, 'naive', clip, '10').naive_fps ?? NaN : NaN;
+log('PyTorch eager fp16');
+const eager64 = !skip.includes('eager') && inTime('eager') ? py(150, 'eager', '64', '8').eager_fp16_img_s ?? NaN : NaN;
 results.pytorch = { eager64, naive };
 save();
 
-if (inTime('compare')) results.compare = await compare();
+if (!skip.includes('compare') && inTime('compare')) results.compare = await compare();
 save();
 
 console.log(`\n## gpu-detect on ${device}, ${seconds} s per run, 16 x 1080p H.264 in, fp16, compiled`);

@@ -76,9 +76,10 @@ def eager(batch, seconds):
 
 def naive(clip, seconds):
     import cv2
+    print(f'naive: OpenCV {cv2.__version__}, torch {torch.__version__}', file=sys.stderr, flush=True)
     m = ssd().cuda()
     cap = cv2.VideoCapture(clip)
-    n, t0, misses = 0, None, 0
+    n, t0, misses, total = 0, None, 0, 0
     with torch.no_grad():
         while True:
             ok, img = cap.read()
@@ -95,6 +96,9 @@ def naive(clip, seconds):
             t = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255).cuda()
             m([t])
             n += 1
+            total += 1
+            if total % 50 == 0:
+                print(f'naive: {total} frames', file=sys.stderr, flush=True)
             if n == 10:
                 torch.cuda.synchronize()
                 n, t0 = 0, time.perf_counter()

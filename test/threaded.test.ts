@@ -31,12 +31,17 @@ async function frames(extra: string, n = 60) {
 }
 
 test('threaded decoding gives the same frames as decoding on the main thread', { timeout: 120_000 }, async () => {
-  for (const extra of ['', 'width=416 format=bgr24']) {
+  const seen: Record<string, string[]> = {};
+  for (const extra of ['', 'width=416 format=bgr24', 'width=416 format=bgr24 method=fast_bilinear decode-threads=1']) {
     const main = await frames(extra);
     const threaded = await frames(`${extra} threaded=true`);
     assert.equal(main.length, 60);
     assert.deepEqual(threaded, main, `uri ${extra}`);
+    seen[extra] = main.map((f) => f.hash);
   }
+  // The method reaches both scalers: the same frames, other pixels.
+  const [, bilinear, fast] = Object.values(seen);
+  assert.ok(fast!.every((h, i) => h !== bilinear![i]), 'fast_bilinear scales differently from bilinear');
   assert.equal(OwnedPixels.live, 0, 'every frame and slot was released');
 });
 

@@ -7,10 +7,10 @@
 // a stream never runs more than POOL frames ahead of the pipeline.
 import { parentPort } from 'node:worker_threads';
 import { SoftwareScaleContext } from 'node-av/lib';
-import { SWS_BILINEAR } from 'node-av/constants';
 import { VideoSource, type SourceOptions } from './source.ts';
 import { pixFmtFromName, pixFmtName } from './av.ts';
 import { packedPlanes } from './shared-pixels.ts';
+import { swsFlag, type ScaleMethod } from './scale.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ToDecoder } from './threaded.ts';
@@ -21,6 +21,7 @@ interface Stream {
   id: number; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
   /** Output format asked for ('' keeps the decoder's). */
   format: string;
+  method: ScaleMethod;
   /** swscale from the decoder's geometry straight into a slot, on this thread (no libuv job, no frame between). */
   sws: { key: string; ctx: SoftwareScaleContext } | null;
 }
@@ -97,7 +98,7 @@ function scaleInto(s: Stream, av: import('node-av/lib').Frame, dst: Uint8Array, 
   if (s.sws?.key !== key) {
     s.sws?.ctx.freeContext();
     const c = new SoftwareScaleContext();
-    c.getContext(av.width, av.height, av.format as never, W, H, pixFmtFromName(format) as never, SWS_BILINEAR);
+    c.getContext(av.width, av.height, av.format as never, W, H, pixFmtFromName(format) as never, swsFlag(s.method) as never);
     if (c.initContext() < 0) throw new Err.FORMAT(`cannot scale ${av.width}x${av.height} ${pixFmtName(av.format as never)} to ${W}x${H} ${format}`);
     s.sws = { key, ctx: c };
   }
@@ -115,7 +116,7 @@ function scaleInto(s: Stream, av: import('node-av/lib').Frame, dst: Uint8Array, 
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', sws: null };
+  const s: Stream = { id: m.id, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null };
   streams.set(m.id, s);
   try {
     await s.src.open();

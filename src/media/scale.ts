@@ -2,6 +2,7 @@
 // node-av's async workers. One graph per input geometry, rebuilt only when the input changes.
 import { FilterAPI } from 'node-av/api';
 import type { Frame as AVFrame } from 'node-av/lib';
+import { SWS_AREA, SWS_BICUBIC, SWS_BILINEAR, SWS_FAST_BILINEAR, SWS_LANCZOS, SWS_POINT } from 'node-av/constants';
 import { AVPixels, avOf, pixFmtName } from './av.ts';
 import type { Frame } from '../core/frame.ts';
 import { SluiceError, Err } from '../core/errors.ts';
@@ -20,9 +21,17 @@ export interface ScaleSpec {
   placement: 'center' | 'top-left';
   /** Pad colour as FFmpeg colour (black, 0x727272...). */
   padColor: string;
-  method: 'bilinear' | 'bicubic' | 'area' | 'fast_bilinear' | 'neighbor' | 'lanczos';
+  method: ScaleMethod;
   /** Filter-graph threads; 0 (default) lets FFmpeg use every core. Callers that run many scalers side by side pass 1. */
   threads?: number;
+}
+
+export const SCALE_METHODS = ['bilinear', 'bicubic', 'area', 'fast_bilinear', 'neighbor', 'lanczos'] as const;
+export type ScaleMethod = typeof SCALE_METHODS[number];
+
+/** The swscale flag of a method (the filter graph takes the names; sws_getContext these). */
+export function swsFlag(m: ScaleMethod): number {
+  return { bilinear: SWS_BILINEAR, bicubic: SWS_BICUBIC, area: SWS_AREA, fast_bilinear: SWS_FAST_BILINEAR, neighbor: SWS_POINT, lanczos: SWS_LANCZOS }[m];
 }
 
 /** Where the source image landed in the output: out = in * scale + offset (per axis). */

@@ -11,7 +11,7 @@ import type { Frame as AVFrame, Packet } from 'node-av/lib';
 const NOPTS = -9223372036854775808n;
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { Scaler, even } from './scale.ts';
+import { Scaler, even, type ScaleMethod } from './scale.ts';
 import { AVPixels, pixFmtName } from './av.ts';
 import type { Pixels } from '../core/frame.ts';
 
@@ -43,6 +43,10 @@ export interface SourceOptions {
    * NVDEC's resize) and format. The decoding thread scales straight into shared memory.
    */
   callerScales?: boolean;
+  /** swscale interpolation for CPU scaling (default bilinear). */
+  method?: ScaleMethod;
+  /** Threads per software decoder (0: FFmpeg's choice, about one per core). */
+  decodeThreads?: number;
 }
 
 /** What a source hands the uri element: pixels plus their geometry. */
@@ -226,11 +230,11 @@ export class VideoSource extends StreamInfo {
       this.decoder = await Decoder.create(vs, cuvid as never, { hardware: this.hw, exitOnError: false, options: { resize: `${this.outWidth}x${this.outHeight}` } as never });
       this.scaling = 'nvdec';
     } else {
-      this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false });
+      this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false, threadCount: this.opts.decodeThreads ?? 0 });
       if (resize) this.scaling = 'cpu';
     }
     if (!this.opts.callerScales && (resize && this.scaling === 'cpu' || this.opts.format)) {
-      this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: 'bilinear', threads: 1 });
+      this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: this.opts.method ?? 'bilinear', threads: 1 });
     }
     this.usingHw = this.decoder.isHardware();
     this.packets = this.demuxer!.packets(this.streamIndex);
