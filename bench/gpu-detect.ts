@@ -61,22 +61,33 @@ function py(limitS: number, ...a: string[]): Record<string, number> {
   }
 }
 
-/** GPU utilisation (sm %) sampled once a second while `fn` runs. */
-async function withDmon<T>(fn: () => Promise<T>): Promise<{ value: T; sm: number[] }> {
+/** Busy and total jiffies of all cores (/proc/stat), to give the CPU's use over a run. */
+function cpuTimes(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, x) => a + x, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), total };
+}
+
+/** GPU utilisation (sm %) sampled once a second while `fn` runs, and the cores' use (%) over it. */
+async function withDmon<T>(fn: () => Promise<T>): Promise<{ value: T; sm: number[]; cpu: number }> {
   const d = spawn('nvidia-smi', ['dmon', '-s', 'u', '-d', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   d.stdout.on('data', (b: Buffer) => { text += b.toString(); });
+  // The middle of the run: skip start-up (model load, CUDA's per-shape search) and the end.
+  let c0 = cpuTimes(), c1 = c0;
+  const a = setTimeout(() => { c0 = cpuTimes(); }, 8000), b = setTimeout(() => { c1 = cpuTimes(); }, 8000 + seconds * 500);
   try {
     const value = await fn();
-    return { value, sm: text.split('\n').filter((l) => /^\s*\d/.test(l)).map((l) => Number(l.trim().split(/\s+/)[1])) };
-  } finally { d.kill(); }
+    const cpu = c1.total > c0.total ? Math.round(((c1.busy - c0.busy) / (c1.total - c0.total)) * 100) : -1;
+    return { value, sm: text.split('\n').filter((l) => /^\s*\d/.test(l)).map((l) => Number(l.trim().split(/\s+/)[1])), cpu };
+  } finally { d.kill(); clearTimeout(a); clearTimeout(b); }
 }
 
 /** One end-to-end run in its own process (sluice bench), with its report. */
 async function endToEnd(name: string, pipeline: string, env: NodeJS.ProcessEnv = {}): Promise<Record<string, unknown>> {
   const json = join(out, `${name}.json`);
   log(`${name}: ${pipeline.slice(0, 160)}...`);
-  const { value, sm } = await withDmon(() => new Promise<number>((res) => {
+  const { value, sm, cpu } = await withDmon(() => new Promise<number>((res) => {
     const c = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'sluice.js'), 'bench', '--runs', '1', '--seconds', String(seconds), '--json', json, pipeline], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let err = '';
     c.stdout.on('data', () => {});
@@ -95,8 +106,8 @@ async function endToEnd(name: string, pipeline: string, env: NodeJS.ProcessEnv =
   const infer = Object.values(rep.elements as Record<string, { type: string; resolved?: unknown }>).find((e) => e.type === 'infer');
   const smAvg = sm.length ? Math.round(sm.reduce((a, x) => a + x, 0) / sm.length) : -1;
   const meta = Object.values(rep.elements as Record<string, { type: string; resolved?: { objectsPerFrame?: number } }>).find((e) => e.type === 'meta');
-  const row = { name, fps: r.fps ?? rep.fps, busy, smAvg, verdict: rep.bottleneck?.text, resolved: infer?.resolved, objectsPerFrame: meta?.resolved?.objectsPerFrame };
-  log(`${name}: ${Math.round(row.fps)} fps, gpu sm ${smAvg}%, ${row.objectsPerFrame} objects/frame, busy ${JSON.stringify(busy)}; ${row.verdict}; infer ${JSON.stringify(infer?.resolved ?? {})}`);
+  const row = { name, fps: r.fps ?? rep.fps, busy, smAvg, cpu, verdict: rep.bottleneck?.text, resolved: infer?.resolved, objectsPerFrame: meta?.resolved?.objectsPerFrame };
+  log(`${name}: ${Math.round(row.fps)} fps, gpu sm ${smAvg}%, cpu ${cpu}%, ${row.objectsPerFrame} objects/frame, busy ${JSON.stringify(busy)}; ${row.verdict}; infer ${JSON.stringify(infer?.resolved ?? {})}`);
   return row;
 }
 
@@ -190,7 +201,7 @@ const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = ''
   return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;
 };
 // A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads),
-// fast (uri method=fast_bilinear), all (infer gpu-id=all), tN (uri decode-threads=N: threads per software decoder).
+// fast (uri method=fast_bilinear), all (infer gpu-id=all), own (NVDEC in a CUDA context of its own), tN (uri decode-threads=N: threads per software decoder).
 const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode, ...string[]]);
 for (const [model, decode, ...opt] of RUNS) {
   const n = 16;
@@ -202,6 +213,7 @@ for (const [model, decode, ...opt] of RUNS) {
     else if (x.startsWith('d')) env.SLUICE_DECODE_THREADS = v;
     else if (x === 'fast') src += ' method=fast_bilinear';
     else if (x === 'all') infer += ' gpu-id=all';
+    else if (x === 'own') env.SLUICE_NVDEC_CONTEXT = 'own';
     else if (x.startsWith('t')) src += ` decode-threads=${v}`;
     else if (x.startsWith('w')) infer += ` workers=${v}`;
     else if (x.startsWith('b')) infer += ` batch-size=${v}`;
@@ -229,12 +241,12 @@ if (!skip.includes('compare') && inTime('compare')) results.compare = await comp
 save();
 
 console.log(`\n## gpu-detect on ${device}, ${seconds} s per run, 16 x 1080p H.264 in, fp16, compiled`);
-console.log('| run | end-to-end fps | x model-only ceiling (batch 32) | x naive PyTorch loop | GPU sm % | objects/frame | verdict |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| run | end-to-end fps | x model-only ceiling (batch 32) | x naive PyTorch loop | GPU sm % | CPU % | objects/frame | verdict |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const fps = Number(r.fps ?? 0);
   const key = String(r.name).startsWith('ssd') ? 'ssd-b32' : 'yolox-b32';
-  console.log(`| ${r.name} | ${Math.round(fps)} | ${(fps / ceil[key]!).toFixed(2)} | ${(fps / naive).toFixed(1)} | ${r.smAvg} | ${r.objectsPerFrame ?? ''} | ${r.verdict ?? ''} |`);
+  console.log(`| ${r.name} | ${Math.round(fps)} | ${(fps / ceil[key]!).toFixed(2)} | ${(fps / naive).toFixed(1)} | ${r.smAvg} | ${r.cpu} | ${r.objectsPerFrame ?? ''} | ${r.verdict ?? ''} |`);
 }
 console.log(`\nmodel-only ceilings (img/s): ${JSON.stringify(Object.fromEntries(Object.entries(ceil).map(([k, v]) => [k, Math.round(v)])))}`);
 console.log(`PyTorch eager fp16 SSD300 head: batch 64 ${Math.round(eager64)} img/s; naive loop ${naive.toFixed(1)} fps`);

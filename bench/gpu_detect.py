@@ -99,7 +99,7 @@ def naive(clip, seconds):
             total += 1
             if total % 50 == 0:
                 print(f'naive: {total} frames', file=sys.stderr, flush=True)
-            if n == 10:
+            if n == 10 and t0 is None:
                 torch.cuda.synchronize()
                 n, t0 = 0, time.perf_counter()
             if t0 is not None and time.perf_counter() - t0 >= seconds:

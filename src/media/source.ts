@@ -86,7 +86,11 @@ export function openCuda(device = 0): HardwareContext | null {
     Log.setLevel(AV_LOG_QUIET);
     let ctx: HardwareContext | null = null;
     try {
-      ctx = HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, device ? String(device) : undefined);
+      // The device's primary context, which onnxruntime's CUDA sessions in this process use too:
+      // two contexts on one GPU are time-sliced, so NVDEC's copies would stall inference calls.
+      // SLUICE_NVDEC_CONTEXT=own gives NVDEC a context of its own (the earlier behaviour).
+      const own = process.env.SLUICE_NVDEC_CONTEXT === 'own';
+      ctx = HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, device ? String(device) : undefined, own ? undefined : { primary_ctx: '1' });
     } catch {
       ctx = null;
     } finally {
