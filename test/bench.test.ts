@@ -88,3 +88,19 @@ test('the verdict\'s advice follows how the bottleneck element really runs', { t
   // At the fastest preset there is no faster one to suggest.
   assert.doesNotMatch(encodeHint({ codec: 'h264', preset: 'ultrafast' }), /try preset/);
 });
+
+test('the verdict names the main thread when elements share a saturated event loop, not one of them', { timeout: 60_000 }, async () => {
+  // Three elements each spin the one thread for ~1/3 of a frame's time: none is the bottleneck alone.
+  const r = await launch('testsrc num-frames=150 width=64 height=48 ! identity busy=2 ! identity busy=2 ! identity busy=2 ! fakesink').run();
+  assert.ok(r.mainThread && r.mainThread.busy >= 0.9, `event loop ${r.mainThread?.busy}`);
+  // (Each one's busy share also counts its waits for the loop while the others spin.)
+  for (const n of ['identity0', 'identity1', 'identity2']) assert.ok(r.elements[n]!.busy < 0.9, `${n} ${r.elements[n]!.busy}`);
+  assert.equal(r.bottleneck!.element, 'main-thread');
+  assert.match(r.bottleneck!.text, /^the main thread is saturated \(event loop \d+% busy\); the elements sharing it: identity\d \d+%, identity\d \d+%, identity\d \d+%/);
+  // One slow element alone is still named as such (the loop is busy because of it).
+  const one = await launch('testsrc num-frames=60 width=64 height=48 ! identity busy=5 ! fakesink').run();
+  assert.equal(one.bottleneck!.element, 'identity0');
+  // A pipeline that waits (delay) leaves the loop idle.
+  const idle = await launch('testsrc num-frames=20 width=64 height=48 ! identity delay=10 ! fakesink').run();
+  assert.ok(idle.mainThread!.busy < 0.5, `idle loop ${idle.mainThread!.busy}`);
+});

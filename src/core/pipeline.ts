@@ -12,6 +12,7 @@ import { verdict, type StatsSnapshot } from './stats.ts';
 import { reportOf, round3, type PipelineReport } from './report.ts';
 import { getLogger } from './log.ts';
 import { channels } from './events.ts';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 
 export const DEFAULT_QUEUE = 4;
 
@@ -81,6 +82,9 @@ export class Pipeline {
   private failure: SluiceError | null = null;
   private t0 = 0;
   private t1 = 0;
+  /** The main thread's event loop use from start (and to the end): what every element's per-frame work shares. */
+  private elu0: EventLoopUtilization | null = null;
+  private elu: EventLoopUtilization | null = null;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private errors: { source: string; code: string; message: string }[] = [];
   private teardownHooks: (() => Promise<void> | void)[] = [];
@@ -319,9 +323,11 @@ export class Pipeline {
       for (const n of this.nodes) if (!n.isSource) n.channel = this.channelFor(n);
       this.gate = new Promise((r) => { this.openGate = r; });
       this.t0 = performance.now();
+      this.elu0 = performance.eventLoopUtilization();
       this.tasks = this.nodes.map((n) => this.runNode(n));
       this.done = this.allTasks().then(() => {
         this.t1 = performance.now();
+        this.elu = performance.eventLoopUtilization(this.elu0!);
         if (!this.failure) this.bus.post({ type: 'eos' });
       });
       this.changed(from, to);
@@ -681,7 +687,8 @@ export class Pipeline {
     const wall = ((this.t1 || performance.now()) - this.t0) / 1000;
     const elements: StatsSnapshot['elements'] = {};
     for (const n of this.nodes) elements[n.name] = reportOf(n, wall);
-    return { wallSeconds: wall, elements };
+    const elu = this.elu ?? (this.elu0 ? performance.eventLoopUtilization(this.elu0) : null);
+    return { wallSeconds: wall, elements, ...(elu ? { loopBusy: round3(elu.utilization) } : {}) };
   }
 
   report(): PipelineReport {
@@ -695,6 +702,7 @@ export class Pipeline {
       wallSeconds: round3(snap.wallSeconds),
       fps: snap.wallSeconds > 0 ? round3(frames / snap.wallSeconds) : 0,
       elements: snap.elements,
+      ...(snap.loopBusy !== undefined ? { mainThread: { busy: snap.loopBusy } } : {}),
       bottleneck: verdict(snap, this.nodes.map((n) => n.name), (name) => {
         const n = this.nodes.find((x) => x.name === name);
         return n?.impl?.hint?.() ?? '';

@@ -10,6 +10,11 @@ export interface PipelineReport {
   wallSeconds: number;
   fps: number;
   elements: Record<string, ElementReport>;
+  /**
+   * The main thread's event loop, busy fraction over the run (the process's: shared with any other
+   * pipeline in it). Elements' per-frame work all runs there; near 1 it is the limit.
+   */
+  mainThread?: { busy: number };
   bottleneck: Verdict | null;
   errors: { source: string; code: string; message: string }[];
 }

@@ -62,7 +62,12 @@ export interface ElementReport {
 export interface StatsSnapshot {
   wallSeconds: number;
   elements: Record<string, ElementReport>;
+  /** Main thread's event loop busy fraction (performance.eventLoopUtilization) over the run. */
+  loopBusy?: number;
 }
+
+/** At this event-loop use the main thread, not one element, is what limits the pipeline. */
+export const LOOP_SATURATED = 0.9;
 
 export interface Verdict {
   element: string;
@@ -80,6 +85,16 @@ export function verdict(snap: StatsSnapshot, order: string[], hintFor: (name: st
   }
   if (best === null) return null;
   const e = snap.elements[best]!;
+  // Elements share one thread: when it is saturated, a busy share of each is time spent waiting
+  // for it as much as working, so name the thread and the largest shares of it.
+  if (snap.loopBusy !== undefined && snap.loopBusy >= LOOP_SATURATED && e.busy < 0.9) {
+    const top = order.map((name) => [name, snap.elements[name]] as const)
+      .filter(([, r]) => r && r.type !== 'uri' && r.busy >= 0.05)
+      .sort((a, b) => b[1]!.busy - a[1]!.busy).slice(0, 4)
+      .map(([name, r]) => `${name} ${Math.round(r!.busy * 100)}%`);
+    const text = `the main thread is saturated (event loop ${Math.round(snap.loopBusy * 100)}% busy)${top.length ? `; the elements sharing it: ${top.join(', ')}` : ''}; run fewer streams per process (sluice serve or a cluster spreads them), decode in threads (uri threaded=true), or lighten the busiest element's per-frame work`;
+    return { element: 'main-thread', busy: snap.loopBusy, text };
+  }
   const queueFull = e.queue.capacity > 0 && e.queue.highWater >= e.queue.capacity;
   const pct = Math.round(e.busy * 100);
   let text = `${best} is the bottleneck: ${pct}% busy`;

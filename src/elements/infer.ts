@@ -19,7 +19,7 @@ import { SessionPool } from '../infer/pool.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
-import type { Ep, PrepSpec } from '../infer/protocol.ts';
+import type { Ep, PackedCopy, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
 import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
 import { listBackends, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
@@ -154,7 +154,7 @@ dynamic batch dimension take batch-size frames per call.`,
     let queue: Channel<Entry | null>;
     let emitter: Promise<void> = Promise.resolve();
     let failure: unknown = null;
-    let gather: { frames: Frame[]; places: Promise<Placement>[]; slot: Slot } | null = null;
+    let gather: { frames: Frame[]; places: Promise<Placement>[]; slot: Slot; copies: PackedCopy[] } | null = null;
     let cropper: Cropper | null = null;
     const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
     const counters = new Map<number, number>();
@@ -203,11 +203,11 @@ dynamic batch dimension take batch-size frames per call.`,
     const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
-    const runSlot = (slot: Slot, n: number): Promise<Decoded[]> => {
+    const runSlot = (slot: Slot, n: number, copies?: PackedCopy[]): Promise<Decoded[]> => {
       const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
       const runAs = padTo || undefined;
       const t0 = performance.now();
-      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs).then((r) => {
+      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs, copies?.length ? copies : undefined).then((r) => {
         callStats.calls++;
         callStats.frames += n;
         callStats.runMs += r.timing.run;
@@ -263,7 +263,7 @@ dynamic batch dimension take batch-size frames per call.`,
       const g = gather!;
       gather = null;
       const done = handOff(Promise.all(g.places).then((places) =>
-        runSlot(g.slot, g.frames.length).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!)))));
+        runSlot(g.slot, g.frames.length, g.copies).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!)))));
       await enqueue({ frames: g.frames, done });
     };
 
@@ -488,13 +488,16 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         if (o.mode === 'secondary') return secondary(frame);
         // Waits here (backpressure) when every staging slot is in flight.
-        gather ??= { frames: [], places: [], slot: await acquireSlot() };
+        gather ??= { frames: [], places: [], slot: await acquireSlot(), copies: [] };
         const i = gather.frames.length;
         const slot = gather.slot;
         // A frame decoded to the model's size and channel order in a decoding thread (uri
         // threaded=true format=bgr24 width=...) is copied into the batch as it is.
+        // The worker copies it (off this thread) when its rows are full width; else it is copied here.
         const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
-        const fits = packed && preps[0]!.intoPacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
+        const deferred = packed && preps[0]!.packedCopy(packed, frame.width, frame.height, frame.format, i * bytesPerImage);
+        if (deferred) gather.copies.push(deferred.copy);
+        const fits = deferred ? deferred.place : packed && preps[0]!.intoPacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
         let place: Promise<Placement>;
         if (fits) {
           place = Promise.resolve(fits);

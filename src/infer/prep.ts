@@ -8,6 +8,7 @@ import { Scaler, placement, type Placement, type ScaleSpec } from '../media/scal
 import { pixFmtFromName, pixFmtName } from '../media/av.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
+import type { PackedCopy } from './protocol.ts';
 
 export class Preprocessor {
   readonly width: number;
@@ -43,9 +44,8 @@ export class Preprocessor {
    * into place and padded here, no scaling. Null when the frame does not fit that way.
    */
   intoPacked(src: Uint8Array, width: number, height: number, format: string, dst: Uint8Array, offset: number): Placement | null {
-    if (format !== this.spec.format || this.spec.crop) return null;
-    const place = placement(width, height, this.spec);
-    if (place.iw !== width || place.ih !== height || place.width !== this.width || place.height !== this.height) return null;
+    const place = this.packedPlace(width, height, format);
+    if (!place) return null;
     const W = this.width, rowBytes = width * 3, out = W * 3;
     const top = offset + place.dy * out;
     if (place.dx === 0 && width === W) {
@@ -58,6 +58,26 @@ export class Preprocessor {
       for (let y = 0; y < height; y++) dst.set(src.subarray(y * rowBytes, (y + 1) * rowBytes), top + y * out + place.dx * 3);
     }
     return { ...place, sx: 1, sy: 1 };
+  }
+
+  private packedPlace(width: number, height: number, format: string): Placement | null {
+    if (format !== this.spec.format || this.spec.crop) return null;
+    const place = placement(width, height, this.spec);
+    if (place.iw !== width || place.ih !== height || place.width !== this.width || place.height !== this.height) return null;
+    return place;
+  }
+
+  /**
+   * As intoPacked, but the copy is left to the inference worker (it reads the decoding thread's
+   * slot itself): for full-width images in shared memory. Null when that does not apply.
+   */
+  packedCopy(src: Uint8Array, width: number, height: number, format: string, offset: number): { place: Placement; copy: PackedCopy } | null {
+    if (!(src.buffer instanceof SharedArrayBuffer)) return null;
+    const place = this.packedPlace(width, height, format);
+    if (!place || place.dx !== 0 || width !== this.width) return null;
+    const out = this.width * 3;
+    const copy = { src: src.buffer, srcOffset: src.byteOffset, bytes: out * height, dst: offset + place.dy * out, start: offset, end: offset + out * this.height, pad: this.pad };
+    return { place: { ...place, sx: 1, sy: 1 }, copy };
   }
 
   /** Scale `src` into dst[offset..] tightly packed; returns where the image landed. */

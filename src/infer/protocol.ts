@@ -16,6 +16,13 @@ export interface Normalisation {
   std: [number, number, number];
 }
 
+/**
+ * An image already at the model's size and channel order, still in its decoding thread's shared
+ * slot: the worker copies it into the batch (bytes from src at srcOffset to pixels at dst) and
+ * fills the rest of the image's rows [start, end) with pad, so the main thread copies nothing.
+ */
+export interface PackedCopy { src: SharedArrayBuffer; srcOffset: number; bytes: number; dst: number; start: number; end: number; pad: number }
+
 export interface PrepSpec extends Normalisation {
   width: number;
   height: number;
@@ -37,7 +44,7 @@ export type WorkerRequest =
   /** warm: batch sizes to run once before playing (each new shape costs CUDA an algorithm search). */
   | { type: 'open'; id: number; warm: number[] }
   /** n images are staged; the call runs `runAs` >= n of them (a warmed-up batch size), and decodes n. */
-  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; runAs?: number; prep: PrepSpec; decode?: DecodeSpec }
+  | { type: 'run'; id: number; inputName: string; pixels: SharedArrayBuffer; offset: number; n: number; runAs?: number; prep: PrepSpec; decode?: DecodeSpec; copies?: PackedCopy[] }
   | { type: 'close'; id: number };
 
 export type WorkerResponse =

@@ -68,6 +68,11 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
   // Rows past n are stale pixels of an earlier call: they pad the batch to a warmed-up size and are not decoded.
   const rows = Math.max(req.n, req.runAs ?? 0);
   const px = new Uint8Array(req.pixels, req.offset, rows * 3 * req.prep.width * req.prep.height);
+  for (const c of req.copies ?? []) {
+    px.fill(c.pad, c.start, c.dst);
+    px.set(new Uint8Array(c.src, c.srcOffset, c.bytes), c.dst);
+    px.fill(c.pad, c.dst + c.bytes, c.end);
+  }
   const dims = req.prep.layout === 'nchw' ? [rows, 3, req.prep.height, req.prep.width] : [rows, req.prep.height, req.prep.width, 3];
   // A compiled model reads the shared staging pixels directly: no float tensor on the host.
   const input = req.prep.uint8 ? new ort.Tensor('uint8', sharedInput === false ? px.slice() : px, dims) : new ort.Tensor('float32', toTensor(px, rows, req.prep), dims);

@@ -43,14 +43,17 @@ async function freeSlot(s: Stream, max: number): Promise<number> {
     const seen = Atomics.load(s.ctl, 0);
     for (let i = 0; i < s.slots.length; i++) if (Atomics.load(s.ctl, 1 + i) === 0) return i;
     if (s.slots.length < max) return s.slots.length;
-    // Every slot is held downstream: wait until one comes back (or the stream closes).
+    // Every slot is held downstream: wait until one comes back (or the stream closes). The flag
+    // asks the main thread for a notify; set before the wait, so a slot given back after
+    // `seen` was read either changes the counter (the wait returns at once) or sees the flag.
+    Atomics.store(s.ctl, max + 1, 1);
     const w = Atomics.waitAsync(s.ctl, 0, seen);
     if (w.async) await w.value;
   }
 }
 
 async function pump(s: Stream): Promise<void> {
-  const max = s.ctl.length - 1;
+  const max = s.ctl.length - 2;
   for (;;) {
     const idx = await freeSlot(s, max);
     if (idx < 0) return;
@@ -126,7 +129,7 @@ async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   }
   if (s.closed) return;
   const v = s.src;
-  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, scaling: v.scaling, expectedFrames: v.expectedFrames } });
+  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, scaling: v.scaling, expectedFrames: v.expectedFrames } });
   s.pumping = pump(s).catch((e) => { if (!s.closed) fail(m.id, e); });
 }
 

@@ -72,7 +72,7 @@ export interface Decoded {
 }
 
 /** One shared CUDA context per GPU (null: that GPU could not be opened), and how many sources use it. */
-const contexts = new Map<number, { ctx: HardwareContext | null; users: number }>();
+const contexts = new Map<number, { ctx: HardwareContext | null; users: number; kind: 'primary' | 'own' }>();
 /**
  * The process's CUDA device context for GPU `device`, or null; probed once per GPU, quietly (a
  * CPU box is not an error). One context for every stream of that GPU, as FFmpeg's
@@ -85,18 +85,25 @@ export function openCuda(device = 0): HardwareContext | null {
   if (!c) {
     Log.setLevel(AV_LOG_QUIET);
     let ctx: HardwareContext | null = null;
+    let kind: 'primary' | 'own' = 'own';
     try {
       // The device's primary context, which onnxruntime's CUDA sessions in this process use too:
       // two contexts on one GPU are time-sliced, so NVDEC's copies would stall inference calls.
       // SLUICE_NVDEC_CONTEXT=own gives NVDEC a context of its own (the earlier behaviour).
+      // FFmpeg refuses a primary context already made active with other flags (onnxruntime's,
+      // when its sessions started first): then NVDEC gets one of its own.
       const own = process.env.SLUICE_NVDEC_CONTEXT === 'own';
-      ctx = HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, device ? String(device) : undefined, own ? undefined : { primary_ctx: '1' });
+      const dev = device ? String(device) : undefined;
+      const make = (opts?: Record<string, string>) => { try { return HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, dev, opts); } catch { return null; } };
+      const primary = own ? null : make({ primary_ctx: '1' });
+      ctx = primary ?? make();
+      kind = primary ? 'primary' : 'own';
     } catch {
       ctx = null;
     } finally {
       Log.setLevel(AV_LOG_ERROR);
     }
-    c = { ctx, users: 0 };
+    c = { ctx, users: 0, kind };
     contexts.set(device, c);
     if (!ctx) return null;
   }
@@ -135,6 +142,8 @@ export class StreamInfo {
   outWidth = 0;
   outHeight = 0;
   usingHw = false;
+  /** NVDEC's CUDA context: the device's primary one (shared with onnxruntime) or its own. */
+  cudaContext: 'primary' | 'own' | '' = '';
   /** How frames are scaled to the decode size: 'nvdec' (the decoder's resize), 'cpu', or '' (not scaled). */
   scaling: 'nvdec' | 'cpu' | '' = '';
   /** Frames the container declares (0: not known). */
@@ -241,6 +250,7 @@ export class VideoSource extends StreamInfo {
       this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: this.opts.method ?? 'bilinear', threads: 1 });
     }
     this.usingHw = this.decoder.isHardware();
+    if (this.usingHw) this.cudaContext = contexts.get(this.opts.gpuId ?? 0)?.kind ?? '';
     this.packets = this.demuxer!.packets(this.streamIndex);
   }
 

@@ -65,7 +65,8 @@ export class ThreadedSource extends StreamInfo {
   private opts: SourceOptions;
   private id = nextId++;
   thread: Thread | null = null;
-  private ctl = new SharedArrayBuffer(4 * (POOL + 1));
+  // [0] a counter bumped when a slot comes back, [1..POOL] slot in use, [POOL + 1] the thread waits for a slot.
+  private ctl = new SharedArrayBuffer(4 * (POOL + 2));
   private flags = new Int32Array(this.ctl);
   private slots: Uint8Array[] = [];
   private queue: SourceFrame[] = [];
@@ -104,7 +105,12 @@ export class ThreadedSource extends StreamInfo {
       case 'frame': {
         if (m.sab) this.slots[m.slot] = new Uint8Array(m.sab);
         const flags = this.flags, i = 1 + m.slot;
-        const giveBack = () => { Atomics.store(flags, i, 0); Atomics.add(flags, 0, 1); Atomics.notify(flags, 0); };
+        // Wake the thread only when it waits for a slot: a notify per frame costs the main thread.
+        const giveBack = () => {
+          Atomics.store(flags, i, 0);
+          Atomics.add(flags, 0, 1);
+          if (Atomics.load(flags, POOL + 1) === 1) { Atomics.store(flags, POOL + 1, 0); Atomics.notify(flags, 0); }
+        };
         // Decoded before the thread saw the close: nobody will take it.
         if (!this.thread) { giveBack(); return; }
         const slot = new SlotRef(this.slots[m.slot]!.subarray(0, m.bytes), giveBack);
