@@ -29,7 +29,7 @@ const props = z.object({
   height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
   format: p.str('', 'convert to this pixel format as it is decoded (rgb24, bgr24, yuv420p...; empty: the decoder\'s). A model-sized rgb24/bgr24 frame goes to infer without a conversion there'),
   method: p.enum(SCALE_METHODS, 'bilinear', 'interpolation when frames are scaled on the CPU to width/height (fast_bilinear: two taps per output pixel, like OpenCV\'s INTER_LINEAR and the resize most detectors are trained with; about twice as fast as bilinear when shrinking 1080p to a model\'s size)'),
-  decodeThreads: p.int(0, 'threads per software decoder; 0: FFmpeg\'s choice (about one per core). With many streams decoding at once, 1 or 2 avoids hundreds of threads competing for the cores', { min: 0, max: 64 }),
+  decodeThreads: p.int(-1, 'threads per software decoder; 0: FFmpeg\'s choice (about one per core); -1: 1 with threaded=true (many streams share the cores; 16 x 1080p on an H200: 1.02-1.10x FFmpeg\'s choice), else FFmpeg\'s choice', { min: -1, max: 64 }),
   gpuId: p.int(-1, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream; -1: streams spread round-robin over every GPU (stream id modulo their number)', { min: -1, max: 63 }),
   threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default half the cores, 8 at most); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
@@ -68,7 +68,7 @@ export default defineElement({
     const gpus = o.hw === 'none' ? 0 : listGpus().length;
     const gpuId = o.gpuId >= 0 ? o.gpuId : gpus > 1 ? ctx.streamId % gpus : 0;
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads >= 0 ? o.decodeThreads : o.threaded ? 1 : 0 };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
@@ -210,11 +210,12 @@ export default defineElement({
       describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : {}), ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
+        const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);
         const thr = o.threaded ? '' : 'threaded=true (decode in decoding threads; with width=/height=/format= at the model\'s input, infer takes frames as they are), ';
         return src.usingHw
           // NVDEC frames are downloaded to CPU memory here; many CPU cores often decode faster.
           ? `try ${thr}compare hw=none (NVDEC decode includes the download to CPU memory), or split the streams over GPUs`
-          : `try ${thr}hw=cuda (NVDEC), a smaller input, or fewer streams per process`;
+          : `try ${thr}${scalesOnCpu && o.method !== 'fast_bilinear' && o.method !== 'neighbor' ? 'method=fast_bilinear (two taps like OpenCV\'s resize: 1.13x end to end at 16 x 1080p to 300x300 on an H200), ' : ''}hw=cuda (NVDEC), a smaller input, or fewer streams per process`;
       },
       async stop() {
         clearInterval(watch);
