@@ -15,9 +15,9 @@ const video = media('one-by-one-person-detection.mp4');
 const model = `${ASSETS}/models/yolox/yolox_nano.onnx`;
 
 /** Hash of each frame's planes, read through avOf as any element would. */
-async function frames(extra: string, n = 60) {
+async function frames(extra: string, n = 60, location = video) {
   const got: { pts: number; size: string; format: string; hash: string }[] = [];
-  const p = launch(`uri location=${video} num-frames=${n} ${extra} ! fakesink`);
+  const p = launch(`uri location=${location} num-frames=${n} ${extra} ! fakesink`);
   p.addProbe('uri0.src', (f) => {
     const av = avOf(f.pixels, 'test');
     const h = createHash('sha1');
@@ -42,6 +42,23 @@ test('threaded decoding gives the same frames as decoding on the main thread', {
   // The method reaches both scalers: the same frames, other pixels.
   const [, bilinear, fast] = Object.values(seen);
   assert.ok(fast!.every((h, i) => h !== bilinear![i]), 'fast_bilinear scales differently from bilinear');
+  assert.equal(OwnedPixels.live, 0, 'every frame and slot was released');
+});
+
+test('blocking and libuv decoding in the decoding thread (SLUICE_SYNC_DECODE=0) give the same frames and times, across loop passes', { timeout: 120_000 }, async () => {
+  const clip = join(tmp(), 'short.mp4');
+  await launch(`testsrc pattern=objects num-frames=30 width=320 height=240 ! encode gop=10 ! file location=${clip}`).run();
+  const extra = 'loop=true width=160 format=bgr24';
+  const main = await frames(extra, 75, clip);
+  assert.equal(main.length, 75);
+  assert.ok(main[74]!.pts > main[29]!.pts * 2, 'times go on across passes');
+  assert.deepEqual(await frames(`${extra} threaded=true`, 75, clip), main, 'blocking (the default)');
+  process.env.SLUICE_SYNC_DECODE = '0';
+  try {
+    assert.deepEqual(await frames(`${extra} threaded=true`, 75, clip), main, 'libuv jobs');
+  } finally {
+    delete process.env.SLUICE_SYNC_DECODE;
+  }
   assert.equal(OwnedPixels.live, 0, 'every frame and slot was released');
 });
 

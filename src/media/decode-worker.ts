@@ -7,7 +7,7 @@
 // a stream never runs more than POOL frames ahead of the pipeline.
 import { parentPort } from 'node:worker_threads';
 import { SoftwareScaleContext } from 'node-av/lib';
-import { VideoSource, type SourceOptions } from './source.ts';
+import { VideoSource, isNetworkUrl, type SourceOptions } from './source.ts';
 import { pixFmtFromName, pixFmtName } from './av.ts';
 import { packedPlanes } from './shared-pixels.ts';
 import { swsFlag, type ScaleMethod } from './scale.ts';
@@ -18,7 +18,7 @@ import type { ToDecoder } from './threaded.ts';
 const port = parentPort!;
 
 interface Stream {
-  id: number; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
+  id: number; location: string; syncDecode?: boolean; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
   /** Output format asked for ('' keeps the decoder's). */
   format: string;
   method: ScaleMethod;
@@ -52,12 +52,20 @@ async function freeSlot(s: Stream, max: number): Promise<number> {
   }
 }
 
+const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+
 async function pump(s: Stream): Promise<void> {
   const max = s.ctl.length - 2;
+  // syncDecode (the default; SLUICE_SYNC_DECODE=0 turns it off): a local file decoded on the CPU is read and decoded with
+  // node-av's blocking calls on this thread, no libuv job per packet and frame (the thread then
+  // serves one stream's decoding at a time: threaded.ts gives each stream its own thread).
+  const sync = !!s.syncDecode && !s.src.usingHw && !isNetworkUrl(s.location);
   for (;;) {
     const idx = await freeSlot(s, max);
     if (idx < 0) return;
-    const d = await s.src.next();
+    // Blocking reads still let this thread's messages (close) and other streams in, once a frame.
+    if (sync) await yieldTurn();
+    const d = sync ? s.src.nextSync() : await s.src.next();
     if (s.closed) { d?.av.free(); return; }
     if (!d) { port.postMessage({ type: 'end', id: s.id, decodedThisPass: s.src.decodedThisPass, framesLost: s.src.framesLost }); return; }
     const av = d.av;
@@ -119,7 +127,7 @@ function scaleInto(s: Stream, av: import('node-av/lib').Frame, dst: Uint8Array, 
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null };
+  const s: Stream = { id: m.id, location: m.opts.location, syncDecode: m.opts.syncDecode, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null };
   streams.set(m.id, s);
   try {
     await s.src.open();

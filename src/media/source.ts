@@ -47,6 +47,23 @@ export interface SourceOptions {
   method?: ScaleMethod;
   /** Threads per software decoder (0: FFmpeg's choice, about one per core). */
   decodeThreads?: number;
+  /** In a decoding thread: read and decode a local file with blocking calls (VideoSource.nextSync). */
+  syncDecode?: boolean;
+}
+
+function cpuFrame(): AVFrame {
+  const sw = new Frame();
+  sw.alloc();
+  return sw;
+}
+
+/** `sw`, the CPU copy of a CUDA frame once hwframeTransferData returned `ret`; frees the CUDA frame. */
+function downloaded(frame: AVFrame, sw: AVFrame, ret: number): AVFrame {
+  if (ret < 0) { sw.free(); frame.free(); throw new Err.DECODE('downloading a CUDA frame to CPU memory failed'); }
+  sw.pts = frame.pts;
+  sw.timeBase = frame.timeBase;
+  frame.free();
+  return sw;
 }
 
 /** What a source hands the uri element: pixels plus their geometry. */
@@ -156,6 +173,7 @@ export class VideoSource extends StreamInfo {
   private decoder: Decoder | null = null;
   private hw: HardwareContext | null = null;
   private packets: AsyncGenerator<Packet | null> | null = null;
+  private packetsSync: Generator<Packet | null> | null = null;
   private pending: AVFrame[] = [];
   private ready: Decoded[] = [];
   private streamIndex = -1;
@@ -235,23 +253,39 @@ export class VideoSource extends StreamInfo {
   }
 
   private async openDecoder(): Promise<void> {
+    const { vs, cuvid, options } = this.decoderPlan();
+    this.afterDecoder(cuvid ? await Decoder.create(vs, cuvid as never, options) : await Decoder.create(vs, options));
+  }
+
+  /** The same, blocking: for a decoding thread that decodes synchronously (nextSync). */
+  private openDecoderSync(): void {
+    const { vs, cuvid, options } = this.decoderPlan();
+    this.afterDecoder(cuvid ? Decoder.createSync(vs, cuvid as never, options) : Decoder.createSync(vs, options));
+  }
+
+  private decoderPlan() {
     const vs = this.demuxer!.video()!;
     const resize = this.outWidth !== this.width || this.outHeight !== this.height;
     // NVDEC scales for free in its post-processing; the cuvid decoders expose that as "resize".
-    const cuvid = resize && this.hw ? `${avGetCodecName(vs.codecpar.codecId)}_cuvid` : '';
-    if (cuvid && Codec.findDecoderByName(cuvid as never)) {
-      this.decoder = await Decoder.create(vs, cuvid as never, { hardware: this.hw, exitOnError: false, options: { resize: `${this.outWidth}x${this.outHeight}` } as never });
-      this.scaling = 'nvdec';
-    } else {
-      this.decoder = await Decoder.create(vs, { hardware: this.hw, exitOnError: false, threadCount: this.opts.decodeThreads ?? 0 });
-      if (resize) this.scaling = 'cpu';
-    }
-    if (!this.opts.callerScales && (resize && this.scaling === 'cpu' || this.opts.format)) {
+    const name = resize && this.hw ? `${avGetCodecName(vs.codecpar.codecId)}_cuvid` : '';
+    const cuvid = name && Codec.findDecoderByName(name as never) ? name : '';
+    this.scaling = cuvid ? 'nvdec' : resize ? 'cpu' : '';
+    const options = cuvid
+      ? { hardware: this.hw, exitOnError: false, options: { resize: `${this.outWidth}x${this.outHeight}` } as never }
+      : { hardware: this.hw, exitOnError: false, threadCount: this.opts.decodeThreads ?? 0 };
+    return { vs, cuvid, options };
+  }
+
+  private afterDecoder(decoder: Decoder): void {
+    this.decoder = decoder;
+    const resize = this.scaling === 'cpu';
+    if (!this.opts.callerScales && (resize || this.opts.format)) {
       this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: this.opts.method ?? 'bilinear', threads: 1 });
     }
-    this.usingHw = this.decoder.isHardware();
+    this.usingHw = decoder.isHardware();
     if (this.usingHw) this.cudaContext = contexts.get(this.opts.gpuId ?? 0)?.kind ?? '';
-    this.packets = this.demuxer!.packets(this.streamIndex);
+    this.packets = null;
+    this.packetsSync = null;
   }
 
   /** Frames decoded in the current pass over the file. */
@@ -276,7 +310,8 @@ export class VideoSource extends StreamInfo {
       const f = this.pending.shift();
       if (f) return this.finish(f);
       if (this.ended) return null;
-      const r = await this.packets!.next();
+      this.packets ??= this.demuxer!.packets(this.streamIndex);
+      const r = await this.packets.next();
       const pkt = r.done ? null : r.value;
       if (pkt) {
         try {
@@ -289,10 +324,7 @@ export class VideoSource extends StreamInfo {
       // End of input: drain the decoder (these frames keep this pass's times), then loop or end.
       for await (const fr of this.decoder!.flushFrames()) this.ready.push(await this.finish(fr));
       if (!this.opts.loop) { this.ended = true; continue; }
-      if (this.framesLost > 0) this.opts.log.warn(`${this.opts.location}: this pass decoded ${this.decodedThisPass} of ${this.expectedFrames} frames (truncated or corrupt)`);
-      this.decodedThisPass = 0;
-      // Reopen rather than seek: node-av's packet reader stays at EOF after a seek.
-      this.offset = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
+      this.nextPass();
       try { await this.packets?.return(undefined); } catch { /* already finished */ }
       this.decoder!.close();
       await this.demuxer!.close();
@@ -301,25 +333,57 @@ export class VideoSource extends StreamInfo {
     }
   }
 
-  private async finish(f: AVFrame): Promise<Decoded> {
+  /**
+   * next(), blocking: demux, decode and download on the calling thread, no libuv job per step.
+   * For a decoding thread reading a local file (a network read could block it for seconds).
+   * Frames come at the decoder's size and format (callerScales).
+   */
+  nextSync(): Decoded | null {
+    for (;;) {
+      const done = this.ready.shift();
+      if (done) return done;
+      const f = this.pending.shift();
+      if (f) return this.finishSync(f);
+      if (this.ended) return null;
+      this.packetsSync ??= this.demuxer!.packetsSync(this.streamIndex);
+      const r = this.packetsSync.next();
+      const pkt = r.done ? null : r.value;
+      if (pkt) {
+        try {
+          this.pending.push(...this.decoder!.decodeAllSync(pkt));
+        } finally {
+          pkt.free();
+        }
+        continue;
+      }
+      for (const fr of this.decoder!.flushFramesSync()) this.ready.push(this.finishSync(fr));
+      if (!this.opts.loop) { this.ended = true; continue; }
+      this.nextPass();
+      try { this.packetsSync?.return(undefined); } catch { /* already finished */ }
+      this.decoder!.close();
+      this.demuxer!.closeSync();
+      this.demuxer = Demuxer.openSync(this.opts.location);
+      this.openDecoderSync();
+    }
+  }
+
+  /** At the end of a pass over a looping file: say what was lost, and go on from its last time. */
+  private nextPass(): void {
+    if (this.framesLost > 0) this.opts.log.warn(`${this.opts.location}: this pass decoded ${this.decodedThisPass} of ${this.expectedFrames} frames (truncated or corrupt)`);
+    this.decodedThisPass = 0;
+    // Reopen rather than seek: node-av's packet reader stays at EOF after a seek.
+    this.offset = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
+  }
+
+  private finishSync(f: AVFrame): Decoded {
     let frame = f;
-    if (frame.isHwFrame()) {
-      const sw = new Frame();
-      sw.alloc();
-      const ret = await frame.hwframeTransferData(sw, 0);
-      if (ret < 0) { sw.free(); frame.free(); throw new Err.DECODE('downloading a CUDA frame to CPU memory failed'); }
-      sw.pts = frame.pts;
-      sw.timeBase = frame.timeBase;
-      frame.free();
-      frame = sw;
-    }
-    if (this.scaler && (frame.width !== this.outWidth || frame.height !== this.outHeight || (this.opts.format && pixFmtName(frame.format as never) !== this.opts.format))) {
-      const small = (await this.scaler.scale(frame)).av;
-      small.pts = frame.pts;
-      small.bestEffortTimestamp = frame.bestEffortTimestamp;
-      frame.free();
-      frame = small;
-    }
+    if (frame.isHwFrame()) { const sw = cpuFrame(); frame = downloaded(frame, sw, frame.hwframeTransferDataSync(sw, 0)); }
+    if (this.scaler) throw new Err.DECODE('synchronous decoding leaves scaling to its caller');
+    return this.stamp(frame);
+  }
+
+  /** The frame's time in seconds on this source's clock (passes of a looping file follow on). */
+  private stamp(frame: AVFrame): Decoded {
     const ts = frame.bestEffortTimestamp !== NOPTS ? frame.bestEffortTimestamp : frame.pts;
     let pts: number;
     if (ts === NOPTS) pts = this.lastPts + (this.rate > 0 ? 1 / this.rate : 0);
@@ -329,12 +393,26 @@ export class VideoSource extends StreamInfo {
     return { av: frame, pts };
   }
 
+  private async finish(f: AVFrame): Promise<Decoded> {
+    let frame = f;
+    if (frame.isHwFrame()) { const sw = cpuFrame(); frame = downloaded(frame, sw, await frame.hwframeTransferData(sw, 0)); }
+    if (this.scaler && (frame.width !== this.outWidth || frame.height !== this.outHeight || (this.opts.format && pixFmtName(frame.format as never) !== this.opts.format))) {
+      const small = (await this.scaler.scale(frame)).av;
+      small.pts = frame.pts;
+      small.bestEffortTimestamp = frame.bestEffortTimestamp;
+      frame.free();
+      frame = small;
+    }
+    return this.stamp(frame);
+  }
+
   async close(): Promise<void> {
     for (const f of this.pending) f.free();
     for (const d of this.ready) d.av.free();
     this.pending = [];
     this.ready = [];
     try { await this.packets?.return(undefined); } catch { /* generator already done */ }
+    try { this.packetsSync?.return(undefined); } catch { /* generator already done */ }
     this.decoder?.close();
     this.decoder = null;
     await this.demuxer?.close();
