@@ -138,7 +138,7 @@ dynamic batch dimension take batch-size frames per call.`,
     /** Calls submitted and not yet answered: a partial batch goes out when a session would idle. */
     let calls = 0;
     /** Where a call's time goes, for the report: frames, model run and round trip (ms). */
-    const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0 };
+    const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0, prepMs: 0, decodeMs: 0 };
     /** On a GPU, the batch size every call is padded to (0: run exactly n, as on the CPU where shapes are cheap). */
     let padTo = 0;
     // A staging slot: shared memory for one call's input. Frames are scaled into it by a pool of
@@ -211,6 +211,8 @@ dynamic batch dimension take batch-size frames per call.`,
         callStats.calls++;
         callStats.frames += n;
         callStats.runMs += r.timing.run;
+        callStats.prepMs += r.timing.prep;
+        callStats.decodeMs += r.timing.decode;
         callStats.roundTripMs += performance.now() - t0;
         return r.decoded!;
       })
@@ -534,6 +536,9 @@ dynamic batch dimension take batch-size frames per call.`,
           ...(fastFrames ? { framesCopiedAsDecoded: fastFrames } : {}),
           framesPerCall: callStats.calls ? Math.round((callStats.frames / callStats.calls) * 10) / 10 : 0,
           runMsPerCall: callStats.calls ? Math.round((callStats.runMs / callStats.calls) * 100) / 100 : 0,
+          // In the worker around the run: staging (copying frames from decoding threads' slots) and decoding outputs.
+          prepMsPerCall: callStats.calls ? Math.round((callStats.prepMs / callStats.calls) * 100) / 100 : 0,
+          decodeMsPerCall: callStats.calls ? Math.round((callStats.decodeMs / callStats.calls) * 100) / 100 : 0,
           roundTripMsPerCall: callStats.calls ? Math.round((callStats.roundTripMs / callStats.calls) * 100) / 100 : 0,
           ...(compiled ? { dynamicBatch: compiled.info.batch === 'dynamic', postInGraph: compiled.info.post, model: compiled.path } : {}),
           ...Object.fromEntries(gpus().flatMap((d) => [

@@ -2,7 +2,7 @@
 // (or several CPU cores) only with concurrent sessions, so requests are spread over workers.
 import { Worker } from 'node:worker_threads';
 import { SluiceError, type ErrorCode, Err } from '../core/errors.ts';
-import type { DecodeSpec, Ep, ModelInfo, PackedCopy, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { CallTiming, DecodeSpec, Ep, ModelInfo, PackedCopy, PrepSpec, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 import type { Decoded } from './adapters/types.ts';
 import { siblingModule } from '../core/files.ts';
 import { DeviceScheduler, type DeviceStats } from './scheduler.ts';
@@ -85,7 +85,7 @@ export class SessionPool {
   }
 
   /** Run on the least busy worker. `pixels` holds n images of prep.width x prep.height x 3. */
-  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec, runAs?: number, copies?: PackedCopy[]): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }> {
+  async run(inputName: string, pixels: SharedArrayBuffer, n: number, prep: PrepSpec, decode?: DecodeSpec, runAs?: number, copies?: PackedCopy[]): Promise<{ outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: CallTiming }> {
     const sched = this.sched;
     if (!sched || !this.workers.length) throw new Err.INFER('the inference pool is closed');
     if (!sched.alive) throw this.workers.find((x) => x.dead)?.dead ?? new Err.INFER('no inference session is left');

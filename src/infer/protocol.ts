@@ -21,6 +21,9 @@ export interface Normalisation {
  * slot: the worker copies it into the batch (bytes from src at srcOffset to pixels at dst) and
  * fills the rest of the image's rows [start, end) with pad, so the main thread copies nothing.
  */
+/** Milliseconds a call spent in its worker: staging (copies, tensor), the session's run, decoding its outputs. */
+export interface CallTiming { prep: number; run: number; decode: number }
+
 export interface PackedCopy { src: SharedArrayBuffer; srcOffset: number; bytes: number; dst: number; start: number; end: number; pad: number }
 
 export interface PrepSpec extends Normalisation {
@@ -49,7 +52,7 @@ export type WorkerRequest =
 
 export type WorkerResponse =
   | { type: 'opened'; id: number; info: ModelInfo }
-  | { type: 'result'; id: number; outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: { prep: number; run: number } }
+  | { type: 'result'; id: number; outputs: Record<string, TensorOut> | null; decoded: Decoded[] | null; timing: CallTiming }
   | { type: 'closed'; id: number }
   /** code: the SluiceError code when the worker threw one. */
   | { type: 'error'; id: number; message: string; code?: string };

@@ -95,7 +95,7 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
       decoded.push(d);
     }
     for (const t of Object.values(result)) t.dispose();
-    return { res: { type: 'result', id: req.id, outputs: null, decoded, timing: { prep: t1 - t0, run: t2 - t1 } }, transfer };
+    return { res: { type: 'result', id: req.id, outputs: null, decoded, timing: { prep: t1 - t0, run: t2 - t1, decode: performance.now() - t2 } }, transfer };
   }
   const outputs: Record<string, TensorOut> = {};
   for (const [name, t] of Object.entries(result)) {
@@ -105,7 +105,7 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
     transfer.push(copy.buffer);
     t.dispose();
   }
-  return { res: { type: 'result', id: req.id, outputs, decoded: null, timing: { prep: t1 - t0, run: t2 - t1 } }, transfer };
+  return { res: { type: 'result', id: req.id, outputs, decoded: null, timing: { prep: t1 - t0, run: t2 - t1, decode: performance.now() - t2 } }, transfer };
 }
 
 // One request at a time: ORT's run() is async and the staging tensor is reused, so a second
