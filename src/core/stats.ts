@@ -85,9 +85,10 @@ export function verdict(snap: StatsSnapshot, order: string[], hintFor: (name: st
   }
   if (best === null) return null;
   const e = snap.elements[best]!;
-  // Elements share one thread: when it is saturated, a busy share of each is time spent waiting
-  // for it as much as working, so name the thread and the largest shares of it.
-  if (snap.loopBusy !== undefined && snap.loopBusy >= LOOP_SATURATED && e.busy < 0.9) {
+  // Elements share one thread: when it is saturated and no one element explains it (the
+  // busiest under 3/4 of it), a busy share of each is time spent waiting for the thread as much
+  // as working, so name the thread and the largest shares of it.
+  if (snap.loopBusy !== undefined && snap.loopBusy >= LOOP_SATURATED && e.busy < 0.75 * snap.loopBusy) {
     const top = order.map((name) => [name, snap.elements[name]] as const)
       .filter(([, r]) => r && r.type !== 'uri' && r.busy >= 0.05)
       .sort((a, b) => b[1]!.busy - a[1]!.busy).slice(0, 4)
