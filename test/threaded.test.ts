@@ -109,3 +109,18 @@ test('several threaded streams through mux, a missing file fails before start wi
   assert.equal(OwnedPixels.live, 0);
   await assert.rejects(launch(`uri location=${join(tmp(), 'nope.mp4')} threaded=true ! fakesink`).run(), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_FILE_NOT_FOUND' && /nope\.mp4/.test(e.message));
 });
+
+test('a file corrupted in the middle: blocking decoding in a thread gets the frames the main thread gets, and ends', { timeout: 120_000 }, async () => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const clip = join(tmp(), 'corrupt.mp4');
+  await launch(`testsrc pattern=objects num-frames=60 width=320 height=240 ! encode gop=10 ! file location=${clip}`).run();
+  const bytes = readFileSync(clip);
+  // Junk over a stretch of the media data (the moov box, and so the index, stays whole).
+  for (let i = Math.floor(bytes.length * 0.3); i < Math.floor(bytes.length * 0.45); i++) bytes[i] = (i * 7919) & 0xff;
+  writeFileSync(clip, bytes);
+  const main = await frames('width=160 format=bgr24', 60, clip);
+  const threaded = await frames('width=160 format=bgr24 threaded=true', 60, clip);
+  assert.ok(main.length > 0 && main.length < 60, `the junk cost frames: main thread decoded ${main.length}`);
+  assert.deepEqual(threaded.map((f) => f.pts), main.map((f) => f.pts));
+  assert.equal(OwnedPixels.live, 0);
+});
