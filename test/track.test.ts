@@ -4,6 +4,7 @@ import { launch, type Box, type ObjectMeta } from '../src/index.ts';
 import { mulberry32 } from '../src/elements/testsrc.ts';
 import { evaluate, type GtObj, type HypObj } from '../src/track/metrics.ts';
 import { assign } from '../src/track/hungarian.ts';
+import { KalmanBox } from '../src/track/kalman.ts';
 
 const rng = mulberry32;
 
@@ -95,4 +96,77 @@ test('appearance embeddings re-identify a track after a long occlusion (reid-thr
   const withReid = await run('reid-threshold=0.8');
   assert.ok(without >= 2, `without appearance the object comes back with a new id (${without} ids)`);
   assert.equal(withReid, 1, 'with appearance it keeps its id');
+});
+
+/** The SORT filter in its textbook 8x8 matrix form: the reference the per-coordinate KalmanBox must equal. */
+class MatrixKalman {
+  x = new Float64Array(8);
+  P = new Float64Array(64);
+  constructor(b: Box) {
+    const [cx, cy, w, h] = [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]];
+    this.x.set([cx, cy, w, h, 0, 0, 0, 0]);
+    const std = [2 * w / 20, 2 * h / 20, 2 * w / 20, 2 * h / 20, 10 * w / 160, 10 * h / 160, 10 * w / 160, 10 * h / 160];
+    for (let i = 0; i < 8; i++) this.P[i * 8 + i] = std[i]! ** 2;
+  }
+  static mul(a: Float64Array, b: Float64Array, n: number, m: number, k: number): Float64Array<ArrayBuffer> {
+    const o = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) { let s = 0; for (let t = 0; t < m; t++) s += a[i * m + t]! * b[t * k + j]!; o[i * k + j] = s; }
+    return o;
+  }
+  static T(a: Float64Array, n: number, m: number): Float64Array<ArrayBuffer> { const o = new Float64Array(n * m); for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) o[j * n + i] = a[i * m + j]!; return o; }
+  static F = (() => { const f = new Float64Array(64); for (let i = 0; i < 8; i++) f[i * 8 + i] = 1; for (let i = 0; i < 4; i++) f[i * 8 + i + 4] = 1; return f; })();
+  static H = (() => { const h = new Float64Array(32); for (let i = 0; i < 4; i++) h[i * 8 + i] = 1; return h; })();
+  predict(): void {
+    const w = Math.max(1, this.x[2]!), h = Math.max(1, this.x[3]!);
+    const q = [w / 20, h / 20, w / 20, h / 20, w / 160, h / 160, w / 160, h / 160];
+    const M = MatrixKalman;
+    this.x = M.mul(M.F, this.x, 8, 8, 1);
+    this.P = M.mul(M.mul(M.F, this.P, 8, 8, 8), M.T(M.F, 8, 8), 8, 8, 8);
+    for (let i = 0; i < 8; i++) this.P[i * 8 + i] = this.P[i * 8 + i]! + q[i]! ** 2;
+  }
+  update(b: Box): void {
+    const M = MatrixKalman;
+    const z = [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]];
+    const w = Math.max(1, this.x[2]!), h = Math.max(1, this.x[3]!);
+    const r = [w / 20, h / 20, w / 20, h / 20];
+    const PHt = M.mul(this.P, M.T(M.H, 4, 8), 8, 8, 4);
+    const S = M.mul(M.H, PHt, 4, 8, 4);
+    for (let i = 0; i < 4; i++) S[i * 4 + i] = S[i * 4 + i]! + r[i]! ** 2;
+    // S is 4x4; invert by Gauss-Jordan.
+    const g = Array.from({ length: 4 }, (_, i) => [...S.subarray(i * 4, i * 4 + 4), ...[0, 1, 2, 3].map((j) => (i === j ? 1 : 0))]);
+    for (let c = 0; c < 4; c++) {
+      const d = g[c]![c]!;
+      for (let j = 0; j < 8; j++) g[c]![j] = g[c]![j]! / d;
+      for (let rr = 0; rr < 4; rr++) if (rr !== c) { const f = g[rr]![c]!; for (let j = 0; j < 8; j++) g[rr]![j] = g[rr]![j]! - f * g[c]![j]!; }
+    }
+    const K = M.mul(PHt, Float64Array.from(g.flatMap((row) => row.slice(4))), 8, 4, 4);
+    const y = Float64Array.from(z.map((v, i) => v - this.x[i]!));
+    const Ky = M.mul(K, y, 8, 4, 1);
+    for (let i = 0; i < 8; i++) this.x[i] = this.x[i]! + Ky[i]!;
+    const KH = M.mul(K, M.H, 8, 4, 8);
+    for (let i = 0; i < 64; i++) KH[i] = (i % 9 === 0 ? 1 : 0) - KH[i]!;
+    this.P = M.mul(KH, this.P, 8, 8, 8);
+  }
+}
+
+test('the per-coordinate Kalman filter equals the 8x8 matrix form over a random track', () => {
+  let seed = 3;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let trial = 0; trial < 20; trial++) {
+    let b: Box = [100 + rnd() * 400, 80 + rnd() * 300, 0, 0];
+    b = [b[0], b[1], b[0] + 20 + rnd() * 200, b[1] + 20 + rnd() * 150];
+    const fast = new KalmanBox(b), ref = new MatrixKalman(b);
+    for (let step = 0; step < 60; step++) {
+      fast.predict(); ref.predict();
+      // Detections drift and jitter; now and then a frame has none (predict only).
+      if (rnd() > 0.2) {
+        const dx = 3 + rnd() * 4, j = () => (rnd() - 0.5) * 6;
+        b = [b[0] + dx + j(), b[1] + 1 + j(), b[2] + dx + j(), b[3] + 1 + j()];
+        fast.update(b); ref.update(b);
+      }
+      const s = fast.state();
+      for (let i = 0; i < 8; i++) assert.ok(Math.abs(s.x[i]! - ref.x[i]!) <= 1e-9 * Math.max(1, Math.abs(ref.x[i]!)), `trial ${trial} step ${step} x[${i}]: ${s.x[i]} vs ${ref.x[i]}`);
+      for (let i = 0; i < 64; i++) assert.ok(Math.abs(s.P[i]! - ref.P[i]!) <= 1e-9 * Math.max(1, Math.abs(ref.P[i]!)), `trial ${trial} step ${step} P[${i}]: ${s.P[i]} vs ${ref.P[i]}`);
+    }
+  }
 });
