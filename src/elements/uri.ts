@@ -31,7 +31,7 @@ const props = z.object({
   method: p.enum(SCALE_METHODS, 'bilinear', 'interpolation when frames are scaled on the CPU to width/height (fast_bilinear: two taps per output pixel, like OpenCV\'s INTER_LINEAR and the resize most detectors are trained with; about twice as fast as bilinear when shrinking 1080p to a model\'s size)'),
   decodeThreads: p.int(-1, 'threads per software decoder; 0: FFmpeg\'s choice (about one per core); -1: 1 with threaded=true (many streams share the cores; 16 x 1080p on an H200: 1.02-1.10x FFmpeg\'s choice), else FFmpeg\'s choice', { min: -1, max: 64 }),
   gpuId: p.int(-1, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream; -1: streams spread round-robin over every GPU (stream id modulo their number)', { min: -1, max: 63 }),
-  threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default one per core, 16 at most; a local file decoded on the CPU is read with blocking calls there, SLUICE_SYNC_DECODE=0 makes every step a libuv job); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
+  threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default one per core, 64 at most; a local file decoded on the CPU is read with blocking calls there, SLUICE_SYNC_DECODE=0 makes every step a libuv job); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
 
 type Props = z.output<typeof props>;

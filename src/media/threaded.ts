@@ -36,13 +36,13 @@ const owners = new Map<number, ThreadedSource>();
 let nextId = 1;
 
 /**
- * How many decoding threads streams are spread over: one per core, 16 at most (a thread decodes
- * a local file with blocking calls, one stream's work at a time); half the cores, 8 at most,
- * with SLUICE_SYNC_DECODE=0 (every step a libuv job). SLUICE_DECODE_THREADS overrides.
+ * How many decoding threads streams are spread over (never more than streams): one per core, 64
+ * at most (a thread decodes a local file with blocking calls, so it uses one core); half the
+ * cores, 8 at most, with SLUICE_SYNC_DECODE=0 (every step a libuv job). SLUICE_DECODE_THREADS overrides.
  */
 function maxThreads(): number {
   const cores = availableParallelism();
-  return Number(process.env.SLUICE_DECODE_THREADS) || (process.env.SLUICE_SYNC_DECODE !== '0' ? Math.min(16, cores) : Math.max(1, Math.min(8, Math.floor(cores / 2))));
+  return Number(process.env.SLUICE_DECODE_THREADS) || (process.env.SLUICE_SYNC_DECODE !== '0' ? Math.min(64, cores) : Math.max(1, Math.min(8, Math.floor(cores / 2))));
 }
 
 function thread(): Thread {
