@@ -10,6 +10,7 @@ import { avOf } from '../src/media/av.ts';
 import { OwnedPixels, type ObjectMeta } from '../src/core/frame.ts';
 import { ASSETS, ffprobe, media, tmp } from './helpers.ts';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 
 const video = media('one-by-one-person-detection.mp4');
 const model = `${ASSETS}/models/yolox/yolox_nano.onnx`;
@@ -97,6 +98,19 @@ test('threaded frames feed elements that need native frames (osd, tee, encode) a
   assert.equal(probe.frames, 50);
   assert.equal(probe.width, 768);
   assert.equal(OwnedPixels.live, 0);
+});
+
+test('decode-threads=-1 (the default) shares the cores among the threaded streams; 0 is FFmpeg\'s choice', { timeout: 60_000 }, async () => {
+  const cores = availableParallelism();
+  const run = async (n: number, extra = '') => {
+    const r = await launch(Array.from({ length: n }, (_, i) => `uri location=${video} num-frames=5 threaded=true hw=none ${extra} name=s${i} ! m.`).join('  ') + '  mux name=m ! fakesink').run();
+    return Array.from({ length: n }, (_, i) => (r.elements[`s${i}`]!.resolved as { decodeThreads: number }).decodeThreads);
+  };
+  assert.deepEqual(await run(1), [cores]);
+  assert.deepEqual(await run(2 * cores), Array(2 * cores).fill(1));
+  assert.deepEqual(await run(2, 'decode-threads=0'), [0, 0]);
+  const main = await launch(`uri location=${video} num-frames=5 hw=none ! fakesink`).run();
+  assert.equal((main.elements.uri0!.resolved as { decodeThreads: number }).decodeThreads, 0, 'decoding on the main thread: FFmpeg\'s choice');
 });
 
 test('several threaded streams through mux, a missing file fails before start with its name', { timeout: 120_000 }, async () => {

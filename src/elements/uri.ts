@@ -29,7 +29,7 @@ const props = z.object({
   height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
   format: p.str('', 'convert to this pixel format as it is decoded (rgb24, bgr24, yuv420p...; empty: the decoder\'s). A model-sized rgb24/bgr24 frame goes to infer without a conversion there'),
   method: p.enum(SCALE_METHODS, 'bilinear', 'interpolation when frames are scaled on the CPU to width/height (fast_bilinear: two taps per output pixel, like OpenCV\'s INTER_LINEAR and the resize most detectors are trained with; about twice as fast as bilinear when shrinking 1080p to a model\'s size)'),
-  decodeThreads: p.int(-1, 'threads per software decoder; 0: FFmpeg\'s choice (about one per core); -1: 1 with threaded=true (many streams share the cores; 16 x 1080p on an H200: 1.02-1.10x FFmpeg\'s choice), else FFmpeg\'s choice', { min: -1, max: 64 }),
+  decodeThreads: p.int(-1, 'threads per software decoder; 0: FFmpeg\'s choice (about one per core); -1: with threaded=true the cores divided among the threaded streams (1 each at 16 streams on 16 cores: 1.02-1.10x FFmpeg\'s choice on an H200), else FFmpeg\'s choice', { min: -1, max: 64 }),
   gpuId: p.int(-1, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream; -1: streams spread round-robin over every GPU (stream id modulo their number)', { min: -1, max: 63 }),
   threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default one per core, 64 at most; a local file decoded on the CPU is read with blocking calls there, SLUICE_SYNC_DECODE=0 makes every step a libuv job); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
@@ -68,7 +68,7 @@ export default defineElement({
     const gpus = o.hw === 'none' ? 0 : listGpus().length;
     const gpuId = o.gpuId >= 0 ? o.gpuId : gpus > 1 ? ctx.streamId % gpus : 0;
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads >= 0 ? o.decodeThreads : o.threaded ? 1 : 0, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads >= 0 ? o.decodeThreads : o.threaded ? -1 : 0, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
@@ -207,7 +207,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : {}), ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);

@@ -137,7 +137,7 @@ async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   }
   if (s.closed) return;
   const v = s.src;
-  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, scaling: v.scaling, expectedFrames: v.expectedFrames } });
+  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, decodeThreads: v.decodeThreads, scaling: v.scaling, expectedFrames: v.expectedFrames } });
   s.pumping = pump(s).catch((e) => { if (!s.closed) fail(m.id, e); });
 }
 

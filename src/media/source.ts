@@ -161,6 +161,8 @@ export class StreamInfo {
   usingHw = false;
   /** NVDEC's CUDA context: the device's primary one (shared with onnxruntime) or its own. */
   cudaContext: 'primary' | 'own' | '' = '';
+  /** Threads of a software decoder (0: FFmpeg's choice); 0 for NVDEC. */
+  decodeThreads = 0;
   /** How frames are scaled to the decode size: 'nvdec' (the decoder's resize), 'cpu', or '' (not scaled). */
   scaling: 'nvdec' | 'cpu' | '' = '';
   /** Frames the container declares (0: not known). */
@@ -272,7 +274,7 @@ export class VideoSource extends StreamInfo {
     this.scaling = cuvid ? 'nvdec' : resize ? 'cpu' : '';
     const options = cuvid
       ? { hardware: this.hw, exitOnError: false, options: { resize: `${this.outWidth}x${this.outHeight}` } as never }
-      : { hardware: this.hw, exitOnError: false, threadCount: this.opts.decodeThreads ?? 0 };
+      : { hardware: this.hw, exitOnError: false, threadCount: Math.max(0, this.opts.decodeThreads ?? 0) };
     return { vs, cuvid, options };
   }
 
@@ -283,6 +285,7 @@ export class VideoSource extends StreamInfo {
       this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: this.opts.method ?? 'bilinear', threads: 1 });
     }
     this.usingHw = decoder.isHardware();
+    this.decodeThreads = this.usingHw ? 0 : Math.max(0, this.opts.decodeThreads ?? 0);
     if (this.usingHw) this.cudaContext = contexts.get(this.opts.gpuId ?? 0)?.kind ?? '';
     this.packets = null;
     this.packetsSync = null;

@@ -33,6 +33,8 @@ const POOL = 16;
 interface Thread { worker: Worker; streams: number }
 const threads: Thread[] = [];
 const owners = new Map<number, ThreadedSource>();
+/** ThreadedSources made and not closed. */
+let live = 0;
 let nextId = 1;
 
 /**
@@ -83,12 +85,17 @@ export class ThreadedSource extends StreamInfo {
   decodedThisPass = 0;
   framesLost = 0;
 
-  constructor(opts: SourceOptions) { super(); this.opts = opts; }
+  private counted = true;
+
+  constructor(opts: SourceOptions) { super(); this.opts = opts; live++; }
 
   async open(): Promise<void> {
     this.thread = thread();
     owners.set(this.id, this);
-    const { log: _log, signal, ...opts } = this.opts;
+    const { log: _log, signal, ...rest } = this.opts;
+    // decodeThreads -1: the cores shared among the threaded streams of this process (all of a
+    // pipeline's sources exist before any opens): 1 each at 16 streams on 16 cores, all of them for one.
+    const opts = { ...rest, decodeThreads: (rest.decodeThreads ?? -1) < 0 ? Math.max(1, Math.floor(availableParallelism() / Math.max(1, live))) : rest.decodeThreads };
     const done = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
     const onAbort = () => this.opened?.reject(new Err.MEDIA_OPEN(`opening ${opts.location} was stopped`));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -160,6 +167,7 @@ export class ThreadedSource extends StreamInfo {
   }
 
   async close(): Promise<void> {
+    if (this.counted) { this.counted = false; live--; }
     const t = this.thread;
     if (!t) return;
     this.thread = null;
