@@ -42,6 +42,12 @@ export interface ElementContext {
   streamLabel(stream: number): string;
   /** Properties given explicitly (launch, YAML or API), as camelCase keys; the rest are defaults. */
   readonly explicit: ReadonlySet<string>;
+  /**
+   * What elements of this pipeline would like of each other, by key (like GStreamer's
+   * allocation queries): infer leaves `view:<stream>`, the model-sized picture it wants, for the
+   * sources upstream, which may then make it as they decode. Set in start(), read once frames flow.
+   */
+  readonly negotiation: Map<string, unknown>;
   /** Stream ids of the sources upstream of this element (known from start on). */
   readonly upstreamStreams: readonly number[];
   /** Whether any source upstream is live or endless (ElementDef.live): a recording may be cut off. */

@@ -85,6 +85,8 @@ export class Pipeline {
   /** The main thread's event loop use from start (and to the end): what every element's per-frame work shares. */
   private elu0: EventLoopUtilization | null = null;
   private elu: EventLoopUtilization | null = null;
+  /** ElementContext.negotiation: one table per pipeline. */
+  private readonly negotiation = new Map<string, unknown>();
   private ticker: ReturnType<typeof setInterval> | null = null;
   private errors: { source: string; code: string; message: string }[] = [];
   private teardownHooks: (() => Promise<void> | void)[] = [];
@@ -424,6 +426,7 @@ export class Pipeline {
       get sinkPads() { return n.sinkPads.filter((p) => p.peer).map((p) => p.name); },
       get openInputs() { return n.open.size; },
       streamLabel: (stream) => self.streamLabel(stream),
+      negotiation: self.negotiation,
       get upstreamStreams() { return self.upstreamStreams(n); },
       get upstreamLive() { return self.upstreamSources(n).some((s) => s.def.live?.(s.props as never) ?? false); },
       explicit: n.explicit,

@@ -160,6 +160,8 @@ dynamic batch dimension take batch-size frames per call.`,
     const counters = new Map<number, number>();
     /** Frames that arrived already at the model's size and format (copied, not scaled). */
     let fastFrames = 0;
+    /** Of those, frames whose model-sized view a decoding thread made beside the full frame. */
+    let viewFrames = 0;
 
     const decodeInto = (f: Frame, d: Decoded, place: Placement) => {
       const x = f.xform;
@@ -469,6 +471,9 @@ dynamic batch dimension take batch-size frames per call.`,
           preps.push(prep);
           scalers.push({ prep, busy: Promise.resolve() });
         }
+        // Ask the sources upstream for this model's picture of each frame as they decode (the
+        // first infer to ask for a stream gets it; others scale as before).
+        if (o.mode === 'primary' && preps[0]) for (const st of ctx.upstreamStreams) if (!ctx.negotiation.has(`view:${st}`)) ctx.negotiation.set(`view:${st}`, preps[0].want);
         queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
         emitter = emitLoop().catch((e) => {
           failure = e;
@@ -495,11 +500,16 @@ dynamic batch dimension take batch-size frames per call.`,
         const slot = gather.slot;
         // A frame decoded to the model's size and channel order in a decoding thread (uri
         // threaded=true format=bgr24 width=...) is copied into the batch as it is.
-        // The worker copies it (off this thread) when its rows are full width; else it is copied here.
-        const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
-        const deferred = packed && preps[0]!.packedCopy(packed, frame.width, frame.height, frame.format, i * bytesPerImage);
-        if (deferred) gather.copies.push(deferred.copy);
-        const fits = deferred ? deferred.place : packed && preps[0]!.intoPacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
+        // So is the view a decoding thread made of a full frame for this model (uri asked for it
+        // from the negotiation table). The worker copies it (off this thread) when its rows are
+        // full width; else it is copied here.
+        const sp = frame.pixels instanceof SharedPixels ? frame.pixels : null;
+        const packed = sp?.packed ?? null, view = sp?.view, viewPx = sp?.viewPixels ?? null;
+        const taken = (packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage))
+          || (view && viewPx && preps[0]!.takePacked(viewPx, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame));
+        if (taken && taken.copy) gather.copies.push(taken.copy);
+        if (taken && view && viewPx) viewFrames++;
+        const fits = taken ? taken.place : null;
         let place: Promise<Placement>;
         if (fits) {
           place = Promise.resolve(fits);
@@ -534,6 +544,7 @@ dynamic batch dimension take batch-size frames per call.`,
           precision: running.precision, ...(running.why ? { why: running.why } : {}),
           calls: callStats.calls,
           ...(fastFrames ? { framesCopiedAsDecoded: fastFrames } : {}),
+          ...(viewFrames ? { framesFromDecodedViews: viewFrames } : {}),
           framesPerCall: callStats.calls ? Math.round((callStats.frames / callStats.calls) * 10) / 10 : 0,
           runMsPerCall: callStats.calls ? Math.round((callStats.runMs / callStats.calls) * 100) / 100 : 0,
           // In the worker around the run: staging (copying frames from decoding threads' slots) and decoding outputs.

@@ -11,7 +11,7 @@ import { isLocalPath } from '../core/files.ts';
 import { VideoSource, isNetworkUrl, redact, type SourceFrame } from '../media/source.ts';
 import { ThreadedSource } from '../media/threaded.ts';
 import { pixFmtFromName } from '../media/av.ts';
-import { SCALE_METHODS } from '../media/scale.ts';
+import { SCALE_METHODS, placement, type ViewWant } from '../media/scale.ts';
 import { listGpus } from '../infer/backends.ts';
 
 const props = z.object({
@@ -131,6 +131,21 @@ export default defineElement({
       return false;
     };
 
+    // A decoding thread can also make the picture infer scales each frame to (infer leaves it in
+    // the pipeline's negotiation table at start): infer then copies it, and the full frame stays
+    // for osd, encode, tile. Only when this uri was not told to decode to a size or format.
+    let viewOf: unknown = null;
+    let view = '';
+    const askView = () => {
+      if (!(src instanceof ThreadedSource) || viewOf === src || size || o.format || src.width <= 0) return;
+      viewOf = src;
+      const want = ctx.negotiation.get(`view:${ctx.streamId}`) as ViewWant | undefined;
+      if (!want || want.crop) return;
+      const pl = placement(src.width, src.height, want);
+      src.setView(pl.iw, pl.ih, want.format);
+      view = `${pl.iw}x${pl.ih} ${want.format}`;
+    };
+
     return {
       async start() {
         if (!o.location) throw new Err.PROPERTY('uri needs location=PATH_OR_URL');
@@ -172,6 +187,7 @@ export default defineElement({
           lostAt = performance.now();
           if (!(await recover('not reachable at start'))) return null;
         }
+        askView();
         for (;;) {
           let d: SourceFrame | null = null;
           let why = 'end of stream';
@@ -207,7 +223,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(view ? { view } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);

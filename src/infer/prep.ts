@@ -4,7 +4,7 @@
 // (transposed for NCHW) in the worker. One conversion for both, so both see the same pixels.
 import { SoftwareScaleContext, type Frame as AVFrame } from 'node-av/lib';
 import { SWS_BILINEAR } from 'node-av/constants';
-import { Scaler, placement, type Placement, type ScaleSpec } from '../media/scale.ts';
+import { Scaler, placement, type Placement, type ScaleSpec, type ViewWant } from '../media/scale.ts';
 import { pixFmtFromName, pixFmtName } from '../media/av.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
@@ -38,17 +38,29 @@ export class Preprocessor {
   /** Bytes one image takes in the tensor staging buffer. */
   get bytes(): number { return this.width * this.height * 3; }
 
+  /** What a source may make for this pre-processor while decoding (ElementContext.negotiation `view:<stream>`). */
+  get want(): ViewWant { return { width: this.width, height: this.height, letterbox: this.spec.letterbox, crop: this.spec.crop, placement: this.spec.placement, format: this.spec.format as 'rgb24' | 'bgr24' }; }
+
   /**
-   * A frame that already is what the scaler would make of it (packed, in the model's channel
-   * order, at the size it would scale to; uri format=bgr24 width=416 decodes that way): copied
-   * into place and padded here, no scaling. Null when the frame does not fit that way.
+   * An image that already is what the scaler would make of the frame — packed, in the model's
+   * channel order, at the size it would scale to: the frame itself (uri format=bgr24 width=416
+   * decodes that way), or a view of a full frame (`of`: the frame's size) a decoding thread made
+   * beside it. Its rows go into the batch at dst[offset..] and the rest is padded: left to the
+   * inference worker (`copy`, read from the decoding thread's slot) when the rows are full
+   * width in shared memory, else copied here. Null when the image does not fit that way.
    */
-  intoPacked(src: Uint8Array, width: number, height: number, format: string, dst: Uint8Array, offset: number): Placement | null {
-    const place = this.packedPlace(width, height, format);
-    if (!place) return null;
+  takePacked(src: Uint8Array, width: number, height: number, format: string, dst: Uint8Array, offset: number, of?: { width: number; height: number }): { place: Placement; copy: PackedCopy | null } | null {
+    if (format !== this.spec.format || this.spec.crop) return null;
+    const place = placement(of?.width ?? width, of?.height ?? height, this.spec);
+    if (place.iw !== width || place.ih !== height || place.width !== this.width || place.height !== this.height) return null;
+    // Boxes map back to the pixels the frame has: the full frame's for a view, else the image's own.
+    const where = of ? place : { ...place, sx: 1, sy: 1 };
     const W = this.width, rowBytes = width * 3, out = W * 3;
     const top = offset + place.dy * out;
     if (place.dx === 0 && width === W) {
+      if (src.buffer instanceof SharedArrayBuffer) {
+        return { place: where, copy: { src: src.buffer, srcOffset: src.byteOffset, bytes: rowBytes * height, dst: top, start: offset, end: offset + out * this.height, pad: this.pad } };
+      }
       // Full-width rows: one copy, pad above and below.
       if (place.dy > 0) dst.fill(this.pad, offset, top);
       dst.set(src.subarray(0, rowBytes * height), top);
@@ -57,27 +69,7 @@ export class Preprocessor {
       dst.fill(this.pad, offset, offset + out * this.height);
       for (let y = 0; y < height; y++) dst.set(src.subarray(y * rowBytes, (y + 1) * rowBytes), top + y * out + place.dx * 3);
     }
-    return { ...place, sx: 1, sy: 1 };
-  }
-
-  private packedPlace(width: number, height: number, format: string): Placement | null {
-    if (format !== this.spec.format || this.spec.crop) return null;
-    const place = placement(width, height, this.spec);
-    if (place.iw !== width || place.ih !== height || place.width !== this.width || place.height !== this.height) return null;
-    return place;
-  }
-
-  /**
-   * As intoPacked, but the copy is left to the inference worker (it reads the decoding thread's
-   * slot itself): for full-width images in shared memory. Null when that does not apply.
-   */
-  packedCopy(src: Uint8Array, width: number, height: number, format: string, offset: number): { place: Placement; copy: PackedCopy } | null {
-    if (!(src.buffer instanceof SharedArrayBuffer)) return null;
-    const place = this.packedPlace(width, height, format);
-    if (!place || place.dx !== 0 || width !== this.width) return null;
-    const out = this.width * 3;
-    const copy = { src: src.buffer, srcOffset: src.byteOffset, bytes: out * height, dst: offset + place.dy * out, start: offset, end: offset + out * this.height, pad: this.pad };
-    return { place: { ...place, sx: 1, sy: 1 }, copy };
+    return { place: where, copy: null };
   }
 
   /** Scale `src` into dst[offset..] tightly packed; returns where the image landed. */

@@ -24,6 +24,9 @@ interface Stream {
   method: ScaleMethod;
   /** swscale from the decoder's geometry straight into a slot, on this thread (no libuv job, no frame between). */
   sws: { key: string; ctx: SoftwareScaleContext } | null;
+  /** The model-sized picture infer asked for, made too and packed after the frame (ThreadedSource.setView). */
+  view: { width: number; height: number; format: string } | null;
+  viewSws: { key: string; ctx: SoftwareScaleContext } | null;
 }
 const streams = new Map<number, Stream>();
 
@@ -74,16 +77,21 @@ async function pump(s: Stream): Promise<void> {
       const W = s.src.outWidth || av.width, H = s.src.outHeight || av.height, format = s.format || srcFormat;
       const layout = packedPlanes(format, W, H);
       if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
+      const v = s.view;
+      const vLayout = v ? packedPlanes(v.format, v.width, v.height) : null;
+      const bytes = layout.bytes + (vLayout?.bytes ?? 0);
       let sab: SharedArrayBuffer | undefined;
-      if (idx >= s.slots.length || s.slots[idx]!.byteLength < layout.bytes) {
-        sab = new SharedArrayBuffer(layout.bytes);
+      if (idx >= s.slots.length || s.slots[idx]!.byteLength < bytes) {
+        sab = new SharedArrayBuffer(bytes);
         s.slots[idx] = new Uint8Array(sab);
       }
       const dst = s.slots[idx]!;
       if (av.width === W && av.height === H && format === srcFormat) copyPlanes(av, dst, layout);
-      else scaleInto(s, av, dst, W, H, format, layout);
+      else s.sws = scaleInto(s.sws, av, dst, W, H, format, layout, s.method);
+      if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(layout.bytes), v.width, v.height, v.format, vLayout, 'bilinear');
       Atomics.store(s.ctl, 1 + idx, 1);
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes: layout.bytes, pts: d.pts, width: W, height: H, format });
+      const view = v ? { offset: layout.bytes, ...v } : undefined;
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view });
     } finally {
       av.free();
     }
@@ -103,15 +111,20 @@ function copyPlanes(av: import('node-av/lib').Frame, dst: Uint8Array, layout: La
   }
 }
 
-/** Scale and convert with swscale, synchronously on this thread, into the slot's packed planes. */
-function scaleInto(s: Stream, av: import('node-av/lib').Frame, dst: Uint8Array, W: number, H: number, format: string, layout: Layout): void {
-  const key = `${av.width}x${av.height}:${av.format}>${W}x${H}:${format}`;
-  if (s.sws?.key !== key) {
-    s.sws?.ctx.freeContext();
+type Sws = { key: string; ctx: SoftwareScaleContext };
+
+/**
+ * Scale and convert with swscale, synchronously on this thread, into packed planes at dst; the
+ * context is kept while the geometry stays (returned, to keep for the next frame).
+ */
+function scaleInto(sws: Sws | null, av: import('node-av/lib').Frame, dst: Uint8Array, W: number, H: number, format: string, layout: Layout, method: ScaleMethod): Sws {
+  const key = `${av.width}x${av.height}:${av.format}>${W}x${H}:${format}:${method}`;
+  if (sws?.key !== key) {
+    sws?.ctx.freeContext();
     const c = new SoftwareScaleContext();
-    c.getContext(av.width, av.height, av.format as never, W, H, pixFmtFromName(format) as never, swsFlag(s.method) as never);
+    c.getContext(av.width, av.height, av.format as never, W, H, pixFmtFromName(format) as never, swsFlag(method) as never);
     if (c.initContext() < 0) throw new Err.FORMAT(`cannot scale ${av.width}x${av.height} ${pixFmtName(av.format as never)} to ${W}x${H} ${format}`);
-    s.sws = { key, ctx: c };
+    sws = { key, ctx: c };
   }
   const planes: Buffer[] = [], strides: number[] = [];
   let off = 0;
@@ -120,14 +133,15 @@ function scaleInto(s: Stream, av: import('node-av/lib').Frame, dst: Uint8Array, 
     strides.push(layout.widths[p]!);
     off += layout.widths[p]! * layout.rows[p]!;
   }
-  const r = s.sws.ctx.scaleSync(av.data!, av.linesize, 0, av.height, planes, strides);
+  const r = sws.ctx.scaleSync(av.data!, av.linesize, 0, av.height, planes, strides);
   if (r < 0) throw new Err.FORMAT(`scaling ${av.width}x${av.height} to ${W}x${H} ${format} failed (${r})`);
+  return sws;
 }
 
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, location: m.opts.location, syncDecode: m.opts.syncDecode, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null };
+  const s: Stream = { id: m.id, location: m.opts.location, syncDecode: m.opts.syncDecode, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null };
   streams.set(m.id, s);
   try {
     await s.src.open();
@@ -155,6 +169,8 @@ async function close(id: number): Promise<void> {
     await s.src.close().catch(() => {});
     s.sws?.ctx.freeContext();
     s.sws = null;
+    s.viewSws?.ctx.freeContext();
+    s.viewSws = null;
   }
   port.postMessage({ type: 'closed', id });
 }
@@ -162,4 +178,5 @@ async function close(id: number): Promise<void> {
 port.on('message', (m: ToDecoder) => {
   if (m.type === 'open') void open(m);
   else if (m.type === 'close') void close(m.id);
+  else if (m.type === 'view') { const s = streams.get(m.id); if (s) s.view = { width: m.width, height: m.height, format: m.format }; }
 });

@@ -43,7 +43,10 @@ export interface Placement {
   iw: number; ih: number;
 }
 
-export function placement(inW: number, inH: number, s: ScaleSpec): Placement {
+/** What infer leaves in ElementContext.negotiation as `view:<stream>`: the picture it scales each frame to. */
+export type ViewWant = Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement'> & { format: 'rgb24' | 'bgr24' };
+
+export function placement(inW: number, inH: number, s: Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement'>): Placement {
   let w = s.width;
   let h = s.height;
   if (w <= 0 && h <= 0) { w = inW; h = inH; }

@@ -36,22 +36,33 @@ export class SlotRef {
   unref(): void { if (--this.refs === 0) this.giveBack(); }
 }
 
+/** A second, model-sized picture of the frame made while decoding, packed after the frame in its slot. */
+export interface SlotView { offset: number; width: number; height: number; format: string }
+
 export class SharedPixels extends OwnedPixels {
   private slot: SlotRef;
   readonly format: string;
   readonly width: number;
   readonly height: number;
+  /** Where the slot also holds the frame scaled to what infer asked for (ElementContext.negotiation). */
+  readonly view: SlotView | null;
   /** The native copy, once an element asked for one; from then on it is the frame's pixels. */
   private native: AVFrame | null = null;
-  constructor(slot: SlotRef, format: string, width: number, height: number) {
+  constructor(slot: SlotRef, format: string, width: number, height: number, view: SlotView | null = null) {
     super();
     this.slot = slot;
     this.format = format;
     this.width = width;
     this.height = height;
+    this.view = view;
   }
   /** The packed bytes, or null once a native copy exists (it may have been drawn on). */
   get packed(): Uint8Array | null { return this.native ? null : this.slot.data; }
+  /** The view's packed bytes (rgb24/bgr24), or null without one or once a native copy exists. */
+  get viewPixels(): Uint8Array | null {
+    const v = this.view;
+    return v && !this.native ? this.slot.data.subarray(v.offset, v.offset + v.width * v.height * 3) : null;
+  }
   /** A native frame of the same pixels (made once, owned by this object). */
   toAV(): AVFrame {
     if (this.native) return this.native;
@@ -71,7 +82,7 @@ export class SharedPixels extends OwnedPixels {
       if (!c) throw new Err.FORMAT('could not reference frame (out of memory)');
       return new AVPixels(c);
     }
-    return new SharedPixels(this.slot.ref(), this.format, this.width, this.height);
+    return new SharedPixels(this.slot.ref(), this.format, this.width, this.height, this.view);
   }
   protected free(): void {
     if (this.native) { this.native.free(); this.native = null; }

@@ -5,19 +5,21 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SluiceError, Err, type ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { SharedPixels, SlotRef } from './shared-pixels.ts';
+import { SharedPixels, SlotRef, type SlotView } from './shared-pixels.ts';
 import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =
   | { type: 'open'; id: number; opts: Omit<SourceOptions, 'log' | 'signal'>; ctl: SharedArrayBuffer }
-  | { type: 'close'; id: number };
+  | { type: 'close'; id: number }
+  /** Also scale each frame to this (infer's input, from ElementContext.negotiation) into its slot. */
+  | { type: 'view'; id: number; width: number; height: number; format: string };
 
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
   | { type: 'opened'; id: number; info: Info }
-  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; width: number; height: number; format: string }
+  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; width: number; height: number; format: string; view?: SlotView }
   | { type: 'end'; id: number; decodedThisPass: number; framesLost: number }
   | { type: 'error'; id: number; code: string; message: string }
   | { type: 'log'; id: number; level: 'error' | 'warn' | 'info' | 'debug' | 'trace'; msg: string }
@@ -127,7 +129,7 @@ export class ThreadedSource extends StreamInfo {
         if (!this.thread) { giveBack(); return; }
         const slot = new SlotRef(this.slots[m.slot]!.subarray(0, m.bytes), giveBack);
         this.decodedThisPass++;
-        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height), width: m.width, height: m.height, format: m.format, pts: m.pts });
+        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.view ?? null), width: m.width, height: m.height, format: m.format, pts: m.pts });
         break;
       }
       case 'end':
@@ -164,6 +166,11 @@ export class ThreadedSource extends StreamInfo {
       if (this.ended) return null;
       await new Promise((r) => { this.waiter = r; });
     }
+  }
+
+  /** Ask the decoding thread for a model-sized picture of every frame too (packed after it in the slot). */
+  setView(width: number, height: number, format: string): void {
+    this.thread?.worker.postMessage({ type: 'view', id: this.id, width, height, format } satisfies ToDecoder);
   }
 
   async close(): Promise<void> {
