@@ -68,7 +68,7 @@ export default defineElement({
     const gpus = o.hw === 'none' ? 0 : listGpus().length;
     const gpuId = o.gpuId >= 0 ? o.gpuId : gpus > 1 ? ctx.streamId % gpus : 0;
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads >= 0 ? o.decodeThreads : o.threaded ? -1 : 0, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
@@ -142,7 +142,7 @@ export default defineElement({
       const want = ctx.negotiation.get(`view:${ctx.streamId}`) as ViewWant | undefined;
       if (!want || want.crop) return;
       const pl = placement(src.width, src.height, want);
-      src.setView(pl.iw, pl.ih, want.format);
+      src.setView({ width: pl.iw, height: pl.ih, format: want.format, method: want.method });
       view = `${pl.iw}x${pl.ih} ${want.format}`;
     };
 

@@ -39,7 +39,7 @@ export class Preprocessor {
   get bytes(): number { return this.width * this.height * 3; }
 
   /** What a source may make for this pre-processor while decoding (ElementContext.negotiation `view:<stream>`). */
-  get want(): ViewWant { return { width: this.width, height: this.height, letterbox: this.spec.letterbox, crop: this.spec.crop, placement: this.spec.placement, format: this.spec.format as 'rgb24' | 'bgr24' }; }
+  get want(): ViewWant { return { width: this.width, height: this.height, letterbox: this.spec.letterbox, crop: this.spec.crop, placement: this.spec.placement, method: this.spec.method, format: this.spec.format as 'rgb24' | 'bgr24' }; }
 
   /**
    * An image that already is what the scaler would make of the frame — packed, in the model's

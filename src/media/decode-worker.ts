@@ -13,19 +13,21 @@ import { packedPlanes } from './shared-pixels.ts';
 import { swsFlag, type ScaleMethod } from './scale.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { ToDecoder } from './threaded.ts';
+import type { ToDecoder, ViewAsk } from './threaded.ts';
 
 const port = parentPort!;
 
 interface Stream {
-  id: number; location: string; syncDecode?: boolean; src: VideoSource; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
+  id: number; src: VideoSource;
+  /** Read and decode with blocking calls (VideoSource.nextSync), decided once the source is open. */
+  sync: boolean; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
   /** Output format asked for ('' keeps the decoder's). */
   format: string;
   method: ScaleMethod;
   /** swscale from the decoder's geometry straight into a slot, on this thread (no libuv job, no frame between). */
   sws: { key: string; ctx: SoftwareScaleContext } | null;
   /** The model-sized picture infer asked for, made too and packed after the frame (ThreadedSource.setView). */
-  view: { width: number; height: number; format: string } | null;
+  view: ViewAsk | null;
   viewSws: { key: string; ctx: SoftwareScaleContext } | null;
 }
 const streams = new Map<number, Stream>();
@@ -59,10 +61,7 @@ const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
 async function pump(s: Stream): Promise<void> {
   const max = s.ctl.length - 2;
-  // syncDecode (the default; SLUICE_SYNC_DECODE=0 turns it off): a local file decoded on the CPU is read and decoded with
-  // node-av's blocking calls on this thread, no libuv job per packet and frame (the thread then
-  // serves one stream's decoding at a time: threaded.ts gives each stream its own thread).
-  const sync = !!s.syncDecode && !s.src.usingHw && !isNetworkUrl(s.location);
+  const sync = s.sync;
   for (;;) {
     const idx = await freeSlot(s, max);
     if (idx < 0) return;
@@ -88,9 +87,9 @@ async function pump(s: Stream): Promise<void> {
       const dst = s.slots[idx]!;
       if (av.width === W && av.height === H && format === srcFormat) copyPlanes(av, dst, layout);
       else s.sws = scaleInto(s.sws, av, dst, W, H, format, layout, s.method);
-      if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(layout.bytes), v.width, v.height, v.format, vLayout, 'bilinear');
+      if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(layout.bytes), v.width, v.height, v.format, vLayout, v.method);
       Atomics.store(s.ctl, 1 + idx, 1);
-      const view = v ? { offset: layout.bytes, ...v } : undefined;
+      const view = v ? { offset: layout.bytes, width: v.width, height: v.height, format: v.format } : undefined;
       port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view });
     } finally {
       av.free();
@@ -141,7 +140,7 @@ function scaleInto(sws: Sws | null, av: import('node-av/lib').Frame, dst: Uint8A
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, location: m.opts.location, syncDecode: m.opts.syncDecode, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null };
+  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null };
   streams.set(m.id, s);
   try {
     await s.src.open();
@@ -151,6 +150,11 @@ async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   }
   if (s.closed) return;
   const v = s.src;
+  // syncDecode (the default; SLUICE_SYNC_DECODE=0 turns it off): a local file decoded on the CPU
+  // is read and decoded with node-av's blocking calls on this thread, no libuv job per packet and
+  // frame (the thread then serves one stream's decoding at a time: threaded.ts gives each stream
+  // its own thread). NVDEC and network reads stay asynchronous.
+  s.sync = !!m.opts.syncDecode && !v.usingHw && !isNetworkUrl(m.opts.location);
   port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, decodeThreads: v.decodeThreads, scaling: v.scaling, expectedFrames: v.expectedFrames } });
   s.pumping = pump(s).catch((e) => { if (!s.closed) fail(m.id, e); });
 }
@@ -178,5 +182,5 @@ async function close(id: number): Promise<void> {
 port.on('message', (m: ToDecoder) => {
   if (m.type === 'open') void open(m);
   else if (m.type === 'close') void close(m.id);
-  else if (m.type === 'view') { const s = streams.get(m.id); if (s) s.view = { width: m.width, height: m.height, format: m.format }; }
+  else if (m.type === 'view') { const s = streams.get(m.id); if (s) s.view = m.view; }
 });

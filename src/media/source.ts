@@ -45,7 +45,7 @@ export interface SourceOptions {
   callerScales?: boolean;
   /** swscale interpolation for CPU scaling (default bilinear). */
   method?: ScaleMethod;
-  /** Threads per software decoder (0: FFmpeg's choice, about one per core). */
+  /** Threads per software decoder (0, or -1 here: FFmpeg's choice, about one per core; a ThreadedSource turns -1 into the cores shared among its streams). */
   decodeThreads?: number;
   /** In a decoding thread: read and decode a local file with blocking calls (VideoSource.nextSync). */
   syncDecode?: boolean;
@@ -101,26 +101,17 @@ export function openCuda(device = 0): HardwareContext | null {
   if (c?.ctx === null) return null;
   if (!c) {
     Log.setLevel(AV_LOG_QUIET);
-    let ctx: HardwareContext | null = null;
-    let kind: 'primary' | 'own' = 'own';
-    try {
-      // The device's primary context, which onnxruntime's CUDA sessions in this process use too:
-      // two contexts on one GPU are time-sliced, so NVDEC's copies would stall inference calls.
-      // SLUICE_NVDEC_CONTEXT=own gives NVDEC a context of its own (the earlier behaviour).
-      // FFmpeg refuses a primary context already made active with other flags (onnxruntime's,
-      // when its sessions started first): then NVDEC gets one of its own.
-      const own = process.env.SLUICE_NVDEC_CONTEXT === 'own';
-      const dev = device ? String(device) : undefined;
-      const make = (opts?: Record<string, string>) => { try { return HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, dev, opts); } catch { return null; } };
-      const primary = own ? null : make({ primary_ctx: '1' });
-      ctx = primary ?? make();
-      kind = primary ? 'primary' : 'own';
-    } catch {
-      ctx = null;
-    } finally {
-      Log.setLevel(AV_LOG_ERROR);
-    }
-    c = { ctx, users: 0, kind };
+    // The device's primary context, which onnxruntime's CUDA sessions in this process use too:
+    // two contexts on one GPU are time-sliced, so NVDEC's copies would stall inference calls.
+    // SLUICE_NVDEC_CONTEXT=own gives NVDEC a context of its own (the earlier behaviour).
+    // FFmpeg refuses a primary context already made active with other flags (onnxruntime's,
+    // when its sessions started first): then NVDEC gets one of its own.
+    const dev = device ? String(device) : undefined;
+    const make = (opts?: Record<string, string>) => { try { return HardwareContext.create(AV_HWDEVICE_TYPE_CUDA, dev, opts); } catch { return null; } };
+    const primary = process.env.SLUICE_NVDEC_CONTEXT === 'own' ? null : make({ primary_ctx: '1' });
+    const ctx = primary ?? make();
+    Log.setLevel(AV_LOG_ERROR);
+    c = { ctx, users: 0, kind: primary ? 'primary' : 'own' };
     contexts.set(device, c);
     if (!ctx) return null;
   }

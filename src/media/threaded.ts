@@ -8,13 +8,17 @@ import type { Logger } from '../core/log.ts';
 import { SharedPixels, SlotRef, type SlotView } from './shared-pixels.ts';
 import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
+import type { ScaleMethod } from './scale.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =
   | { type: 'open'; id: number; opts: Omit<SourceOptions, 'log' | 'signal'>; ctl: SharedArrayBuffer }
   | { type: 'close'; id: number }
   /** Also scale each frame to this (infer's input, from ElementContext.negotiation) into its slot. */
-  | { type: 'view'; id: number; width: number; height: number; format: string };
+  | { type: 'view'; id: number; view: ViewAsk };
+
+/** The picture a decoding thread makes of each frame besides the frame (ThreadedSource.setView). */
+export interface ViewAsk { width: number; height: number; format: string; method: ScaleMethod }
 
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
@@ -169,8 +173,8 @@ export class ThreadedSource extends StreamInfo {
   }
 
   /** Ask the decoding thread for a model-sized picture of every frame too (packed after it in the slot). */
-  setView(width: number, height: number, format: string): void {
-    this.thread?.worker.postMessage({ type: 'view', id: this.id, width, height, format } satisfies ToDecoder);
+  setView(view: ViewAsk): void {
+    this.thread?.worker.postMessage({ type: 'view', id: this.id, view } satisfies ToDecoder);
   }
 
   async close(): Promise<void> {
