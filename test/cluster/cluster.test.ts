@@ -168,7 +168,7 @@ test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a wor
         const owner = o?.operation === 'PUT' ? (JSON.parse(o.string()) as { worker: string }).worker : '';
         // Stats written in the last few seconds by the owner itself.
         out.push({ id, owner, state: info && info.owner === owner && Date.now() - Date.parse(info.at) < 5000 ? info.state : 'unknown' });
-      } catch { out.push({ id, owner: '', state: 'unknown' }); }
+      } catch (e) { out.push({ id, owner: '', state: `get failed: ${(e as Error).message.split('\n')[0]}` }); }
     }
     return out;
   };
