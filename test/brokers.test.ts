@@ -57,6 +57,27 @@ test('nats: core subject and JetStream (stream created, message ids deduplicate 
   assert.deepEqual(info.config.subjects, ['sluice.meta.*']);
 });
 
+test('nats: a server that answers JetStream with "no responders" for longer than an election: the sink moves to the next server of its list, and every frame lands once', { timeout: 30_000 }, async (t) => {
+  // Two servers that are not clustered: the first has no JetStream at all, so every publish to
+  // it gets "no responders", as a cluster node that lost a leader's interest does.
+  const deaf = await startBroker('nats', { jetstream: false });
+  t.after(() => deaf.stop());
+  const good = await startBroker('nats');
+  t.after(() => good.stop());
+  const prev = process.env.SLUICE_NATS_HEAL_MS;
+  process.env.SLUICE_NATS_HEAL_MS = '600';
+  t.after(() => { if (prev === undefined) delete process.env.SLUICE_NATS_HEAL_MS; else process.env.SLUICE_NATS_HEAL_MS = prev; });
+  const warnings: string[] = [];
+  const p = launch(`testsrc num-frames=30 fps=30 live=true ! nats url=${deaf.url},${good.url} jetstream=true stream=SLUICE`);
+  p.bus.on('warning', (m) => warnings.push(m.message));
+  await p.run();
+  assert.ok(warnings.some((w) => /no responders for JetStream on 127\.0\.0\.1:\d+ .*moving to another server/.test(w)), warnings.join(' | '));
+  const nc = await connect({ servers: good.url });
+  t.after(() => nc.close());
+  const info = await (await jetstreamManager(nc)).streams.info('SLUICE');
+  assert.equal(info.state.messages, 30, 'all 30 frames, none twice, on the server it moved to');
+});
+
 test('redis: XADD to sluice:{stream} with MAXLEN, read back by redis-cli XRANGE', { timeout: 30_000 }, async (t) => {
   const b = await startBroker('redis');
   t.after(() => b.stop());

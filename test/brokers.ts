@@ -17,7 +17,8 @@ const canConnect = (port: number) => new Promise<boolean>((r) => {
   s.once('error', () => r(false));
 });
 
-export async function startBroker(kind: Kind): Promise<Broker> {
+/** `jetstream: false` starts a nats-server without JetStream (its JetStream requests get "no responders"). */
+export async function startBroker(kind: Kind, o: { jetstream?: boolean } = {}): Promise<Broker> {
   const port = await freePort();
   const dir = tmp();
   let proc: ChildProcess | null = null;
@@ -27,7 +28,7 @@ export async function startBroker(kind: Kind): Promise<Broker> {
       writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
       return ['mosquitto', ['-c', conf]];
     }
-    if (kind === 'nats') return ['nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')]];
+    if (kind === 'nats') return ['nats-server', ['-a', '127.0.0.1', '-p', String(port), ...(o.jetstream === false ? [] : ['-js', '-sd', join(dir, 'js')])]];
     return ['redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]];
   };
   const b: Broker = {

@@ -88,11 +88,12 @@ test('a server that accepts and never answers: open times out with a coded error
   }
 });
 
-test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rtspsrc reads the sink too', { timeout: 60_000 }, async () => {
+test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rtspsrc reads the sink too', { timeout: 60_000 }, async (t) => {
   const port = await freePort();
   // Live for up to a minute; ended with Ctrl-C once every client has read (a busy CI box is slow).
   let server: ChildProcess | null = null;
-  const serve = sluice(['launch', '-q', `testsrc pattern=bars live=true fps=30 num-frames=1800 width=160 height=120 ! encode preset=ultrafast tune=zerolatency gop=10 ! rtsp port=${port}`], { timeoutMs: 90_000, onSpawn: (p) => { server = p; } });
+  const serverReport = join(tmp(), 'serve.json');
+  const serve = sluice(['launch', '-q', '--report', serverReport, `testsrc pattern=bars live=true fps=30 num-frames=1800 width=160 height=120 ! encode preset=ultrafast tune=zerolatency gop=10 ! rtsp port=${port}`], { timeoutMs: 90_000, onSpawn: (p) => { server = p; } });
   await sleep(1200);
   for (const proto of ['tcp', 'udp']) {
     const r = await sluice(['launch', '-q', '--report', join(tmp(), 'r.json'), `uri location=rtsp://127.0.0.1:${port}/ds protocols=${proto} num-frames=20 ! fakesink`]);
@@ -110,8 +111,15 @@ test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rt
     const g = spawn('gst-launch-1.0', ['-q', '-e', 'rtspsrc', `location=rtsp://127.0.0.1:${port}/ds`, `protocols=${proto}`, 'latency=0', '!', 'rtph264depay', '!', 'avdec_h264', '!', 'video/x-raw,format=I420,width=160,height=120', '!', 'identity', 'eos-after=15', '!', 'filesink', `location=${out}`]);
     let err = '';
     g.stderr.on('data', (d) => { err += d; });
-    const code = await new Promise<number | null>((r) => { const t = setTimeout(() => g.kill('SIGKILL'), 20_000); g.on('close', (c) => { clearTimeout(t); r(c); }); });
-    assert.equal(code, 0, `gst-launch ${proto}: ${err}`);
+    const code = await new Promise<number | null>((r) => { const k = setTimeout(() => g.kill('SIGKILL'), 20_000); g.on('close', (c) => { clearTimeout(k); r(c); }); });
+    // rtspsrc over UDP has once (1 run in many on a 2-core CI box) failed its PAUSE at shutdown,
+    // after the frames below had arrived, seeing the control connection closed. Such a teardown
+    // error alone is noted, not failed on; the frames must still all be there and right, and the
+    // server must have refused nothing (its report, checked below, counts every connection it
+    // closes on a client).
+    const teardownOnly = code !== 0 && /gst_rtspsrc_(pause|close)/.test(err) && !/gst_rtspsrc_(retrieve_sdp|setup|play|open)/.test(err);
+    if (teardownOnly) t.diagnostic(`gst-launch ${proto}: error at shutdown only: ${err.split('\n')[0]}`);
+    else assert.equal(code, 0, `gst-launch ${proto}: ${err}`);
     const frames = readFileSync(out);
     // identity eos-after=15 ends the stream on the 15th buffer: 14 whole frames reach the file.
     assert.equal(frames.length, 14 * FRAME, `${proto}: 14 frames of 160x120 from GStreamer`);
@@ -124,6 +132,9 @@ test('Sluice reads its own rtsp sink through uri (TCP and UDP), and GStreamer rt
   }
   (server as ChildProcess | null)?.kill('SIGINT');
   assert.equal((await serve).code, 0);
+  const resolved = (JSON.parse(readFileSync(serverReport, 'utf8')) as { elements: Record<string, { resolved: Record<string, number> }> }).elements.rtsp0!.resolved;
+  for (const [k, v] of Object.entries(resolved)) if (k.startsWith('rejected_')) assert.equal(v, 0, `the server ${k}: ${v}`);
+  assert.ok('rejected_idle' in resolved && 'rejected_badRequest' in resolved, JSON.stringify(resolved));
 });
 
 test('examples/slipstream-rtsp.ts: two RTSP cameras in, detection, a tiled RTSP stream out, and the seed\'s per-frame counts', { timeout: 120_000 }, async () => {

@@ -4,15 +4,17 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { p } from '../core/props.ts';
 import { brokerSink } from '../net/broker-sink.ts';
+import { natsHeal } from '../net/nats-heal.ts';
 
 export default brokerSink({
   name: 'nats',
   summary: 'Publish per-frame metadata (JSON) to NATS or NATS JetStream',
   doc: 'Example: ... ! nats url=nats://127.0.0.1:4222 subject=sluice.meta.{stream} jetstream=true stream=SLUICE',
   schemes: ['nats', 'tls'],
+  urlList: true,
   subjectProp: 'subject',
   props: {
-    url: p.str('nats://127.0.0.1:4222', 'server URL'),
+    url: p.str('nats://127.0.0.1:4222', 'server URL, or a cluster\'s servers separated by commas (tried in that order)'),
     subject: p.str('sluice.meta.{stream}', 'subject; {stream} is the stream id'),
     jetstream: p.bool(false, 'publish to JetStream (acknowledged, with the message id stream:frame for deduplication)'),
     stream: p.str('', 'JetStream: create this stream for the subjects when it does not exist'),
@@ -28,6 +30,7 @@ export default brokerSink({
     let up = false;
     let closed = false;
     const token = o.token || process.env.SLUICE_NATS_TOKEN || undefined;
+    const heal = natsHeal(() => nc, { onMove: (why) => ctx.post({ type: 'warning', source: ctx.name, message: why }) });
     const ensureStream = async (c: NatsConnection) => {
       if (!o.jetstream || !o.stream) return;
       const jsm = await jetstreamManager(c);
@@ -35,7 +38,7 @@ export default brokerSink({
       try { await jsm.streams.info(o.stream); } catch { await jsm.streams.add({ name: o.stream, subjects }); }
     };
     // waitOnFirstConnect: a server that is away at start is waited for like one that drops later.
-    connect({ servers: o.url, token, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectInterval, waitOnFirstConnect: true, name: 'sluice' }).then(async (c) => {
+    connect({ servers: o.url.split(','), noRandomize: true, token, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectInterval, waitOnFirstConnect: true, name: 'sluice' }).then(async (c) => {
       if (closed) { await c.close(); return; }
       nc = c;
       await ensureStream(c).catch((e: Error) => ctx.post({ type: 'warning', source: ctx.name, message: `JetStream stream ${o.stream}: ${e.message}` }));
@@ -44,14 +47,21 @@ export default brokerSink({
       poke();
       for await (const s of c.status()) {
         if (s.type === 'disconnect') { up = false; ctx.post({ type: 'warning', source: ctx.name, message: `${o.url} lost; buffering and reconnecting every ${o.reconnectInterval} ms` }); }
-        if (s.type === 'reconnect') { up = true; ctx.post({ type: 'warning', source: ctx.name, message: `reconnected to ${o.url}` }); poke(); }
+        if (s.type === 'reconnect') {
+          up = true;
+          ctx.post({ type: 'warning', source: ctx.name, message: `reconnected to ${c.getServer()}` });
+          // A server that came back without its storage (or another one of the list) may lack the stream.
+          await ensureStream(c).catch(() => {});
+          poke();
+        }
       }
     }).catch((e: Error) => ctx.post({ type: 'warning', source: ctx.name, message: `${o.url}: ${e.message}` }));
     return {
       ready: () => up && nc !== null && !nc.isClosed(),
       send: async (m) => {
-        if (js) await js.publish(m.subject, m.payload, { msgID: m.id });
-        else nc!.publish(m.subject, m.payload);
+        if (!js) return nc!.publish(m.subject, m.payload);
+        try { await js.publish(m.subject, m.payload, { msgID: m.id }); } catch (e) { heal.failed(e); throw e; }
+        heal.ok();
       },
       close: async () => { closed = true; up = false; if (nc) { await nc.flush().catch(() => {}); await nc.close(); } },
     };

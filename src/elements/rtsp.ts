@@ -29,11 +29,13 @@ Clients join at the next keyframe, so a short gop makes them start sooner.`,
     let server: RtspServer | null = null;
     let mount: Mount | null = null;
     let seeded = false;
+    let lastRejections: Record<string, number> | null = null;
     const password = o.password || process.env.SLUICE_RTSP_PASSWORD || '';
     return {
       describe() {
         const out: Record<string, number> = { clients: server?.clientCount ?? 0 };
-        for (const [k, v] of Object.entries(server?.rejections ?? {})) out[`rejected_${k}`] = v;
+        // After stop the server is gone: the report shows its counts as they ended.
+        for (const [k, v] of Object.entries(server?.rejections ?? lastRejections ?? {})) out[`rejected_${k}`] = v;
         return out;
       },
       async start() {
@@ -64,7 +66,7 @@ Clients join at the next keyframe, so a short gop makes them start sooner.`,
       },
       async stop() {
         if (server && mount) server.removeMount(mount);
-        if (server) await RtspServer.release(server);
+        if (server) { lastRejections = { ...server.rejections }; await RtspServer.release(server); }
         server = null;
       },
     };

@@ -24,6 +24,8 @@ interface Spec<S extends z.ZodRawShape> {
   doc: string;
   /** URL schemes the element takes (mqtt: mqtt, mqtts, ws...). */
   schemes: string[];
+  /** url may list several servers, separated by commas (tried in that order). */
+  urlList?: boolean;
   props: S;
   /** The subject/topic/key template property. */
   subjectProp: keyof S & string;
@@ -46,10 +48,12 @@ export function brokerSink<S extends z.ZodRawShape>(spec: Spec<S>): ElementDef {
       let box: Outbox | null = null;
       return {
         async start() {
-          const url = String(opts.url);
-          let scheme = '';
-          try { scheme = new URL(url).protocol.replace(/:$/, ''); } catch { /* reported below */ }
-          if (!spec.schemes.includes(scheme)) throw new Err.PROPERTY(`${ctx.name}: url must be ${spec.schemes.map((s) => `${s}://HOST:PORT`).join(' or ')} (got "${url}")`);
+          // A comma-separated list (a cluster's servers, where the element takes one) is checked URL by URL.
+          for (const url of spec.urlList ? String(opts.url).split(',') : [String(opts.url)]) {
+            let scheme = '';
+            try { scheme = new URL(url).protocol.replace(/:$/, ''); } catch { /* reported below */ }
+            if (!spec.schemes.includes(scheme)) throw new Err.PROPERTY(`${ctx.name}: url must be ${spec.schemes.map((s) => `${s}://HOST:PORT`).join(' or ')}${spec.urlList ? ', or several separated by commas' : ''} (got "${url}")`);
+          }
           client = await spec.connect(opts, ctx, () => box?.poke());
           box = new Outbox(client, ctx, { capacity: common.buffer, inflight: common.inflight });
         },

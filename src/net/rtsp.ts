@@ -193,8 +193,8 @@ export class RtspServer {
 
   get clientCount(): number { return this.sessions.size; }
 
-  /** Connections and requests refused, by reason (the rtsp element reports them; --metrics shows them). */
-  readonly rejections = { tooMany: 0, perAddress: 0, badRequest: 0, unauthorised: 0, timeout: 0 };
+  /** Connections and requests refused, and connections closed on a client, by reason (the rtsp element reports them; --metrics shows them). */
+  readonly rejections = { tooMany: 0, perAddress: 0, badRequest: 0, unauthorised: 0, timeout: 0, idle: 0, expired: 0 };
 
   private accept(socket: Socket): void {
     if (this.conns.size >= MAX_CONNECTIONS) { this.rejections.tooMany++; socket.destroy(); return; }
@@ -206,7 +206,7 @@ export class RtspServer {
     this.conns.add(conn);
     socket.setNoDelay(true);
     // A connection that never completes a request is closed, as is one idle for a minute.
-    socket.setTimeout(SESSION_TIMEOUT_S * 1000, () => socket.destroy());
+    socket.setTimeout(SESSION_TIMEOUT_S * 1000, () => { this.rejections.idle++; socket.destroy(); });
     const first = setTimeout(() => { if (!conn.answered) { this.rejections.timeout++; socket.destroy(); } }, FIRST_REQUEST_MS);
     first.unref();
     socket.once('close', () => clearTimeout(first));
@@ -380,6 +380,7 @@ export class RtspServer {
       // silent for the timeout is dropped (RFC 2326 12.37), and its TCP connection closed.
       if (now - c.lastSeen > SESSION_TIMEOUT_S * 1000) {
         this.drop(c);
+        this.rejections.expired++;
         if (c.tcp && c.conn.sessions.size === 0) c.conn.socket.destroy();
         continue;
       }

@@ -10,6 +10,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { Err } from '../core/errors.ts';
 import { checkStream, type Service, type StreamInfo } from './service.ts';
 import type { StreamsBackend } from './api.ts';
+import { natsHeal, type NatsHeal } from '../net/nats-heal.ts';
 
 export const BUCKETS = { desired: 'sluice_streams', owners: 'sluice_owners', stats: 'sluice_stats' } as const;
 
@@ -81,6 +82,8 @@ export class Worker {
   private capacity: number;
   private tickMs: number;
   private log: (s: string) => void;
+  /** Moves the connection to another NATS server when this one answers nothing but "no responders". */
+  private heal: NatsHeal;
 
   constructor(c: Cluster, service: Service, o: { name: string; capacity: number; leaseMs: number; log?: (s: string) => void }) {
     this.c = c;
@@ -90,6 +93,7 @@ export class Worker {
     // Renew three times per lease: one late renewal does not lose it.
     this.tickMs = Math.max(100, Math.floor(o.leaseMs / 3));
     this.log = o.log ?? (() => {});
+    this.heal = natsHeal(() => c.nc, { onMove: (why) => this.log(why) });
   }
 
   start(): void {
@@ -115,6 +119,7 @@ export class Worker {
       want = new Map((await desiredStreams(this.c)).map((s) => [s.id, s]));
       this.lastWant = want;
     } catch (e) {
+      this.heal.failed(e);
       if (!this.lastWant) throw e;
       want = this.lastWant;
     }
@@ -135,7 +140,9 @@ export class Worker {
       try {
         // A renewal that takes longer than a tick is as good as failed: the next tick tries again.
         h.rev = await this.c.owners.update(id, lease, h.rev, this.tickMs);
-      } catch {
+        this.heal.ok();
+      } catch (e) {
+        this.heal.failed(e);
         // Why did the renewal fail? Ask the bucket; if even that fails, JetStream is electing a
         // leader (a node was lost): keep running and try again next tick.
         const holder = await this.holder(id);
@@ -177,7 +184,10 @@ export class Worker {
       this.statsPending = Promise.allSettled([
         this.c.stats.put(`worker.${this.name}`, enc({ worker: this.name, capacity: this.capacity, streams: this.streams, at })),
         ...list.map((s) => this.c.stats.put(`stream.${s.id}`, enc({ owner: this.name, state: s.state, fps: s.fps, frames: s.frames, at }))),
-      ]).then(() => { this.statsPending = null; });
+      ]).then((r) => {
+        for (const x of r) if (x.status === 'rejected') this.heal.failed(x.reason); else this.heal.ok();
+        this.statsPending = null;
+      });
     }
   }
 
@@ -192,7 +202,8 @@ export class Worker {
       if (!cur || cur.operation !== 'PUT') return null;
       const w = dec<OwnerInfo>(cur.value)?.worker;
       return w ? { worker: w, rev: cur.revision } : null;
-    } catch {
+    } catch (e) {
+      this.heal.failed(e);
       return undefined;
     }
   }
@@ -220,24 +231,32 @@ export function clusterBackend(c: Cluster): StreamsBackend {
     const mine = !!owner && stats?.owner === owner;
     return { id: s.id, uri: s.uri, state: mine ? stats!.state : 'connecting', frames: mine ? stats!.frames : 0, fps: mine ? stats!.fps : 0, stream: -1, lastError: null, addedAt: '', owner } as StreamInfo & { owner: string };
   };
+  const heal = natsHeal(() => c.nc);
+  const watched = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try { const r = await fn(); heal.ok(); return r; } catch (e) { heal.failed(e); throw e; }
+  };
   return {
-    async add(id, uri) {
+    add: (id, uri) => watched(async () => {
       checkStream(id, uri);
-      try { await c.desired.create(id, enc({ id, uri })); } catch { throw new Err.CONFLICT(`a stream with id "${id}" exists already in the cluster`); }
+      try { await c.desired.create(id, enc({ id, uri })); } catch (e) {
+        // Only "the key exists" is a conflict; a cluster that did not answer is said as such.
+        if (!/wrong last sequence|key exists/i.test((e as Error).message)) throw new Err.IO(`NATS JetStream did not take stream "${id}": ${(e as Error).message}`, { cause: e });
+        throw new Err.CONFLICT(`a stream with id "${id}" exists already in the cluster`);
+      }
       return info({ id, uri });
-    },
-    async remove(id) {
+    }),
+    remove: (id) => watched(async () => {
       const e = await c.desired.get(id);
       if (!e || e.operation !== 'PUT') throw new Err.NOT_FOUND(`no stream "${id}" in the cluster`);
       await c.desired.delete(id);
-    },
-    list: async () => Promise.all((await desiredStreams(c)).map(info)),
-    async get(id) {
+    }),
+    list: () => watched(async () => Promise.all((await desiredStreams(c)).map(info))),
+    get: (id) => watched(async () => {
       const e = await c.desired.get(id);
       const s = e?.operation === 'PUT' ? dec<StreamSpec>(e.value) : null;
       if (!s) throw new Err.NOT_FOUND(`no stream "${id}" in the cluster`);
       return info(s);
-    },
+    }),
     health: () => (c.nc.isClosed() ? 'disconnected' : 'ok'),
   };
 }

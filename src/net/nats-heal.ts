@@ -1,0 +1,47 @@
+// A NATS server can be left without the interest of a JetStream leader that lives on another
+// server after a cluster node is lost: nats-server 2.9 (Debian's) then answers "no responders"
+// to publishes and direct gets on that one server for minutes, while the rest of the cluster
+// works (restarting a node cures it). A leader election lasts seconds, so a client that sees
+// nothing but "no responders" for longer than that moves itself to another server of its list.
+import type { NatsConnection } from '@nats-io/transport-node';
+
+/** True when `e` (or an error it wraps) is NATS's "no responders" (nats.js says "jetstream is not enabled"). */
+export function isNoResponders(e: unknown): boolean {
+  for (let x = e as { name?: string; cause?: unknown; isNoResponders?: () => boolean } | undefined, i = 0; x && i < 5; x = x.cause as typeof x, i++) {
+    if (x.name === 'JetStreamNotEnabled' || x.name === 'NoRespondersError') return true;
+    if (typeof x.isNoResponders === 'function' && x.isNoResponders()) return true;
+  }
+  return false;
+}
+
+export interface NatsHeal {
+  /** A JetStream request went through. */
+  ok(): void;
+  /** A JetStream request failed; returns true when this failure made the client move server. */
+  failed(e: unknown): boolean;
+}
+
+/**
+ * Watch one connection's JetStream requests: after `afterMs` of "no responders" and no success,
+ * reconnect (nats.js takes the next server of its pool), at most once per `afterMs`.
+ */
+export function natsHeal(nc: () => NatsConnection | null, o: { afterMs?: number; onMove?: (why: string) => void } = {}): NatsHeal {
+  const after = o.afterMs ?? Number(process.env.SLUICE_NATS_HEAL_MS ?? 10_000);
+  let since = 0;
+  let moved = 0;
+  return {
+    ok: () => { since = 0; },
+    failed(e) {
+      if (!isNoResponders(e)) return false;
+      const now = Date.now();
+      if (!since) since = now;
+      const c = nc();
+      if (!c || c.isClosed() || now - since < after || now - moved < after) return false;
+      moved = now;
+      since = 0;
+      o.onMove?.(`no responders for JetStream on ${c.getServer()} for ${Math.round(after / 1000)} s; moving to another server`);
+      c.reconnect().catch(() => {});
+      return true;
+    },
+  };
+}
