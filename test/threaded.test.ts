@@ -109,6 +109,29 @@ test('infer asks threaded sources for its picture of each full frame: same boxes
   assert.equal(OwnedPixels.live, 0);
 });
 
+test('with nothing after infer that reads pixels (track, fakesink), a threaded source keeps only the model\'s picture: same boxes; a tee to osd keeps full frames', { timeout: 180_000 }, async () => {
+  const ref = await detect('', 'track ! fakesink');
+  const only = await detect('threaded=true', 'track ! fakesink');
+  assert.equal(only.uri.view, '416x234 bgr24 only');
+  // The first frames may be decoded before the decoding thread has the request: those are whole.
+  assert.ok(Number(only.uri.framesViewOnly) >= 75, `${only.uri.framesViewOnly} of 90 frames came as the view alone`);
+  assert.ok(Number(only.infer.framesFromDecodedViews) >= 25, `views used for ${only.infer.framesFromDecodedViews} of 30 inferred frames`);
+  assert.equal(only.size, '768x432', 'frames keep their size: boxes are in the full frame\'s pixels');
+  sameBoxes(ref.got, only.got);
+  const teed = await detect('threaded=true', 'tee name=t ! queue ! fakesink  t. ! queue ! osd ! fakesink');
+  assert.equal(teed.uri.view, '416x234 bgr24', 'osd on a branch reads full pixels');
+  assert.equal(teed.uri.framesViewOnly, undefined);
+  sameBoxes(ref.got, teed.got);
+  // Something the pipeline cannot see (a probe) asking for the pixels of a view-only frame gets a coded error.
+  let err: unknown = null;
+  const p = launch(`uri location=${video} num-frames=20 threaded=true ! infer model=${model} ep=cpu ! fakesink`);
+  p.addProbe('infer0.src', (f) => { if (f.frame === 19) { try { avOf(f.pixels, 'probe'); } catch (e) { err = e; } } });
+  await p.run();
+  assert.match(String((err as Error | null)?.message), /decoded only at the model's size \(416x234\)/);
+  assert.equal((err as { code?: string }).code, 'SLUICE_ERR_FORMAT');
+  assert.equal(OwnedPixels.live, 0);
+});
+
 test('threaded frames feed elements that need native frames (osd, tee, encode) and the file plays', { timeout: 120_000 }, async () => {
   const dir = tmp();
   const out = join(dir, 'out.mp4');

@@ -106,6 +106,13 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   sizeRule?(props: z.output<S>, width: number, height: number): string | null;
   /** Sources: whether this instance is live (a camera, a network stream, a paced or endless source). */
   live?(props: z.output<S>): boolean;
+  /**
+   * Which pixels of a frame this instance reads: 'none' (its size and metadata only), 'view' (the
+   * model-sized picture a source made for it through the negotiation table), 'full' (the
+   * default: anything else). A source whose frames reach no 'full' element (and at most one
+   * 'view') decodes only the view.
+   */
+  pixels?(props: z.output<S>): 'none' | 'view' | 'full';
   /** Local files this instance reads and writes, checked against each other before start. */
   files?(props: z.output<S>): { reads?: string[]; writes?: string[] };
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;

@@ -308,6 +308,7 @@ export class Pipeline {
       this.checkLinks(this.nodes);
       this.checkFiles();
       for (const n of this.nodes) if (n.isSource) n.streamId = this.nextStream++;
+      this.negotiatePixels(this.nodes);
       for (const n of this.nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
       this.changed(from, to);
     } else if (from === 'ready' && to === 'paused') {
@@ -442,6 +443,32 @@ export class Pipeline {
     if (!converter) throw new Err.FORMAT(`${n.name} takes ${want.join(' | ')} frames, not ${frame.format}; put "scale format=${want[0]}" before it`);
     if (pad.converted++ === 0) this.bus.post({ type: 'warning', source: n.name, message: `converting ${frame.format} frames to ${want[0]} for ${n.name}.${pad.name} (it takes ${want.join(' | ')}); put "scale format=${want[0]}" before it to do this explicitly` });
     await converter.convert(frame, want[0]!, pad);
+  }
+
+  /**
+   * `full:<stream>` in the negotiation table: whether a source's frames reach an element that
+   * reads their full pixels (ElementDef.pixels; more than one 'view' reader counts as full). A
+   * source told false may keep only the view infer asked for. Dynamic pipelines always keep full
+   * frames: a branch added later (tee ! encode) could read them.
+   */
+  private negotiatePixels(nodes: ElementNode[]): void {
+    for (const src of nodes) {
+      if (!src.isSource) continue;
+      const seen = new Set<ElementNode>();
+      let views = 0;
+      const full = (x: ElementNode): boolean => {
+        for (const p of x.srcPads) {
+          const y = p.peer?.element;
+          if (!y || seen.has(y)) continue;
+          seen.add(y);
+          const reads = y.def.pixels?.(y.props as never) ?? 'full';
+          if (reads === 'full' || (reads === 'view' && ++views > 1) || full(y)) return true;
+        }
+        return false;
+      };
+      // SLUICE_FULL_FRAMES=1 keeps every frame whole (to compare).
+      this.negotiation.set(`full:${src.streamId}`, this.options.dynamic || process.env.SLUICE_FULL_FRAMES === '1' || full(src));
+    }
   }
 
   /** The source elements that reach `n` through its inputs. */

@@ -91,6 +91,7 @@ export default defineElement({
   summary: 'Count line crossings and ROI occupancy, dwell and overcrowding on tracked objects',
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
+  pixels: () => 'none',
   props,
   create(o, ctx) {
     const perStream = o.config ? fromConfig(o.config, o.overcrowd) : null;

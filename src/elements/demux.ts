@@ -9,6 +9,7 @@ export default defineElement({
   summary: 'Split batched frames back into per-stream outputs (src_0, src_1, ...)',
   kind: 'filter',
   pads: [sinkPad(['ANY']), { name: 'src_%u', direction: 'src', presence: 'request', caps: ['ANY'] }],
+  pixels: () => 'none',
   props: z.object({}),
   doc: 'Link outputs by stream number: "... ! demux name=d  d.src_0 ! file location=a.mp4  d.src_1 ! file location=b.mp4".',
   create(_o, ctx) {

@@ -8,6 +8,7 @@ export default defineElement({
   summary: 'Discard frames (counts them in the report)',
   kind: 'sink',
   pads: [joinSinkPads(['ANY'])],
+  pixels: () => 'none',
   props: z.object({}),
   create() {
     return { process: (frame) => releaseFrame(frame) };

@@ -16,6 +16,7 @@ export default defineElement({
   summary: 'Pass frames through; optional artificial delay or CPU load',
   kind: 'filter',
   pads: [joinSinkPads(['ANY']), srcPad(['ANY'])],
+  pixels: () => 'none',
   props,
   create(o, ctx) {
     let n = 0;

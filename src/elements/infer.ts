@@ -115,6 +115,9 @@ const inferDef = defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
   props,
+  // A primary infer reads the model-sized view a source can make for it; objects (secondary)
+  // are cut from full frames. A config file may change the mode: then assume full.
+  pixels: (o) => (o.mode === 'primary' && !o.config ? 'view' : 'full'),
   doc: `Models are compiled first unless compile=off (uint8 NHWC input, dynamic batch, box decode and
 top-k in the graph, optional fp16; cached by content). Fixed-batch models run one frame per call;
 throughput then comes from several calls in flight over workers=N sessions. Models with a

@@ -66,6 +66,7 @@ export default defineElement({
   summary: 'Write per-frame metadata as JSON lines',
   kind: 'sink',
   pads: [joinSinkPads(['ANY'])],
+  pixels: () => 'none',
   props,
   files: (o) => ({ writes: o.location && o.location !== '-' ? [o.location] : [] }),
   create(o, ctx) {

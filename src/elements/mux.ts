@@ -19,6 +19,8 @@ export default defineElement({
   summary: 'Batch frames from several streams for one inference call (nvstreammux)',
   kind: 'filter',
   pads: [joinSinkPads(), srcPad()],
+  // Batching reads no pixels; scaling every stream to one size does.
+  pixels: (o) => (o.width > 0 || o.height > 0 ? 'full' : 'none'),
   props,
   create(o, ctx) {
     let batch: Frame[] = [];

@@ -16,6 +16,7 @@ export default defineElement({
   summary: 'Buffer frames between stages with a size limit and a drop policy',
   kind: 'filter',
   pads: [joinSinkPads(['ANY']), srcPad(['ANY'])],
+  pixels: () => 'none',
   props,
   doc: 'leaky also accepts GStreamer spellings: upstream (= newest), downstream (= oldest).',
   create(o, ctx) {

@@ -15,6 +15,7 @@ export default defineElement({
   summary: 'Change the frame rate by dropping (or duplicating) frames',
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
+  pixels: () => 'none',
   props,
   create(o, ctx) {
     // Per stream: the next output slot, so several joined streams are paced independently.

@@ -9,6 +9,7 @@ export default defineElement({
   summary: 'Split one stream into several branches',
   kind: 'filter',
   pads: [sinkPad(['ANY']), { name: 'src_%u', direction: 'src', presence: 'request', caps: ['ANY'] }],
+  pixels: () => 'none',
   props: z.object({}),
   create(_o, ctx) {
     return {

@@ -23,6 +23,7 @@ export default defineElement({
   summary: 'Track objects across frames with persistent ids (SORT/ByteTrack or IoU)',
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
+  pixels: () => 'none',
   props,
   doc: `Track states: tentative (until min-hits matches), confirmed (reported, with "track" ids),
 lost (unmatched; kept max-age frames for re-association, then removed). Objects the tracker

@@ -142,8 +142,11 @@ export default defineElement({
       const want = ctx.negotiation.get(`view:${ctx.streamId}`) as ViewWant | undefined;
       if (!want || want.crop) return;
       const pl = placement(src.width, src.height, want);
-      src.setView({ width: pl.iw, height: pl.ih, format: want.format, method: want.method });
-      view = `${pl.iw}x${pl.ih} ${want.format}`;
+      // The pipeline found no element downstream that reads full pixels (ElementDef.pixels):
+      // the decoding thread then keeps only the view (no full-frame copy, slots a tenth the size).
+      const only = ctx.negotiation.get(`full:${ctx.streamId}`) === false;
+      src.setView({ want, only });
+      view = `${pl.iw}x${pl.ih} ${want.format}${only ? ' only' : ''}`;
     };
 
     return {
@@ -223,7 +226,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(view ? { view } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(view ? { view } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);

@@ -10,7 +10,7 @@ import { SoftwareScaleContext } from 'node-av/lib';
 import { VideoSource, isNetworkUrl, type SourceOptions } from './source.ts';
 import { pixFmtFromName, pixFmtName } from './av.ts';
 import { packedPlanes } from './shared-pixels.ts';
-import { swsFlag, type ScaleMethod } from './scale.ts';
+import { placement, swsFlag, type ScaleMethod } from './scale.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ToDecoder, ViewAsk } from './threaded.ts';
@@ -76,20 +76,26 @@ async function pump(s: Stream): Promise<void> {
       const W = s.src.outWidth || av.width, H = s.src.outHeight || av.height, format = s.format || srcFormat;
       const layout = packedPlanes(format, W, H);
       if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
-      const v = s.view;
+      // The view is placed for this frame's size as infer places it (a stream may change size).
+      const want = s.view?.want;
+      const pl = want ? placement(W, H, want) : null;
+      const v = want && pl ? { width: pl.iw, height: pl.ih, format: want.format, method: want.method } : null;
       const vLayout = v ? packedPlanes(v.format, v.width, v.height) : null;
-      const bytes = layout.bytes + (vLayout?.bytes ?? 0);
+      // Nothing downstream reads the full frame: the slot holds the view alone.
+      const only = !!(vLayout && s.view?.only);
+      const fullBytes = only ? 0 : layout.bytes;
+      const bytes = fullBytes + (vLayout?.bytes ?? 0);
       let sab: SharedArrayBuffer | undefined;
       if (idx >= s.slots.length || s.slots[idx]!.byteLength < bytes) {
         sab = new SharedArrayBuffer(bytes);
         s.slots[idx] = new Uint8Array(sab);
       }
       const dst = s.slots[idx]!;
-      if (av.width === W && av.height === H && format === srcFormat) copyPlanes(av, dst, layout);
+      if (only) { /* no full frame */ } else if (av.width === W && av.height === H && format === srcFormat) copyPlanes(av, dst, layout);
       else s.sws = scaleInto(s.sws, av, dst, W, H, format, layout, s.method);
-      if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(layout.bytes), v.width, v.height, v.format, vLayout, v.method);
+      if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(fullBytes), v.width, v.height, v.format, vLayout, v.method);
       Atomics.store(s.ctl, 1 + idx, 1);
-      const view = v ? { offset: layout.bytes, width: v.width, height: v.height, format: v.format } : undefined;
+      const view = v ? { offset: fullBytes, width: v.width, height: v.height, format: v.format, ...(only ? { only } : {}) } : undefined;
       port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view });
     } finally {
       av.free();

@@ -36,8 +36,11 @@ export class SlotRef {
   unref(): void { if (--this.refs === 0) this.giveBack(); }
 }
 
-/** A second, model-sized picture of the frame made while decoding, packed after the frame in its slot. */
-export interface SlotView { offset: number; width: number; height: number; format: string }
+/**
+ * A second, model-sized picture of the frame made while decoding, packed after the frame in its
+ * slot; `only`: the slot holds the view alone (nothing downstream reads the full frame's pixels).
+ */
+export interface SlotView { offset: number; width: number; height: number; format: string; only?: boolean }
 
 export class SharedPixels extends OwnedPixels {
   private slot: SlotRef;
@@ -56,8 +59,8 @@ export class SharedPixels extends OwnedPixels {
     this.height = height;
     this.view = view;
   }
-  /** The packed bytes, or null once a native copy exists (it may have been drawn on). */
-  get packed(): Uint8Array | null { return this.native ? null : this.slot.data; }
+  /** The packed bytes, or null once a native copy exists (it may have been drawn on) or when the slot holds only the view. */
+  get packed(): Uint8Array | null { return this.native || this.view?.only ? null : this.slot.data; }
   /** The view's packed bytes (rgb24/bgr24), or null without one or once a native copy exists. */
   get viewPixels(): Uint8Array | null {
     const v = this.view;
@@ -66,6 +69,7 @@ export class SharedPixels extends OwnedPixels {
   /** A native frame of the same pixels (made once, owned by this object). */
   toAV(): AVFrame {
     if (this.native) return this.native;
+    if (this.view?.only) throw new Err.FORMAT(`this ${this.width}x${this.height} frame was decoded only at the model's size (${this.view.width}x${this.view.height}), since no element after it was known to read its pixels; an element that reads them must be linked downstream of the source when the pipeline starts`);
     const layout = packedPlanes(this.format, this.width, this.height);
     if (!layout) throw new Err.FORMAT(`cannot make a native frame from packed ${this.format}`);
     const av = allocVideoFrame(this.width, this.height, pixFmtFromName(this.format), 0n);

@@ -8,7 +8,7 @@ import type { Logger } from '../core/log.ts';
 import { SharedPixels, SlotRef, type SlotView } from './shared-pixels.ts';
 import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
-import type { ScaleMethod } from './scale.ts';
+import type { ViewWant } from './scale.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =
@@ -17,8 +17,12 @@ export type ToDecoder =
   /** Also scale each frame to this (infer's input, from ElementContext.negotiation) into its slot. */
   | { type: 'view'; id: number; view: ViewAsk };
 
-/** The picture a decoding thread makes of each frame besides the frame (ThreadedSource.setView). */
-export interface ViewAsk { width: number; height: number; format: string; method: ScaleMethod }
+/**
+ * The picture a decoding thread makes of each frame besides the frame (ThreadedSource.setView):
+ * infer's input, placed per frame size as infer places it. `only`: nothing downstream reads the
+ * full frame's pixels, so it is not kept (the slot holds the view alone).
+ */
+export interface ViewAsk { want: ViewWant; only: boolean }
 
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
@@ -133,6 +137,7 @@ export class ThreadedSource extends StreamInfo {
         if (!this.thread) { giveBack(); return; }
         const slot = new SlotRef(this.slots[m.slot]!.subarray(0, m.bytes), giveBack);
         this.decodedThisPass++;
+        if (m.view?.only) this.viewOnly++;
         this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.view ?? null), width: m.width, height: m.height, format: m.format, pts: m.pts });
         break;
       }
@@ -171,6 +176,9 @@ export class ThreadedSource extends StreamInfo {
       await new Promise((r) => { this.waiter = r; });
     }
   }
+
+  /** Frames that came with the view alone (no full pixels). */
+  viewOnly = 0;
 
   /** Ask the decoding thread for a model-sized picture of every frame too (packed after it in the slot). */
   setView(view: ViewAsk): void {

@@ -38,6 +38,7 @@ export function brokerSink<S extends z.ZodRawShape>(spec: Spec<S>): ElementDef {
     name: spec.name,
     summary: spec.summary,
     kind: 'sink',
+    pixels: () => 'none',
     pads: [joinSinkPads(['ANY'])],
     props: z.object({ ...spec.props, ...brokerProps }),
     doc: `${spec.doc}\nThe payload is the meta element's JSON line (docs/metadata.md); {stream} in the ${spec.subjectProp.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is the stream's id. Sending never blocks the video: a bounded buffer (buffer=N) drops its oldest message when full, counted as messagesDropped in the report and --metrics.`,
