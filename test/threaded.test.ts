@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { launch } from '../src/index.ts';
 import { avOf } from '../src/media/av.ts';
+import { SharedPixels } from '../src/media/shared-pixels.ts';
 import { OwnedPixels, type ObjectMeta } from '../src/core/frame.ts';
 import { ASSETS, ffprobe, media, tmp } from './helpers.ts';
 import { join } from 'node:path';
@@ -67,10 +68,12 @@ test('blocking and libuv decoding in the decoding thread (SLUICE_SYNC_DECODE=0) 
 async function detect(extra: string, tail = 'fakesink') {
   const got = new Map<number, ObjectMeta[]>();
   let size = '';
+  const withView: number[] = [];
   const p = launch(`uri location=${video} num-frames=90 ${extra} ! infer model=${model} ep=cpu interval=3 ! ${tail}`);
+  p.addProbe('uri0.src', (f) => { if (f.pixels instanceof SharedPixels && f.pixels.view) withView.push(f.frame); });
   p.addProbe('infer0.src', (f) => { size = `${f.width}x${f.height}`; if (f.meta.inferred) got.set(f.frame, structuredClone(f.meta.objects)); });
   const r = await p.run();
-  return { got, size, infer: r.elements.infer0!.resolved as Record<string, unknown>, uri: r.elements.uri0!.resolved as Record<string, unknown> };
+  return { got, size, withView, infer: r.elements.infer0!.resolved as Record<string, unknown>, uri: r.elements.uri0!.resolved as Record<string, unknown> };
 }
 
 /** Same boxes (classes, within half a pixel, scores within 0.01) on every inferred frame; at least 20 of them. */
@@ -117,7 +120,10 @@ test('with nothing after infer that reads pixels (track, fakesink), a threaded s
   assert.ok(Number(only.uri.framesViewOnly) >= 75, `${only.uri.framesViewOnly} of 90 frames came as the view alone`);
   assert.ok(Number(only.infer.framesFromDecodedViews) >= 25, `views used for ${only.infer.framesFromDecodedViews} of 30 inferred frames`);
   assert.equal(only.size, '768x432', 'frames keep their size: boxes are in the full frame\'s pixels');
+  // The picture is made only for the frames infer runs on (interval=3): the same frames ref inferred.
+  assert.ok(only.withView.length >= 25 && only.withView.every((f) => f % 3 === 0), `views on frames ${only.withView.join(',')}`);
   sameBoxes(ref.got, only.got);
+  assert.deepEqual([...only.got.keys()], [...ref.got.keys()], 'the same frames inferred');
   const teed = await detect('threaded=true', 'tee name=t ! queue ! fakesink  t. ! queue ! osd ! fakesink');
   assert.equal(teed.uri.view, '416x234 bgr24', 'osd on a branch reads full pixels');
   assert.equal(teed.uri.framesViewOnly, undefined);
@@ -129,6 +135,14 @@ test('with nothing after infer that reads pixels (track, fakesink), a threaded s
   await p.run();
   assert.match(String((err as Error | null)?.message), /decoded only at the model's size \(416x234\)/);
   assert.equal((err as { code?: string }).code, 'SLUICE_ERR_FORMAT');
+  // Frames dropped between the source and infer (rate) put the two counts out of step: infer
+  // then runs on the frames that came with its picture, and nothing asks for missing pixels.
+  const q = launch(`uri location=${video} num-frames=90 threaded=true ! rate fps=7 ! infer model=${model} ep=cpu interval=3 ! fakesink`);
+  let inferred = 0, passed = 0;
+  q.addProbe('infer0.src', (f) => { passed++; if (f.meta.inferred) inferred++; });
+  const qr = await q.run();
+  assert.equal(qr.elements.uri0!.resolved!.view, '416x234 bgr24 only');
+  assert.ok(passed >= 15 && inferred >= 3 && inferred < passed, `${inferred} of ${passed} frames after rate inferred`);
   assert.equal(OwnedPixels.live, 0);
 });
 

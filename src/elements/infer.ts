@@ -476,7 +476,7 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         // Ask the sources upstream for this model's picture of each frame as they decode (the
         // first infer to ask for a stream gets it; others scale as before).
-        if (o.mode === 'primary' && preps[0]) for (const st of ctx.upstreamStreams) if (!ctx.negotiation.has(`view:${st}`)) ctx.negotiation.set(`view:${st}`, preps[0].want);
+        if (o.mode === 'primary' && preps[0]) for (const st of ctx.upstreamStreams) if (!ctx.negotiation.has(`view:${st}`)) ctx.negotiation.set(`view:${st}`, { ...preps[0].want, every: o.interval });
         queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
         emitter = emitLoop().catch((e) => {
           failure = e;
@@ -490,7 +490,10 @@ dynamic batch dimension take batch-size frames per call.`,
         check();
         const n = counters.get(frame.stream) ?? 0;
         counters.set(frame.stream, n + 1);
-        if (n % o.interval !== 0) {
+        // A frame a decoding thread sent without its full pixels (nothing downstream reads them)
+        // is inferred when it came with this model's picture: the thread counted the interval.
+        const bare = frame.pixels instanceof SharedPixels && !frame.pixels.whole;
+        if (bare ? !(frame.pixels as SharedPixels).view : n % o.interval !== 0) {
           if (o.mode === 'primary') frame.meta.inferred = false;
           if (gather) await submit();
           await enqueue({ frames: [frame], done: null });

@@ -29,6 +29,8 @@ interface Stream {
   /** The model-sized picture infer asked for, made too and packed after the frame (ThreadedSource.setView). */
   view: ViewAsk | null;
   viewSws: { key: string; ctx: SoftwareScaleContext } | null;
+  /** Frames handed out so far (infer's interval is counted on them). */
+  framesOut: number;
 }
 const streams = new Map<number, Stream>();
 
@@ -76,13 +78,15 @@ async function pump(s: Stream): Promise<void> {
       const W = s.src.outWidth || av.width, H = s.src.outHeight || av.height, format = s.format || srcFormat;
       const layout = packedPlanes(format, W, H);
       if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
-      // The view is placed for this frame's size as infer places it (a stream may change size).
+      // The view is placed for this frame's size as infer places it (a stream may change size),
+      // and made only for the frames infer runs on (every `interval` of this stream's).
       const want = s.view?.want;
-      const pl = want ? placement(W, H, want) : null;
+      const nth = s.framesOut++;
+      const pl = want && (!want.every || want.every <= 1 || nth % want.every === 0) ? placement(W, H, want) : null;
       const v = want && pl ? { width: pl.iw, height: pl.ih, format: want.format, method: want.method } : null;
       const vLayout = v ? packedPlanes(v.format, v.width, v.height) : null;
-      // Nothing downstream reads the full frame: the slot holds the view alone.
-      const only = !!(vLayout && s.view?.only);
+      // Nothing downstream reads the full frame: the slot holds the view alone (or nothing).
+      const only = !!s.view?.only;
       const fullBytes = only ? 0 : layout.bytes;
       const bytes = fullBytes + (vLayout?.bytes ?? 0);
       let sab: SharedArrayBuffer | undefined;
@@ -95,8 +99,8 @@ async function pump(s: Stream): Promise<void> {
       else s.sws = scaleInto(s.sws, av, dst, W, H, format, layout, s.method);
       if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(fullBytes), v.width, v.height, v.format, vLayout, v.method);
       Atomics.store(s.ctl, 1 + idx, 1);
-      const view = v ? { offset: fullBytes, width: v.width, height: v.height, format: v.format, ...(only ? { only } : {}) } : undefined;
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view });
+      const view = v ? { offset: fullBytes, width: v.width, height: v.height, format: v.format } : undefined;
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view, whole: !only });
     } finally {
       av.free();
     }
@@ -146,7 +150,7 @@ function scaleInto(sws: Sws | null, av: import('node-av/lib').Frame, dst: Uint8A
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null };
+  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null, framesOut: 0 };
   streams.set(m.id, s);
   try {
     await s.src.open();

@@ -44,7 +44,11 @@ export interface Placement {
 }
 
 /** What infer leaves in ElementContext.negotiation as `view:<stream>`: the picture it scales each frame to. */
-export type ViewWant = Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement' | 'method'> & { format: 'rgb24' | 'bgr24' };
+export type ViewWant = Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement' | 'method'> & {
+  format: 'rgb24' | 'bgr24';
+  /** infer runs on every this-many frames of a stream (interval): only those need the picture. */
+  every?: number;
+};
 
 export function placement(inW: number, inH: number, s: Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement'>): Placement {
   let w = s.width;

@@ -36,11 +36,8 @@ export class SlotRef {
   unref(): void { if (--this.refs === 0) this.giveBack(); }
 }
 
-/**
- * A second, model-sized picture of the frame made while decoding, packed after the frame in its
- * slot; `only`: the slot holds the view alone (nothing downstream reads the full frame's pixels).
- */
-export interface SlotView { offset: number; width: number; height: number; format: string; only?: boolean }
+/** A second, model-sized picture of the frame made while decoding, packed after the frame in its slot (or alone in it). */
+export interface SlotView { offset: number; width: number; height: number; format: string }
 
 export class SharedPixels extends OwnedPixels {
   private slot: SlotRef;
@@ -49,18 +46,24 @@ export class SharedPixels extends OwnedPixels {
   readonly height: number;
   /** Where the slot also holds the frame scaled to what infer asked for (ElementContext.negotiation). */
   readonly view: SlotView | null;
+  /**
+   * Whether the slot holds the full frame; false when nothing downstream reads its pixels (the
+   * pipeline's `full:<stream>`): then it holds the view alone, or nothing on frames infer skips.
+   */
+  readonly whole: boolean;
   /** The native copy, once an element asked for one; from then on it is the frame's pixels. */
   private native: AVFrame | null = null;
-  constructor(slot: SlotRef, format: string, width: number, height: number, view: SlotView | null = null) {
+  constructor(slot: SlotRef, format: string, width: number, height: number, view: SlotView | null = null, whole = true) {
     super();
     this.slot = slot;
     this.format = format;
     this.width = width;
     this.height = height;
     this.view = view;
+    this.whole = whole;
   }
-  /** The packed bytes, or null once a native copy exists (it may have been drawn on) or when the slot holds only the view. */
-  get packed(): Uint8Array | null { return this.native || this.view?.only ? null : this.slot.data; }
+  /** The packed bytes, or null once a native copy exists (it may have been drawn on) or when the slot lacks the full frame. */
+  get packed(): Uint8Array | null { return this.native || !this.whole ? null : this.slot.data; }
   /** The view's packed bytes (rgb24/bgr24), or null without one or once a native copy exists. */
   get viewPixels(): Uint8Array | null {
     const v = this.view;
@@ -69,7 +72,7 @@ export class SharedPixels extends OwnedPixels {
   /** A native frame of the same pixels (made once, owned by this object). */
   toAV(): AVFrame {
     if (this.native) return this.native;
-    if (this.view?.only) throw new Err.FORMAT(`this ${this.width}x${this.height} frame was decoded only at the model's size (${this.view.width}x${this.view.height}), since no element after it was known to read its pixels; an element that reads them must be linked downstream of the source when the pipeline starts`);
+    if (!this.whole) throw new Err.FORMAT(`this ${this.width}x${this.height} frame was decoded ${this.view ? `only at the model's size (${this.view.width}x${this.view.height})` : 'without its pixels (infer skips it)'}, since no element after its source was known to read pixels; an element that reads them must be linked downstream of the source when the pipeline starts`);
     const layout = packedPlanes(this.format, this.width, this.height);
     if (!layout) throw new Err.FORMAT(`cannot make a native frame from packed ${this.format}`);
     const av = allocVideoFrame(this.width, this.height, pixFmtFromName(this.format), 0n);
@@ -86,7 +89,7 @@ export class SharedPixels extends OwnedPixels {
       if (!c) throw new Err.FORMAT('could not reference frame (out of memory)');
       return new AVPixels(c);
     }
-    return new SharedPixels(this.slot.ref(), this.format, this.width, this.height, this.view);
+    return new SharedPixels(this.slot.ref(), this.format, this.width, this.height, this.view, this.whole);
   }
   protected free(): void {
     if (this.native) { this.native.free(); this.native = null; }

@@ -27,7 +27,7 @@ export interface ViewAsk { want: ViewWant; only: boolean }
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
   | { type: 'opened'; id: number; info: Info }
-  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; width: number; height: number; format: string; view?: SlotView }
+  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; width: number; height: number; format: string; view?: SlotView; whole: boolean }
   | { type: 'end'; id: number; decodedThisPass: number; framesLost: number }
   | { type: 'error'; id: number; code: string; message: string }
   | { type: 'log'; id: number; level: 'error' | 'warn' | 'info' | 'debug' | 'trace'; msg: string }
@@ -137,8 +137,8 @@ export class ThreadedSource extends StreamInfo {
         if (!this.thread) { giveBack(); return; }
         const slot = new SlotRef(this.slots[m.slot]!.subarray(0, m.bytes), giveBack);
         this.decodedThisPass++;
-        if (m.view?.only) this.viewOnly++;
-        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.view ?? null), width: m.width, height: m.height, format: m.format, pts: m.pts });
+        if (!m.whole) this.viewOnly++;
+        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.view ?? null, m.whole), width: m.width, height: m.height, format: m.format, pts: m.pts });
         break;
       }
       case 'end':
@@ -177,7 +177,7 @@ export class ThreadedSource extends StreamInfo {
     }
   }
 
-  /** Frames that came with the view alone (no full pixels). */
+  /** Frames that came without their full pixels (the view alone, or nothing on frames infer skips). */
   viewOnly = 0;
 
   /** Ask the decoding thread for a model-sized picture of every frame too (packed after it in the slot). */
