@@ -9,6 +9,7 @@ import { pixFmtFromName, pixFmtName } from '../media/av.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
 import type { PackedCopy } from './protocol.ts';
+import { copyBytes, fillBytes } from '../core/bytes.ts';
 
 export class Preprocessor {
   readonly width: number;
@@ -62,12 +63,12 @@ export class Preprocessor {
         return { place: where, copy: { src: src.buffer, srcOffset: src.byteOffset, bytes: rowBytes * height, dst: top, start: offset, end: offset + out * this.height, pad: this.pad } };
       }
       // Full-width rows: one copy, pad above and below.
-      if (place.dy > 0) dst.fill(this.pad, offset, top);
-      dst.set(src.subarray(0, rowBytes * height), top);
-      dst.fill(this.pad, top + rowBytes * height, offset + out * this.height);
+      if (place.dy > 0) fillBytes(dst, this.pad, offset, top);
+      copyBytes(dst, top, src, 0, rowBytes * height);
+      fillBytes(dst, this.pad, top + rowBytes * height, offset + out * this.height);
     } else {
-      dst.fill(this.pad, offset, offset + out * this.height);
-      for (let y = 0; y < height; y++) dst.set(src.subarray(y * rowBytes, (y + 1) * rowBytes), top + y * out + place.dx * 3);
+      fillBytes(dst, this.pad, offset, offset + out * this.height);
+      for (let y = 0; y < height; y++) copyBytes(dst, top + y * out + place.dx * 3, src, y * rowBytes, (y + 1) * rowBytes);
     }
     return { place: where, copy: null };
   }
@@ -79,8 +80,8 @@ export class Preprocessor {
       const plane = av.data![0]!;
       const ls = av.linesize[0]!;
       const rowBytes = this.width * 3, h = this.height;
-      if (ls === rowBytes) dst.set(plane.subarray(0, rowBytes * h), offset);
-      else for (let y = 0, o = offset; y < h; y++, o += rowBytes) dst.set(plane.subarray(y * ls, y * ls + rowBytes), o);
+      if (ls === rowBytes) copyBytes(dst, offset, plane, 0, rowBytes * h);
+      else for (let y = 0, o = offset; y < h; y++, o += rowBytes) copyBytes(dst, o, plane, y * ls, y * ls + rowBytes);
     } finally {
       av.free();
     }

@@ -8,6 +8,7 @@ import { toTensor } from './tensor.ts';
 import { adapters } from './adapters/index.ts';
 import type { Decoded } from './adapters/types.ts';
 import { decodeCandidates } from './adapters/candidates.ts';
+import { copyBytes, fillBytes } from '../core/bytes.ts';
 
 const init = workerData as WorkerInit;
 let session: ort.InferenceSession;
@@ -69,9 +70,9 @@ async function run(req: Extract<WorkerRequest, { type: 'run' }>): Promise<{ res:
   const rows = Math.max(req.n, req.runAs ?? 0);
   const px = new Uint8Array(req.pixels, req.offset, rows * 3 * req.prep.width * req.prep.height);
   for (const c of req.copies ?? []) {
-    px.fill(c.pad, c.start, c.dst);
-    px.set(new Uint8Array(c.src, c.srcOffset, c.bytes), c.dst);
-    px.fill(c.pad, c.dst + c.bytes, c.end);
+    fillBytes(px, c.pad, c.start, c.dst);
+    copyBytes(px, c.dst, new Uint8Array(c.src, c.srcOffset, c.bytes));
+    fillBytes(px, c.pad, c.dst + c.bytes, c.end);
   }
   const dims = req.prep.layout === 'nchw' ? [rows, 3, req.prep.height, req.prep.width] : [rows, req.prep.height, req.prep.width, 3];
   // A compiled model reads the shared staging pixels directly: no float tensor on the host.

@@ -5,6 +5,7 @@ import { Frame as AVFrame, Packet, Log, Rational, avGetPixFmtFromName, avGetPixF
 import { AV_LOG_ERROR, AV_PIX_FMT_NONE, AV_PIX_FMT_YUVJ420P, type AVPixelFormat } from 'node-av/constants';
 import { OwnedPixels, type Pixels } from '../core/frame.ts';
 import { SluiceError, Err } from '../core/errors.ts';
+import { copyBytes } from '../core/bytes.ts';
 
 // FFmpeg prints codec banners at info level; keep stderr for real problems.
 Log.setLevel(AV_LOG_ERROR);
@@ -94,8 +95,8 @@ export function writePlanes(f: AVFrame, src: Buffer, planeRows: number[], planeW
     const dst = data[i]!;
     const w = planeWidths[i]!;
     const rows = planeRows[i]!;
-    if (ls[i] === w) src.copy(dst, 0, off, off + w * rows);
-    else for (let y = 0; y < rows; y++) src.copy(dst, y * ls[i]!, off + y * w, off + (y + 1) * w);
+    if (ls[i] === w) copyBytes(dst, 0, src, off, off + w * rows);
+    else for (let y = 0; y < rows; y++) copyBytes(dst, y * ls[i]!, src, off + y * w, off + (y + 1) * w);
     off += w * rows;
   }
 }

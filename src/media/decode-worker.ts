@@ -14,6 +14,7 @@ import { placement, swsFlag, type ScaleMethod } from './scale.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ToDecoder, ViewAsk } from './threaded.ts';
+import { copyBytes } from '../core/bytes.ts';
 
 const port = parentPort!;
 
@@ -114,8 +115,8 @@ function copyPlanes(av: import('node-av/lib').Frame, dst: Uint8Array, layout: La
   let off = 0;
   for (let p = 0; p < layout.rows.length; p++) {
     const w = layout.widths[p]!, rows = layout.rows[p]!, plane = data[p]!, stride = ls[p]!;
-    if (stride === w) dst.set(plane.subarray(0, w * rows), off);
-    else for (let y = 0; y < rows; y++) dst.set(plane.subarray(y * stride, y * stride + w), off + y * w);
+    if (stride === w) copyBytes(dst, off, plane, 0, w * rows);
+    else for (let y = 0; y < rows; y++) copyBytes(dst, off + y * w, plane, y * stride, y * stride + w);
     off += w * rows;
   }
 }
