@@ -193,15 +193,16 @@ const rows: Record<string, unknown>[] = [];
 // decoder's resize, only that small frame is downloaded), the cores (thr-cpu) or half each way
 // (thr-mixed: NVDEC and the cores side by side); thr-view: decoding threads on the cores told no
 // size, so infer's picture comes through the negotiation table (only the view is kept, as no
-// element after infer reads pixels: what a user's plain `uri threaded=true` gets).
-type Decode = 'cpu' | 'thr-cpu' | 'thr-nvdec' | 'thr-mixed' | 'thr-view';
+// element after infer reads pixels: what a user's plain `uri threaded=true` gets); thr-nvview: the
+// same on NVDEC, which then decodes straight to infer's picture (SourceOptions.decodeTo).
+type Decode = 'cpu' | 'thr-cpu' | 'thr-nvdec' | 'thr-mixed' | 'thr-view' | 'thr-nvview';
 const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'width=416 format=bgr24 threaded=true' };
 // --gpus N: every run once on GPU 0 and once spread over GPUs 0..N-1 (infer gpu-id=0,1,...;
 // NVDEC streams take gpu-id round-robin), side by side in this call (issue 16).
 const GPUS = Number(flag('--gpus', '1'));
 const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '') => {
   const gpu = (i: number) => (gpus > 1 ? ` gpu-id=${i % gpus}` : '');
-  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}${gpu(i >> (decode === 'thr-mixed' ? 1 : 0))}` : `hw=none ${SIZE[model]}`;
+  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvview' ? `hw=cuda threaded=true${gpu(i)}` : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}${gpu(i >> (decode === 'thr-mixed' ? 1 : 0))}` : `hw=none ${SIZE[model]}`;
   const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)}${decode === 'cpu' ? '' : extra} name=s${i} ! m.`).join('  ');
   const ids = gpus > 1 ? ` gpu-id=${Array.from({ length: gpus }, (_, i) => i).join(',')}` : '';
   return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;

@@ -114,7 +114,7 @@ export default defineElement({
         abort = new AbortController();
         src = make(true);
         try {
-          const ok = await orStop(src.open().then(() => true));
+          const ok = await orStop(withView(src).open().then(() => true));
           if (!ok) return false;
           const downMs = Math.round(performance.now() - lostAt);
           ctx.post({ type: 'warning', source: ctx.name, message: `${where}: stream restored after ${downMs} ms (attempt ${attempt})` });
@@ -136,6 +136,14 @@ export default defineElement({
     // for osd, encode, tile. Only when this uri was not told to decode to a size or format.
     let viewOf: unknown = null;
     let view = '';
+    // With NVDEC and nothing downstream reading full pixels, the decoder itself decodes to
+    // infer's picture (the cuvid resize): only that small frame is downloaded.
+    const withView = (s: typeof src) => {
+      if (!(s instanceof ThreadedSource) || o.hw === 'none' || size || o.format) return s;
+      const want = ctx.negotiation.get(`view:${ctx.streamId}`) as ViewWant | undefined;
+      if (want && !want.crop && ctx.negotiation.get(`full:${ctx.streamId}`) === false) s.decodeTo = want;
+      return s;
+    };
     const askView = () => {
       if (!(src instanceof ThreadedSource) || viewOf === src || size || o.format || src.width <= 0) return;
       viewOf = src;
@@ -155,12 +163,12 @@ export default defineElement({
         if (live && o.reconnect) {
           // A network camera opens while the pipeline plays: a slow or dead one must not hold up
           // the others, nor Ctrl-C.
-          opening = src.open();
+          opening = withView(src).open();
           opening.catch(() => {});
           return;
         }
         try {
-          await src.open();
+          await withView(src).open();
           opened = true;
           opened_();
         } catch (e) {
@@ -226,7 +234,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(view ? { view } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(view ? { view } : {}), ...(src.decodesToView ? { decodedToView: true } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);

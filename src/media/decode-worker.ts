@@ -76,7 +76,9 @@ async function pump(s: Stream): Promise<void> {
     const av = d.av;
     try {
       const srcFormat = pixFmtName(av.format as never);
-      const W = s.src.outWidth || av.width, H = s.src.outHeight || av.height, format = s.format || srcFormat;
+      // Decoded at the view's size by NVDEC (decodeTo): the frame still is the stream's full size.
+      const toView = s.src.decodesToView;
+      const W = (toView ? s.src.width : s.src.outWidth) || av.width, H = (toView ? s.src.height : s.src.outHeight) || av.height, format = s.format || srcFormat;
       const layout = packedPlanes(format, W, H);
       if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
       // The view is placed for this frame's size as infer places it (a stream may change size),
@@ -166,7 +168,9 @@ async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   // frame (the thread then serves one stream's decoding at a time: threaded.ts gives each stream
   // its own thread). NVDEC and network reads stay asynchronous.
   s.sync = !!m.opts.syncDecode && !v.usingHw && !isNetworkUrl(m.opts.location);
-  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, decodeThreads: v.decodeThreads, scaling: v.scaling, expectedFrames: v.expectedFrames } });
+  // NVDEC decodes to infer's picture (decodeTo): every frame is the view alone from the first.
+  if (v.decodesToView && m.opts.decodeTo) s.view = { want: m.opts.decodeTo, only: true };
+  port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, decodeThreads: v.decodeThreads, scaling: v.scaling, expectedFrames: v.expectedFrames, decodesToView: v.decodesToView } });
   s.pumping = pump(s).catch((e) => { if (!s.closed) fail(m.id, e); });
 }
 
@@ -193,5 +197,5 @@ async function close(id: number): Promise<void> {
 port.on('message', (m: ToDecoder) => {
   if (m.type === 'open') void open(m);
   else if (m.type === 'close') void close(m.id);
-  else if (m.type === 'view') { const s = streams.get(m.id); if (s) s.view = m.view; }
+  else if (m.type === 'view') { const s = streams.get(m.id); if (s) s.view = s.src.decodesToView ? { want: m.view.want, only: true } : m.view; }
 });

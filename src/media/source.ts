@@ -11,7 +11,7 @@ import type { Frame as AVFrame, Packet } from 'node-av/lib';
 const NOPTS = -9223372036854775808n;
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { Scaler, even, type ScaleMethod } from './scale.ts';
+import { Scaler, even, placement, type ScaleMethod, type ViewWant } from './scale.ts';
 import { AVPixels, pixFmtName } from './av.ts';
 import type { Pixels } from '../core/frame.ts';
 
@@ -49,6 +49,12 @@ export interface SourceOptions {
   decodeThreads?: number;
   /** In a decoding thread: read and decode a local file with blocking calls (VideoSource.nextSync). */
   syncDecode?: boolean;
+  /**
+   * Nothing downstream reads full pixels, and infer wants this picture of each frame: NVDEC
+   * decodes straight to its size (the cuvid resize, free), so only that is downloaded. The
+   * source still reports the stream's full size (width/height). Ignored without NVDEC.
+   */
+  decodeTo?: ViewWant;
 }
 
 function cpuFrame(): AVFrame {
@@ -158,6 +164,8 @@ export class StreamInfo {
   scaling: 'nvdec' | 'cpu' | '' = '';
   /** Frames the container declares (0: not known). */
   expectedFrames = 0;
+  /** Frames come at infer's picture size from NVDEC's resize (decodeTo), not at width x height. */
+  decodesToView = false;
 }
 
 export class VideoSource extends StreamInfo {
@@ -232,6 +240,7 @@ export class VideoSource extends StreamInfo {
     const out = decodeSize(this.width, this.height, this.opts.size ?? { width: 0, height: 0 });
     this.outWidth = out.width;
     this.outHeight = out.height;
+    this.decodesToView = false;
     // What the container says it holds, to tell a truncated or corrupt file from a short one.
     const n = Number(vs.nbFrames);
     this.expectedFrames = n > 0 ? n : 0;
@@ -242,7 +251,19 @@ export class VideoSource extends StreamInfo {
       }
       if (!this.hw) this.opts.log.debug('no CUDA device: decoding on the CPU');
     }
+    this.planDecodeTo(vs.codecpar.codecId);
     await this.openDecoder();
+  }
+
+  private planDecodeTo(codecId: Parameters<typeof avGetCodecName>[0]): void {
+    const want = this.opts.decodeTo;
+    if (!want || !this.hw || this.opts.size || want.crop) return;
+    if (!Codec.findDecoderByName(`${avGetCodecName(codecId)}_cuvid` as never)) return;
+    const pl = placement(this.width, this.height, want);
+    if (pl.iw === this.width && pl.ih === this.height) return;
+    this.outWidth = pl.iw;
+    this.outHeight = pl.ih;
+    this.decodesToView = true;
   }
 
   private async openDecoder(): Promise<void> {

@@ -96,6 +96,8 @@ export class ThreadedSource extends StreamInfo {
   framesLost = 0;
 
   private counted = true;
+  /** Set before open: NVDEC decodes straight to infer's picture (SourceOptions.decodeTo). */
+  decodeTo: ViewWant | null = null;
 
   constructor(opts: SourceOptions) { super(); this.opts = opts; live++; }
 
@@ -105,7 +107,7 @@ export class ThreadedSource extends StreamInfo {
     const { log: _log, signal, ...rest } = this.opts;
     // decodeThreads -1: the cores shared among the threaded streams of this process (all of a
     // pipeline's sources exist before any opens): 1 each at 16 streams on 16 cores, all of them for one.
-    const opts = { ...rest, decodeThreads: (rest.decodeThreads ?? -1) < 0 ? Math.max(1, Math.floor(availableParallelism() / Math.max(1, live))) : rest.decodeThreads };
+    const opts = { ...rest, decodeThreads: (rest.decodeThreads ?? -1) < 0 ? Math.max(1, Math.floor(availableParallelism() / Math.max(1, live))) : rest.decodeThreads, ...(this.decodeTo ? { decodeTo: this.decodeTo } : {}) };
     const done = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
     const onAbort = () => this.opened?.reject(new Err.MEDIA_OPEN(`opening ${opts.location} was stopped`));
     signal?.addEventListener('abort', onAbort, { once: true });
