@@ -208,7 +208,7 @@ const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = ''
   return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;
 };
 // A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads),
-// fast (uri method=fast_bilinear), all (infer gpu-id=all), own (NVDEC in a CUDA context of its own), async (decoding threads make every step a libuv job), tN (uri decode-threads=N: threads per software decoder).
+// fast (uri and infer method=fast_bilinear), all (infer gpu-id=all), own (NVDEC in a CUDA context of its own), async (decoding threads make every step a libuv job), tN (uri decode-threads=N: threads per software decoder).
 const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode, ...string[]]);
 for (const [model, decode, ...opt] of RUNS) {
   const n = 16;
@@ -218,7 +218,7 @@ for (const [model, decode, ...opt] of RUNS) {
     const v = x.replace(/^[a-z]+/, '');
     if (x.startsWith('uv')) env.UV_THREADPOOL_SIZE = v;
     else if (x.startsWith('d')) env.SLUICE_DECODE_THREADS = v;
-    else if (x === 'fast') src += ' method=fast_bilinear';
+    else if (x === 'fast') { src += ' method=fast_bilinear'; infer += ' method=fast_bilinear'; }
     else if (x === 'all') infer += ' gpu-id=all';
     else if (x === 'own') env.SLUICE_NVDEC_CONTEXT = 'own';
     else if (x === 'async') env.SLUICE_SYNC_DECODE = '0';

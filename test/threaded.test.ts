@@ -146,6 +146,23 @@ test('with nothing after infer that reads pixels (track, fakesink), a threaded s
   assert.equal(OwnedPixels.live, 0);
 });
 
+test('infer method= is the interpolation of the picture a threaded uri makes for it: the same bytes as the uri scaling with that method', { timeout: 120_000 }, async () => {
+  const grab = async (desc: string, view: boolean) => {
+    let b: Uint8Array | null = null;
+    const p = launch(desc);
+    p.addProbe('uri0.src', (f) => { if (f.frame === 30 && f.pixels instanceof SharedPixels) { const px = view ? f.pixels.viewPixels : f.pixels.packed; if (px) b = Uint8Array.from(px); } });
+    await p.run();
+    assert.ok(b, `frame 30 had ${view ? 'a view' : 'pixels'}: ${desc}`);
+    return b as Uint8Array;
+  };
+  const fast = await grab(`uri location=${video} num-frames=40 threaded=true ! infer model=${model} ep=cpu method=fast_bilinear ! fakesink`, true);
+  const bilinear = await grab(`uri location=${video} num-frames=40 threaded=true ! infer model=${model} ep=cpu ! fakesink`, true);
+  const ref = await grab(`uri location=${video} num-frames=40 threaded=true width=416 height=234 format=bgr24 method=fast_bilinear ! fakesink`, false);
+  assert.equal(fast.length, 416 * 234 * 3);
+  assert.ok(Buffer.compare(Buffer.from(fast), Buffer.from(ref)) === 0, 'fast_bilinear view == uri fast_bilinear scaling');
+  assert.ok(Buffer.compare(Buffer.from(fast), Buffer.from(bilinear)) !== 0, 'and differs from the bilinear view');
+});
+
 test('threaded frames feed elements that need native frames (osd, tee, encode) and the file plays', { timeout: 120_000 }, async () => {
   const dir = tmp();
   const out = join(dir, 'out.mp4');

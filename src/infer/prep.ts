@@ -4,7 +4,7 @@
 // (transposed for NCHW) in the worker. One conversion for both, so both see the same pixels.
 import { SoftwareScaleContext, type Frame as AVFrame } from 'node-av/lib';
 import { SWS_BILINEAR } from 'node-av/constants';
-import { Scaler, placement, type Placement, type ScaleSpec, type ViewWant } from '../media/scale.ts';
+import { Scaler, placement, type Placement, type ScaleMethod, type ScaleSpec, type ViewWant } from '../media/scale.ts';
 import { pixFmtFromName, pixFmtName } from '../media/av.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Prep } from './adapters/types.ts';
@@ -17,7 +17,7 @@ export class Preprocessor {
   private scaler: Scaler;
   private spec: ScaleSpec;
   private pad: number;
-  constructor(width: number, height: number, prep: Prep) {
+  constructor(width: number, height: number, prep: Prep, method: ScaleMethod = 'bilinear') {
     this.width = width;
     this.height = height;
     this.pad = prep.pad;
@@ -29,7 +29,7 @@ export class Preprocessor {
       crop: prep.letterbox === 'crop',
       placement: prep.letterbox === 'top-left' ? 'top-left' : 'center',
       padColor: `0x${hex}${hex}${hex}`,
-      method: 'bilinear',
+      method,
       // Frames are scaled side by side by several Preprocessors; one thread each avoids
       // oversubscribing the cores the decoders need.
       threads: 1,
