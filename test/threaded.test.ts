@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { launch } from '../src/index.ts';
+import { addBranch, launch } from '../src/index.ts';
 import { avOf } from '../src/media/av.ts';
 import { SharedPixels } from '../src/media/shared-pixels.ts';
 import { OwnedPixels, type ObjectMeta } from '../src/core/frame.ts';
@@ -161,6 +161,25 @@ test('infer method= is the interpolation of the picture a threaded uri makes for
   assert.equal(fast.length, 416 * 234 * 3);
   assert.ok(Buffer.compare(Buffer.from(fast), Buffer.from(ref)) === 0, 'fast_bilinear view == uri fast_bilinear scaling');
   assert.ok(Buffer.compare(Buffer.from(fast), Buffer.from(bilinear)) !== 0, 'and differs from the bilinear view');
+});
+
+test('a threaded source added to a running pipeline (sluice serve) gets the picture of the infer it feeds; full frames stay (a branch may read them later)', { timeout: 120_000 }, async () => {
+  const p = launch(`mux name=m ! infer model=${model} ep=cpu ! fakesink`, { dynamic: true });
+  let viewed = 0, whole = 0, inferred = 0;
+  p.addProbe('infer0.src', (f) => { if (f.meta.inferred) inferred++; });
+  p.addProbe('m.src', (f) => { if (f.pixels instanceof SharedPixels) { if (f.pixels.view) viewed++; if (f.pixels.whole) whole++; } });
+  await p.setState('playing');
+  const b = await addBranch(p, `uri location=${video} num-frames=30 threaded=true ! m.`, 'cam');
+  await b.done;
+  p.sendEosRequest();
+  await p.wait();
+  const r = p.report();
+  await p.setState('null');
+  assert.ok(viewed >= 20, `${viewed} of 30 frames came with infer's picture`);
+  assert.equal(whole, 30, 'every frame kept whole in a dynamic pipeline');
+  assert.equal(inferred, 30);
+  assert.ok(Number(r.elements.infer0!.resolved!.framesFromDecodedViews) >= 20, JSON.stringify(r.elements.infer0!.resolved));
+  assert.equal(OwnedPixels.live, 0);
 });
 
 test('threaded frames feed elements that need native frames (osd, tee, encode) and the file plays', { timeout: 120_000 }, async () => {

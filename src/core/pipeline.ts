@@ -151,6 +151,7 @@ export class Pipeline {
         n.branch = name;
         if (n.isSource) { n.streamId = this.nextStream++; streams.push(n.streamId); if (label !== undefined) this.labels.set(n.streamId, label); }
       }
+      this.negotiatePixels(nodes);
       for (const n of nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
       for (const n of [...nodes].reverse()) {
         await n.impl!.start?.();
@@ -454,21 +455,31 @@ export class Pipeline {
   private negotiatePixels(nodes: ElementNode[]): void {
     for (const src of nodes) {
       if (!src.isSource) continue;
-      const seen = new Set<ElementNode>();
-      let views = 0;
-      const full = (x: ElementNode): boolean => {
-        for (const p of x.srcPads) {
-          const y = p.peer?.element;
-          if (!y || seen.has(y)) continue;
-          seen.add(y);
-          const reads = y.def.pixels?.(y.props as never) ?? 'full';
-          if (reads === 'full' || (reads === 'view' && ++views > 1) || full(y)) return true;
-        }
-        return false;
-      };
+      const below = this.downstream(src);
+      const reads = below.map((y) => y.def.pixels?.(y.props as never) ?? 'full');
+      const full = reads.includes('full') || reads.filter((r) => r === 'view').length > 1;
       // SLUICE_FULL_FRAMES=1 keeps every frame whole (to compare).
-      this.negotiation.set(`full:${src.streamId}`, this.options.dynamic || process.env.SLUICE_FULL_FRAMES === '1' || full(src));
+      this.negotiation.set(`full:${src.streamId}`, this.options.dynamic || process.env.SLUICE_FULL_FRAMES === '1' || full);
+      // A source added to a running pipeline: the nearest running infer downstream that asked
+      // for a picture of its streams (viewFor:<name>, left at its start) gets one of this one's.
+      if (!this.negotiation.has(`view:${src.streamId}`)) {
+        const want = below.map((y) => this.negotiation.get(`viewFor:${y.name}`)).find((w) => w);
+        if (want) this.negotiation.set(`view:${src.streamId}`, want);
+      }
     }
+  }
+
+  /** Every element `n`'s frames can reach, nearest first. */
+  private downstream(n: ElementNode): ElementNode[] {
+    const out: ElementNode[] = [];
+    const seen = new Set<ElementNode>([n]);
+    for (let i = -1; i < out.length; i++) {
+      for (const p of (i < 0 ? n : out[i]!).srcPads) {
+        const y = p.peer?.element;
+        if (y && !seen.has(y)) { seen.add(y); out.push(y); }
+      }
+    }
+    return out;
   }
 
   /** The source elements that reach `n` through its inputs. */

@@ -477,7 +477,12 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         // Ask the sources upstream for this model's picture of each frame as they decode (the
         // first infer to ask for a stream gets it; others scale as before).
-        if (o.mode === 'primary' && preps[0]) for (const st of ctx.upstreamStreams) if (!ctx.negotiation.has(`view:${st}`)) ctx.negotiation.set(`view:${st}`, { ...preps[0].want, every: o.interval });
+        if (o.mode === 'primary' && preps[0]) {
+          const want = { ...preps[0].want, every: o.interval };
+          for (const st of ctx.upstreamStreams) if (!ctx.negotiation.has(`view:${st}`)) ctx.negotiation.set(`view:${st}`, want);
+          // Streams of branches added later (sluice serve) are given it by the pipeline.
+          ctx.negotiation.set(`viewFor:${ctx.name}`, want);
+        }
         queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
         emitter = emitLoop().catch((e) => {
           failure = e;
