@@ -39,7 +39,7 @@ export function natsHeal(nc: () => NatsConnection | null, o: { afterMs?: number;
       if (!c || c.isClosed() || now - since < after || now - moved < after) return false;
       moved = now;
       since = 0;
-      o.onMove?.(`no responders for JetStream on ${c.getServer()} for ${Math.round(after / 1000)} s; moving to another server`);
+      o.onMove?.(`no responders for JetStream on ${c.getServer()} for ${Math.round(after / 1000)} s (no stream takes the subject there, or that server lost the cluster's interest); moving to another server`);
       c.reconnect().catch(() => {});
       return true;
     },
