@@ -14,6 +14,12 @@ export function isNoResponders(e: unknown): boolean {
   return false;
 }
 
+/** True when `e` (or an error it wraps) is a request that got no answer in time. */
+export function isTimeout(e: unknown): boolean {
+  for (let x = e as { name?: string; cause?: unknown } | undefined, i = 0; x && i < 5; x = x.cause as typeof x, i++) if (x.name === 'TimeoutError') return true;
+  return false;
+}
+
 export interface NatsHeal {
   /** A JetStream request went through. */
   ok(): void;
@@ -22,24 +28,30 @@ export interface NatsHeal {
 }
 
 /**
- * Watch one connection's JetStream requests: after `afterMs` of "no responders" and no success,
+ * Watch one connection's JetStream requests: after `afterMs` of "no responders" (or twice that
+ * of requests timing out: longer than any election the cluster test saw) and no success,
  * reconnect (nats.js takes the next server of its pool), at most once per `afterMs`.
  */
 export function natsHeal(nc: () => NatsConnection | null, o: { afterMs?: number; onMove?: (why: string) => void } = {}): NatsHeal {
   const after = o.afterMs ?? Number(process.env.SLUICE_NATS_HEAL_MS ?? 10_000);
   let since = 0;
+  let timeouts = 0;
   let moved = 0;
   return {
-    ok: () => { since = 0; },
+    ok: () => { since = 0; timeouts = 0; },
     failed(e) {
-      if (!isNoResponders(e)) return false;
       const now = Date.now();
-      if (!since) since = now;
+      const deaf = isNoResponders(e);
+      if (!deaf && !isTimeout(e)) return false;
+      if (deaf && !since) since = now;
+      if (!deaf && !timeouts) timeouts = now;
       const c = nc();
-      if (!c || c.isClosed() || now - since < after || now - moved < after) return false;
+      const stuck = (since && now - since >= after) ? 'no responders' : (timeouts && now - timeouts >= 2 * after) ? 'every request timing out' : '';
+      if (!c || c.isClosed() || !stuck || now - moved < after) return false;
       moved = now;
       since = 0;
-      o.onMove?.(`no responders for JetStream on ${c.getServer()} for ${Math.round(after / 1000)} s (no stream takes the subject there, or that server lost the cluster's interest); moving to another server`);
+      timeouts = 0;
+      o.onMove?.(`${stuck} for JetStream on ${c.getServer()} for ${Math.round((stuck === 'no responders' ? after : 2 * after) / 1000)} s (no stream takes the subject there, or that server lost the cluster's interest or its way to the leader); moving to another server`);
       c.reconnect().catch(() => {});
       return true;
     },

@@ -143,6 +143,7 @@ export class Worker {
         this.heal.ok();
       } catch (e) {
         this.heal.failed(e);
+        this.complain(id, 'renewing', e);
         // Why did the renewal fail? Ask the bucket; if even that fails, JetStream is electing a
         // leader (a node was lost): keep running and try again next tick.
         const holder = await this.holder(id);
@@ -150,7 +151,7 @@ export class Worker {
         if (holder?.worker === this.name) { h.rev = holder.rev; continue; }
         if (holder === null) {
           // Expired while the cluster could not take renewals: take it back if nobody else has.
-          try { h.rev = await this.c.owners.create(id, lease); continue; } catch { /* look again below */ }
+          try { h.rev = await this.c.owners.create(id, lease); continue; } catch (e) { this.heal.failed(e); this.complain(id, 'taking back', e); }
           const again = await this.holder(id);
           if (again === undefined || again === null) continue;
           if (again.worker === this.name) { h.rev = again.rev; continue; }
@@ -192,6 +193,14 @@ export class Worker {
   }
 
   private statsPending: Promise<void> | null = null;
+  private complained = new Map<string, number>();
+  /** Say why a lease operation failed, once per stream per 5 s (a cluster that settles says nothing). */
+  private complain(id: string, what: string, e: unknown): void {
+    const now = Date.now();
+    if (now - (this.complained.get(id) ?? 0) < 5000) return;
+    this.complained.set(id, now);
+    this.log(`${what} the lease of ${id} failed: ${((e as Error)?.message ?? String(e)).split('\n')[0]}`);
+  }
   /** The desired streams as last listed. */
   private lastWant: Map<string, StreamSpec> | null = null;
 
