@@ -9,6 +9,9 @@ import { DeviceScheduler, type DeviceStats } from './scheduler.ts';
 
 interface Pending { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
 
+/** How long closing waits for a worker's run in progress (a slow CPU batch takes a second or two). */
+const CLOSE_WAIT_MS = 30_000;
+
 class SessionWorker {
   readonly worker: Worker;
   private pending = new Map<number, Pending>();
@@ -108,7 +111,11 @@ export class SessionPool {
     this.workers = [];
     await Promise.all(ws.map(async (w) => {
       w.closing = true;
-      try { await Promise.race([w.request({ type: 'close' }), new Promise((r) => setTimeout(r, 2000))]); } catch { /* closing anyway */ }
+      // The close is answered once the runs queued before it are done. A thread terminated
+      // inside onnxruntime's run aborts the whole process (a C++ exception thrown into a dying
+      // environment: "terminate called after throwing an instance of 'Napi::Error'"), so the
+      // run is waited for; only one stuck for CLOSE_WAIT_MS is cut off.
+      try { await Promise.race([w.request({ type: 'close' }), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]); } catch { /* closing anyway */ }
       await w.worker.terminate();
     }));
   }
