@@ -180,6 +180,8 @@ test('cluster: 3 NATS nodes, 3 workers; streams spread, survive kill -9 of a wor
   };
   const settle = await until(async () => { const l = await liveState(); last = l; return l.every((r) => r.state === 'playing' && r.owner); }, 180_000, 'all owned and playing with a node down', 500).catch((e: Error) => { throw new Error(`${e.message}; last ls: ${JSON.stringify(last)}; worker logs: ${[...workers].map(([n, p]) => `${n}: ${(p as ChildProcess & { log: () => string }).log().slice(-1500)}`).join(' | ')}`); });
   console.log(`one NATS node down: metadata flowing again (${m1 - m0} messages) ${resumed} ms after; all streams owned and playing ${settle} ms later`);
+  // What the workers said meanwhile (moves to another server, failed renewals), for slow settles.
+  for (const [n, p] of workers) for (const l of (p as ChildProcess & { log: () => string }).log().split('\n')) if (/moving to another server|failed/.test(l)) console.log(`  ${n}: ${l.slice(0, 300)}`);
   nats.start(2);
   for (let k = 0; k < 100 && !(await up(nats.ports[2]!)); k++) await sleep(50);
   // It rejoins: the metadata stream has its three replicas current again.
