@@ -144,6 +144,12 @@ export class Worker {
       } catch (e) {
         this.heal.failed(e);
         this.complain(id, 'renewing', e);
+        // "wrong last sequence: 0": the bucket's leader holds no entry for the key (it expired
+        // while the cluster re-elected), though a replica answering direct gets may still show
+        // ours: take it back through the leader instead of trusting that read.
+        if (/wrong last sequence: 0\b/.test((e as Error)?.message ?? '')) {
+          try { h.rev = await this.c.owners.create(id, lease); this.heal.ok(); continue; } catch (e2) { this.complain(id, 'taking back', e2); }
+        }
         // Why did the renewal fail? Ask the bucket; if even that fails, JetStream is electing a
         // leader (a node was lost): keep running and try again next tick.
         const holder = await this.holder(id);
