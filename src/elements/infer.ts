@@ -498,8 +498,8 @@ dynamic batch dimension take batch-size frames per call.`,
         counters.set(frame.stream, n + 1);
         // A frame a decoding thread sent without its full pixels (nothing downstream reads them)
         // is inferred when it came with this model's picture: the thread counted the interval.
-        const bare = frame.pixels instanceof SharedPixels && !frame.pixels.whole;
-        if (bare ? !(frame.pixels as SharedPixels).view : n % o.interval !== 0) {
+        const shared = frame.pixels instanceof SharedPixels ? frame.pixels : null;
+        if (shared && !shared.whole ? !shared.view : n % o.interval !== 0) {
           if (o.mode === 'primary') frame.meta.inferred = false;
           if (gather) await submit();
           await enqueue({ frames: [frame], done: null });
