@@ -200,20 +200,22 @@ const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'w
 // --gpus N: every run once on GPU 0 and once spread over GPUs 0..N-1 (infer gpu-id=0,1,...;
 // NVDEC streams take gpu-id round-robin), side by side in this call (issue 16).
 const GPUS = Number(flag('--gpus', '1'));
-const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '') => {
+const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '', nvdec = n / 2) => {
   const gpu = (i: number) => (gpus > 1 ? ` gpu-id=${i % gpus}` : '');
-  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvview' ? `hw=cuda threaded=true${gpu(i)}` : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i % 2 === 0) ? `hw=cuda ${SIZE[model]}${gpu(i >> (decode === 'thr-mixed' ? 1 : 0))}` : `hw=none ${SIZE[model]}`;
+  // thr-mixed: the first `nvdec` streams (default half) on NVDEC, the rest on the cores.
+  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvview' ? `hw=cuda threaded=true${gpu(i)}` : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i < nvdec) ? `hw=cuda ${SIZE[model]}${gpu(i)}` : `hw=none ${SIZE[model]}`;
   const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)}${decode === 'cpu' ? '' : extra} name=s${i} ! m.`).join('  ');
   const ids = gpus > 1 ? ` gpu-id=${Array.from({ length: gpus }, (_, i) => i).join(',')}` : '';
   return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;
 };
 // A run is model:decode[:option...]: uvN (libuv pool threads), wN (infer sessions), bN (batch), dN (decoding threads),
-// fast (uri and infer method=fast_bilinear), all (infer gpu-id=all), own (NVDEC in a CUDA context of its own), async (decoding threads make every step a libuv job), tN (uri decode-threads=N: threads per software decoder).
+// fast (uri and infer method=fast_bilinear), all (infer gpu-id=all), own (NVDEC in a CUDA context of its own), async (decoding threads make every step a libuv job), tN (uri decode-threads=N: threads per software decoder),
+// sN (SLUICE_DECODE_SLOTS: frames each stream may have out), nvN (thr-mixed: N of the 16 streams on NVDEC).
 const RUNS = (flag('--runs', 'ssd:cpu,ssd:thr-mixed,ssd:thr-nvdec,yolox:cpu,yolox:thr-mixed,yolox:thr-cpu')).split(',').map((r) => r.split(':') as [keyof typeof MODELS, Decode, ...string[]]);
 for (const [model, decode, ...opt] of RUNS) {
   const n = 16;
   const env: NodeJS.ProcessEnv = {};
-  let infer = '', src = '';
+  let infer = '', src = '', nvdec = n / 2;
   for (const x of opt) {
     const v = x.replace(/^[a-z]+/, '');
     if (x.startsWith('uv')) env.UV_THREADPOOL_SIZE = v;
@@ -222,6 +224,8 @@ for (const [model, decode, ...opt] of RUNS) {
     else if (x === 'all') infer += ' gpu-id=all';
     else if (x === 'own') env.SLUICE_NVDEC_CONTEXT = 'own';
     else if (x === 'async') env.SLUICE_SYNC_DECODE = '0';
+    else if (x.startsWith('s')) env.SLUICE_DECODE_SLOTS = v;
+    else if (x.startsWith('nv')) nvdec = Number(v);
     else if (x.startsWith('t')) src += ` decode-threads=${v}`;
     else if (x.startsWith('w')) infer += ` workers=${v}`;
     else if (x.startsWith('b')) infer += ` batch-size=${v}`;
@@ -229,14 +233,14 @@ for (const [model, decode, ...opt] of RUNS) {
   for (const gpus of GPUS > 1 ? [1, GPUS] : [1]) {
     const name = [model, n, decode, ...opt, ...(GPUS > 1 ? [`gpus${gpus}`] : [])].join('-');
     if (!inTime(name)) continue;
-    rows.push(await endToEnd(name, chain(model, n, decode, infer, gpus, src), env));
+    rows.push(await endToEnd(name, chain(model, n, decode, infer, gpus, src, nvdec), env));
     results.rows = rows;
     save();
   }
 }
 
 const ceil: Record<string, number> = {};
-for (const [m, b] of [['ssd', 32], ['yolox', 32]] as const) if (inTime(`ceiling ${m}`)) ceil[`${m}-b${b}`] = await ceiling(m, b, 'fp16');
+for (const [m, b] of [['ssd', 32], ['yolox', 32], ['yolox', 64]] as const) if (inTime(`ceiling ${m}`)) ceil[`${m}-b${b}`] = await ceiling(m, b, 'fp16');
 results.ceiling = ceil;
 save();
 

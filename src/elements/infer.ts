@@ -2,7 +2,7 @@
 // frames are scaled natively into a shared staging buffer; results become typed meta with
 // boxes in source-frame pixels. Several requests are in flight at once (one per worker and
 // more), and results are pushed downstream in frame order.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYamlText } from 'yaml';
@@ -33,7 +33,7 @@ const props = z.object({
   config: p.str('', 'YAML file with any of these properties, or a DeepStream nvinfer config ([property] onnx-file= ...; docs/from-deepstream.md); properties given here win'),
   adapter: p.enum(ADAPTER_NAMES, 'auto', 'how to read the outputs; auto detects it from tensor names and shapes'),
   ep: p.enum(['auto', 'cpu', 'cuda', 'webgpu', 'tensorrt'], 'auto', 'execution provider; auto tries cuda, then cpu (with a warning saying why)'),
-  batchSize: p.int(0, 'frames per inference call (models with a dynamic batch dimension); 0: 32 for a compiled model on a GPU, else 1', { min: 0, max: 1024 }),
+  batchSize: p.int(0, 'frames per inference call (models with a dynamic batch dimension); 0: on a GPU 64 for a light compiled model (under 20 MB), 32 for a heavier one, else 1', { min: 0, max: 1024 }),
   compile: p.enum(['auto', 'off'], 'auto', 'auto: run a compiled copy (uint8 input, dynamic batch, box decode and top-k in the graph), cached by content; off: the model as it is'),
   precision: p.enum(['fp32', 'fp16'], 'fp32', 'compiled model precision; fp16 needs a GPU provider'),
   candidates: p.int(200, 'compiled detectors: candidates per image kept by the in-graph top-k before NMS', { min: 1, max: 10000 }),
@@ -109,6 +109,16 @@ export function readLabels(file: string): string[] {
 
 /** Frames waiting to go downstream in order, and the work that fills in their meta. */
 interface Entry { frames: Frame[]; done: Promise<unknown> | null }
+
+/**
+ * The default batch of a compiled dynamic-batch model on a GPU. H200, 16 x 1080p end to end
+ * (BENCHMARKS.md): YOLOX-nano (2 MB compiled) 3,534 fps at 32 and 3,924 at 64, where a light
+ * network's call is mostly fixed per-call cost; SSD300-VGG16 (50 MB) gains 3 % model-only at 64
+ * (2,406 vs 2,336 img/s) and was slower end to end there, so heavier models keep 32.
+ */
+function gpuBatch(compiled: string): number {
+  try { return statSync(compiled).size < 20 << 20 ? 64 : 32; } catch { return 32; }
+}
 
 const inferDef = defineElement({
   name: 'infer',
@@ -389,8 +399,7 @@ dynamic batch dimension take batch-size frames per call.`,
         /** Batch per call, for the model that will really run. */
         const plan = (c: Cached | null, e: Ep) => {
           const fixed = c ? (c.info.batch === 'dynamic' ? 0 : c.info.batch) : inp.batch > 0 ? inp.batch : 0;
-          // H200, model alone (BENCHMARKS.md): compiled SSD300 2,336 img/s at batch 32, 2,406 at 64.
-          const want = o.batchSize || (c && fixed === 0 && e !== 'cpu' ? 32 : 1);
+          const want = o.batchSize || (c && fixed === 0 && e !== 'cpu' ? gpuBatch(c.path) : 1);
           const b = fixed > 0 ? Math.min(fixed, want) : want;
           // On a GPU every call runs the full batch (partial ones padded): one shape, warmed up at
           // start, since each new shape costs CUDA an exhaustive convolution search (seconds);

@@ -32,6 +32,8 @@ interface Stream {
   viewSws: { key: string; ctx: SoftwareScaleContext } | null;
   /** Frames handed out so far (infer's interval is counted on them). */
   framesOut: number;
+  /** The largest slot this stream has needed (bounds how many slots it may make). */
+  slotBytes: number;
 }
 const streams = new Map<number, Stream>();
 
@@ -45,12 +47,16 @@ function fail(id: number, e: unknown): void {
   port.postMessage({ type: 'error', id, code: e instanceof SluiceError ? e.code : '', message: err.message });
 }
 
+/** What one stream's slots may take in all (a new slot past 16 is made only within it). */
+const SLOT_BYTES = 56 << 20;
+
 async function freeSlot(s: Stream, max: number): Promise<number> {
   for (;;) {
     if (s.closed) return -1;
     const seen = Atomics.load(s.ctl, 0);
     for (let i = 0; i < s.slots.length; i++) if (Atomics.load(s.ctl, 1 + i) === 0) return i;
-    if (s.slots.length < max) return s.slots.length;
+    const cap = s.slotBytes > 0 ? Math.min(max, Math.max(16, Math.floor(SLOT_BYTES / s.slotBytes))) : Math.min(max, 16);
+    if (s.slots.length < cap) return s.slots.length;
     // Every slot is held downstream: wait until one comes back (or the stream closes). The flag
     // asks the main thread for a notify; set before the wait, so a slot given back after
     // `seen` was read either changes the counter (the wait returns at once) or sees the flag.
@@ -92,6 +98,7 @@ async function pump(s: Stream): Promise<void> {
       const only = !!s.view?.only;
       const fullBytes = only ? 0 : layout.bytes;
       const bytes = fullBytes + (vLayout?.bytes ?? 0);
+      s.slotBytes = Math.max(s.slotBytes, bytes);
       let sab: SharedArrayBuffer | undefined;
       if (idx >= s.slots.length || s.slots[idx]!.byteLength < bytes) {
         sab = new SharedArrayBuffer(bytes);
@@ -153,7 +160,7 @@ function scaleInto(sws: Sws | null, av: import('node-av/lib').Frame, dst: Uint8A
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null, framesOut: 0 };
+  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null, framesOut: 0, slotBytes: 0 };
   streams.set(m.id, s);
   try {
     await s.src.open();

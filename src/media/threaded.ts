@@ -9,6 +9,7 @@ import { SharedPixels, SlotRef, type SlotView } from './shared-pixels.ts';
 import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
 import type { ViewWant } from './scale.ts';
+import { listGpus } from '../infer/backends.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =
@@ -34,16 +35,19 @@ type FromDecoder =
   | { type: 'closed'; id: number };
 
 /**
- * Frames a stream may have out at once (decoded ahead or held downstream). infer holds a few
- * batches in flight, each with a frame or two of every stream; 16 keeps NVDEC and the cores
- * busy without letting one stream's memory grow (16 x 416x234 rgb = 4.7 MB).
+ * Frames a stream may have out at once (decoded ahead or held downstream), at most. infer holds
+ * a few batches in flight, each with a few frames of every stream (a batch of 64 over 16 streams:
+ * 4 each, 2 sessions x 2 calls); on an H200 16 x 1080p YOLOX-nano ran 3,254 fps with 16 slots
+ * and 3,534 with 32 (batch 32), 3,924 at batch 64 (BENCHMARKS.md). Slots are made as needed, and
+ * a stream's slots stay within SLOT_BYTES: 32 of a model-sized picture, 16 full 1080p frames.
+ * SLUICE_DECODE_SLOTS (4-64) sets the count.
  */
-const POOL = 16;
+const POOL = Math.max(4, Math.min(64, Number(process.env.SLUICE_DECODE_SLOTS) || 32));
 
 interface Thread { worker: Worker; streams: number }
 const threads: Thread[] = [];
 const owners = new Map<number, ThreadedSource>();
-/** ThreadedSources made and not closed. */
+/** ThreadedSources made and not closed that decode on the cores (NVDEC ones need no decoder threads). */
 let live = 0;
 let nextId = 1;
 
@@ -95,18 +99,26 @@ export class ThreadedSource extends StreamInfo {
   decodedThisPass = 0;
   framesLost = 0;
 
-  private counted = true;
+  private counted: boolean;
   /** Set before open: NVDEC decodes straight to infer's picture (SourceOptions.decodeTo). */
   decodeTo: ViewWant | null = null;
 
-  constructor(opts: SourceOptions) { super(); this.opts = opts; live++; }
+  constructor(opts: SourceOptions) {
+    super();
+    this.opts = opts;
+    // A stream NVDEC will decode takes no share of the cores: with half the streams there, the
+    // others get two decoder threads each on 16 cores instead of one.
+    this.counted = opts.hw === 'none' || listGpus().length === 0;
+    if (this.counted) live++;
+  }
 
   async open(): Promise<void> {
     this.thread = thread();
     owners.set(this.id, this);
     const { log: _log, signal, ...rest } = this.opts;
-    // decodeThreads -1: the cores shared among the threaded streams of this process (all of a
-    // pipeline's sources exist before any opens): 1 each at 16 streams on 16 cores, all of them for one.
+    // decodeThreads -1: the cores shared among the threaded streams of this process that decode
+    // on them (all of a pipeline's sources exist before any opens): 1 each at 16 streams on 16
+    // cores, all of them for one.
     const opts = { ...rest, decodeThreads: (rest.decodeThreads ?? -1) < 0 ? Math.max(1, Math.floor(availableParallelism() / Math.max(1, live))) : rest.decodeThreads, ...(this.decodeTo ? { decodeTo: this.decodeTo } : {}) };
     const done = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
     const onAbort = () => this.opened?.reject(new Err.MEDIA_OPEN(`opening ${opts.location} was stopped`));
