@@ -231,3 +231,34 @@ test('a file corrupted in the middle: blocking decoding in a thread gets the fra
   assert.deepEqual(threaded.map((f) => f.pts), main.map((f) => f.pts));
   assert.equal(OwnedPixels.live, 0);
 });
+
+test('a stream may have 32 model-sized frames out at once, but only 16 full 1080p ones (slots within 56 MB)', { timeout: 120_000 }, async () => {
+  const { ThreadedSource } = await import('../src/media/threaded.ts');
+  const { getLogger } = await import('../src/core/log.ts');
+  const big = join(tmp(), 'big.mp4');
+  await launch(`testsrc pattern=objects num-frames=40 width=1920 height=1080 ! encode gop=10 ! file location=${big}`).run();
+  /** Frames the source hands out while none is released, then whether one more comes once one is. */
+  const held = async (extra: { size?: { width: number; height: number }; format?: string }) => {
+    const src = new ThreadedSource({ location: big, hw: 'none', loop: true, log: getLogger('test'), ...extra });
+    await src.open();
+    const out: { pixels: { release(): void } }[] = [];
+    const nextWithin = (ms: number) => Promise.race([src.nextFrame(), new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+    for (;;) {
+      const f = await nextWithin(3000);
+      if (!f) break;
+      out.push(f);
+      assert.ok(out.length <= 64, 'the slots are bounded');
+    }
+    const n = out.length;
+    out.shift()!.pixels.release();
+    const more = await nextWithin(10_000);
+    assert.ok(more, 'a released slot is decoded into again');
+    more.pixels.release();
+    for (const f of out) f.pixels.release();
+    await src.close();
+    return n;
+  };
+  assert.equal(await held({ size: { width: 416, height: 234 }, format: 'bgr24' }), 32, '416x234 bgr24 (292 KB a slot)');
+  assert.equal(await held({ format: 'bgr24' }), 16, '1920x1080 bgr24 (6.2 MB a slot)');
+  assert.equal(OwnedPixels.live, 0, 'every frame and slot was released');
+});
