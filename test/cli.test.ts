@@ -131,6 +131,7 @@ test('demo runs with nothing downloaded and writes demo.mp4 plus its report', as
   const p = ffprobe(join(dir, 'demo.mp4'));
   // Two cameras tiled side by side: one composite per pair of frames.
   assert.deepEqual([p.frames, p.width, p.height], [60, 1920, 540]);
+  assert.match(r.stderr, /wrote demo\.mp4 \(60 frames\)/, 'the line counts the frames in the file, not both streams\' frames');
   const meta = readFileSync(join(dir, 'demo-meta.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(meta.length, 120);
   assert.deepEqual(new Set(meta.map((l) => l.stream)), new Set([0, 1]));

@@ -270,7 +270,9 @@ runOptions(program.command('demo')
     process.stderr.write(`sluice demo: ${text}\n`);
     const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text });
     const report = await play(pipeline, { ...opts, report: opts.report ?? 'demo-report.json' });
-    process.stderr.write(`wrote ${opts.out} (${report.frames} frames) and ${opts.report ?? 'demo-report.json'}\n`);
+    // report.frames counts every stream's frames (two here); the file holds the tiled ones.
+    const written = Object.values(report.elements).find((e) => e.type === 'file')?.framesIn ?? report.frames;
+    process.stderr.write(`wrote ${opts.out} (${written} frames) and ${opts.report ?? 'demo-report.json'}\n`);
   });
 
 const models = program.command('models').description('well-known models: list them or fetch one into the cache');
