@@ -22,7 +22,7 @@ import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.
 import type { Ep, PackedCopy, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
 import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
-import { listBackends, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
+import { listBackends, listGpus, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { modelInfoOf } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
@@ -334,7 +334,11 @@ dynamic batch dimension take batch-size frames per call.`,
       const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
       const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';
       if (running.fixedBatch) return `try ${more}${prec}, or interval=N${comp}`;
-      return `try batch-size=${Math.max(8, batch * 2)} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
+      if (batch < 64) return `try batch-size=${Math.min(64, Math.max(8, batch * 2))} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
+      // H200, compiled YOLOX-nano at batch 64 (BENCHMARKS.md): 3 sessions 0.84x of 2, 4 at batch
+      // 32 0.99x; larger batches not measured. Past that the GPU calls are the work itself.
+      const others = listGpus().length > 1 && parseGpuIds(o.gpuId, ctx.name).length < listGpus().length ? ', or every GPU (gpu-id=all)' : '';
+      return `try interval=N (infers every Nth frame)${prec}, a lighter model${others}${comp}`;
     };
     return {
       async start() {
