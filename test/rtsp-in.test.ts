@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -199,7 +199,9 @@ test('a camera that does not come back gives up after reconnect-attempts: its st
   const out = join(tmp(), 'm.jsonl');
   const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${pa}/cam timeout=1000 reconnect-interval=200 reconnect-attempts=3 ! m.  uri location=rtsp://127.0.0.1:${pb}/cam num-frames=150 ! m.  mux name=m ! meta location=${out}`], { timeoutMs: 60_000 });
   try {
-    await sleep(2000);
+    // Stop the camera once it has delivered frames (a fixed wait saw only 20 on a loaded CI box).
+    const seen0 = () => existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => { try { return (JSON.parse(l) as { stream: number }).stream === 0; } catch { return false; } }).length : 0;
+    for (let t = 0; seen0() < 20 && t < 200; t++) await sleep(100);
     await stopped(a);
     const r = await run;
     assert.equal(r.code, 0, r.stderr);
@@ -207,7 +209,7 @@ test('a camera that does not come back gives up after reconnect-attempts: its st
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stream: number; frame: number });
     const s0 = lines.filter((l) => l.stream === 0).length, s1 = lines.filter((l) => l.stream === 1).length;
     assert.equal(s1, 150, 'the other camera delivered all its frames');
-    assert.ok(s0 > 20 && s0 < 150, `the lost camera delivered ${s0} frames before it went`);
+    assert.ok(s0 >= 20 && s0 < 150, `the lost camera delivered ${s0} frames before it went`);
   } finally {
     await stopped(a);
     await stopped(b);
