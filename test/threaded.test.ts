@@ -242,7 +242,14 @@ test('a stream may have 32 model-sized frames out at once, but only 16 full 1080
     const src = new ThreadedSource({ location: big, hw: 'none', loop: true, log: getLogger('test'), ...extra });
     await src.open();
     const out: { pixels: { release(): void } }[] = [];
-    const nextWithin = (ms: number) => Promise.race([src.nextFrame(), new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+    // A wait that timed out stays pending and is the one the next frame answers.
+    let pending: ReturnType<typeof src.nextFrame> | null = null;
+    const nextWithin = async (ms: number) => {
+      pending ??= src.nextFrame();
+      const f = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+      if (f) pending = null;
+      return f;
+    };
     for (;;) {
       const f = await nextWithin(3000);
       if (!f) break;

@@ -112,9 +112,10 @@ interface Entry { frames: Frame[]; done: Promise<unknown> | null }
 
 /**
  * The default batch of a compiled dynamic-batch model on a GPU. H200, 16 x 1080p end to end
- * (BENCHMARKS.md): YOLOX-nano (2 MB compiled) 3,534 fps at 32 and 3,924 at 64, where a light
- * network's call is mostly fixed per-call cost; SSD300-VGG16 (50 MB) gains 3 % model-only at 64
- * (2,406 vs 2,336 img/s) and was slower end to end there, so heavier models keep 32.
+ * (BENCHMARKS.md): YOLOX-nano (1.9 MB compiled in fp16) 3,534 fps at 32 and 3,924 at 64, where a
+ * light network's call is mostly fixed per-call cost; SSD300-VGG16 (35.6 M parameters, ~70 MB in
+ * fp16) gains 3 % model-only at 64 (2,406 vs 2,336 img/s) and was slower end to end at 64 with 16
+ * slots per stream (1,400 vs 1,723 fps; not measured with 32), so heavier models keep 32.
  */
 function gpuBatch(compiled: string): number {
   try { return statSync(compiled).size < 20 << 20 ? 64 : 32; } catch { return 32; }
@@ -337,7 +338,8 @@ dynamic batch dimension take batch-size frames per call.`,
       if (batch < 64) return `try batch-size=${Math.min(64, Math.max(8, batch * 2))} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
       // H200, compiled YOLOX-nano at batch 64 (BENCHMARKS.md): 3 sessions 0.84x of 2, 4 at batch
       // 32 0.99x; larger batches not measured. Past that the GPU calls are the work itself.
-      const others = listGpus().length > 1 && parseGpuIds(o.gpuId, ctx.name).length < listGpus().length ? ', or every GPU (gpu-id=all)' : '';
+      const n = listGpus().length;
+      const others = n > 1 && parseGpuIds(o.gpuId, ctx.name).length < n ? ', or every GPU (gpu-id=all)' : '';
       return `try interval=N (infers every Nth frame)${prec}, a lighter model${others}${comp}`;
     };
     return {
