@@ -116,6 +116,12 @@ export interface Frame {
   batch?: { id: number; index: number; size: number };
   /** performance.now() when the source made it: end-to-end latency. */
   born: number;
+  /**
+   * performance.now() at capture, set by live sources only (a camera, `uri live=true`,
+   * `testsrc live=true`): latency is measured from here and bounded by the pipeline's
+   * max-latency (older frames are dropped). Frames without it are never dropped for lateness.
+   */
+  captured?: number;
 }
 
 export function emptyMeta(): FrameMeta {

@@ -8,11 +8,12 @@ import { releaseFrame, type Frame } from './frame.ts';
 import { ElementNode, Pad, capsIntersect, runProbes, type Item, type Probe } from './node.ts';
 import { parseProps, propKey } from './props.ts';
 import { canonicalPath } from './files.ts';
-import { verdict, type StatsSnapshot } from './stats.ts';
+import { verdict, type StatsSnapshot, type Verdict } from './stats.ts';
 import { reportOf, round3, type PipelineReport } from './report.ts';
 import { getLogger } from './log.ts';
 import { channels } from './events.ts';
 import type { EventLoopUtilization } from 'node:perf_hooks';
+import { DEFAULT_MAX_LATENCY, DropLedger } from './live.ts';
 
 export const DEFAULT_QUEUE = 4;
 
@@ -54,6 +55,13 @@ export interface PipelineOptions {
    * pipeline then ends on an EOS request (Ctrl-C, SIGTERM) or an error.
    */
   dynamic?: boolean;
+  /**
+   * Live frames (those with a capture time: cameras, `uri live=true`, `testsrc live=true`) older
+   * than this many ms are dropped on their way rather than processed late, so latency from
+   * capture stays bounded when the pipeline cannot keep up. A source's own `max-latency`
+   * overrides it for its stream. 0: never drop.
+   */
+  maxLatency?: number;
 }
 
 /** A part of a dynamic pipeline added while it plays: its elements and the streams its sources make. */
@@ -94,7 +102,7 @@ export class Pipeline {
 
   constructor(options: PipelineOptions = {}) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, dynamic: false, ...given };
+    this.options = { queueSize: DEFAULT_QUEUE, description: '', statsIntervalMs: 1000, dynamic: false, maxLatency: DEFAULT_MAX_LATENCY, ...given };
     for (const o of observers) o(this);
   }
 
@@ -104,6 +112,88 @@ export class Pipeline {
   }
 
   get state(): State { return this._state; }
+
+  /** Frames of live streams dropped for lateness, per stream and reason. */
+  readonly drops = new DropLedger();
+  /** Latency budget (ms) of each live stream: its source's max-latency or the pipeline's. */
+  private budgets = new Map<number, number>();
+  /** Streams whose budget was found below what processing one frame takes (warned once). */
+  private budgetWarned = new Set<number>();
+  private aheadAt = 0;
+  /** When a sink last handed off a live frame of each stream. */
+  private delivered = new Map<number, number>();
+  private aheadOf = new Map<ElementNode, number>();
+
+  /** The budget of `stream` in ms (0: none). */
+  latencyBudget(stream: number): number {
+    let b = this.budgets.get(stream);
+    if (b === undefined) {
+      const own = Number(this.sourceOf(stream)?.props.maxLatency ?? -1);
+      b = own >= 0 ? own : this.options.maxLatency;
+      this.budgets.set(stream, b);
+    }
+    return b;
+  }
+
+  /**
+   * Time a live frame entering `n` still needs before a sink hands it off: the recent age of live
+   * frames at the slowest sink below, less their age on entering `n` (so queues, batching and
+   * work in flight inside elements all count). Refreshed every 200 ms.
+   */
+  private ahead(n: ElementNode): number {
+    const now = performance.now();
+    if (now - this.aheadAt > 200) {
+      this.aheadAt = now;
+      this.aheadOf.clear();
+      for (const x of this.nodes) {
+        let worst = 0;
+        for (const y of [x, ...this.downstream(x)]) if (y.def.kind === 'sink' && y.handOffAgeMs > 0) worst = Math.max(worst, y.handOffAgeMs);
+        this.aheadOf.set(x, Math.max(0, worst - (x.isSource ? 0 : x.inputAgeMs)));
+      }
+    }
+    return this.aheadOf.get(n) ?? 0;
+  }
+
+  /**
+   * Whether a live frame entering `n` would reach its sink later than its stream's budget: then
+   * it is dropped here (counted), before any more work is spent on it. A budget below what one
+   * frame's processing takes could never be met: it is widened to twice that, with a warning.
+   */
+  private tooLate(n: ElementNode, frame: Frame): boolean {
+    if (frame.captured === undefined) return false;
+    let budget = this.latencyBudget(frame.stream);
+    if (budget <= 0) return false;
+    const age = performance.now() - frame.captured;
+    n.sinceCapture.add(age);
+    // A source checks what all of its chain still costs; an element, itself and what follows.
+    const next = n.isSource ? n.srcPads.find((p) => p.peer)?.peer?.element : n;
+    const need = next ? this.ahead(next) : 0;
+    // A budget no frame can meet (one frame's processing alone takes longer) would drop them
+    // all: when nothing of the stream reached a sink for a while, one goes through, with a warning.
+    let last = this.delivered.get(frame.stream);
+    if (last === undefined) this.delivered.set(frame.stream, last = performance.now());
+    if (performance.now() - last > Math.max(2 * budget, 1000)) {
+      if (!this.budgetWarned.has(frame.stream)) {
+        this.budgetWarned.add(frame.stream);
+        this.bus.post({ type: 'warning', source: n.name, message: `max-latency ${budget} ms is less than stream ${frame.stream}'s frames take through the pipeline: none reached a sink in time for ${Math.round(performance.now() - last)} ms, so some go through late; raise max-latency (pipeline or source property) or lighten the pipeline` });
+      }
+      this.delivered.set(frame.stream, performance.now());
+      return false;
+    }
+    if (age + need <= budget) {
+      n.inputAgeMs += (age - n.inputAgeMs) * 0.1;
+      return false;
+    }
+    this.drops.add(frame.stream, 'late', n.name);
+    n.stats.dropped++;
+    n.droppedLate++;
+    releaseFrame(frame);
+    return true;
+  }
+
+  private sourceOf(stream: number): ElementNode | undefined {
+    return this.nodes.find((x) => x.isSource && x.streamId === stream);
+  }
 
   /** Stream ids are never reused, so a removed stream's late frames cannot be taken for a new one's. */
   private nextStream = 0;
@@ -563,6 +653,10 @@ export class Pipeline {
           const end = performance.now();
           n.stats.busyMs += end - t;
           n.stats.latency.add(end - t);
+          n.framesMade = f.frame + 1;
+          // A live frame that is already too old for what follows goes no further (after decode;
+          // uri also skips to a keyframe before decoding when far behind).
+          if (this.tooLate(n, f)) continue;
           if (channels.work.hasSubscribers) channels.work.publish({ element: n.name, type: n.def.name, stream: f.stream, frame: f.frame, start: t, end, wait: 0, queued: 0 });
           await this.pushFrom(n, f);
         }
@@ -580,7 +674,10 @@ export class Pipeline {
           if (!frame) continue;
           const want = sinkPad?.template.formats;
           if (want && frame.pixels && frame.caps === 'video/x-raw' && !want.includes(frame.format)) await this.convertIn(n, sinkPad!, frame, want);
-          if (n.def.kind === 'sink') n.endToEnd.add(performance.now() - frame.born);
+          if (this.tooLate(n, frame)) continue;
+          const sink = n.def.kind === 'sink';
+          // Capture (or, for files, the source's output) to the sink's hand-off.
+          const from = frame.captured ?? frame.born;
           n.pushWaitMs = 0;
           const t = performance.now();
           const { stream, frame: index } = frame;
@@ -597,9 +694,18 @@ export class Pipeline {
           const dt = end - t - n.pushWaitMs;
           n.stats.busyMs += dt;
           n.stats.latency.add(dt);
+          if (sink) {
+            n.endToEnd.add(end - from);
+            if (frame.captured !== undefined) {
+              n.handOffAgeMs += (end - frame.captured - n.handOffAgeMs) * 0.1;
+              this.delivered.set(frame.stream, end);
+            }
+          }
           if (channels.work.hasSubscribers) channels.work.publish({ element: n.name, type: n.def.name, stream, frame: index, start: t, end, wait: n.pushWaitMs, queued: ch.length });
         }
       }
+      // How many frames a finished source made: a join (tile) knows when it has them all.
+      if (n.isSource) this.negotiation.set(`ended:${n.streamId}`, n.framesMade);
       n.pushWaitMs = 0;
       const t = performance.now();
       await impl.flush?.();
@@ -732,6 +838,13 @@ export class Pipeline {
     return { wallSeconds: wall, elements, ...(elu ? { loopBusy: round3(elu.utilization) } : {}) };
   }
 
+  /** The verdict says when live frames were dropped to keep within max-latency, and where. */
+  private withDrops(v: Verdict | null): Verdict | null {
+    if (!v || this.drops.total === 0) return v;
+    const where = [...this.drops.byElement].sort((a, b) => b[1] - a[1]).map(([e, k]) => `${k} at ${e}`).join(', ');
+    return { ...v, text: `${v.text}; ${this.drops.total} live frames dropped to keep latency within max-latency (${where}): the pipeline is slower than its cameras` };
+  }
+
   report(): PipelineReport {
     const snap = this.snapshot();
     let frames = 0;
@@ -744,10 +857,13 @@ export class Pipeline {
       fps: snap.wallSeconds > 0 ? round3(frames / snap.wallSeconds) : 0,
       elements: snap.elements,
       ...(snap.loopBusy !== undefined ? { mainThread: { busy: snap.loopBusy } } : {}),
-      bottleneck: verdict(snap, this.nodes.map((n) => n.name), (name) => {
+      bottleneck: this.withDrops(verdict(snap, this.nodes.map((n) => n.name), (name) => {
         const n = this.nodes.find((x) => x.name === name);
         return n?.impl?.hint?.() ?? '';
-      }),
+      })),
+      ...(this.drops.total > 0 || this.nodes.some((n) => n.sinceCapture.count > 0)
+        ? { live: { maxLatencyMs: this.options.maxLatency, dropped: this.drops.toJSON(), droppedBy: Object.fromEntries(this.drops.byElement) } }
+        : {}),
       errors: this.errors,
     };
   }

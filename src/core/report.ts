@@ -16,6 +16,11 @@ export interface PipelineReport {
    */
   mainThread?: { busy: number };
   bottleneck: Verdict | null;
+  /**
+   * Live streams (frames with a capture time): the latency budget, and the frames dropped to
+   * keep within it, per stream and reason and per element that dropped them.
+   */
+  live?: { maxLatencyMs: number; dropped: Record<string, Record<string, number>>; droppedBy: Record<string, number> };
   errors: { source: string; code: string; message: string }[];
 }
 
@@ -24,6 +29,8 @@ export interface Reportable {
   def: { name: string };
   stats: ElementStats;
   endToEnd: LatencyHistogram;
+  sinceCapture: LatencyHistogram;
+  droppedLate: number;
   isSource: boolean;
   channel: { dropped: number; capacity: number; highWater: number } | null;
   impl: { describe?(): Record<string, string | number | boolean> } | null;
@@ -46,6 +53,8 @@ export function reportOf(n: Reportable, wall: number): ElementReport {
   };
   const d = n.impl?.describe?.();
   if (d) r.resolved = d;
+  if (n.sinceCapture.count > 0) r.sinceCaptureMs = { p50: round3(n.sinceCapture.quantile(0.5)), p99: round3(n.sinceCapture.quantile(0.99)) };
+  if (n.droppedLate > 0) r.droppedLate = n.droppedLate;
   if (n.endToEnd.count > 0) r.endToEndMs = { p50: round3(n.endToEnd.quantile(0.5)), p99: round3(n.endToEnd.quantile(0.99)) };
   return r;
 }

@@ -53,8 +53,15 @@ export interface ElementReport {
   latencyMs: { p50: number; p99: number };
   dropped: number;
   queue: { capacity: number; highWater: number };
-  /** Source-to-sink latency of the frames a sink received. */
+  /**
+   * Sinks: latency to the hand-off (after the sink's work), from capture for live frames, else
+   * from the source's output.
+   */
   endToEndMs?: { p50: number; p99: number };
+  /** Age since capture of the live frames arriving here. */
+  sinceCaptureMs?: { p50: number; p99: number };
+  /** Live frames dropped here because they would reach a sink later than max-latency. */
+  droppedLate?: number;
   /** What the element resolved at start (ElementImpl.describe). */
   resolved?: Record<string, string | number | boolean>;
 }

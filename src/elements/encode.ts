@@ -49,6 +49,11 @@ export default defineElement({
         const f = meta.shift();
         if (!f) { pkt.free(); continue; }
         f.pixels = new PacketPixels(pkt, enc.info!);
+        // The encoder's own times (strictly increasing in 1/rate units, as it was given them):
+        // what rtsp stamps and file writes, and the rate the stream declares.
+        const tb = enc.info!.rate;
+        if (pkt.pts !== undefined && pkt.pts >= 0n) f.pts = Number(pkt.pts) / tb;
+        f.rate = tb;
         f.caps = CAPS[o.codec];
         f.format = o.codec;
         await ctx.push(f);

@@ -51,6 +51,8 @@ export default defineElement({
         const av = frameFromPacked420(f, toPts(pts));
         const frame = newFrame({ stream: ctx.streamId, frame: n++, pts, width: f.width, height: f.height, format: 'yuvj420p', pixels: new AVPixels(av) });
         CAPTURE.set(frame, { seq: f.seq, ts: f.ts, client: f.client });
+        // The newest frame the camera sent (NVSS: older ones were replaced unread): arrival is capture.
+        frame.captured = performance.now();
         return frame;
       },
       describe() { return rejectionStats(server.stats); },

@@ -55,7 +55,8 @@ Clients join at the next keyframe, so a short gop makes them start sooner.`,
           if (!seeded) {
             // Out-of-band parameter sets (global header) go into the SDP and before keyframes.
             const extra = frame.pixels.stream.codecContext?.extraData;
-            if (extra) mount!.send(annexBNals(extra), frame.pts, false);
+            // Not sent as an access unit of its own: one without a picture makes readers see a packet with no timestamp.
+            if (extra) mount!.seed(annexBNals(extra));
             seeded = true;
           }
           const data = pkt.data;

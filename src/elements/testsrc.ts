@@ -32,7 +32,31 @@ const props = z.object({
   numObjects: p.int(4, 'objects to draw with pattern=objects', { min: 0, max: 256 }),
   seed: p.int(1, 'seed of the object layout and motion (same seed, same video)'),
   speed: p.num(1, 'object speed multiplier', { min: 0, max: 100 }),
+  code: p.bool(false, 'draw the frame number and the capture time (wall clock, ms) as two rows of 32 black/white cells along the bottom, to read back from any output (glass-to-glass latency, which frame a tile shows)'),
+  maxLatency: p.int(-1, 'live=true: most milliseconds from capture to a sink\'s hand-off before frames are dropped (counted); -1: the pipeline\'s, 0: never drop', { min: -1 }),
 });
+
+/** Cell size of testsrc's code strip for a frame `width` wide (two rows of 32 cells at the bottom). */
+export function codeCell(width: number): number {
+  return Math.max(4, Math.floor(width / 32) & ~1);
+}
+
+/**
+ * Read testsrc's code strip from a luma plane: { frame, clock } (clock: the low 32 bits of the
+ * capture's wall-clock ms). x0/y0/cell locate the strip (its top-left and cell size) wherever a
+ * scaler or tile put it.
+ */
+export function readCode(luma: Uint8Array, stride: number, x0: number, y0: number, cell: number): { frame: number; clock: number } {
+  const row = (r: number) => {
+    let v = 0;
+    for (let i = 0; i < 32; i++) {
+      const x = Math.round(x0 + (i + 0.5) * cell), y = Math.round(y0 + (r + 0.5) * cell);
+      v = v * 2 + (luma[y * stride + x]! > 128 ? 1 : 0);
+    }
+    return v;
+  };
+  return { frame: row(0), clock: row(1) };
+}
 
 interface Obj { id: number; cls: number; x: number; y: number; w: number; h: number; yuv: [number, number, number]; tint: [number, number, number] }
 
@@ -188,11 +212,28 @@ visible is the fraction of the box not hidden by others.`,
           const vis = visibility(boxes);
           truth = objs.map((ob, i) => ({ id: ob.id, class: ob.cls, box: boxes[i]!, visible: vis[i]! }));
         }
+        const due = o.live ? t0 + (n * 1000) / o.fps : performance.now();
+        if (o.code) {
+          // Bits MSB first; bright cells are 1. Chroma stays neutral so the code survives any colour conversion.
+          const c = codeCell(W), y0 = H - 2 * c;
+          const clock = Math.floor(performance.timeOrigin + due) % 2 ** 32;
+          for (let r = 0; r < 2; r++) {
+            const v = r === 0 ? n : clock;
+            for (let i = 0; i < 32 && (i + 1) * c <= W; i++) {
+              const bit = Math.floor(v / 2 ** (31 - i)) % 2;
+              fillRect(scratch, W, i * c, y0 + r * c, (i + 1) * c, y0 + (r + 1) * c, bit ? 235 : 16);
+              fillRect(scratch.subarray(ySize), W / 2, (i * c) / 2, (y0 + r * c) / 2, ((i + 1) * c) / 2, (y0 + (r + 1) * c) / 2, 128);
+              fillRect(scratch.subarray(ySize + cSize), W / 2, (i * c) / 2, (y0 + r * c) / 2, ((i + 1) * c) / 2, (y0 + (r + 1) * c) / 2, 128);
+            }
+          }
+        }
         const pts = n / o.fps;
         const av = allocVideoFrame(W, H, AV_PIX_FMT_YUV420P, toPts(pts));
         writePlanes(av, scratch, [H, H / 2, H / 2], [W, W / 2, W / 2]);
         const f = newFrame({ stream: ctx.streamId, frame: n, pts, rate: o.fps, width: W, height: H, format: 'yuv420p', pixels: new AVPixels(av) });
         if (truth) f.meta.truth = truth;
+        // A paced source is a camera: the frame was captured when it was due.
+        if (o.live) f.captured = due;
         n++;
         return f;
       },

@@ -1,8 +1,11 @@
 // tile: composite N streams into one grid frame (DeepStream's nvmultistreamtiler). Each stream
 // is scaled by swscale straight into its cell of the output (letterboxed, no intermediate
-// frame); rows, columns and the canvas follow the streams' count and aspect unless given. A
-// composite goes out when every stream has delivered a frame since the last one. Objects are mapped into the grid's pixels and keep their stream in
-// attributes.stream.
+// frame); rows, columns and the canvas follow the streams' count and aspect unless given.
+// Files (frames without a capture time): one composite per round, every cell from the same frame
+// number, a stream that ended left black. Live streams: composites at a fixed rate (`fps`), each
+// of the newest frame of every stream, so timestamps advance evenly and a slow or lost camera
+// cannot hold up the others; a lost stream's cell is greyed with "lost" and the age of its last
+// frame. Objects are mapped into the grid's pixels and keep their stream in attributes.stream.
 import { SoftwareScaleContext } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, SWS_BILINEAR } from 'node-av/constants';
 import { z } from 'zod';
@@ -15,6 +18,8 @@ import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, rgbToYuv, text, type Canvas } from '../draw/planes.ts';
 import { STREAM, TILES } from '../meta/keys.ts';
 
+const DIM = rgbToYuv(90, 90, 90);
+
 const LABEL_BG = rgbToYuv(20, 20, 20);
 
 const props = z.object({
@@ -26,6 +31,8 @@ const props = z.object({
   labels: p.bool(true, 'write each tile\'s name in its top-left corner'),
   names: p.str('', 'tile names, comma-separated in stream order (default: "stream N")'),
   fontSize: p.int(14, 'tile label size in pixels', { min: 6, max: 128 }),
+  fps: p.num(0, 'live streams: composites per second (each of the newest frame of every stream); 0: the fastest stream\'s rate', { min: 0, max: 240 }),
+  lostAfter: p.int(1000, 'live streams: ms without a frame after which a stream\'s cell is greyed and says "lost"', { min: 50 }),
 });
 
 interface Cell { x: number; y: number; w: number; h: number }
@@ -89,42 +96,70 @@ export default defineElement({
     const latest = new Map<number, Frame>();
     const fresh = new Set<number>();
     const scalers = new Map<number, { key: string; ctx: SoftwareScaleContext }>();
+    /** Live: when each stream's newest frame came. */
+    const arrived = new Map<number, number>();
     let streams = o.streams;
     let out = 0;
     let t0 = -1;
+    let lastPts = -Infinity;
+    /** Fastest stream rate seen: the output rate of live composites (unless fps=) and what encode declares. */
+    let rate = 0;
 
     /** Streams removed from a dynamic pipeline: their late frames are not drawn. */
     const removed = new Set<number>();
     /** Cell of stream s: its rank among the streams upstream (ids grow as branches come and go). */
     let order: readonly number[] = [];
     const slot = (s: number) => { const i = order.indexOf(s); return i >= 0 ? i : s; };
-    const compose = async (): Promise<Frame> => {
+    /** Frames its source made, once a stream ended (the pipeline's `ended:<stream>`). */
+    const endedAt = (s: number) => ctx.negotiation.get(`ended:${s}`) as number | undefined;
+    /** Every frame of stream s has come (its source ended, its last frame is here). */
+    const complete = (s: number) => {
+      const end = endedAt(s);
+      if (end === undefined) return false;
+      const f = latest.get(s);
+      return end === 0 || (!!f && f.frame + 1 >= end) || (!f && !waiting.get(s)?.length && everSeen.has(s));
+    };
+    const everSeen = new Set<number>();
+
+    const compose = async (liveTick: { pts: number; now: number } | null): Promise<Frame | null> => {
       order = ctx.upstreamStreams;
       const n = Math.max(o.streams || Math.max(streams, order.length), ...[...latest.keys()].map((s) => slot(s) + 1));
+      const first = [...latest.values()][0];
+      if (!first) return null;
       if (!grid || gridFor !== n) {
-        const first = [...latest.values()][0]!;
         grid = chooseGrid(n, first.width, first.height, grid ? { ...o, width: grid.width, height: grid.height } : o);
         gridFor = n;
       }
-      const pts = [...latest.values()].reduce((m, f) => Math.max(m, f.pts), 0);
-      if (t0 < 0) t0 = pts;
+      let pts: number;
+      if (liveTick) pts = liveTick.pts;
+      else {
+        // One round: the cells show the same frame number, so any stream's time is the round's;
+        // strictly increasing whatever the streams' clocks do.
+        const cand = [...latest.values()].reduce((m, f) => Math.max(m, f.pts), 0);
+        if (t0 < 0) t0 = cand;
+        pts = Math.max(cand - t0, lastPts + 1 / (rate || 30));
+      }
+      lastPts = pts;
       // Owned from the start, so a scaling error below cannot leak the composed frame.
-      const owned = new AVPixels(allocVideoFrame(grid.width, grid.height, AV_PIX_FMT_YUV420P, toPts(pts - t0)));
+      const owned = new AVPixels(allocVideoFrame(grid.width, grid.height, AV_PIX_FMT_YUV420P, toPts(pts)));
       try {
-        return await draw(owned, n, pts, grid);
+        return await draw(owned, n, pts, grid, liveTick?.now ?? 0);
       } catch (e) {
         owned.release();
         throw e;
       }
     };
 
-    const draw = async (owned: AVPixels, n: number, pts: number, g: Grid): Promise<Frame> => {
+    const draw = async (owned: AVPixels, n: number, pts: number, g: Grid, now: number): Promise<Frame> => {
       const av = owned.av;
       const data = av.data!, ls = av.linesize;
       data[0]!.fill(16, 0, ls[0]! * g.height);
       data[1]!.fill(128, 0, ls[1]! * (g.height >> 1));
       data[2]!.fill(128, 0, ls[2]! * (g.height >> 1));
+      const canvas: Canvas = { width: g.width, height: g.height, planes: [[data[0]!, ls[0]!, 0, 0], [data[1]!, ls[1]!, 1, 1], [data[2]!, ls[2]!, 1, 1]] };
       const objects: ObjectMeta[] = [];
+      let captured = Infinity;
+      const lost: number[] = [];
       for (const [s, f] of latest) {
         const cell = cellFor(slot(s), n, g, f.width, f.height);
         const src = avOf(f.pixels, ctx.name);
@@ -146,13 +181,28 @@ export default defineElement({
         ];
         const r = await sc.ctx.scale(src.data!, src.linesize, 0, f.height, dst, [ls[0]!, ls[1]!, ls[2]!]);
         if (r < 0) throw new Err.FORMAT(`tile: scaling stream ${s} failed (${r})`);
+        const age = now ? now - (arrived.get(s) ?? now) : 0;
+        const isLost = now > 0 && age > o.lostAfter;
+        if (isLost) {
+          // Greyed: a dim, colourless copy of the last picture, and how long ago it came.
+          for (let y = cell.y; y < cell.y + cell.h; y++) {
+            const row = y * ls[0]!;
+            for (let x = cell.x; x < cell.x + cell.w; x++) data[0]![row + x] = 16 + ((data[0]![row + x]! - 16) >> 2);
+          }
+          fillRect({ ...canvas, planes: canvas.planes.slice(1) }, cell.x, cell.y, cell.x + cell.w, cell.y + cell.h, [128, 128] as never);
+          const msg = `lost ${(age / 1000).toFixed(1)} s`;
+          const tw = textWidth(labelFont, msg);
+          fillRect(canvas, cell.x + ((cell.w - tw) >> 1) - 4, cell.y + ((cell.h - labelFont.height) >> 1), cell.x + ((cell.w + tw) >> 1) + 4, cell.y + ((cell.h + labelFont.height) >> 1), DIM);
+          text(canvas, labelFont, msg, cell.x + ((cell.w - tw) >> 1), cell.y + ((cell.h - labelFont.height) >> 1));
+          lost.push(s);
+        } else if (f.captured !== undefined) captured = Math.min(captured, f.captured);
         if (o.labels) {
           const label = ctx.streamLabel(s);
           const name = names[s] ?? (label !== String(s) ? label : `stream ${s}`);
-          const canvas: Canvas = { width: g.width, height: g.height, planes: [[data[0]!, ls[0]!, 0, 0], [data[1]!, ls[1]!, 1, 1], [data[2]!, ls[2]!, 1, 1]] };
           fillRect(canvas, cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height, LABEL_BG);
           text(canvas, labelFont, name, cell.x + 4, cell.y);
         }
+        if (isLost) continue;
         // Source pixels of stream s -> its frame -> the cell.
         const x = f.xform, kx = cell.w / f.width, ky = cell.h / f.height;
         for (const ob of f.meta.objects) {
@@ -162,52 +212,111 @@ export default defineElement({
           objects.push(moved);
         }
       }
-      const frame = newFrame({ stream: 0, frame: out++, pts: pts - t0, rate: [...latest.values()][0]?.rate, width: g.width, height: g.height, format: 'yuv420p', pixels: owned });
+      const frame = newFrame({ stream: 0, frame: out++, pts, rate: o.fps || rate || [...latest.values()][0]?.rate, width: g.width, height: g.height, format: 'yuv420p', pixels: owned });
       frame.meta.objects = objects;
-      TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(slot(s), n, g, latest.get(s)!.width, latest.get(s)!.height) })));
+      // The oldest picture shown (lost ones aside) bounds the composite's latency.
+      if (captured < Infinity) frame.captured = captured;
+      TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(slot(s), n, g, latest.get(s)!.width, latest.get(s)!.height), ...(lost.includes(s) ? { lost: true } : {}), frame: latest.get(s)!.frame })));
       return frame;
     };
 
     /** Frames that came while their stream was already in the round being filled. */
     const waiting = new Map<number, Frame[]>();
-    // Enough for a file stream that opened a little late to catch up; a stalled camera costs this
-    // many frames of delay. Well under the 16 frames a decoding thread lets one stream have out
-    // (uri threaded=true): waiting for more would hold every slot, and the stream would stop.
-    const AHEAD = 8;
+    // Files: a stream ahead of the others waits (its frames copied out of any decoding slot, so
+    // its decoder is not held up); only a stream this far behind without having ended (a
+    // dropper like `rate` before tile) lets rounds go with its last picture.
+    const AHEAD = 64;
     const take = (frame: Frame) => {
       const old = latest.get(frame.stream);
       if (old) releaseFrame(old);
       latest.set(frame.stream, frame);
       fresh.add(frame.stream);
+      everSeen.add(frame.stream);
+    };
+    /** Streams a round waits for: those upstream that are still going. */
+    const pendingStreams = () => {
+      const up = o.streams ? [...Array(o.streams).keys()] : ctx.upstreamStreams.length ? ctx.upstreamStreams : [...latest.keys()];
+      return up.filter((s) => !removed.has(s) && !complete(s));
     };
     /** Compose every round that is full (or the current one, forced), refilling from the waiting frames. */
     const round = async (force: boolean) => {
       for (;;) {
-        // The streams upstream (a partial first batch does not say how many there are).
-        const expected = o.streams || Math.max(streams, ctx.upstreamStreams.length) || latest.size;
-        if (!(fresh.size >= expected || (force && fresh.size > 0))) return;
+        const need = pendingStreams();
+        const full = need.every((s) => fresh.has(s)) && (fresh.size > 0 || need.length > 0);
+        if (!(full || (force && fresh.size > 0))) return;
+        if (fresh.size === 0) return;
         force = false;
         fresh.clear();
-        await ctx.push(await compose());
+        const f = await compose(null);
+        if (f) await ctx.push(f);
+        // A stream whose last frame was shown leaves a black cell from now on.
+        for (const s of [...latest.keys()]) if (complete(s) && !waiting.get(s)?.length) { releaseFrame(latest.get(s)!); latest.delete(s); }
         for (const [st, q] of waiting) {
-          const f = q.shift();
-          if (f) take(f);
+          const w = q.shift();
+          if (w) take(w);
           if (!q.length) waiting.delete(st);
         }
         if (!fresh.size) return;
       }
     };
 
+    // Live mode: a ticker at the output rate; ticks that find the composite before still going
+    // (the encoder behind is slow) are skipped, never made up in a burst.
+    let live = false;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let tickT0 = 0, tick = 0;
+    let chain: Promise<void> = Promise.resolve();
+    let failure: unknown = null;
+    let composing = false;
+    const serial = (fn: () => Promise<void> | void) => (chain = chain.then(fn).catch((e) => { failure ??= e; }));
+    const period = () => 1000 / (o.fps || rate || 30);
+    const schedule = () => {
+      const due = tickT0 + tick * period();
+      timer = setTimeout(onTick, Math.max(0, due - performance.now()));
+    };
+    const onTick = () => {
+      timer = null;
+      const now = performance.now();
+      // Missed ticks are skipped: the output keeps its even clock.
+      const k = Math.floor((now - tickT0) / period());
+      if (k > tick) tick = k;
+      if (!composing && latest.size > 0) {
+        composing = true;
+        const pts = tick * period() / 1000;
+        void serial(async () => {
+          try {
+            for (const s of [...latest.keys()]) if (complete(s)) { releaseFrame(latest.get(s)!); latest.delete(s); }
+            const f = await compose({ pts, now: performance.now() });
+            if (f) await ctx.push(f);
+          } finally { composing = false; }
+        });
+      }
+      tick++;
+      schedule();
+    };
+
     return {
       start() { if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length; },
       async process(frame) {
+        if (failure) throw failure;
         if (removed.has(frame.stream)) { ctx.drop(frame); return; }
         if (frame.batch && !o.streams) streams = Math.max(streams, frame.batch.size);
+        if (frame.rate && frame.rate > rate) rate = frame.rate;
+        if (frame.captured !== undefined && !live) {
+          live = true;
+          tickT0 = performance.now();
+          schedule();
+        }
+        if (live) {
+          // The newest frame of each stream is what the next tick shows.
+          await serial(() => { take(frame); arrived.set(frame.stream, performance.now()); });
+          return;
+        }
         if (fresh.has(frame.stream)) {
-          // Ahead of the others (a partial mux batch): wait for the round to fill, up to AHEAD
-          // frames; past that the others have stalled and the round goes with their last pictures.
+          // Ahead of the others: wait for the round to fill.
           let q = waiting.get(frame.stream);
           if (!q) waiting.set(frame.stream, q = []);
+          if (frame.pixels && 'toAV' in frame.pixels) avOf(frame.pixels, ctx.name);
           q.push(frame);
           if (q.length > AHEAD) await round(true);
           return;
@@ -216,26 +325,34 @@ export default defineElement({
         await round(false);
       },
       async flush() {
+        if (timer) { clearTimeout(timer); timer = null; }
+        await chain;
+        if (failure) throw failure;
+        if (live) return;
         while (fresh.size > 0) await round(true);
       },
       streamRemoved(s) {
         removed.add(s);
-        fresh.delete(s);
-        for (const f of waiting.get(s) ?? []) ctx.drop(f);
-        waiting.delete(s);
-        const f = latest.get(s);
-        if (f) releaseFrame(f);
-        latest.delete(s);
-        scalers.get(s)?.ctx.freeContext();
-        scalers.delete(s);
-        if (!o.streams) streams = 0;
+        void serial(() => {
+          fresh.delete(s);
+          for (const f of waiting.get(s) ?? []) ctx.drop(f);
+          waiting.delete(s);
+          const f = latest.get(s);
+          if (f) releaseFrame(f);
+          latest.delete(s);
+          scalers.get(s)?.ctx.freeContext();
+          scalers.delete(s);
+          if (!o.streams) streams = 0;
+        });
       },
       stop() {
+        if (timer) { clearTimeout(timer); timer = null; }
         for (const f of latest.values()) releaseFrame(f);
         latest.clear();
         for (const q of waiting.values()) for (const f of q) releaseFrame(f);
         waiting.clear();
         for (const s of scalers.values()) s.ctx.freeContext();
+        scalers.clear();
       },
     };
   },

@@ -13,6 +13,15 @@ import { ThreadedSource } from '../media/threaded.ts';
 import { pixFmtFromName } from '../media/av.ts';
 import { SCALE_METHODS, placement, type ViewWant } from '../media/scale.ts';
 import { listGpus } from '../infer/backends.ts';
+import { CaptureClock } from '../core/live.ts';
+
+/** Sleep that Ctrl-C/stop ends early (the listener goes with it: one per frame would pile up). */
+const sleepFor = (ms: number, signal: AbortSignal) => new Promise<void>((r) => {
+  if (signal.aborted) return r();
+  const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); r(); };
+  const t = setTimeout(done, ms);
+  signal.addEventListener('abort', done, { once: true });
+});
 
 const props = z.object({
   location: p.str('', 'file path or URL (rtsp://user:pass@host/path, http://, file://) to read'),
@@ -31,6 +40,8 @@ const props = z.object({
   method: p.enum(SCALE_METHODS, 'bilinear', 'interpolation when frames are scaled on the CPU to width/height (fast_bilinear: two taps per output pixel, like OpenCV\'s INTER_LINEAR and the resize most detectors are trained with; about twice as fast as bilinear when shrinking 1080p to a model\'s size)'),
   decodeThreads: p.int(-1, 'threads per software decoder; 0: FFmpeg\'s choice (about one per core); -1: with threaded=true the cores divided among the threaded streams (1 each at 16 streams on 16 cores: 1.02-1.10x FFmpeg\'s choice on an H200), else FFmpeg\'s choice', { min: -1, max: 64 }),
   gpuId: p.int(-1, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream; -1: streams spread round-robin over every GPU (stream id modulo their number)', { min: -1, max: 63 }),
+  live: p.bool(false, 'treat a file as a camera: paced at its own frame rate, each frame stamped with the time it is due as its capture time (so max-latency applies and late frames are dropped). Network streams are always live'),
+  maxLatency: p.int(-1, 'live streams: most milliseconds from capture to a sink\'s hand-off before frames are dropped (oldest first, counted); -1: the pipeline\'s (500 ms default), 0: never drop', { min: -1 }),
   threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default one per core, 64 at most; a local file decoded on the CPU is read with blocking calls there, SLUICE_SYNC_DECODE=0 makes every step a libuv job); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
 
@@ -57,9 +68,12 @@ export default defineElement({
   pads: [srcPad()],
   props,
   files: (o) => ({ reads: isLocalPath(o.location) ? [o.location] : [] }),
-  live: (o) => isNetworkUrl(o.location) || (o.loop && o.numFrames < 0),
+  live: (o) => isNetworkUrl(o.location) || o.live || (o.loop && o.numFrames < 0),
   create(o, ctx) {
     const live = isNetworkUrl(o.location);
+    // Capture times: a network stream's from its own clock and arrivals; a paced file's, the time each frame is due.
+    const clock = new CaptureClock();
+    let paceT0 = -1, pacePts0 = 0;
     const where = redact(o.location);
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
     let abort = new AbortController();
@@ -121,6 +135,7 @@ export default defineElement({
           ctx.post({ type: 'element', source: ctx.name, name: 'stream-restored', data: { stream: ctx.streamId, frame: n, downMs } });
           pending.push({ type: 'stream-restored', stream: ctx.streamId, downMs });
           firstOfConnection = true;
+          clock.reset();
           return true;
         } catch (e) {
           await src.close().catch(() => {});
@@ -217,6 +232,15 @@ export default defineElement({
             const pts = d.pts + shift;
             lastPts = pts;
             const f = newFrame({ stream: ctx.streamId, frame: n++, pts, rate: src.rate, width: d.width, height: d.height, format: d.format, pixels: d.pixels });
+            if (live) f.captured = clock.stamp(d.pts, d.at ?? performance.now());
+            else if (o.live) {
+              // Paced as a camera would deliver it; a frame already due (the pipeline was slow) goes at once, stamped when it was due.
+              if (paceT0 < 0) { paceT0 = performance.now(); pacePts0 = pts; }
+              const due = paceT0 + (pts - pacePts0) * 1000;
+              const wait = due - performance.now();
+              if (wait > 0) await sleepFor(wait, ctx.signal);
+              f.captured = due;
+            }
             if (d.width !== src.width || d.height !== src.height) {
               // Decoded smaller: meta stays in the stream's pixels, as after a scale element.
               f.source = { width: src.width, height: src.height };

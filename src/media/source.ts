@@ -80,6 +80,8 @@ export interface SourceFrame {
   format: string;
   /** Seconds since the start, continuing across loops. */
   pts: number;
+  /** performance.now() when it came out of the decoder (a decoding thread's time, converted). */
+  at?: number;
 }
 
 /**
@@ -314,7 +316,7 @@ export class VideoSource extends StreamInfo {
   async nextFrame(): Promise<SourceFrame | null> {
     const d = await this.next();
     if (!d) return null;
-    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts };
+    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: performance.now() };
   }
 
   /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */

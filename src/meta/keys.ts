@@ -19,7 +19,13 @@ export type AnalyticsSummary = Record<string, { in: number; out: number } | { oc
 export const ANALYTICS = defineFrameMeta<AnalyticsSummary>('analytics');
 
 /** tile: which stream each cell of the composed frame shows. */
-export interface TileCell { stream: number; x: number; y: number; w: number; h: number }
+export interface TileCell {
+  stream: number; x: number; y: number; w: number; h: number;
+  /** Live: the stream sent nothing for tile's lost-after (its cell is greyed). */
+  lost?: boolean;
+  /** Frame number of the stream's picture in this cell. */
+  frame?: number;
+}
 export const TILES = defineFrameMeta<TileCell[]>('tiles');
 
 /** infer (secondary embed) -> track: the object's L2-normalised appearance embedding. */

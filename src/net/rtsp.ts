@@ -56,6 +56,14 @@ export class Mount {
       'm=video 0 RTP/AVP 96', 'a=rtpmap:96 H264/90000', `a=fmtp:96 ${fmtp(this.sps, this.pps)}`, 'a=control:trackID=0', ''].join('\r\n');
   }
 
+  /** Learn the parameter sets (for the SDP, and to put before keyframes) without sending anything. */
+  seed(nals: Uint8Array[]): void {
+    for (const n of nals) {
+      if (nalType(n) === NAL.SPS) this.sps = n.slice();
+      if (nalType(n) === NAL.PPS) this.pps = n.slice();
+    }
+  }
+
   /** Send one access unit (Annex B NAL units) at `pts` seconds to every playing client. */
   send(nals: Uint8Array[], pts: number, keyframe: boolean): void {
     let hasSps = false;
@@ -76,6 +84,9 @@ export class Mount {
         c.waitKey = false;
       }
       if (c.tcp && c.conn.socket.writableLength > MAX_BACKLOG) { c.waitKey = true; c.skipped++; continue; }
+      // A sender report before the first packet maps RTP time to the wall clock from the start
+      // (a reader that gets media first gives that packet no timestamp).
+      if (c.rtp.packets === 0) this.server.deliver(c, senderReport(c.rtp, ts), true);
       for (const pkt of c.rtp.packetize(au, ts)) this.server.deliver(c, pkt, false);
       c.lastRtpTs = ts;
     }

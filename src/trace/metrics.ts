@@ -29,6 +29,27 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
   counter('sluice_element_frames_out_total', 'Frames an element pushed downstream', (n) => n.stats.framesOut);
   counter('sluice_element_busy_seconds_total', 'Time inside process/produce minus time waiting for downstream space; rate() is the busy fraction', (n) => n.stats.busyMs / 1000);
   counter('sluice_element_dropped_total', 'Frames dropped by an element or its leaky input queue', (n) => n.stats.dropped + (n.channel?.dropped ?? 0));
+  counter('sluice_element_dropped_late_total', 'Live frames an element dropped because they would reach a sink later than max-latency', (n) => n.droppedLate);
+  new Gauge({
+    name: 'sluice_element_since_capture_seconds', help: 'Age since capture of the live frames reaching an element (quantiles over the run); at a sink, to its hand-off',
+    labelNames: [...labels, 'quantile'], registers: [registry],
+    collect() {
+      this.reset();
+      each((n, l) => {
+        const h = n.def.kind === 'sink' && n.endToEnd.count > 0 ? n.endToEnd : n.sinceCapture;
+        if (h.count === 0) return;
+        for (const q of [0.5, 0.99]) this.set({ ...l, quantile: String(q) }, h.quantile(q) / 1000);
+      });
+    },
+  });
+  new Counter({
+    name: 'sluice_stream_dropped_total', help: 'Frames of a live stream dropped, by reason (late: past max-latency)',
+    labelNames: ['stream', 'reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [s, r] of pipeline.drops.byStream) for (const [reason, k] of Object.entries(r)) this.inc({ stream: String(s), reason }, k);
+    },
+  });
   gauge('sluice_element_queue_depth', 'Frames waiting in the element\'s input queue now', (n) => n.channel ? n.channel.length : null);
   gauge('sluice_element_queue_capacity', 'Size of the element\'s input queue', (n) => n.channel ? n.channel.capacity : null);
   gauge('sluice_element_queue_high_water', 'Most frames ever waiting in the element\'s input queue', (n) => n.channel ? n.channel.highWater : null);
