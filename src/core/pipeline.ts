@@ -120,8 +120,8 @@ export class Pipeline {
   /** Streams whose budget was found below what processing one frame takes (warned once). */
   private budgetWarned = new Set<number>();
   private aheadAt = 0;
-  /** When a sink last handed off a live frame of each stream. */
-  private delivered = new Map<number, number>();
+  /** When a sink last handed off a live frame (-1: none yet). */
+  private delivered = -1;
   private aheadOf = new Map<ElementNode, number>();
 
   /** The budget of `stream` in ms (0: none). */
@@ -170,14 +170,15 @@ export class Pipeline {
     const need = next ? this.ahead(next) : 0;
     // A budget no frame can meet (one frame's processing alone takes longer) would drop them
     // all: when nothing of the stream reached a sink for a while, one goes through, with a warning.
-    let last = this.delivered.get(frame.stream);
-    if (last === undefined) this.delivered.set(frame.stream, last = performance.now());
+    // (Per pipeline, not per stream: a join such as tile hands off its streams' frames as one.)
+    if (this.delivered < 0) this.delivered = performance.now();
+    const last = this.delivered;
     if (performance.now() - last > Math.max(2 * budget, 1000)) {
       if (!this.budgetWarned.has(frame.stream)) {
         this.budgetWarned.add(frame.stream);
-        this.bus.post({ type: 'warning', source: n.name, message: `max-latency ${budget} ms is less than stream ${frame.stream}'s frames take through the pipeline: none reached a sink in time for ${Math.round(performance.now() - last)} ms, so some go through late; raise max-latency (pipeline or source property) or lighten the pipeline` });
+        this.bus.post({ type: 'warning', source: n.name, message: `max-latency ${budget} ms is less than live frames take through this pipeline: none reached a sink in time for ${Math.round(performance.now() - last)} ms, so some go through late; raise max-latency (pipeline or source property) or lighten the pipeline` });
       }
-      this.delivered.set(frame.stream, performance.now());
+      this.delivered = performance.now();
       return false;
     }
     if (age + need <= budget) {
@@ -698,7 +699,7 @@ export class Pipeline {
             n.endToEnd.add(end - from);
             if (frame.captured !== undefined) {
               n.handOffAgeMs += (end - frame.captured - n.handOffAgeMs) * 0.1;
-              this.delivered.set(frame.stream, end);
+              this.delivered = end;
             }
           }
           if (channels.work.hasSubscribers) channels.work.publish({ element: n.name, type: n.def.name, stream, frame: index, start: t, end, wait: n.pushWaitMs, queued: ch.length });
