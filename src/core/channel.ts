@@ -92,6 +92,22 @@ export class Channel<T> {
     }
   }
 
+  /**
+   * When full: remove and return the oldest queued item for which `stale` holds (the caller
+   * releases and counts it), making room without waiting. Null when not full or none is stale.
+   */
+  evictStale(stale: (item: T) => boolean): T | null {
+    if (!this.full()) return null;
+    for (let i = this.head; i < this.items.length; i++) {
+      const it = this.items[i] as T;
+      if (this.isControl(it) || !stale(it)) continue;
+      this.items.splice(i, 1);
+      if (this.bytesOf) this.bytes -= this.sizes.splice(i, 1)[0]!;
+      return it;
+    }
+    return null;
+  }
+
   /** Resolves with the next item; rejects with ChannelClosed once closed and empty. */
   pop(): Promise<T> {
     if (this.length > 0) {

@@ -47,12 +47,8 @@ export class ElementNode {
   endToEnd = new LatencyHistogram();
   /** Age (ms since capture) of the live frames that reached this element. */
   sinceCapture = new LatencyHistogram();
-  /** Live frames this element dropped because they would reach a sink too late. */
+  /** Live frames dropped here to keep within max-latency (too old on arrival, or the oldest in a full queue). */
   droppedLate = 0;
-  /** Recent age (ms since capture, moving average) of the live frames this element took in. */
-  inputAgeMs = 0;
-  /** Sinks: recent age of live frames when handed off (moving average). */
-  handOffAgeMs = 0;
   /** Sources: frames made so far (its last frame number + 1). */
   framesMade = 0;
   channel: Channel<Item> | null = null;

@@ -119,10 +119,8 @@ export class Pipeline {
   private budgets = new Map<number, number>();
   /** Streams whose budget was found below what processing one frame takes (warned once). */
   private budgetWarned = new Set<number>();
-  private aheadAt = 0;
   /** When a sink last handed off a live frame (-1: none yet). */
   private delivered = -1;
-  private aheadOf = new Map<ElementNode, number>();
 
   /** The budget of `stream` in ms (0: none). */
   latencyBudget(stream: number): number {
@@ -136,40 +134,18 @@ export class Pipeline {
   }
 
   /**
-   * Time a live frame entering `n` still needs before a sink hands it off: the recent age of live
-   * frames at the slowest sink below, less their age on entering `n` (so queues, batching and
-   * work in flight inside elements all count). Refreshed every 200 ms.
-   */
-  private ahead(n: ElementNode): number {
-    const now = performance.now();
-    if (now - this.aheadAt > 200) {
-      this.aheadAt = now;
-      this.aheadOf.clear();
-      for (const x of this.nodes) {
-        let worst = 0;
-        for (const y of [x, ...this.downstream(x)]) if (y.def.kind === 'sink' && y.handOffAgeMs > 0) worst = Math.max(worst, y.handOffAgeMs);
-        this.aheadOf.set(x, Math.max(0, worst - (x.isSource ? 0 : x.inputAgeMs)));
-      }
-    }
-    return this.aheadOf.get(n) ?? 0;
-  }
-
-  /**
-   * Whether a live frame entering `n` would reach its sink later than its stream's budget: then
-   * it is dropped here (counted), before any more work is spent on it. A budget below what one
-   * frame's processing takes could never be met: it is widened to twice that, with a warning.
+   * Whether a live frame entering `n` is already older than its stream's budget: then it is
+   * dropped here (counted as 'late'), before any more work is spent on it.
    */
   private tooLate(n: ElementNode, frame: Frame): boolean {
     if (frame.captured === undefined) return false;
-    let budget = this.latencyBudget(frame.stream);
+    const budget = this.latencyBudget(frame.stream);
     if (budget <= 0) return false;
     const age = performance.now() - frame.captured;
     n.sinceCapture.add(age);
-    // A source checks what all of its chain still costs; an element, itself and what follows.
-    const next = n.isSource ? n.srcPads.find((p) => p.peer)?.peer?.element : n;
-    const need = next ? this.ahead(next) : 0;
+    if (age <= budget) return false;
     // A budget no frame can meet (one frame's processing alone takes longer) would drop them
-    // all: when nothing of the stream reached a sink for a while, one goes through, with a warning.
+    // all: when no live frame reached a sink for a while, one goes through, with a warning.
     // (Per pipeline, not per stream: a join such as tile hands off its streams' frames as one.)
     if (this.delivered < 0) this.delivered = performance.now();
     const last = this.delivered;
@@ -181,15 +157,32 @@ export class Pipeline {
       this.delivered = performance.now();
       return false;
     }
-    if (age + need <= budget) {
-      n.inputAgeMs += (age - n.inputAgeMs) * 0.1;
-      return false;
-    }
-    this.drops.add(frame.stream, 'late', n.name);
+    this.countDrop(n, frame, 'late');
+    return true;
+  }
+
+  private countDrop(n: ElementNode, frame: Frame, reason: string): void {
+    this.drops.add(frame.stream, reason, n.name);
     n.stats.dropped++;
     n.droppedLate++;
     releaseFrame(frame);
-    return true;
+  }
+
+  /**
+   * A live frame pushed into a full queue: the oldest live frame waiting there is dropped to make
+   * room when it has waited past half its budget (counted as 'overflow'), so frames do not age
+   * in queues behind a slow element; a younger one makes the push wait (a hiccup is not a drop).
+   */
+  private makeRoom(peer: ElementNode, frame: Frame): void {
+    if (frame.captured === undefined) return;
+    const now = performance.now();
+    const old = peer.channel!.evictStale((it) => {
+      const f = it.frame;
+      if (f?.captured === undefined) return false;
+      const b = this.latencyBudget(f.stream);
+      return b > 0 && now - f.captured > b / 2;
+    });
+    if (old?.frame) this.countDrop(peer, old.frame, 'overflow');
   }
 
   private sourceOf(stream: number): ElementNode | undefined {
@@ -613,6 +606,7 @@ export class Pipeline {
     frame = passed;
     const peer = pad.peer;
     const ch = peer.element.channel!;
+    this.makeRoom(peer.element, frame);
     const t = performance.now();
     try {
       await ch.push({ pad: peer.name, frame });
@@ -697,10 +691,7 @@ export class Pipeline {
           n.stats.latency.add(dt);
           if (sink) {
             n.endToEnd.add(end - from);
-            if (frame.captured !== undefined) {
-              n.handOffAgeMs += (end - frame.captured - n.handOffAgeMs) * 0.1;
-              this.delivered = end;
-            }
+            if (frame.captured !== undefined) this.delivered = end;
           }
           if (channels.work.hasSubscribers) channels.work.publish({ element: n.name, type: n.def.name, stream, frame: index, start: t, end, wait: n.pushWaitMs, queued: ch.length });
         }

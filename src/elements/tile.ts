@@ -195,7 +195,7 @@ export default defineElement({
           fillRect(canvas, cell.x + ((cell.w - tw) >> 1) - 4, cell.y + ((cell.h - labelFont.height) >> 1), cell.x + ((cell.w + tw) >> 1) + 4, cell.y + ((cell.h + labelFont.height) >> 1), DIM);
           text(canvas, labelFont, msg, cell.x + ((cell.w - tw) >> 1), cell.y + ((cell.h - labelFont.height) >> 1));
           lost.push(s);
-        } else if (f.captured !== undefined) captured = Math.min(captured, f.captured);
+        } else if (f.captured !== undefined) captured = captured === Infinity ? f.captured : Math.max(captured, f.captured);
         if (o.labels) {
           const label = ctx.streamLabel(s);
           const name = names[s] ?? (label !== String(s) ? label : `stream ${s}`);
@@ -214,7 +214,8 @@ export default defineElement({
       }
       const frame = newFrame({ stream: 0, frame: out++, pts, rate: o.fps || rate || [...latest.values()][0]?.rate, width: g.width, height: g.height, format: 'yuv420p', pixels: owned });
       frame.meta.objects = objects;
-      // The oldest picture shown (lost ones aside) bounds the composite's latency.
+      // The composite is as recent as its newest picture: a camera that sends slowly leaves an
+      // older one in its cell, which must not make the whole composite late (and dropped).
       if (captured < Infinity) frame.captured = captured;
       TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(slot(s), n, g, latest.get(s)!.width, latest.get(s)!.height), ...(lost.includes(s) ? { lost: true } : {}), frame: latest.get(s)!.frame })));
       return frame;
