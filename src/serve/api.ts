@@ -28,7 +28,7 @@ export function serviceBackend(service: Service): StreamsBackend {
     remove: (id) => service.remove(id),
     list: () => service.list(),
     get: (id) => service.get(id),
-    health: () => (service.pipeline.state === 'playing' ? 'ok' : service.pipeline.state),
+    health: () => service.health(),
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   };
 }
