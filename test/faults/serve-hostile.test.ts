@@ -329,3 +329,38 @@ test('a network source that keeps failing backs off (reconnect-max-interval), an
   assert.equal((node.props as { reconnectMaxInterval: number }).reconnectMaxInterval, 30_000);
   await svc.remove('cam');
 });
+
+test('streams added and removed in rounds leave nothing behind: elements, tasks, labels, heap and RSS stay bounded', { timeout: 120_000 }, async (t) => {
+  const { liveMemoryMB } = await import('../helpers.ts');
+  const { Service } = await import('../../src/serve/service.ts');
+  const { serviceBackend } = await import('../../src/serve/api.ts');
+  const { registry } = await import('../../src/index.ts');
+  const d = serveDir();
+  const file = clip(join(d.dir, 'long.mp4'));
+  // Real decoders (uri on a file) and the metrics a scrape makes for each stream.
+  const svc = new Service({ source: 'uri location={uri}', chain: 'mux name=m ! fakesink', streams: [], api: '', state: '', file: d.config }, registry());
+  await svc.start();
+  t.after(() => svc.shutdown());
+  const backend = serviceBackend(svc);
+  const internals = svc.pipeline as unknown as { tasks: unknown[]; labels: Map<number, string>; negotiation: Map<string, unknown> };
+  const round = async (r: number, n: number) => {
+    for (let i = 0; i < n; i++) await svc.add(`r${r}s${i}`, file);
+    await sleep(200);
+    await backend.metrics!();
+    for (let i = 0; i < n; i++) await svc.remove(`r${r}s${i}`);
+    await backend.metrics!();
+  };
+  const N = 40;
+  await round(0, N);
+  const first = await liveMemoryMB();
+  for (let r = 1; r <= 4; r++) await round(r, N);
+  const last = await liveMemoryMB();
+  t.diagnostic(`after round 1: heap ${first.heap.toFixed(1)} MB, RSS ${first.rss.toFixed(0)} MB; after round 5: heap ${last.heap.toFixed(1)}, RSS ${last.rss.toFixed(0)} (${4 * N} more streams)`);
+  assert.deepEqual(svc.pipeline.nodes.map((n) => n.def.name), ['mux', 'fakesink']);
+  assert.equal(internals.tasks.length, 2, 'only the chain\'s element tasks are held');
+  assert.equal(internals.labels.size, 0);
+  assert.equal([...internals.negotiation.keys()].filter((k) => /^(full|view):/.test(k)).length, 0);
+  assert.ok(last.heap - first.heap < 4, `heap grew ${(last.heap - first.heap).toFixed(1)} MB over ${4 * N} streams`);
+  assert.ok(last.rss - first.rss < 60, `RSS grew ${(last.rss - first.rss).toFixed(0)} MB over ${4 * N} streams`);
+  assert.doesNotMatch((await backend.metrics!()).text, /stream="r\d+s\d+"/, 'no metric series of removed streams');
+});
