@@ -162,7 +162,8 @@ export class Service {
       } catch (e) {
         // The user asked for it: it stays in the desired set (failed, with why) and is retried.
         const err = isSluiceError(e) ? { code: e.code, message: e.message } : { code: 'SLUICE_ERR_MEDIA_OPEN', message: (e as Error).message };
-        if (!this.entries.has(s.id) && typeof s.id === 'string' && typeof s.uri === 'string') {
+        // An id or uri that can never be valid (a hand-edited file) is only warned about.
+        if (!this.entries.has(s.id) && !(isSluiceError(e) && e.code === 'SLUICE_ERR_API_BODY')) {
           this.entries.set(s.id, { id: s.id, uri: s.uri, branch: null, state: 'failed', lastError: err, addedAt: new Date().toISOString(), fps: 0, lastFrames: 0, removing: false, retryAt: Date.now() + RETRY_FIRST_MS, retries: 0 });
         }
         this.pipeline.bus.post({ type: 'warning', source: 'serve', message: `stream ${s.id} (${s.uri}) did not start: ${isSluiceError(e) ? e.format() : (e as Error).message}; kept, retried every ${RETRY_FIRST_MS / 1000}-${RETRY_MAX_MS / 1000} s until it starts or is deleted` });
