@@ -1,5 +1,6 @@
 // `sluice` command line: thin commands over the library API.
 import { createWriteStream, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { isDeepstreamApp, readDeepstreamApp } from './deepstream-app.ts';
 import { Command, Option } from 'commander';
 import { buildPipeline } from '../core/graph.ts';
@@ -26,6 +27,7 @@ import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
 import { Service, loadServeConfig } from '../serve/service.ts';
 import { serveApi, type StreamsBackend } from '../serve/api.ts';
+import { sourcePolicy } from '../serve/sources.ts';
 import type { StreamInfo } from '../serve/service.ts';
 // The cluster commands load nats.js only when used.
 const cluster = () => import('../serve/cluster.ts');
@@ -426,14 +428,18 @@ program.command('serve').description('run an analytics service: one pipeline who
   .option('--token <secret>', 'API token (Authorization: Bearer); also SLUICE_API_TOKEN or --token-file', '')
   .option('--token-file <file>', 'read the API token from this file')
   .option('--state <file>', 'where the set of streams is kept across restarts (default: the file\'s state)')
+  .option('--allow-host <name>', 'also answer requests whose Host is this name (DNS rebinding guard); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--allow-dir <dir>', 'streams may read local files under this folder; repeatable (default: the serve file\'s allow-dirs, else its own folder)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--allow-scheme <scheme>', 'URL schemes streams may use; repeatable (default: rtsp, rtsps, http, https)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--allow-local-http', 'let http(s) sources reach loopback and link-local addresses (refused by default: they reach this host\'s private ports)')
   .option('-q, --quiet', 'no per-stream lines')
-  .action(async (file: string | undefined, o: { api?: string; token: string; tokenFile?: string; state?: string; quiet?: boolean; nats?: string }) => {
-    const token = o.token || (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : '') || process.env.SLUICE_API_TOKEN || '';
+  .action(async (file: string | undefined, o: { api?: string; token: string; tokenFile?: string; state?: string; quiet?: boolean; nats?: string; allowHost: string[]; allowDir: string[]; allowScheme: string[]; allowLocalHttp?: boolean }) => {
+    const token = resolveToken({ token: o.token, file: o.tokenFile, env: 'SLUICE_API_TOKEN' }).token;
     if (o.nats) {
       // The same API for the whole cluster: streams go into JetStream, workers take them.
       const { openCluster, clusterBackend } = await cluster();
       const c = await openCluster(o.nats);
-      const api = await serveApi(clusterBackend(c), { ...parseListen(o.api ?? '127.0.0.1:8080', '--api'), token });
+      const api = await serveApi(clusterBackend(c), { ...parseListen(o.api ?? '127.0.0.1:8080', '--api'), token, allowHosts: o.allowHost });
       process.stderr.write(`sluice serve: cluster API at ${api.url}/v1/streams (NATS ${o.nats})${token ? ' (token required)' : ''}\n`);
       await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
       await api.close();
@@ -444,11 +450,13 @@ program.command('serve').description('run an analytics service: one pipeline who
     const cfg = loadServeConfig(file);
     const listen = parseListen(o.api ?? cfg.api, '--api');
     if (!token && !['127.0.0.1', 'localhost', '::1'].includes(listen.host)) process.stderr.write(`warning: the API listens on ${listen.host} with no token: anyone who reaches it can add streams; set SLUICE_API_TOKEN or --token-file\n`);
-    const service = new Service(cfg, registry(), { state: o.state });
+    // --allow-dir folders are the user's own (relative to the working directory); the file's allow-dirs are relative to it.
+    const sources = sourcePolicy({ dirs: o.allowDir.length ? o.allowDir : cfg['allow-dirs'].length ? cfg['allow-dirs'].map((d) => resolve(dirname(resolve(file)), d)) : [dirname(resolve(file))], schemes: o.allowScheme, localHttp: !!o.allowLocalHttp });
+    const service = new Service(cfg, registry(), { state: o.state, sources });
     service.pipeline.bus.on('warning', (m) => process.stderr.write(`warning: ${m.source}: ${m.message}\n`));
     service.pipeline.bus.on('error', (m) => process.stderr.write(`error: ${m.source}: ${m.error.message}\n`));
     await service.start();
-    const api = await serveApi(service, { ...listen, token });
+    const api = await serveApi(service, { ...listen, token, allowHosts: o.allowHost });
     process.stderr.write(`sluice serve: API at ${api.url}/v1/streams${token ? ' (token required)' : ''}, metrics at ${api.url}/metrics, ${service.list().length} stream(s)\n`);
     let signals = 0;
     const done = new Promise<void>((resolveDone) => {

@@ -32,6 +32,11 @@ export const ErrorCodes = {
   SLUICE_ERR_AUTH: 'a request has no token or the wrong one',
   SLUICE_ERR_NOT_FOUND: 'no stream with that id',
   SLUICE_ERR_CONFLICT: 'a stream with that id already exists',
+  SLUICE_ERR_API_TOO_LARGE: 'a service API request body is over the size limit',
+  SLUICE_ERR_TOKEN_FILE: 'the token file is missing, empty or unreadable',
+  SLUICE_ERR_STATE_LOCKED: 'another process holds the state file',
+  SLUICE_ERR_STATE_FILE: 'the state file does not have the expected shape',
+  SLUICE_ERR_SOURCE_DENIED: 'the source is not allowed for streams of this service',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -195,6 +195,9 @@ export class Pipeline {
   /** Elements added to a started dynamic pipeline, not yet activated as a branch. */
   private pending: ElementNode[] = [];
   private branchCount = 0;
+  private tasksAdded = 0;
+  /** The element tasks of each added branch (by its done promise), dropped when it is removed. */
+  private branchTasks = new WeakMap<Promise<void>, Promise<void>[]>();
 
   /** The label a stream was added with, else its number as text. */
   streamLabel(stream: number): string { return this.labels.get(stream) ?? String(stream); }
@@ -246,7 +249,9 @@ export class Pipeline {
       for (const n of nodes) for (const p of n.srcPads) if (p.peer && !nodes.includes(p.peer.element)) p.peer.element.open.add(p.peer.name);
       const tasks = nodes.map((n) => this.runNode(n));
       this.tasks.push(...tasks);
+      this.tasksAdded += tasks.length;
       const done = Promise.all(tasks).then(() => {});
+      this.branchTasks.set(done, tasks);
       return { name, nodes, streams, done };
     } catch (e) {
       for (const n of nodes) if (n.started) await this.stopNode(n);
@@ -282,7 +287,15 @@ export class Pipeline {
         try { n.impl?.streamRemoved?.(s); } catch (e) { this.bus.post({ type: 'warning', source: n.name, message: `forgetting stream ${s} failed: ${(e as Error).message}` }); }
       }
     }
-    for (const s of branch.streams) this.labels.delete(s);
+    for (const s of branch.streams) {
+      this.labels.delete(s);
+      this.negotiation.delete(`full:${s}`);
+      this.negotiation.delete(`view:${s}`);
+    }
+    // A long-lived service adds and removes streams for ever: nothing of a removed one stays.
+    const ended = new Set(this.branchTasks.get(branch.done) ?? []);
+    if (ended.size) this.tasks = this.tasks.filter((t) => !ended.has(t));
+    this.branchTasks.delete(branch.done);
     this.detach([...branch.nodes]);
   }
 
@@ -413,6 +426,7 @@ export class Pipeline {
       this.t0 = performance.now();
       this.elu0 = performance.eventLoopUtilization();
       this.tasks = this.nodes.map((n) => this.runNode(n));
+      this.tasksAdded += this.tasks.length;
       this.done = this.allTasks().then(() => {
         this.t1 = performance.now();
         this.elu = performance.eventLoopUtilization(this.elu0!);
@@ -454,8 +468,9 @@ export class Pipeline {
 
   /** Every element task, including those of branches added while waiting. */
   private async allTasks(): Promise<void> {
-    for (let seen = -1; seen !== this.tasks.length;) {
-      seen = this.tasks.length;
+    // Counted by tasks ever added: removed branches take theirs out of the list.
+    for (let seen = -1; seen !== this.tasksAdded;) {
+      seen = this.tasksAdded;
       await Promise.all(this.tasks);
     }
   }

@@ -33,6 +33,7 @@ const props = z.object({
   timeout: p.int(5000, 'network inputs: milliseconds an open may take in all (tried in slices of 1 s, so Ctrl-C never waits longer); a read that stalls over a second counts as a drop', { min: 100 }),
   reconnect: p.bool(true, 'network inputs: reconnect after a drop instead of ending the stream'),
   reconnectInterval: p.int(1000, 'milliseconds between reconnection attempts', { min: 10 }),
+  reconnectMaxInterval: p.int(0, 'back off: the interval doubles after each failed attempt up to this many milliseconds (0: no backoff, every reconnect-interval)', { min: 0 }),
   reconnectAttempts: p.int(-1, 'attempts before the stream gives up and ends (EOS for it alone); -1: forever', { min: -1 }),
   width: p.int(0, 'decode to this width (0: the stream\'s; with only height set, keeps the aspect ratio). On NVDEC the decoder scales (free) and only the small frame is downloaded; boxes stay in the stream\'s pixels', { min: 0, max: 8192 }),
   height: p.int(0, 'decode to this height (0: the stream\'s, or kept in aspect with width)', { min: 0, max: 8192 }),
@@ -123,7 +124,7 @@ export default defineElement({
       pending.push({ type: 'stream-lost', stream: ctx.streamId, reason: why });
       await src.close().catch(() => {});
       for (let attempt = 1; o.reconnectAttempts < 0 || attempt <= o.reconnectAttempts; attempt++) {
-        await sleep(o.reconnectInterval);
+        await sleep(Math.max(o.reconnectInterval, Math.min(o.reconnectMaxInterval, o.reconnectInterval * 2 ** Math.min(attempt - 1, 20))));
         if (stopping()) return false;
         abort = new AbortController();
         src = make(true);

@@ -2,7 +2,7 @@
 // (--token-file, token-file=), or an environment variable. Tokens from a file or the
 // environment never appear in printed URLs or pipeline descriptions (argv shows in `ps`; those
 // do not).
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Err } from '../core/errors.ts';
 
@@ -12,9 +12,17 @@ export interface Token { token: string; source: TokenSource }
 export function resolveToken(o: { token?: string; file?: string; env?: string; generate?: boolean }): Token {
   if (o.token) return { token: o.token, source: 'given' };
   if (o.file) {
-    if (!existsSync(o.file)) throw new Err.FILE_NOT_FOUND(`token file not found: ${o.file}`);
-    const t = readFileSync(o.file, 'utf8').trim();
-    if (!t) throw new Err.PROPERTY(`token file ${o.file} is empty`);
+    // A token file that was asked for but gives no token must stop the server: running open
+    // because a file was empty or unreadable is how a service ends up without authentication.
+    let t: string;
+    try {
+      t = readFileSync(o.file, 'utf8').trim();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'cannot be read by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (e as Error).message})`;
+      throw new Err.TOKEN_FILE(`token file ${o.file} ${why}; write the token into it (one line), or leave the option out`, { cause: e });
+    }
+    if (!t) throw new Err.TOKEN_FILE(`token file ${o.file} is empty; write the token into it (one line), or leave the option out`);
     return { token: t, source: 'file' };
   }
   const fromEnv = o.env ? process.env[o.env] : undefined;

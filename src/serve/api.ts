@@ -28,7 +28,7 @@ export function serviceBackend(service: Service): StreamsBackend {
     remove: (id) => service.remove(id),
     list: () => service.list(),
     get: (id) => service.get(id),
-    health: () => (service.pipeline.state === 'playing' ? 'ok' : service.pipeline.state),
+    health: () => service.health(),
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   };
 }
@@ -38,6 +38,7 @@ const MAX_BODY = 64 * 1024;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   SLUICE_ERR_API_BODY: 400, SLUICE_ERR_PARSE: 400, SLUICE_ERR_PROPERTY: 400, SLUICE_ERR_NO_ELEMENT: 400, SLUICE_ERR_LINK: 400,
+  SLUICE_ERR_API_TOO_LARGE: 413, SLUICE_ERR_SOURCE_DENIED: 403,
   SLUICE_ERR_AUTH: 401, SLUICE_ERR_NOT_FOUND: 404, SLUICE_ERR_CONFLICT: 409,
   SLUICE_ERR_FILE_NOT_FOUND: 422, SLUICE_ERR_MEDIA_OPEN: 422, SLUICE_ERR_NO_VIDEO: 422, SLUICE_ERR_SAME_FILE: 422,
   SLUICE_ERR_STATE: 503,
@@ -61,15 +62,27 @@ function fail(res: ServerResponse, e: unknown): void {
   else send(res, 500, { error: { code: 'SLUICE_ERR_ELEMENT', message: (e as Error).message } });
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
+/**
+ * The body as JSON, at most MAX_BODY bytes. Over the cap (declared, or counted as a chunked body
+ * arrives) the answer is 413 and the connection closes: the rest is read and thrown away for a
+ * moment first, as nginx's lingering close does, so the client sees the 413 rather than a reset.
+ */
+function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  const tooLarge = () => {
+    res.shouldKeepAlive = false;
+    req.removeAllListeners('data');
+    req.resume();
+    res.once('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
+    return new Err.API_TOO_LARGE(`request body over ${MAX_BODY} bytes; a stream is {"id": "cam1", "uri": "rtsp://..."}`);
+  };
   return new Promise((resolveBody, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) { reject(new Err.API_BODY(`request body over ${MAX_BODY} bytes`)); req.resume(); return; }
+    if (declared > MAX_BODY) { reject(tooLarge()); return; }
     let size = 0;
     const parts: Buffer[] = [];
     req.on('data', (b: Buffer) => {
       size += b.length;
-      if (size > MAX_BODY) { reject(new Err.API_BODY(`request body over ${MAX_BODY} bytes`)); req.destroy(); return; }
+      if (size > MAX_BODY) { parts.length = 0; reject(tooLarge()); return; }
       parts.push(b);
     });
     req.on('end', () => {
@@ -81,6 +94,15 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     });
     req.on('error', reject);
   });
+}
+
+/** A path segment, decoded; a malformed escape (%E0%A4%A) is the client's mistake (400), not ours. */
+function segment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new Err.API_BODY(`the path has a malformed %-escape (${JSON.stringify(s.slice(0, 80))}); encode the stream id with encodeURIComponent`);
+  }
 }
 
 export const OPENAPI = {
@@ -145,15 +167,15 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
     const handle = async () => {
       if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: await service.list() });
       if (path === '/v1/streams' && method === 'POST') {
-        const body = await readJson(req);
+        const body = await readJson(req, res);
         if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Err.API_BODY('send a JSON object {"id": "cam1", "uri": "rtsp://..."}');
         const b = body as { id?: unknown; uri?: unknown };
         const info = await service.add(b.id as string, b.uri as string);
         res.setHeader('location', `/v1/streams/${info.id}`);
         return send(res, 201, info);
       }
-      if (one && method === 'GET') return send(res, 200, await service.get(decodeURIComponent(one[1]!)));
-      if (one && method === 'DELETE') { await service.remove(decodeURIComponent(one[1]!)); return send(res, 204); }
+      if (one && method === 'GET') return send(res, 200, await service.get(segment(one[1]!)));
+      if (one && method === 'DELETE') { await service.remove(segment(one[1]!)); return send(res, 204); }
       if (path === '/metrics' && method === 'GET' && service.metrics) {
         const m = await service.metrics();
         const extra = ['# HELP sluice_api_rejected_total Requests and connections the API refused, by reason', '# TYPE sluice_api_rejected_total counter', ...[...rejected].map(([k, v]) => `sluice_api_rejected_total{reason="${k}"} ${v}`)].join('\n');
@@ -163,7 +185,11 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
       if (path === '/v1/openapi.json' && method === 'GET') return send(res, 200, OPENAPI);
       send(res, 404, { error: { code: 'SLUICE_ERR_NOT_FOUND', message: `no route ${method} ${path}; see /v1/openapi.json` } });
     };
-    handle().catch((e) => { if (isSluiceError(e) && e.code === 'SLUICE_ERR_API_BODY') count('body'); fail(res, e); });
+    handle().catch((e) => {
+      if (isSluiceError(e) && (e.code === 'SLUICE_ERR_API_BODY' || e.code === 'SLUICE_ERR_API_TOO_LARGE')) count('body');
+      if (isSluiceError(e) && e.code === 'SLUICE_ERR_SOURCE_DENIED') count('source');
+      fail(res, e);
+    });
   });
   // Slow or silent clients do not hold sockets forever; caps per address and in all.
   hostOk = guard(server, { host: o.host, allowHosts: o.allowHosts, onReject: (r) => { if (r !== 'host') count(r); } });

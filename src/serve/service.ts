@@ -3,7 +3,7 @@
 // infer ! track ! sinks) is built once; each stream is a branch made from the source template
 // and linked into the chain's first element. The set of streams a user asked for is persisted,
 // atomically, so a restart resumes them.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYamlText } from 'yaml';
 import { z } from 'zod';
@@ -12,6 +12,8 @@ import { parseLaunch } from '../core/launch.ts';
 import { Err, isSluiceError } from '../core/errors.ts';
 import type { Branch, Pipeline } from '../core/pipeline.ts';
 import type { Registry } from '../core/registry.ts';
+import type { GraphSpec } from '../core/graph.ts';
+import { checkSource, sourcePolicy, type SourcePolicy } from './sources.ts';
 
 export const ServeConfig = z.object({
   /** Per-stream source, in launch syntax; {uri} and {id} are filled in. Ends where the chain starts. */
@@ -24,8 +26,12 @@ export const ServeConfig = z.object({
   api: z.string().default('127.0.0.1:8080'),
   /** Where the set of streams is kept across restarts (relative to the config file). */
   state: z.string().default(''),
+  /** Folders local files of streams may be under (relative to the config file); default: the file's own folder. */
+  'allow-dirs': z.array(z.string()).default([]),
 }).strict();
 export type ServeConfig = z.output<typeof ServeConfig>;
+/** What a Service is made from: a serve file's settings (allow-dirs may be left out), and the file. */
+export type ServiceConfig = Omit<ServeConfig, 'allow-dirs'> & { 'allow-dirs'?: string[]; file?: string };
 
 export type StreamState = 'connecting' | 'playing' | 'reconnecting' | 'ended' | 'failed';
 
@@ -42,7 +48,17 @@ export interface StreamInfo {
   addedAt: string;
 }
 
-interface Entry { id: string; uri: string; branch: Branch; state: StreamState; lastError: StreamInfo['lastError']; addedAt: string; fps: number; lastFrames: number; removing: boolean }
+/** A stream the user asked for. `branch` is null while its source cannot start (it is retried). */
+interface Entry { id: string; uri: string; branch: Branch | null; state: StreamState; lastError: StreamInfo['lastError']; addedAt: string; fps: number; lastFrames: number; removing: boolean; retryAt: number; retries: number }
+
+/** Retries of a stream that cannot start: 2 s, doubling, at most a minute apart. */
+const RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 60_000;
+/** An add or remove running longer than this is reported by /v1/health as stuck. */
+export const STUCK_MS = 10_000;
+/** Network sources of streams reconnect with backoff up to this interval (uri reconnect-max-interval). */
+const RECONNECT_MAX_MS = 30_000;
+
+const StateShape = z.object({ version: z.number().optional(), streams: z.array(z.object({ id: z.string(), uri: z.string() })) });
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -63,14 +79,14 @@ export function loadServeConfig(file: string): ServeConfig & { file: string } {
   const r = ServeConfig.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new Err.YAML(`${file}: ${i.path.join('.') || 'top level'}: ${i.message} (a serve file has source, chain, streams, api, state)`);
+    throw new Err.YAML(`${file}: ${i.path.join('.') || 'top level'}: ${i.message} (a serve file has source, chain, streams, api, state, allow-dirs)`);
   }
   return { ...r.data, file };
 }
 
 export class Service {
   readonly pipeline: Pipeline;
-  private cfg: ServeConfig;
+  private cfg: ServiceConfig;
   private registry: Registry;
   private join: string;
   private entries = new Map<string, Entry>();
@@ -78,13 +94,25 @@ export class Service {
   private ticker: ReturnType<typeof setInterval> | null = null;
   /** Adds and removes run one at a time, so the state file and the pipeline agree. */
   private serial: Promise<unknown> = Promise.resolve();
+  /** The add or remove running now, and since when (for /v1/health). */
+  private busy: { what: string; since: number } | null = null;
+  /** Which sources streams may use; null: the template does not put {uri} into a uri location. */
+  private policy: SourcePolicy | null;
+  private lockFile = '';
+  private releaseOnExit = () => this.unlock();
 
-  constructor(cfg: ServeConfig & { file?: string }, registry: Registry, opts: { state?: string } = {}) {
+  private stuckMs: number;
+
+  constructor(cfg: ServiceConfig, registry: Registry, opts: { state?: string; sources?: SourcePolicy; stuckMs?: number } = {}) {
     this.cfg = cfg;
+    this.stuckMs = opts.stuckMs ?? STUCK_MS;
     this.registry = registry;
     const base = cfg.file ? dirname(resolve(cfg.file)) : process.cwd();
     const state = opts.state ?? cfg.state;
     this.stateFile = state ? resolve(base, state) : '';
+    // Only a uri element's location opens files and URLs; a template that puts {uri} elsewhere
+    // (testsrc pattern={uri}) is checked by that element's own property schema.
+    this.policy = usesLocation(parseLaunch(cfg.source)) ? (opts.sources ?? sourcePolicy({ dirs: cfg['allow-dirs']?.length ? cfg['allow-dirs'] : cfg.file ? ['.'] : [], base })) : null;
     const spec = parseLaunch(cfg.chain);
     const first = spec.elements[0];
     const def = first ? registry.get(first.type) : undefined;
@@ -109,33 +137,87 @@ export class Service {
   }
 
   private entryOf(element: string): Entry | undefined {
-    for (const e of this.entries.values()) if (e.branch.nodes.some((n) => n.name === element)) return e;
+    for (const e of this.entries.values()) if (e.branch?.nodes.some((n) => n.name === element)) return e;
     return undefined;
   }
 
   /** Play the chain and bring up the streams of the state file (or, the first time, the config's). */
   async start(): Promise<void> {
-    await this.pipeline.setState('playing');
+    // Two services on one state file would each keep only their own streams (the last writer
+    // wins): the second refuses, naming the first, before anything plays.
+    this.lock();
+    let saved: { id: string; uri: string }[] | null;
+    try {
+      saved = this.stateFile && existsSync(this.stateFile) ? this.readState() : null;
+      await this.pipeline.setState('playing');
+    } catch (e) {
+      this.unlock();
+      throw e;
+    }
     this.ticker = setInterval(() => this.tick(), 1000);
     this.ticker.unref();
-    const saved = this.stateFile && existsSync(this.stateFile) ? this.readState() : null;
     for (const s of saved ?? this.cfg.streams) {
       try {
         await this.add(s.id, s.uri, { persist: false });
       } catch (e) {
-        this.pipeline.bus.post({ type: 'warning', source: 'serve', message: `stream ${s.id} (${s.uri}) did not start: ${isSluiceError(e) ? e.format() : (e as Error).message}` });
+        // The user asked for it: it stays in the desired set (failed, with why) and is retried.
+        const err = isSluiceError(e) ? { code: e.code, message: e.message } : { code: 'SLUICE_ERR_MEDIA_OPEN', message: (e as Error).message };
+        // An id or uri that can never be valid (a hand-edited file) is only warned about.
+        if (!this.entries.has(s.id) && !(isSluiceError(e) && e.code === 'SLUICE_ERR_API_BODY')) {
+          this.entries.set(s.id, { id: s.id, uri: s.uri, branch: null, state: 'failed', lastError: err, addedAt: new Date().toISOString(), fps: 0, lastFrames: 0, removing: false, retryAt: Date.now() + RETRY_FIRST_MS, retries: 0 });
+        }
+        this.pipeline.bus.post({ type: 'warning', source: 'serve', message: `stream ${s.id} (${s.uri}) did not start: ${isSluiceError(e) ? e.format() : (e as Error).message}; kept, retried every ${RETRY_FIRST_MS / 1000}-${RETRY_MAX_MS / 1000} s until it starts or is deleted` });
       }
     }
     this.persist();
   }
 
-  private readState(): { id: string; uri: string }[] {
+  private lock(): void {
+    if (!this.stateFile) return;
+    const lock = `${this.stateFile}.lock`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(lock, 'wx');
+        writeFileSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        this.lockFile = lock;
+        process.once('exit', this.releaseOnExit);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Err.IO(`cannot create the lock ${lock} (${(e as Error).message}); the state file's folder must be writable`);
+      }
+      const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+      if (pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new Err.STATE_LOCKED(`state file ${this.stateFile} is in use by another sluice serve (pid ${pid}); stop that one, or give this one its own --state FILE`);
+      }
+      // Its holder is gone (killed -9, a crash): the lock is stale.
+      try { unlinkSync(lock); } catch { /* another process took it over first */ }
+    }
+    throw new Err.STATE_LOCKED(`state file ${this.stateFile}: another process took its lock (${lock}) at the same moment; try again`);
+  }
+
+  private unlock(): void {
+    if (!this.lockFile) return;
     try {
-      const j = JSON.parse(readFileSync(this.stateFile, 'utf8')) as { streams?: { id: string; uri: string }[] };
-      return (j.streams ?? []).filter((s) => typeof s.id === 'string' && typeof s.uri === 'string');
+      if (Number.parseInt(readFileSync(this.lockFile, 'utf8'), 10) === process.pid) unlinkSync(this.lockFile);
+    } catch { /* gone already */ }
+    this.lockFile = '';
+    process.off('exit', this.releaseOnExit);
+  }
+
+  private readState(): { id: string; uri: string }[] {
+    let j: unknown;
+    try {
+      j = JSON.parse(readFileSync(this.stateFile, 'utf8'));
     } catch (e) {
       throw new Err.IO(`state file ${this.stateFile} is not readable JSON (${(e as Error).message}); move it away to start afresh`);
     }
+    const r = StateShape.safeParse(j);
+    if (!r.success) {
+      const i = r.error.issues[0]!;
+      throw new Err.STATE_FILE(`state file ${this.stateFile} is JSON but not a sluice serve state file (at ${i.path.join('.') || 'the top level'}: ${i.message}; expected {"version": 1, "streams": [{"id": "...", "uri": "..."}]}); fix it, or move it away to start afresh`);
+    }
+    return r.data.streams;
   }
 
   /** Written to a temporary file and renamed over the old one: a crash leaves the old or the new, never half. */
@@ -149,6 +231,10 @@ export class Service {
 
   private tick(): void {
     for (const e of this.entries.values()) {
+      if (!e.branch) {
+        if (!e.removing && Date.now() >= e.retryAt && !this.busy) this.retry(e);
+        continue;
+      }
       const frames = this.framesOf(e);
       e.fps = frames - e.lastFrames;
       e.lastFrames = frames;
@@ -158,44 +244,93 @@ export class Service {
 
   private framesOf(e: Entry): number {
     let n = 0;
-    for (const node of e.branch.nodes) if (node.isSource) n += node.stats.framesOut;
+    for (const node of e.branch?.nodes ?? []) if (node.isSource) n += node.stats.framesOut;
     return n;
   }
 
-  private run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.serial.then(fn);
+  private run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const p = this.serial.then(async () => {
+      this.busy = { what, since: Date.now() };
+      try { return await fn(); } finally { this.busy = null; }
+    });
     this.serial = p.catch(() => {});
     return p;
   }
 
+  /** 'ok', or why the service is not answering as it should (an add or remove that does not end). */
+  health(): string {
+    if (this.pipeline.state !== 'playing') return this.pipeline.state;
+    if (this.busy && Date.now() - this.busy.since > this.stuckMs) return `stuck: ${this.busy.what} for ${Math.round((Date.now() - this.busy.since) / 1000)} s`;
+    return 'ok';
+  }
+
+  /** The branch of one stream, started; the source's location checked against the policy first. */
+  private async startBranch(id: string, uri: string): Promise<Branch> {
+    const location = this.policy ? await checkSource(uri, this.policy) : uri.replace(/^file:\/\//, '');
+    const spec = parseLaunch(`${this.cfg.source.replaceAll('{uri}', `"${location}"`).replaceAll('{id}', id)} ! ${this.join}.`);
+    if (this.policy) {
+      // A network source of a stream backs off when it keeps failing (1 s doubling to 30 s),
+      // so a dead or hostile address is not dialled once a second forever.
+      for (const el of spec.elements) {
+        if (el.type === 'uri' && !el.props.some((p) => /^reconnect[-_]?max[-_]?interval$/i.test(p.key) || p.key === 'reconnectMaxInterval')) {
+          el.props.push({ key: 'reconnect-max-interval', value: String(RECONNECT_MAX_MS), loc: el.loc, valueLoc: el.loc });
+        }
+      }
+    }
+    return addBranch(this.pipeline, spec, this.registry, id);
+  }
+
+  private watch(e: Entry, branch: Branch): void {
+    branch.done.then(() => { if (!e.removing && e.state !== 'failed') e.state = 'ended'; });
+  }
+
   add(id: string, uri: string, opts: { persist?: boolean } = {}): Promise<StreamInfo> {
-    return this.run(async () => {
+    return this.run(`adding ${String(id)}`, async () => {
       checkStream(id, uri);
       if (this.entries.has(id)) throw new Err.CONFLICT(`a stream with id "${id}" exists already; DELETE /v1/streams/${id} first, or pick another id`);
-      const text = `${this.cfg.source.replaceAll('{uri}', `"${uri.replace(/^file:\/\//, '')}"`).replaceAll('{id}', id)} ! ${this.join}.`;
-      const branch = await addBranch(this.pipeline, parseLaunch(text), this.registry, id);
-      const e: Entry = { id, uri, branch, state: 'connecting', lastError: null, addedAt: new Date().toISOString(), fps: 0, lastFrames: 0, removing: false };
+      const branch = await this.startBranch(id, uri);
+      const e: Entry = { id, uri, branch, state: 'connecting', lastError: null, addedAt: new Date().toISOString(), fps: 0, lastFrames: 0, removing: false, retryAt: 0, retries: 0 };
       this.entries.set(id, e);
-      branch.done.then(() => { if (!e.removing && e.state !== 'failed') e.state = 'ended'; });
+      this.watch(e, branch);
       if (opts.persist !== false) this.persist();
       return this.info(e);
     });
   }
 
+  /** Another try at a stream that could not start; the next one later, up to a minute apart. */
+  private retry(e: Entry): void {
+    e.retryAt = Number.POSITIVE_INFINITY;
+    this.run(`retrying ${e.id}`, async () => {
+      if (e.removing || this.entries.get(e.id) !== e) return;
+      try {
+        const branch = await this.startBranch(e.id, e.uri);
+        e.branch = branch;
+        e.state = 'connecting';
+        e.lastError = null;
+        this.watch(e, branch);
+        this.pipeline.bus.post({ type: 'warning', source: 'serve', message: `stream ${e.id} (${e.uri}) started after ${e.retries + 1} retries` });
+      } catch (err) {
+        e.lastError = isSluiceError(err) ? { code: err.code, message: err.message } : { code: 'SLUICE_ERR_MEDIA_OPEN', message: (err as Error).message };
+        e.retries++;
+        e.retryAt = Date.now() + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(e.retries, 10));
+      }
+    }).catch(() => {});
+  }
+
   remove(id: string): Promise<void> {
-    return this.run(async () => {
+    return this.run(`removing ${id}`, async () => {
       const e = this.entries.get(id);
       if (!e) throw new Err.NOT_FOUND(`no stream "${id}"; GET /v1/streams lists them`);
       e.removing = true;
       this.persist();
-      await this.pipeline.removeBranch(e.branch);
+      if (e.branch) await this.pipeline.removeBranch(e.branch);
       this.entries.delete(id);
     });
   }
 
   private info(e: Entry): StreamInfo {
     if (e.state === 'connecting' && this.framesOf(e) > 0) e.state = 'playing';
-    return { id: e.id, uri: e.uri, state: e.state, frames: this.framesOf(e), fps: e.fps, stream: e.branch.streams[0] ?? -1, lastError: e.lastError, addedAt: e.addedAt };
+    return { id: e.id, uri: e.uri, state: e.state, frames: this.framesOf(e), fps: e.fps, stream: e.branch?.streams[0] ?? -1, lastError: e.lastError, addedAt: e.addedAt };
   }
 
   list(): StreamInfo[] { return [...this.entries.values()].filter((e) => !e.removing).map((e) => this.info(e)); }
@@ -212,6 +347,17 @@ export class Service {
     this.pipeline.sendEosRequest();
     await this.pipeline.wait().catch(() => {});
     await this.pipeline.setState('null');
+    this.unlock();
   }
+}
+
+/** Whether a process with this id exists (EPERM: it does, under another user). */
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** Whether the source template puts {uri} into a uri element's location (so it opens it). */
+function usesLocation(spec: GraphSpec): boolean {
+  return spec.elements.some((el) => el.type === 'uri' && el.props.some((p) => p.key === 'location' && String(p.value).includes('{uri}')));
 }
 

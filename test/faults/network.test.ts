@@ -142,7 +142,7 @@ test('serve API: an oversized body is refused before it is read, a slow header i
     r.on('error', () => res(-1));
     r.write(Buffer.alloc(1 << 16));
   });
-  assert.equal(big, 400);
+  assert.equal(big, 413);
   const slow = connect(port, '127.0.0.1');
   slow.on('error', () => {});
   slow.resume();
