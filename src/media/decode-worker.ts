@@ -110,7 +110,7 @@ async function pump(s: Stream): Promise<void> {
       if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(fullBytes), v.width, v.height, v.format, vLayout, v.method);
       Atomics.store(s.ctl, 1 + idx, 1);
       const view = v ? { offset: fullBytes, width: v.width, height: v.height, format: v.format } : undefined;
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view, whole: !only });
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, width: W, height: H, format, view, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
     } finally {
       av.free();
     }
