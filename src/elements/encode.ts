@@ -41,7 +41,7 @@ export default defineElement({
   sizeRule: (o, w, h) => sizeRule(o.codec, w, h),
   create(o, ctx) {
     // Encoded streams go into containers that want headers out of band (mp4, mkv).
-    const enc = new VideoEncoder({ ...o, globalHeader: true });
+    const enc = new VideoEncoder({ ...o, globalHeader: true }, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
     let meta: Frame[] = [];
     const emit = async (packets: import('node-av/lib').Packet[]) => {
       for (const pkt of packets) {
@@ -70,6 +70,8 @@ export default defineElement({
       },
       async flush() { await emit(await enc.flush()); },
       hint: () => encodeHint(o),
+      // Frames scaled to the encoder's size after the input changed resolution.
+      describe: (): Record<string, number> => (enc.rescaled ? { framesRescaled: enc.rescaled } : {}),
       stop() {
         enc.close();
         meta = [];

@@ -45,7 +45,7 @@ export default defineElement({
             await mux.write(frame.pixels.packet, frame.pixels.stream);
           } else {
             const av = avOf(frame.pixels, ctx.name);
-            enc ??= new VideoEncoder({ ...o, globalHeader: needsGlobalHeader(format) });
+            enc ??= new VideoEncoder({ ...o, globalHeader: needsGlobalHeader(format) }, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
             await writeAll(await enc.encode(av, frame.pts, frame.rate));
           }
         } finally {

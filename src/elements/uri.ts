@@ -95,6 +95,8 @@ export default defineElement({
     let shift = 0;
     let firstOfConnection = true;
     let lostAt = 0;
+    /** The stream's size as last seen (a change mid-stream is warned about). */
+    let streamSize = { width: 0, height: 0 };
     const pending: EventMeta[] = [];
     // Ctrl-C (an EOS request) must also end a blocked network open or read; a file never blocks.
     const watch = live ? setInterval(() => { if (ctx.eosRequested || ctx.signal.aborted) abort.abort(); }, 50) : undefined;
@@ -242,10 +244,18 @@ export default defineElement({
               if (wait > 0) await sleepFor(wait, ctx.signal);
               f.captured = due;
             }
-            if (d.width !== src.width || d.height !== src.height) {
+            // The stream's size as this frame was decoded: it changes when the stream changes resolution.
+            const sw = d.streamWidth ?? src.width, sh = d.streamHeight ?? src.height;
+            if (sw !== streamSize.width || sh !== streamSize.height) {
+              // Downstream follows (meta, infer and tile take each frame's size; encode scales to
+              // the size it opened with); said once per change, never a silent crop.
+              if (streamSize.width) ctx.post({ type: 'warning', source: ctx.name, message: `${where}: resolution changed from ${streamSize.width}x${streamSize.height} to ${sw}x${sh} at frame ${f.frame}; metadata follows the new size` });
+              streamSize = { width: sw, height: sh };
+            }
+            if (d.width !== sw || d.height !== sh) {
               // Decoded smaller: meta stays in the stream's pixels, as after a scale element.
-              f.source = { width: src.width, height: src.height };
-              f.xform = { sx: d.width / src.width, sy: d.height / src.height, dx: 0, dy: 0 };
+              f.source = { width: sw, height: sh };
+              f.xform = { sx: d.width / sw, sy: d.height / sh, dx: 0, dy: 0 };
             }
             if (pending.length) f.meta.events.push(...pending.splice(0));
             return f;

@@ -82,6 +82,9 @@ export interface SourceFrame {
   pts: number;
   /** performance.now() when it came out of the decoder (a decoding thread's time, converted). */
   at?: number;
+  /** The stream's own size when this frame was decoded (it differs from width x height when decoded smaller; it changes when the stream changes resolution). */
+  streamWidth?: number;
+  streamHeight?: number;
 }
 
 /**
@@ -295,14 +298,40 @@ export class VideoSource extends StreamInfo {
   private afterDecoder(decoder: Decoder): void {
     this.decoder = decoder;
     const resize = this.scaling === 'cpu';
-    if (!this.opts.callerScales && (resize || this.opts.format)) {
-      this.scaler ??= new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: this.opts.method ?? 'bilinear', threads: 1 });
-    }
+    if (!this.opts.callerScales && (resize || this.opts.format)) this.scaler ??= this.makeScaler();
     this.usingHw = decoder.isHardware();
     this.decodeThreads = this.usingHw ? 0 : Math.max(0, this.opts.decodeThreads ?? 0);
     if (this.usingHw) this.cudaContext = contexts.get(this.opts.gpuId ?? 0)?.kind ?? '';
     this.packets = null;
     this.packetsSync = null;
+  }
+
+  private makeScaler(): Scaler {
+    return new Scaler({ width: this.outWidth, height: this.outHeight, format: this.opts.format ?? '', letterbox: false, placement: 'center', padColor: 'black', method: this.opts.method ?? 'bilinear', threads: 1 });
+  }
+
+  /** Times the stream changed resolution mid-stream (each one followed: width/height are the new size). */
+  resized = 0;
+
+  /**
+   * A decoded frame of another size than the stream's (a camera or a concatenated file that
+   * changed resolution): the stream's size follows it, and so does a decode size that keeps the
+   * aspect ratio. NVDEC's resize hands out frames at the decode size, which says nothing here.
+   */
+  private follow(f: AVFrame): void {
+    if (this.scaling === 'nvdec' || this.decodesToView || f.width <= 0 || (f.width === this.width && f.height === this.height)) return;
+    this.opts.log.debug(`${redact(this.opts.location)}: resolution changed from ${this.width}x${this.height} to ${f.width}x${f.height}`);
+    this.width = f.width;
+    this.height = f.height;
+    this.resized++;
+    const out = decodeSize(f.width, f.height, this.opts.size ?? { width: 0, height: 0 });
+    if (out.width === this.outWidth && out.height === this.outHeight) return;
+    this.outWidth = out.width;
+    this.outHeight = out.height;
+    const resize = !!this.opts.size && (out.width !== f.width || out.height !== f.height);
+    this.scaling = resize ? 'cpu' : '';
+    if (this.scaler) { this.scaler.close(); this.scaler = null; }
+    if (!this.opts.callerScales && (resize || this.opts.format)) this.scaler = this.makeScaler();
   }
 
   /** Frames decoded in the current pass over the file. */
@@ -316,7 +345,7 @@ export class VideoSource extends StreamInfo {
   async nextFrame(): Promise<SourceFrame | null> {
     const d = await this.next();
     if (!d) return null;
-    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: performance.now() };
+    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: performance.now(), streamWidth: this.width, streamHeight: this.height };
   }
 
   /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */
@@ -395,6 +424,7 @@ export class VideoSource extends StreamInfo {
   private finishSync(f: AVFrame): Decoded {
     let frame = f;
     if (frame.isHwFrame()) { const sw = cpuFrame(); frame = downloaded(frame, sw, frame.hwframeTransferDataSync(sw, 0)); }
+    this.follow(frame);
     if (this.scaler) throw new Err.DECODE('synchronous decoding leaves scaling to its caller');
     return this.stamp(frame);
   }
@@ -413,6 +443,7 @@ export class VideoSource extends StreamInfo {
   private async finish(f: AVFrame): Promise<Decoded> {
     let frame = f;
     if (frame.isHwFrame()) { const sw = cpuFrame(); frame = downloaded(frame, sw, await frame.hwframeTransferData(sw, 0)); }
+    this.follow(frame);
     if (this.scaler && (frame.width !== this.outWidth || frame.height !== this.outHeight || (this.opts.format && pixFmtName(frame.format as never) !== this.opts.format))) {
       const small = (await this.scaler.scale(frame)).av;
       small.pts = frame.pts;

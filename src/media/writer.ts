@@ -6,7 +6,8 @@ import { Dictionary, FormatContext, IOContext, Rational, type Frame as AVFrame, 
 import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
 import { resolve } from 'node:path';
 import { SluiceError, Err } from '../core/errors.ts';
-import type { EncodedStream } from './av.ts';
+import { pixFmtName, type EncodedStream } from './av.ts';
+import { Scaler } from './scale.ts';
 
 export type Codec = 'h264' | 'mjpeg';
 
@@ -41,17 +42,51 @@ export class VideoEncoder {
   private enc: Encoder | null = null;
   private lastPts = -1n;
   info: EncodedStream | null = null;
-  constructor(spec: EncodeSpec) { this.spec = spec; }
+  /** The size and pixel format the encoder opened with (its first frame's). */
+  private size: { width: number; height: number; format: number } | null = null;
+  /** Frames of another size are letterboxed to `size` (a stream that changed resolution). */
+  private fit: Scaler | null = null;
+  private lastIn = '';
+  /** Frames that came at another size than the encoder's and were scaled to it. */
+  rescaled = 0;
+  private onResize: ((message: string) => void) | undefined;
+  /** `onResize`: told once per change of the input size (the element posts it as a warning). */
+  constructor(spec: EncodeSpec, onResize?: (message: string) => void) { this.spec = spec; this.onResize = onResize; }
 
   /** Encode one frame (not consumed). Returns the packets that came out; caller owns them. */
-  async encode(av: AVFrame, ptsSeconds: number, rate: number | undefined): Promise<Packet[]> {
+  async encode(input: AVFrame, ptsSeconds: number, rate: number | undefined): Promise<Packet[]> {
     if (!this.enc) {
       // libx264 encodes 4:2:0, whose chroma planes halve the size: odd sizes are refused with
       // "Generic error in an external library". Say the rule instead.
-      const broken = sizeRule(this.spec.codec, av.width, av.height);
-      if (broken) throw new Err.FORMAT(`${broken}; the frames are ${av.width}x${av.height}`);
+      const broken = sizeRule(this.spec.codec, input.width, input.height);
+      if (broken) throw new Err.FORMAT(`${broken}; the frames are ${input.width}x${input.height}`);
       await this.open(rate);
+      this.size = { width: input.width, height: input.height, format: input.format as number };
+      this.lastIn = `${input.width}x${input.height}`;
     }
+    // A stream whose resolution changed: an encoder (and the container or RTSP viewers after it)
+    // keeps the size it opened with, so the frame is scaled to it, aspect kept, padded; fed as
+    // it is, libx264 would read the top-left corner of it (a silent crop).
+    const sz = this.size!;
+    const key = `${input.width}x${input.height}`;
+    if (key !== this.lastIn) {
+      this.onResize?.(`the input changed size from ${this.lastIn} to ${key}; encoding at ${sz.width}x${sz.height}, ${key === `${sz.width}x${sz.height}` ? 'as before' : 'scaled to fit (letterboxed)'}`);
+      this.lastIn = key;
+    }
+    let av = input;
+    if (input.width !== sz.width || input.height !== sz.height || (input.format as number) !== sz.format) {
+      this.fit ??= new Scaler({ width: sz.width, height: sz.height, format: pixFmtName(sz.format as never), letterbox: true, placement: 'center', padColor: 'black', method: 'bilinear', threads: 1 });
+      av = (await this.fit.scale(input)).av;
+      this.rescaled++;
+    }
+    try {
+      return await this.encodeFrame(av, ptsSeconds);
+    } finally {
+      if (av !== input) av.free();
+    }
+  }
+
+  private async encodeFrame(av: AVFrame, ptsSeconds: number): Promise<Packet[]> {
     const fps = this.info!.rate;
     // Frame times in 1/fps units: monotonic, as encoders require (dropped frames leave gaps).
     let pts = BigInt(Math.round(ptsSeconds * fps));
@@ -125,6 +160,8 @@ export class VideoEncoder {
   close(): void {
     this.enc?.close();
     this.enc = null;
+    this.fit?.close();
+    this.fit = null;
   }
 }
 

@@ -8,6 +8,8 @@
 export interface Peer {
   /** Unique in this process; a browser's WebSocket is one Peer for its camera and its display. */
   readonly id: number;
+  /** The remote address (wrong tokens are counted per address: auth-backoff.ts). */
+  readonly address?: string;
   /** Set once this peer has sent camera frames: it then sees only the results of its own camera. */
   sendsCamera?: boolean;
   /** Queue one encoded protocol message. */

@@ -3,23 +3,47 @@
 // each). OPTIONS, DESCRIBE (SDP with sprop-parameter-sets), SETUP (RTP over the RTSP connection,
 // interleaved, or UDP unicast), PLAY, PAUSE, TEARDOWN, GET_PARAMETER (keep-alive), Basic auth,
 // session timeouts. A client joins at the next keyframe (SPS/PPS first); one that cannot keep up
-// skips to the next keyframe instead of buffering, so it never slows the pipeline or the others.
+// skips to the next keyframe instead of buffering, so it never slows the pipeline or the others,
+// and one whose backlog stays over the cap is dropped. Under attack (as gst-rtsp-server and
+// nginx guard themselves): a session answers only the connection that made it; every method but
+// OPTIONS needs the credentials; a request must arrive whole within a deadline; connections that
+// have not authenticated have slots of their own; an address that keeps failing the password
+// backs off (auth-backoff.ts).
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Err } from '../core/errors.ts';
+import { AuthBackoff, authCredentials, retryAfter } from './auth-backoff.ts';
 import { NAL, fmtp, h264Packetizer, nalType, senderReport, type RtpPacketizer } from './rtp.ts';
 
 const MAX_HEADER = 8 * 1024;
 const MAX_CONNECTIONS = 256;
 /** Connections from one address: one host cannot take every slot (half of them; viewers behind one NAT share an address). */
 const MAX_PER_ADDRESS = 128;
-/** A connection must complete its first request within this long (half-open sockets go). */
+/**
+ * Connections that have not yet made an authorised request to a mount (all of them, and from one
+ * address): a flood of idle or unauthenticated sockets cannot take the slots viewers need.
+ */
+const MAX_UNAUTHENTICATED = 64;
+const MAX_UNAUTHENTICATED_PER_ADDRESS = 16;
+/** A connection must make an authorised request within this long (half-open and idle sockets go). */
 const FIRST_REQUEST_MS = 10_000;
 /** Seconds a session lives without a request or (over TCP) any data from its client; SLUICE_RTSP_SESSION_TIMEOUT overrides. */
 const SESSION_TIMEOUT_S = Number(process.env.SLUICE_RTSP_SESSION_TIMEOUT) || 60;
 /** Bytes a TCP client may have queued before it skips to the next keyframe. */
 const MAX_BACKLOG = 4 * 1024 * 1024;
+/** Digest nonces are good this long for a connection that has not authenticated yet (replays of an old one fail). */
+const NONCE_TTL_MS = 5 * 60_000;
+/** Limits read when a server starts (the environment lets tests and operators shorten them). */
+function limits() {
+  const sec = (name: string, d: number) => { const v = Number(process.env[name]); return (v > 0 ? v : d) * 1000; };
+  return {
+    /** A request must arrive whole within this long of its first byte (a byte every few seconds does not keep a socket). */
+    requestMs: sec('SLUICE_RTSP_REQUEST_TIMEOUT', 10),
+    /** A TCP client whose backlog stays over MAX_BACKLOG this long is dropped (its memory comes back). */
+    slowMs: sec('SLUICE_RTSP_SLOW_DROP', 5),
+  };
+}
 
 export interface MountOptions { user?: string; password?: string }
 
@@ -37,9 +61,20 @@ interface Client {
   lastSeen: number;
   lastRtpTs: number;
   skipped: number;
+  /** When its backlog was first seen over the cap (0: it is under). */
+  overSince: number;
 }
 
-interface Conn { socket: Socket; buf: Buffer; sessions: Set<Client>; answered: boolean }
+interface Conn {
+  socket: Socket;
+  addr: string;
+  buf: Buffer;
+  sessions: Set<Client>;
+  /** Made a request a mount authorised (until then it holds an unauthenticated slot). */
+  authed: boolean;
+  /** The deadline of the request now arriving (a partial one in buf). */
+  reqTimer: ReturnType<typeof setTimeout> | null;
+}
 
 export class Mount {
   readonly path: string;
@@ -77,17 +112,29 @@ export class Mount {
     // keyframe carries its parameter sets in-band, so a client can start decoding there.
     const sent = nals.filter((n) => nalType(n) !== NAL.AUD);
     const au = keyframe && !hasSps && this.sps && this.pps ? [this.sps, this.pps, ...sent] : sent;
+    const now = Date.now();
     for (const c of this.clients) {
       if (!c.playing) continue;
+      if (c.tcp) {
+        if (c.conn.socket.writableLength > MAX_BACKLOG) {
+          // Over the cap: skip to a keyframe; over it for long (a client that never reads, kept
+          // alive by keep-alives), drop it, or every such client would pin MAX_BACKLOG of memory.
+          c.overSince ||= now;
+          if (now - c.overSince > this.server.slowMs) { this.server.dropSlow(c); continue; }
+          c.waitKey = true;
+          c.skipped++;
+          continue;
+        }
+        c.overSince = 0;
+      }
       if (c.waitKey) {
         if (!keyframe) { c.skipped++; continue; }
         c.waitKey = false;
       }
-      if (c.tcp && c.conn.socket.writableLength > MAX_BACKLOG) { c.waitKey = true; c.skipped++; continue; }
       // A sender report before the first packet maps RTP time to the wall clock from the start
       // (a reader that gets media first gives that packet no timestamp).
       if (c.rtp.packets === 0) this.server.deliver(c, senderReport(c.rtp, ts), true);
-      for (const pkt of c.rtp.packetize(au, ts)) this.server.deliver(c, pkt, false);
+      this.server.deliverAll(c, c.rtp.packetize(au, ts));
       c.lastRtpTs = ts;
     }
   }
@@ -149,6 +196,9 @@ export class RtspServer {
   }
 
   readonly host: string;
+  /** See limits(). */
+  readonly requestMs: number;
+  readonly slowMs: number;
   private requestedPort: number;
   port = 0;
   private server: Server;
@@ -159,9 +209,17 @@ export class RtspServer {
   private udpRtcp: UdpSocket | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
 
+  /** Wrong passwords per address (shared rule with the other servers). */
+  readonly backoff = new AuthBackoff();
+  /** Signs Digest nonces: any nonce this server made checks out without a table an attacker could flush. */
+  private nonceKey = randomBytes(32);
+
   private constructor(host: string, port: number) {
     this.host = host;
     this.requestedPort = port;
+    const l = limits();
+    this.requestMs = l.requestMs;
+    this.slowMs = l.slowMs;
     this.server = createServer((s) => this.accept(s));
   }
 
@@ -205,37 +263,64 @@ export class RtspServer {
   get clientCount(): number { return this.sessions.size; }
 
   /** Connections and requests refused, and connections closed on a client, by reason (the rtsp element reports them; --metrics shows them). */
-  readonly rejections = { tooMany: 0, perAddress: 0, badRequest: 0, unauthorised: 0, timeout: 0, idle: 0, expired: 0 };
+  readonly rejections = { tooMany: 0, perAddress: 0, unauthenticated: 0, badRequest: 0, unauthorised: 0, backoff: 0, sessionNotOwned: 0, timeout: 0, idle: 0, expired: 0, slow: 0 };
 
   private accept(socket: Socket): void {
     if (this.conns.size >= MAX_CONNECTIONS) { this.rejections.tooMany++; socket.destroy(); return; }
     const addr = socket.remoteAddress ?? '';
-    let fromAddr = 0;
-    for (const c of this.conns) if (c.socket.remoteAddress === addr) fromAddr++;
+    let fromAddr = 0, pending = 0, pendingFromAddr = 0;
+    let oldest: Conn | null = null, oldestFromAddr: Conn | null = null;
+    for (const c of this.conns) {
+      if (c.addr === addr) fromAddr++;
+      if (c.authed) continue;
+      pending++;
+      oldest ??= c;
+      if (c.addr === addr) { pendingFromAddr++; oldestFromAddr ??= c; }
+    }
     if (fromAddr >= MAX_PER_ADDRESS) { this.rejections.perAddress++; socket.destroy(); return; }
-    const conn: Conn = { socket, buf: Buffer.alloc(0), sessions: new Set(), answered: false };
+    // Unauthenticated slots full (for this address, or in all): the connection waiting longest
+    // makes room, so a viewer, who authenticates within a round trip, still gets in while idle
+    // or unauthenticated sockets (from one address or several) keep arriving.
+    const evict = pendingFromAddr >= MAX_UNAUTHENTICATED_PER_ADDRESS ? oldestFromAddr : pending >= MAX_UNAUTHENTICATED ? oldest : null;
+    if (evict) { this.rejections.unauthenticated++; this.conns.delete(evict); evict.socket.destroy(); }
+    const conn: Conn = { socket, addr, buf: Buffer.alloc(0), sessions: new Set(), authed: false, reqTimer: null };
     this.conns.add(conn);
     socket.setNoDelay(true);
     // A connection that never completes a request is closed, as is one idle for a minute.
     socket.setTimeout(SESSION_TIMEOUT_S * 1000, () => { this.rejections.idle++; socket.destroy(); });
-    const first = setTimeout(() => { if (!conn.answered) { this.rejections.timeout++; socket.destroy(); } }, FIRST_REQUEST_MS);
+    const first = setTimeout(() => { if (!conn.authed) { this.rejections.timeout++; socket.destroy(); } }, FIRST_REQUEST_MS);
     first.unref();
-    socket.once('close', () => clearTimeout(first));
     socket.on('data', (d) => this.onData(conn, d));
     socket.on('error', () => {});
     socket.on('close', () => {
+      clearTimeout(first);
+      if (conn.reqTimer) clearTimeout(conn.reqTimer);
       this.conns.delete(conn);
       for (const c of conn.sessions) this.drop(c);
     });
   }
 
   private onData(conn: Conn, d: Buffer): void {
+    if (conn.socket.destroyed) return;
     // Anything from the client (RTCP receiver reports included) shows it is alive.
     const now = Date.now();
     for (const c of conn.sessions) c.lastSeen = now;
     conn.buf = conn.buf.length ? Buffer.concat([conn.buf, d]) : d;
+    this.parse(conn);
+    // A request still arriving has a deadline from its first byte: trickling a byte every few
+    // seconds (under the idle timeout) does not hold the socket.
+    if (conn.buf.length && !conn.reqTimer && !conn.socket.destroyed) {
+      conn.reqTimer = setTimeout(() => { this.rejections.timeout++; conn.socket.destroy(); }, this.requestMs);
+      conn.reqTimer.unref();
+    } else if (!conn.buf.length && conn.reqTimer) {
+      clearTimeout(conn.reqTimer);
+      conn.reqTimer = null;
+    }
+  }
+
+  private parse(conn: Conn): void {
     for (;;) {
-      if (conn.buf.length === 0) return;
+      if (conn.buf.length === 0 || conn.socket.destroyed || conn.socket.writableEnded) return;
       if (conn.buf[0] === 0x24) {
         // Interleaved RTCP from the client (receiver reports): skip it.
         if (conn.buf.length < 4) return;
@@ -257,6 +342,8 @@ export class RtspServer {
       if (bodyLen > 4096) { this.fail(conn, 413, 'Payload Too Large'); return; }
       if (conn.buf.length < end + 4 + bodyLen) return;
       conn.buf = conn.buf.subarray(end + 4 + bodyLen);
+      // A whole request: the next one's deadline starts with its own first byte.
+      if (conn.reqTimer) { clearTimeout(conn.reqTimer); conn.reqTimer = null; }
       this.handle(conn, req);
     }
   }
@@ -268,53 +355,93 @@ export class RtspServer {
   }
 
   private reply(conn: Conn, cseq: string, code: number, reason: string, headers: Record<string, string | number | string[]> = {}, body = ''): void {
-    conn.answered = true;
+    if (conn.socket.writableEnded) return;
     const h = [`RTSP/1.0 ${code} ${reason}`, `CSeq: ${cseq}`, 'Server: Sluice', ...Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`))];
     if (body) h.push(`Content-Length: ${Buffer.byteLength(body)}`);
     conn.socket.write(`${h.join('\r\n')}\r\n\r\n${body}`);
   }
 
-  /** Nonces handed out for Digest, with when (they expire with the session timeout). */
-  private nonces = new Map<string, number>();
-
-  private challenge(): string[] {
-    const nonce = randomBytes(16).toString('hex');
-    this.nonces.set(nonce, Date.now());
-    if (this.nonces.size > 1024) this.nonces.delete(this.nonces.keys().next().value!);
-    return [`Digest realm="sluice", nonce="${nonce}", algorithm=MD5`, 'Basic realm="sluice"'];
+  /** A Digest nonce: when it was made (hex ms) and this server's signature of that. */
+  private nonce(t = Date.now()): string {
+    const ts = t.toString(16).padStart(12, '0');
+    return ts + createHmac('sha256', this.nonceKey).update(ts).digest('hex').slice(0, 32);
   }
 
-  private authorised(m: Mount, method: string, header: string | undefined): boolean {
-    if (!m.opts.user && !m.opts.password) return true;
+  /** Whether `n` is a nonce this server made, and when (NaN if not). */
+  private nonceTime(n: string): number {
+    if (!/^[0-9a-f]{44}$/.test(n)) return NaN;
+    const t = parseInt(n.slice(0, 12), 16);
+    return timingSafeEqual(Buffer.from(this.nonce(t)), Buffer.from(n)) ? t : NaN;
+  }
+
+  private challenge(): string[] {
+    return [`Digest realm="sluice", nonce="${this.nonce()}", algorithm=MD5`, 'Basic realm="sluice"'];
+  }
+
+  /** 'ok', 'none' (no credentials sent) or 'wrong'. */
+  private authorised(m: Mount, method: string, header: string | undefined, conn: Conn): 'ok' | 'none' | 'wrong' {
+    if (!m.opts.user && !m.opts.password) return 'ok';
+    if (!header) return 'none';
     const user = m.opts.user ?? '', pass = m.opts.password ?? '';
     const same = (a: string, b: string) => { const x = Buffer.from(a), y = Buffer.from(b); return x.length === y.length && timingSafeEqual(x, y); };
-    if (header?.startsWith('Basic ')) return same(Buffer.from(header.slice(6), 'base64').toString('utf8'), `${user}:${pass}`);
-    if (header?.startsWith('Digest ')) {
+    const basic = authCredentials(header, 'basic');
+    if (basic !== null) return same(Buffer.from(basic, 'base64').toString('utf8'), `${user}:${pass}`) ? 'ok' : 'wrong';
+    const digest = authCredentials(header, 'digest');
+    if (digest !== null) {
       // RFC 2617 (as RTSP clients speak it): response = MD5(MD5(user:realm:pass):nonce:MD5(method:uri)).
       const f: Record<string, string> = {};
-      for (const m2 of header.slice(7).matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]*))/g)) f[m2[1]!.toLowerCase()] = m2[2] ?? m2[3] ?? '';
-      const issued = this.nonces.get(f.nonce ?? '');
-      if (!issued || Date.now() - issued > SESSION_TIMEOUT_S * 1000 || f.username !== user) return false;
+      for (const m2 of digest.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]*))/g)) f[m2[1]!.toLowerCase()] = m2[2] ?? m2[3] ?? '';
+      const issued = this.nonceTime(f.nonce ?? '');
+      // A connection that authenticated keeps its nonce (keep-alives of a long session); a new
+      // one must use a recent nonce, so an old captured request cannot be replayed.
+      if (Number.isNaN(issued) || (!conn.authed && Date.now() - issued > NONCE_TTL_MS) || f.username !== user) return 'wrong';
       const md5 = (s: string) => createHash('md5').update(s).digest('hex');
       const want = md5(`${md5(`${user}:sluice:${pass}`)}:${f.nonce}:${md5(`${method}:${f.uri}`)}`);
-      return same(f.response ?? '', want);
+      return same(f.response ?? '', want) ? 'ok' : 'wrong';
     }
-    return false;
+    return 'wrong';
+  }
+
+  /** Any mount that asks for credentials (a request naming no mount, e.g. GET_PARAMETER *, is checked against it). */
+  private guardedMount(): Mount | undefined {
+    for (const m of this.mounts.values()) if (m.opts.user || m.opts.password) return m;
+    return undefined;
   }
 
   private handle(conn: Conn, req: { method: string; url: string; headers: Record<string, string> }): void {
     const cseq = req.headers.cseq ?? '0';
-    const session = (req.headers.session ?? '').split(';')[0]!;
-    const client = session ? this.sessions.get(session) : undefined;
-    if (client) client.lastSeen = Date.now();
     if (req.method === 'OPTIONS') return this.reply(conn, cseq, 200, 'OK', { Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER' });
-    if (req.method === 'GET_PARAMETER' || req.method === 'SET_PARAMETER') {
-      if (session && !client) return this.reply(conn, cseq, 454, 'Session Not Found');
-      return this.reply(conn, cseq, 200, 'OK', session ? { Session: session } : {});
+    const session = (req.headers.session ?? '').split(';')[0]!;
+    const found = session ? this.sessions.get(session) : undefined;
+    // A session answers only the connection that made it: another viewer (authorised or not)
+    // cannot TEARDOWN, PAUSE or keep alive someone else's, and learns nothing of it.
+    if (found && found.conn !== conn) this.rejections.sessionNotOwned++;
+    const client = found?.conn === conn ? found : undefined;
+    if (session && !client) return this.reply(conn, cseq, 454, 'Session Not Found');
+    const keepAlive = req.method === 'GET_PARAMETER' || req.method === 'SET_PARAMETER';
+    const m = client?.mount ?? this.mounts.get(pathOf(req.url)) ?? (keepAlive ? this.guardedMount() : undefined);
+    if (!m && !keepAlive) return this.reply(conn, cseq, 404, 'Not Found');
+    if (m && (m.opts.user || m.opts.password)) {
+      // While an address backs off, nothing it sends is checked (no hash, no challenge): refused, and closed.
+      const wait = this.backoff.blocked(conn.addr);
+      if (wait) {
+        this.rejections.backoff++;
+        this.reply(conn, cseq, 503, 'Service Unavailable', { 'Retry-After': retryAfter(wait) });
+        conn.socket.end();
+        return;
+      }
+      const a = this.authorised(m, req.method, req.headers.authorization, conn);
+      if (a !== 'ok') {
+        this.rejections.unauthorised++;
+        if (a === 'wrong') this.backoff.failure(conn.addr);
+        return this.reply(conn, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': this.challenge() });
+      }
+      this.backoff.success(conn.addr);
     }
-    const m = this.mounts.get(pathOf(req.url));
+    if (m) conn.authed = true;
+    if (client) client.lastSeen = Date.now();
+    if (keepAlive) return this.reply(conn, cseq, 200, 'OK', session ? { Session: session } : {});
     if (!m) return this.reply(conn, cseq, 404, 'Not Found');
-    if (!this.authorised(m, req.method, req.headers.authorization)) { this.rejections.unauthorised++; return this.reply(conn, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': this.challenge() }); }
     switch (req.method) {
       case 'DESCRIBE': {
         // Before the first keyframe there is no SPS/PPS to describe: wait a little for it.
@@ -337,7 +464,7 @@ export class RtspServer {
         else if (ports) udp = { host: conn.socket.remoteAddress ?? this.host, rtp: Number(ports[1]), rtcp: Number(ports[2]) };
         else return this.reply(conn, cseq, 461, 'Unsupported Transport');
         const id = client?.id ?? randomBytes(8).toString('hex');
-        const c: Client = client ?? { id, conn, mount: m, tcp, udp, rtp: h264Packetizer(), playing: false, waitKey: true, lastSeen: Date.now(), lastRtpTs: 0, skipped: 0 };
+        const c: Client = client ?? { id, conn, mount: m, tcp, udp, rtp: h264Packetizer(), playing: false, waitKey: true, lastSeen: Date.now(), lastRtpTs: 0, skipped: 0, overSince: 0 };
         c.tcp = tcp; c.udp = udp;
         this.sessions.set(id, c);
         conn.sessions.add(c);
@@ -376,6 +503,29 @@ export class RtspServer {
     } else if (c.udp) {
       (rtcp ? this.udpRtcp : this.udpRtp)?.send(pkt, rtcp ? c.udp.rtcp : c.udp.rtp, c.udp.host);
     }
+  }
+
+  /** Several RTP packets for one client, over TCP as one write (one buffer, not one per packet). */
+  deliverAll(c: Client, pkts: Buffer[]): void {
+    if (!c.tcp) { for (const p of pkts) this.deliver(c, p, false); return; }
+    if (c.conn.socket.destroyed || !pkts.length) return;
+    let n = 0;
+    for (const p of pkts) n += 4 + p.length;
+    const out = Buffer.allocUnsafe(n);
+    let o = 0;
+    for (const p of pkts) {
+      out[o] = 0x24; out[o + 1] = c.tcp.rtp; out.writeUInt16BE(p.length, o + 2);
+      p.copy(out, o + 4);
+      o += 4 + p.length;
+    }
+    c.conn.socket.write(out);
+  }
+
+  /** A TCP client that stayed over the backlog cap: its connection is reset, so what it held is freed now. */
+  dropSlow(c: Client): void {
+    this.rejections.slow++;
+    for (const s of [...c.conn.sessions]) this.drop(s);
+    c.conn.socket.resetAndDestroy();
   }
 
   drop(c: Client): void {

@@ -4,6 +4,7 @@
 // decoding/encoding and sending happen on sockets and in a worker thread.
 import { createServer, type Server, type Socket } from 'node:net';
 import { tokenMatches } from './token.ts';
+import { AuthBackoff, retryAfter } from './auth-backoff.ts';
 import { JpegCodec, type RawImage } from './jpeg.ts';
 import { WebHub } from './web.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
@@ -20,7 +21,7 @@ export interface CameraFrame extends RawImage {
 }
 
 /** Why connections were refused or closed by the server, counted (netcam/display report them; --metrics shows them). */
-export interface Rejections { token: number; protocol: number; handshakeTimeout: number; idle: number; tooMany: number; perAddress: number; host: number }
+export interface Rejections { token: number; backoff: number; protocol: number; handshakeTimeout: number; idle: number; tooMany: number; perAddress: number; host: number }
 export interface ServerStats { clients: number; rejected: number; received: number; decoded: number; dropped: number; errors: number; rejections: Rejections }
 /** For an element's describe(): clients now and refusals by reason (metrics: sluice_element_resolved{key="rejected_token"...}). */
 export function rejectionStats(st: ServerStats): Record<string, number> {
@@ -31,7 +32,7 @@ export function rejectionStats(st: ServerStats): Record<string, number> {
 
 export const splitHosts = (s: string) => s.split(',').map((h) => h.trim()).filter(Boolean);
 
-export const noRejections = (): Rejections => ({ token: 0, protocol: 0, handshakeTimeout: 0, idle: 0, tooMany: 0, perAddress: 0, host: 0 });
+export const noRejections = (): Rejections => ({ token: 0, backoff: 0, protocol: 0, handshakeTimeout: 0, idle: 0, tooMany: 0, perAddress: 0, host: 0 });
 
 
 export { newPeerId, type Peer, type PeerHandler } from './peer.ts';
@@ -49,6 +50,8 @@ abstract class Base {
   /** Open connections per remote address (TCP; the web hub keeps its own). */
   private perAddress = new Map<string, number>();
   protected allowHosts: string[];
+  /** Wrong tokens per address: after a few, that address is refused for a while without a check. */
+  readonly backoff = new AuthBackoff();
   constructor(o: BaseOptions) {
     this.host = o.host ?? '127.0.0.1';
     this.port = o.port ?? 0;
@@ -87,12 +90,15 @@ abstract class Base {
     const addr = s.remoteAddress ?? '';
     // Caps first: a flood of connections is refused before any buffer is set up for it.
     if (this.sockets.size >= this.limits.maxConnections) { this.reject('tooMany'); s.end(errorMessage(`too many connections (${this.limits.maxConnections})`)); s.destroySoon(); return; }
+    // An address guessing tokens is refused as it connects: no parser, no buffers, no compare.
+    const wait = this.backoff.blocked(addr);
+    if (wait) { this.reject('backoff'); s.end(errorMessage(backoffMessage(addr, wait))); s.destroySoon(); return; }
     if ((this.perAddress.get(addr) ?? 0) >= this.limits.maxPerAddress) { this.reject('perAddress'); s.end(errorMessage(`too many connections from ${addr} (${this.limits.maxPerAddress})`)); s.destroySoon(); return; }
     this.perAddress.set(addr, (this.perAddress.get(addr) ?? 0) + 1);
     s.setNoDelay(true);
     this.sockets.add(s);
     const peer: Peer = {
-      id: newPeerId(), send: (m) => { s.write(m); }, backlog: () => s.writableLength,
+      id: newPeerId(), address: addr, send: (m) => { s.write(m); }, backlog: () => s.writableLength,
       // The reason goes to the client first, so it can say why; then the socket goes.
       // A client that does not read would never see the FIN: reset the connection shortly after.
       close: (why) => { if (why) s.end(errorMessage(why)); else s.end(); setTimeout(() => { if (!s.destroyed) s.resetAndDestroy(); }, 300).unref(); },
@@ -137,7 +143,16 @@ abstract class Base {
         }
         for (const m of msgs) {
           if (!authed) {
-            if (m.type !== TYPE_HELLO || !tokenMatches(this.token, m.payload)) { drop('missing or wrong token', 'token'); return; }
+            const addr = peer.address ?? '';
+            const wait = this.token ? this.backoff.blocked(addr) : 0;
+            if (wait) { drop(backoffMessage(addr, wait), 'backoff'); return; }
+            if (m.type !== TYPE_HELLO || !tokenMatches(this.token, m.payload)) {
+              // A token given and wrong counts towards the backoff (a missing one guesses nothing).
+              if (m.type === TYPE_HELLO && m.payload.length) this.backoff.failure(addr);
+              drop('missing or wrong token', 'token');
+              return;
+            }
+            if (this.token) this.backoff.success(addr);
             authed = true;
             clearTimeout(handshake);
             parser.authorise();
@@ -179,6 +194,8 @@ abstract class Base {
     await new Promise<void>((r) => server.close(() => r()));
   }
 }
+
+const backoffMessage = (addr: string, ms: number) => `too many wrong tokens from ${addr}; retry in ${retryAfter(ms)} s`;
 
 /** A frame's camera identity: sequence number, capture time and the sending Peer's id. */
 interface FrameMeta { seq: number; ts: number; client?: number }

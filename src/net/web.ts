@@ -8,13 +8,14 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { tokenMatches } from './token.ts';
+import { retryAfter, type AuthBackoff } from './auth-backoff.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 import { allowedHosts, hostAllowed, hostName } from './guard.ts';
 
 /** What a hub needs of a camera or display server. */
-export interface HubServer { readonly role: 'camera' | 'display'; accept(peer: Peer): PeerHandler; reject(reason: 'token' | 'tooMany' | 'perAddress' | 'host'): void }
+export interface HubServer { readonly role: 'camera' | 'display'; readonly backoff: AuthBackoff; accept(peer: Peer): PeerHandler; reject(reason: 'token' | 'backoff' | 'tooMany' | 'perAddress' | 'host'): void }
 
 /** A browser connection: its handler per attached server, and its first message (the hello). */
 interface Conn { peer: Peer; handlers: { role: HubServer['role']; h: PeerHandler }[]; hello: Buffer | null; started: boolean }
@@ -106,7 +107,7 @@ export class WebHub {
 
   private role(r: 'camera' | 'display'): HubServer | undefined { return this.servers.find((s) => s.role === r); }
 
-  private rejected(reason: 'token' | 'tooMany' | 'perAddress' | 'host'): void { this.servers[0]?.reject(reason); }
+  private rejected(reason: 'token' | 'backoff' | 'tooMany' | 'perAddress' | 'host'): void { this.servers[0]?.reject(reason); }
 
   /** The Host header names this server (not a rebinding attack's own name). */
   private hostOk(req: IncomingMessage): boolean {
@@ -142,6 +143,7 @@ export class WebHub {
     let started = false;
     const peer: Peer = {
       id: newPeerId(),
+      address: res.req.socket.remoteAddress ?? '',
       send: (msg) => {
         if (!started) { res.writeHead(200, { 'content-type': `multipart/x-mixed-replace; boundary=${boundary}`, 'cache-control': 'no-store' }); started = true; }
         const jpeg = msg.subarray(HEADER_BYTES);
@@ -171,18 +173,25 @@ export class WebHub {
     if (!this.hostOk(req)) { this.rejected('host'); return refuse('403 Forbidden', `Host "${req.headers.host ?? ''}" is not allowed`); }
     // The token is checked before the WebSocket exists, so nobody unauthenticated gets one (and
     // its message buffers); the page passes the one in its own address.
-    if (!tokenMatches(this.token, url.searchParams.get('token') ?? '')) { this.rejected('token'); return refuse('401 Unauthorized', 'missing or wrong token'); }
     const addr = req.socket.remoteAddress ?? '';
+    // The same per-address backoff as the TCP protocol's: one table, the first server's.
+    const backoff = this.servers[0]?.backoff;
+    const wait = this.token ? backoff?.blocked(addr) ?? 0 : 0;
+    if (wait) { this.rejected('backoff'); return refuse(`429 Too Many Requests\r\nretry-after: ${retryAfter(wait)}`, 'too many wrong tokens from this address'); }
+    const given = url.searchParams.get('token') ?? '';
+    if (!tokenMatches(this.token, given)) { if (given) backoff?.failure(addr); this.rejected('token'); return refuse('401 Unauthorized', 'missing or wrong token'); }
+    if (this.token) backoff?.success(addr);
     if (this.conns.size >= this.limits.maxConnections) { this.rejected('tooMany'); return refuse('503 Service Unavailable', 'too many connections'); }
     if ((this.perAddress.get(addr) ?? 0) >= this.limits.maxPerAddress) { this.rejected('perAddress'); return refuse('429 Too Many Requests', 'too many connections from this address'); }
     this.perAddress.set(addr, (this.perAddress.get(addr) ?? 0) + 1);
     socket.once('close', () => { const n = (this.perAddress.get(addr) ?? 1) - 1; if (n > 0) this.perAddress.set(addr, n); else this.perAddress.delete(addr); });
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connection(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connection(ws, addr));
   }
 
-  private connection(ws: WebSocket): void {
+  private connection(ws: WebSocket, address: string): void {
     const peer: Peer = {
       id: newPeerId(),
+      address,
       send: (msg) => ws.send(msg, { binary: true }),
       backlog: () => ws.bufferedAmount,
       // Close reasons are limited to 123 bytes by the WebSocket protocol.

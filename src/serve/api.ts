@@ -4,6 +4,7 @@
 // Bodies are capped before they are read, so a client cannot make the service buffer megabytes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tokenMatches } from '../net/token.ts';
+import { AuthBackoff, bearerToken, retryAfter } from '../net/auth-backoff.ts';
 import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
 import { pipelineRegistry } from '../trace/metrics.ts';
 import type { Service, StreamInfo } from './service.ts';
@@ -46,10 +47,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 export interface ApiServer { url: string; close(): Promise<void> }
 
-/** Authorization: Bearer TOKEN (only the header: a token in the URL would end up in logs). */
+/** Authorization: Bearer TOKEN, the scheme in any case (only the header: a token in the URL would end up in logs). */
 function tokenOk(req: IncomingMessage, token: string): boolean {
-  const h = req.headers.authorization ?? '';
-  return tokenMatches(token, h.startsWith('Bearer ') ? h.slice(7) : '');
+  return tokenMatches(token, bearerToken(req.headers.authorization));
 }
 
 function send(res: ServerResponse, status: number, body?: unknown): void {
@@ -150,6 +150,7 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
   /** Refusals by reason (auth, body, host, tooMany, perAddress), appended to /metrics. */
   const rejected = new Map<string, number>();
   const count = (reason: string) => rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
+  const backoff = new AuthBackoff();
   let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -162,7 +163,12 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
       Promise.resolve(service.list()).then((l) => send(res, h === 'ok' ? 200 : 503, { status: h, streams: l.length }), (e) => fail(res, e));
       return;
     }
-    if (!tokenOk(req, o.token)) { count('auth'); res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
+    // An address that keeps sending wrong tokens is refused for a while, unchecked (auth-backoff.ts).
+    const addr = req.socket.remoteAddress ?? '';
+    const wait = o.token ? backoff.blocked(addr) : 0;
+    if (wait) { count('backoff'); res.setHeader('retry-after', retryAfter(wait)); send(res, 429, { error: { code: 'SLUICE_ERR_AUTH', message: `too many wrong tokens from ${addr}; retry in ${retryAfter(wait)} s` } }); req.resume(); return; }
+    if (!tokenOk(req, o.token)) { count('auth'); if (req.headers.authorization) backoff.failure(addr); res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
+    if (o.token) backoff.success(addr);
     const one = /^\/v1\/streams\/([^/]+)$/.exec(path);
     const handle = async () => {
       if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: await service.list() });

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { tokenMatches } from '../net/token.ts';
+import { AuthBackoff, bearerToken, retryAfter } from '../net/auth-backoff.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pipeline } from '../core/pipeline.ts';
 import { pipelineDot } from '../core/dot.ts';
@@ -103,9 +104,9 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
 
 export interface MetricsServer { url: string; dashboard: string; close(): Promise<void> }
 
-function authorised(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  return tokenMatches(token, header.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? '');
+/** The token a request gives: `Authorization: Bearer` (the scheme in any case), else `?token=`. */
+function givenToken(req: IncomingMessage): string {
+  return bearerToken(req.headers.authorization) || (new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? '');
 }
 
 /** What the dashboard's event stream carries each second: the report plus raw busy time and queue depth. */
@@ -132,6 +133,7 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
   const registry = pipelineRegistry(pipeline);
   const rejected = new Counter({ name: 'sluice_metrics_rejected_total', help: 'Requests and connections this metrics server refused, by reason', labelNames: ['reason'], registers: [registry] });
   const token = o.token ?? '';
+  const backoff = new AuthBackoff();
   const page = readFileSync(PAGE);
   const streams = new Set<ServerResponse>();
   const tick = setInterval(() => {
@@ -147,7 +149,13 @@ export async function serveMetrics(pipeline: Pipeline, o: { host?: string; port:
     if (!hostOk(req)) { rejected.inc({ reason: 'host' }); res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host ?? ''}" is not allowed\n`); return; }
     const known = ['/metrics', '/', '/events', '/graph.svg'];
     if (!known.includes(path)) { res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; try ${known.join(' ')}\n`); return; }
-    if (!authorised(req, token)) { rejected.inc({ reason: 'token' }); res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
+    // An address that keeps sending wrong tokens is refused for a while, unchecked (auth-backoff.ts).
+    const addr = req.socket.remoteAddress ?? '';
+    const wait = token ? backoff.blocked(addr) : 0;
+    if (wait) { rejected.inc({ reason: 'backoff' }); res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': String(retryAfter(wait)) }).end(`too many wrong tokens from ${addr}; retry in ${retryAfter(wait)} s\n`); return; }
+    const given = givenToken(req);
+    if (!tokenMatches(token, given)) { rejected.inc({ reason: 'token' }); if (given || req.headers.authorization) backoff.failure(addr); res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('missing or wrong token\n'); return; }
+    if (token) backoff.success(addr);
     const fail = (e: Error) => { if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }); res.end(`${e.message}\n`); };
     if (path === '/metrics') {
       registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), fail);
