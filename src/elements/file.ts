@@ -60,8 +60,9 @@ export default defineElement({
         ctx.log.info(`wrote ${o.location} (${mux.packets} packets)`);
       },
       async stop() {
-        // After an error the file is still closed properly, with what was written so far.
-        await mux.close();
+        // After an error the file is still closed properly, with what was written so far (the
+        // error already reported is the one that counts: a second one closing is not news).
+        await mux.close().catch(() => {});
         enc?.close();
       },
     };

@@ -6,6 +6,7 @@ import { Dictionary, FormatContext, IOContext, Rational, type Frame as AVFrame, 
 import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
 import { resolve } from 'node:path';
 import { SluiceError, Err } from '../core/errors.ts';
+import { writeFailed } from '../core/files.ts';
 import type { EncodedStream } from './av.ts';
 
 export type Codec = 'h264' | 'mjpeg';
@@ -192,6 +193,7 @@ export class FileMuxer {
       st.timeBase = info.timeBase;
       st.avgFrameRate = new Rational(info.timeBase.den, info.timeBase.num);
       const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', flush_packets: '1' }) : null);
+      if (r === -28 || this.ioError() === -28) throw this.failed(-28);
       if (r < 0) throw new Err.MUX(`writing the ${this.format} header to ${this.path} failed (${r})`);
       this.stream = st;
       this.src = info;
@@ -200,8 +202,25 @@ export class FileMuxer {
     pkt.streamIndex = this.stream!.index;
     pkt.rescaleTs(this.src!.timeBase, this.stream!.timeBase);
     const r = await fc.interleavedWriteFrame(pkt);
+    // FFmpeg's buffered writes fail later and only mark the I/O context: without this check a
+    // full disk (or /dev/full) lost every packet and the run ended "successfully".
+    const io = this.ioError();
+    if (r === -28 || io === -28) throw this.failed(-28);
     if (r < 0) throw new Err.MUX(`writing to ${this.path} failed (${r})`);
+    if (io < 0) throw this.failed(io);
     this.packets++;
+  }
+
+  private ioError(): number { return this.io?.error ?? 0; }
+
+  /** The coded error for a failed write, saying what is left of the file. */
+  private failed(code: number): SluiceError {
+    const left = this.fragmented
+      ? 'the file plays up to its last complete fragment'
+      : this.format === 'mp4' || this.format === 'mov'
+        ? 'its index is written at the end, so this file does not play; fragmented=on keeps what was written playable'
+        : 'the file holds what was written before';
+    return writeFailed('', this.path, code, left);
   }
 
   /** Finish the file (trailer, index) so it plays. Safe to call twice. */
@@ -209,13 +228,17 @@ export class FileMuxer {
     const fc = this.fc;
     if (!fc) return;
     this.fc = null;
+    let r = 0;
     try {
-      if (this.headerWritten) await fc.writeTrailer();
+      if (this.headerWritten) r = await fc.writeTrailer();
+      if (r >= 0) r = this.ioError();
     } finally {
       // Detach pb before freeing: the context would otherwise close it a second time.
       fc.pb = null;
-      if (this.io) { await this.io.closep(); this.io = null; }
+      if (this.io) { const c = await this.io.closep(); if (r >= 0 && c < 0) r = c; this.io = null; }
       fc.freeContext();
     }
+    // The index (or the last fragment) did not reach the disk: the file is not what it seems.
+    if (r < 0) throw this.failed(r);
   }
 }
