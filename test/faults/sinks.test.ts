@@ -3,8 +3,10 @@
 // nothing written; and recordings killed with SIGKILL leave files that play.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { ASSETS, sluice } from '../helpers.ts';
+import { ASSETS, freePort, sluice, tmp } from '../helpers.ts';
 
 const MODEL = join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx');
 
@@ -38,4 +40,48 @@ test('--progress to a full disk: one warning, the run goes on and ends 0', { tim
   const r = await sluice(['launch', '-q', '--progress', '/dev/full', 'testsrc num-frames=40 width=160 height=120 live=true ! fakesink']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr.match(/warning: --progress \/dev\/full: ENOSPC/g)?.length, 1, r.stderr);
+});
+
+/** A TCP server that accepts and never answers (a mute broker); closed with its sockets. */
+async function muteServer() {
+  const held: Socket[] = [];
+  const s = createServer((c) => { held.push(c); c.on('error', () => {}); });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  return { port: (s.address() as { port: number }).port, close: () => { for (const c of held) c.destroy(); s.close(); } };
+}
+
+test('nats down or mute, redis mute: a warning while it plays and the undelivered messages counted and said (150 of 150 were lost in silence)', { timeout: 90_000 }, async () => {
+  const mute = await muteServer();
+  const down = await freePort();
+  try {
+    for (const sink of [`nats url=nats://127.0.0.1:${down}`, `nats url=nats://127.0.0.1:${mute.port}`, `redis url=redis://127.0.0.1:${mute.port}`]) {
+      const report = join(tmp(), 'r.json');
+      const r = await sluice(['launch', '-q', '--report', report, `testsrc num-frames=150 fps=50 live=true width=64 height=48 ! ${sink} drain-timeout=500`]);
+      assert.equal(r.code, 0, `${sink}: ${r.stderr}`);
+      assert.match(r.stderr, /warning: (nats|redis)0: (nats|redis):\/\/127\.0\.0\.1:\d+ took no message for 2 s: not connected/, sink);
+      assert.match(r.stderr, /warning: (nats|redis)0: 150 messages were not delivered to .* and are lost; 0 were sent/, sink);
+      const el = Object.values((JSON.parse(readFileSync(report, 'utf8')) as { elements: Record<string, { resolved?: Record<string, unknown> }> }).elements).at(-1)!;
+      assert.equal(el.resolved!.messagesUndelivered, 150, sink);
+      assert.equal(el.resolved!.messagesSent, 0, sink);
+    }
+  } finally {
+    mute.close();
+  }
+});
+
+test('a broker buffer is capped by bytes as well as by count: buffer-bytes drops the oldest before buffer= is reached', { timeout: 60_000 }, async () => {
+  const mute = await muteServer();
+  try {
+    const report = join(tmp(), 'r.json');
+    // ~320-byte lines, 20,000 bytes: about 60 fit; buffer=10000 (the count) is never reached.
+    const r = await sluice(['launch', '-q', '--report', report, `testsrc num-frames=150 fps=100 live=true width=64 height=48 ! redis url=redis://127.0.0.1:${mute.port} buffer-bytes=20000 drain-timeout=0`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /broker not connected: \d+ messages buffered \(buffer-bytes=20000\), dropping the oldest/);
+    const el = Object.values((JSON.parse(readFileSync(report, 'utf8')) as { elements: Record<string, { resolved?: Record<string, number> }> }).elements).at(-1)!;
+    const undelivered = el.resolved!.messagesUndelivered!;
+    assert.ok(undelivered > 20 && undelivered < 100, `${undelivered} messages held at the end`);
+    assert.equal(el.resolved!.messagesDropped, 150);
+  } finally {
+    mute.close();
+  }
 });
