@@ -72,6 +72,8 @@ export default defineElement({
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
+    // A file's length, for file's fragmented=auto (a long recording is written as fragments).
+    const declareDuration = () => { if (!live && !o.loop && src.expectedFrames > 0 && src.rate > 0) ctx.negotiation.set(`duration:${ctx.streamId}`, (o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate); };
     let src = make();
     let opened = false;
     let n = 0;
@@ -170,6 +172,7 @@ export default defineElement({
         try {
           await withView(src).open();
           opened = true;
+          declareDuration();
           opened_();
         } catch (e) {
           // A camera that is down at start waits like one that drops later (others keep going);

@@ -148,6 +148,9 @@ export function needsGlobalHeader(format: string): boolean {
   return v;
 }
 
+/** Longest fragment of a fragmented recording: what a kill -9 can lose at most. */
+export const FRAGMENT_US = 1_000_000;
+
 export class FileMuxer {
   private fc: FormatContext | null = null;
   private io: IOContext | null = null;
@@ -157,17 +160,23 @@ export class FileMuxer {
   private format: string;
   private headerWritten = false;
   private fragmented: boolean;
+  /** Decided when the header is written (the sources have opened by then and know their length). */
+  private decide: (() => boolean) | null;
   packets = 0;
 
   /**
    * `fragmented` (mp4/mov): a moov up front and a fragment per keyframe, so a killed process
    * leaves a file that plays up to its last fragment; otherwise the index is written at the end.
    */
-  constructor(location: string, format: string, fragmented = false) {
+  constructor(location: string, format: string, fragmented: boolean | (() => boolean) = false) {
     this.path = resolve(location);
     this.format = format;
-    this.fragmented = fragmented && (format === 'mp4' || format === 'mov');
+    this.decide = typeof fragmented === 'function' ? fragmented : null;
+    this.fragmented = fragmented === true && (format === 'mp4' || format === 'mov');
   }
+
+  /** Whether the file is written as fragments (known once the first packet is written). */
+  get isFragmented(): boolean { return this.fragmented; }
 
   async open(): Promise<void> {
     const fc = new FormatContext();
@@ -192,7 +201,11 @@ export class FileMuxer {
       st.codecpar.fromContext(info.codecContext);
       st.timeBase = info.timeBase;
       st.avgFrameRate = new Rational(info.timeBase.den, info.timeBase.num);
-      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', flush_packets: '1' }) : null);
+      if (this.decide) this.fragmented = this.decide() && (this.format === 'mp4' || this.format === 'mov');
+      // A fragment at each keyframe and at least every second (frag_duration, in µs): with
+      // keyframes alone, x264's default GOP of 250 kept a live recording's first 8 s in memory,
+      // and a kill -9 at 5 s left 773 bytes and no frame.
+      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', frag_duration: String(FRAGMENT_US), flush_packets: '1' }) : null);
       if (r === -28 || this.ioError() === -28) throw this.failed(-28);
       if (r < 0) throw new Err.MUX(`writing the ${this.format} header to ${this.path} failed (${r})`);
       this.stream = st;

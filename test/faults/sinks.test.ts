@@ -3,10 +3,12 @@
 // nothing written; and recordings killed with SIGKILL leave files that play.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { ASSETS, freePort, sluice, tmp } from '../helpers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ASSETS, ROOT, ffprobe, freePort, media, sluice, tmp } from '../helpers.ts';
 
 const MODEL = join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx');
 
@@ -84,4 +86,37 @@ test('a broker buffer is capped by bytes as well as by count: buffer-bytes drops
   } finally {
     mute.close();
   }
+});
+
+/** Start `launch -q PIPELINE`, SIGKILL it once `until()` holds (or after 20 s), resolve when it is gone. */
+async function killDuring(pipeline: string, until: () => boolean): Promise<void> {
+  const p = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'launch', '-q', pipeline], { stdio: 'ignore' });
+  const gone = new Promise<void>((r) => p.on('close', () => r()));
+  for (let i = 0; i < 400 && !until() && p.exitCode === null; i++) await sleep(50);
+  assert.equal(p.exitCode, null, 'still running when killed');
+  p.kill('SIGKILL');
+  await gone;
+}
+
+test('kill -9 at 5 s of a live recording with the default GOP (250): it plays up to the last second (773 bytes, 0 frames before)', { timeout: 60_000 }, async () => {
+  const out = join(tmp(), 'k.mp4');
+  const t0 = Date.now();
+  await killDuring(`testsrc live=true fps=30 width=320 height=240 ! encode preset=ultrafast ! file location=${out}`, () => Date.now() - t0 > 5000);
+  const probe = ffprobe(out);
+  // ~140 frames were made in those 5 s (less the start-up); fragments close at least every second.
+  assert.ok(probe.frames >= 90, `${probe.frames} frames play after the kill at 5 s`);
+  assert.ok(readFileSync(out).includes(Buffer.from('moof')), 'written as fragments');
+});
+
+test('kill -9 while recording a long file (139 s, not live): fragmented=auto wrote fragments, so it plays; a short one stays a standard mp4', { timeout: 60_000 }, async () => {
+  const out = join(tmp(), 'long.mp4');
+  await killDuring(`uri location=${media('one-by-one-person-detection.mp4')} ! file location=${out} preset=ultrafast`, () => existsSync(out) && statSync(out).size > 400_000);
+  const probe = ffprobe(out);
+  assert.ok(probe.frames >= 10, `${probe.frames} frames play after the kill`);
+  assert.ok(readFileSync(out).includes(Buffer.from('moof')), 'written as fragments');
+  const short = join(tmp(), 'short.mp4');
+  const r = await sluice(['launch', '-q', `uri location=${media('face-demographics-walking-and-pause.mp4')} ! file location=${short} preset=ultrafast`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(ffprobe(short).frames, 41);
+  assert.ok(!readFileSync(short).includes(Buffer.from('moof')), 'a 3.4 s file keeps its index at the end');
 });
