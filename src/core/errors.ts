@@ -15,6 +15,7 @@ export const ErrorCodes = {
   SLUICE_ERR_FILE_NOT_FOUND: 'input file does not exist',
   SLUICE_ERR_MEDIA_OPEN: 'media could not be opened',
   SLUICE_ERR_TIMEOUT: 'a network source did not answer in time',
+  SLUICE_ERR_STREAM_ENDED: 'a network source ended and is not reconnected',
   SLUICE_ERR_NO_VIDEO: 'input has no video stream',
   SLUICE_ERR_DECODE: 'decoding failed',
   SLUICE_ERR_ENCODE: 'encoding failed',

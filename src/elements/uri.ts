@@ -233,6 +233,15 @@ export default defineElement({
             if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
             return null;
           }
+          if (live && !o.reconnect && !stopping()) {
+            // A camera is not a file: its end is news. The only input ending is the run's error;
+            // one of several is a warning and the others go on (`full:<stream>`: one per source).
+            const sources = [...ctx.negotiation.keys()].filter((k) => k.startsWith('full:')).length;
+            const msg = `${where}: the network stream ended (${why}) after ${n} frames, and reconnect=false; set reconnect=true to wait for it to come back`;
+            if (sources <= 1) throw new Err.STREAM_ENDED(msg);
+            ctx.post({ type: 'warning', source: ctx.name, message: msg });
+            return null;
+          }
           if (stopping() || !(await recover(why))) return null;
         }
       },

@@ -4,11 +4,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ASSETS, ROOT, sluice, tmp } from '../helpers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { launch, type SluiceError } from '../../src/index.ts';
+import { ASSETS, ROOT, freePort, sluice, tmp } from '../helpers.ts';
 
 const BIN = join(ROOT, 'bin', 'sluice.js');
 const MODEL = join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx');
@@ -147,5 +149,63 @@ test('a mute RTSP server is a coded timeout naming the URL without its password,
     }
   } finally {
     srv.close();
+  }
+});
+
+/** GStreamer's RTSP server (test/fixtures) on a free port, serving /cam. */
+async function gstCamera(): Promise<{ port: number; proc: ReturnType<typeof spawn> }> {
+  const port = await freePort();
+  const proc = spawn('/usr/bin/python3', [join(ROOT, 'test', 'fixtures', 'gst-rtsp-camera.py'), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(50);
+  assert.match(out, /ready/, `camera did not start: ${out}`);
+  return { port, proc };
+}
+
+test('an RTSP camera that ends with reconnect=false: the only input is an error (exit 1, it was rc 0 in silence); one of several is a warning and the others go on', { timeout: 60_000 }, async () => {
+  for (const alone of [true, false]) {
+    const cam = await gstCamera();
+    let frames = 0;
+    const uri = `uri location=rtsp://127.0.0.1:${cam.port}/cam reconnect=false`;
+    const pipeline = alone ? `${uri} ! identity name=seen ! fakesink` : `${uri} ! m.  testsrc live=true fps=30 num-frames=150 width=64 height=48 ! m.  mux name=m ! fakesink`;
+    // The camera is killed once frames flow (polled through the progress blocks, one a second).
+    const run = runNode([BIN, 'launch', '-q', '--progress', '-', pipeline], {
+      onLine: (l) => { const m = /^frame=(\d+)/.exec(l); if (m) frames = Number(m[1]); },
+    });
+    for (let i = 0; i < 200 && frames < 10; i++) await sleep(50);
+    cam.proc.kill('SIGKILL');
+    const r = await run;
+    const said = /the network stream ended \(.*\) after \d+ frames, and reconnect=false; set reconnect=true/;
+    if (alone) {
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, new RegExp(`error: SLUICE_ERR_STREAM_ENDED: rtsp://127\\.0\\.0\\.1:${cam.port}/cam: ${said.source}`));
+    } else {
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, new RegExp(`warning: uri0: rtsp://127\\.0\\.0\\.1:${cam.port}/cam: ${said.source}`));
+    }
+  }
+});
+
+test('a 0-byte, truncated or non-ONNX model: SLUICE_ERR_MODEL naming the file and what is wrong (not "Cannot read properties of null")', { timeout: 30_000 }, async () => {
+  const dir = tmp();
+  const empty = join(dir, 'empty.onnx'), cut = join(dir, 'cut.onnx'), text = join(dir, 'text.onnx');
+  writeFileSync(empty, '');
+  writeFileSync(cut, readFileSync(MODEL).subarray(0, 5000));
+  writeFileSync(text, 'not a model\n'.repeat(100));
+  const cases: [string, RegExp][] = [
+    [empty, /is empty \(0 bytes\), not an ONNX model; download it again/],
+    [cut, /\(5000 bytes\) is not a readable ONNX model, truncated or another kind of file/],
+    [text, /\(1200 bytes\) is not a readable ONNX model, truncated or another kind of file/],
+  ];
+  for (const [file, why] of cases) {
+    await assert.rejects(launch(`testsrc num-frames=2 width=64 height=48 ! infer model=${file} ! fakesink`).run(), (e: SluiceError) => {
+      assert.equal(e.code, 'SLUICE_ERR_MODEL');
+      assert.ok(e.message.includes(file), e.message);
+      assert.match(e.message, why);
+      assert.doesNotMatch(e.message, /Cannot read properties/);
+      return true;
+    });
   }
 });
