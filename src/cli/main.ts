@@ -419,7 +419,7 @@ program.command('view').description('receive a display / StreamServer: show it i
       return;
     }
     const n = await view({ server: o.server, out: o.out, token, frames: Number(o.frames), seconds: Number(o.seconds), reconnect: !!o.reconnect, signal: stop.signal });
-    process.stderr.write(`wrote ${o.out} (${n} frames)\n`);
+    process.stderr.write(n > 0 ? `wrote ${o.out} (${n} frames)\n` : `no frames arrived: ${o.out} was not written\n`);
   });
 
 program.command('serve').description('run an analytics service: one pipeline whose streams are added and removed over a REST API (docs/serve.md)')

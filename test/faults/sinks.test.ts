@@ -120,3 +120,24 @@ test('kill -9 while recording a long file (139 s, not live): fragmented=auto wro
   assert.equal(ffprobe(short).frames, 41);
   assert.ok(!readFileSync(short).includes(Buffer.from('moof')), 'a 3.4 s file keeps its index at the end');
 });
+
+test('view --out that fails (wrong token) or receives nothing leaves no 0-byte file, and says so', { timeout: 60_000 }, async () => {
+  const { StreamServer } = await import('../../src/net/servers.ts');
+  const srv = new StreamServer({ token: 'right', quality: 8 });
+  const { port } = await srv.listen();
+  try {
+    const dir = tmp();
+    const refused = join(dir, 'refused.mp4'), idle = join(dir, 'idle.mp4');
+    const r = await sluice(['view', '--server', `127.0.0.1:${port}`, '--token', 'wrong', '--out', refused]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /SLUICE_ERR_AUTH/);
+    assert.ok(!existsSync(refused), 'no file after a refusal (it was a 0-byte one)');
+    // The right token, but the display sends no frame in that second.
+    const q = await sluice(['view', '--server', `127.0.0.1:${port}`, '--token', 'right', '--seconds', '1', '--out', idle]);
+    assert.equal(q.code, 0, q.stderr);
+    assert.match(q.stderr, /no frames arrived: .*idle\.mp4 was not written/);
+    assert.ok(!existsSync(idle));
+  } finally {
+    await srv.close();
+  }
+});
