@@ -70,7 +70,7 @@ test('a server that accepts and never answers: open times out with a coded error
     const t0 = Date.now();
     const r = await sluice(['launch', `uri location=rtsp://viewer:secret@127.0.0.1:${port}/x timeout=1000 reconnect=false ! fakesink`], { timeoutMs: 30_000 });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`SLUICE_ERR_MEDIA_OPEN: cannot open rtsp://viewer:\\*\\*\\*@127\\.0\\.0\\.1:${port}/x`));
+    assert.match(r.stderr, new RegExp(`SLUICE_ERR_TIMEOUT: cannot open rtsp://viewer:\\*\\*\\*@127\\.0\\.0\\.1:${port}/x: no complete answer within 1000 ms \\(timeout\\)`));
     assert.doesNotMatch(r.stderr, /secret/, 'the password is not printed');
     assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
     // Reconnecting forever: SIGINT still ends it promptly, with exit 0 (an EOS, not a crash).

@@ -64,6 +64,8 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   const progress = new Progress(pipeline);
   // --progress FILE|-: ffmpeg's machine-readable blocks, one a second and one at the end.
   const progressOut = opts.progress === '-' ? process.stdout : opts.progress ? createWriteStream(opts.progress) : null;
+  // A progress file that cannot be written (a full disk) is said once; it must not crash the run.
+  if (progressOut && progressOut !== process.stdout) progressOut.once('error', (e) => process.stderr.write(`warning: --progress ${opts.progress}: ${e.message}; progress is no longer written\n`));
   let ticks = 0;
   const off = pipeline.bus.on('stats', () => {
     const p = progress.sample();
@@ -97,7 +99,8 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   const endProgress = async () => {
     if (!progressOut) return;
     progressOut.write(Progress.block(progress.sample(), true));
-    if (progressOut !== process.stdout) await new Promise<void>((r) => (progressOut as ReturnType<typeof createWriteStream>).end(r));
+    const ws = progressOut as ReturnType<typeof createWriteStream>;
+    if (progressOut !== process.stdout && !ws.destroyed) await new Promise<void>((r) => ws.end(r));
   };
   try {
     const report = await pipeline.run();
@@ -418,7 +421,7 @@ program.command('view').description('receive a display / StreamServer: show it i
       return;
     }
     const n = await view({ server: o.server, out: o.out, token, frames: Number(o.frames), seconds: Number(o.seconds), reconnect: !!o.reconnect, signal: stop.signal });
-    process.stderr.write(`wrote ${o.out} (${n} frames)\n`);
+    process.stderr.write(n > 0 ? `wrote ${o.out} (${n} frames)\n` : `no frames arrived: ${o.out} was not written\n`);
   });
 
 program.command('serve').description('run an analytics service: one pipeline whose streams are added and removed over a REST API (docs/serve.md)')
@@ -537,6 +540,9 @@ try {
   if (isSluiceError(e)) {
     process.stderr.write(`error: ${e.format()}\n`);
     process.exitCode = 1;
+    // The same second as on success: a failed run's leftovers (a worker's timer, a socket) must
+    // not keep it alive either (an error while infer played took 31 s to exit).
+    setTimeout(() => process.exit(), 1000).unref();
   } else {
     process.stderr.write(`internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     // Worker threads or sockets of a half-torn-down pipeline must not keep a crashed CLI alive.

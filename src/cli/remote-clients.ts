@@ -1,5 +1,6 @@
 // Laptop-side CLI clients of the remote camera protocol: webcam-client streams a video file (as
 // a camera) to a netcam/WebcamServer; view receives a display/StreamServer and writes a file.
+import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, Err } from '../core/errors.ts';
@@ -187,6 +188,9 @@ export async function view(o: { server: string; out: string; token: string; fram
     await mux.close();
     enc.close();
     await codec.close();
+    // Nothing arrived (a refused token, a server that closed at once): no 0-byte file is left
+    // behind to be mistaken for a recording.
+    if (mux.packets === 0) rmSync(o.out, { force: true });
   }
   if (failure) throw failure;
   return n;

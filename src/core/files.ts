@@ -38,3 +38,16 @@ export function ensureParentDir(file: string, create: boolean, who: string): voi
 export function siblingModule(base: string, name: string): URL {
   return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
 }
+
+/**
+ * The coded error for a failed write to `file` by `who`: a full disk (ENOSPC, FFmpeg's -28)
+ * is SLUICE_ERR_NO_SPACE, anything else SLUICE_ERR_IO; both name the file.
+ */
+export function writeFailed(who: string, file: string, e: unknown, keeps = ''): SluiceError {
+  const code = typeof e === 'number' ? e : (e as NodeJS.ErrnoException)?.code;
+  const tail = keeps ? `; ${keeps}` : '';
+  const head = who ? `${who}: ` : '';
+  if (code === 'ENOSPC' || code === -28) return new Err.NO_SPACE(`${head}no space left on the device holding ${file}: free some space or write elsewhere${tail}`, { cause: e });
+  const why = typeof e === 'number' ? `FFmpeg error ${e}` : ((e as Error)?.message ?? String(e));
+  return new Err.IO(`${head}writing ${file} failed (${why})${tail}`, { cause: e });
+}

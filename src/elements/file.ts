@@ -14,9 +14,12 @@ const props = z.object({
   location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts)'),
   format: p.str('', 'container (mp4, matroska, avi, mpegts...); empty picks it from the file name'),
   createDirs: p.bool(false, 'create the folder of location when it does not exist'),
-  fragmented: p.enum(['auto', 'on', 'off'], 'auto', 'mp4/mov as fragments (one per keyframe) that play even if the process is killed; auto: on for live or endless sources'),
+  fragmented: p.enum(['auto', 'on', 'off'], 'auto', 'mp4/mov as fragments (at each keyframe and at least every second) that play even if the process is killed; auto: on for live or endless sources, and for sources longer than a minute'),
   ...encodeProps,
 });
+
+/** fragmented=auto: a source longer than this (seconds) is written as fragments. */
+const LONG_SOURCE_S = 60;
 
 export default defineElement({
   name: 'file',
@@ -30,7 +33,11 @@ export default defineElement({
     if (!o.location) throw new Err.PROPERTY('file needs location=PATH (e.g. location=out.mp4)');
     ensureParentDir(o.location, o.createDirs, ctx.name);
     const format = containerFor(o.location, o.format);
-    const mux = new FileMuxer(o.location, format, o.fragmented === 'on' || (o.fragmented === 'auto' && ctx.upstreamLive));
+    // A long finite source is fragmented too: a kill -9 (or a full disk) an hour into a standard
+    // mp4 leaves no index, so nothing plays. Sources declare their length (`duration:<stream>`
+    // in the negotiation table, seconds) once they have opened, before the first packet.
+    const long = () => [...ctx.negotiation].some(([k, v]) => k.startsWith('duration:') && typeof v === 'number' && v > LONG_SOURCE_S);
+    const mux = new FileMuxer(o.location, format, o.fragmented === 'on' ? true : o.fragmented === 'off' ? false : () => ctx.upstreamLive || long());
     let enc: VideoEncoder | null = null;
     const writeAll = async (packets: import('node-av/lib').Packet[]) => {
       for (const pkt of packets) {
@@ -60,8 +67,9 @@ export default defineElement({
         ctx.log.info(`wrote ${o.location} (${mux.packets} packets)`);
       },
       async stop() {
-        // After an error the file is still closed properly, with what was written so far.
-        await mux.close();
+        // After an error the file is still closed properly, with what was written so far (the
+        // error already reported is the one that counts: a second one closing is not news).
+        await mux.close().catch(() => {});
         enc?.close();
       },
     };

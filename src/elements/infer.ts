@@ -359,10 +359,15 @@ dynamic batch dimension take batch-size frames per call.`,
         // The model's own tensors decide the adapter and the pre-processing, compiled or not.
         let srcInfo;
         const modelBytes = readFileSync(model);
+        // An empty or cut-off download is the usual cause: say so, not the protobuf reader's
+        // internals ("Cannot read properties of null (reading 'initializer')" for 0 bytes).
+        const again = 'download it again (sluice models pull NAME) or check the path';
+        if (modelBytes.length === 0) throw new Err.MODEL(`${ctx.name}: ${model} is empty (0 bytes), not an ONNX model; ${again}`);
         try {
           srcInfo = modelInfoOf(decodeModel(modelBytes));
         } catch (e) {
-          throw new Err.MODEL(`${ctx.name}: ${model} is not a readable ONNX model: ${(e as Error).message}`, { cause: e });
+          const why = e instanceof TypeError ? 'it holds no model graph' : (e as Error).message;
+          throw new Err.MODEL(`${ctx.name}: ${model} (${modelBytes.length} bytes) is not a readable ONNX model, truncated or another kind of file (${why}); ${again}`, { cause: e });
         }
         adapter = o.adapter === 'auto' ? detectAdapter(srcInfo) : adapters[o.adapter]!;
         try {

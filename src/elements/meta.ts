@@ -3,7 +3,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { z } from 'zod';
-import { ensureParentDir } from '../core/files.ts';
+import { ensureParentDir, writeFailed } from '../core/files.ts';
 import { defineElement, joinSinkPads } from '../core/element.ts';
 import { releaseFrame, type Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
@@ -75,13 +75,27 @@ export default defineElement({
     let pending: string[] = [], pendingBytes = 0, flushQueued = false;
     let draining: Promise<unknown> | null = null;
     let writeError: unknown = null;
+    // A write can fail at any time (a full disk, /dev/full, a closed pipe), not only while waiting
+    // for 'drain': the stream's 'error' is always listened to (unheard, it crashed the process),
+    // and the first failure becomes a coded error that the next process() or flush() throws.
+    let failed: (e: unknown) => void = () => {};
+    const failure = new Promise<never>((_, rej) => { failed = rej; });
+    failure.catch(() => {});
+    const fail = (e: unknown) => {
+      if (writeError) return;
+      writeError = writeFailed(ctx.name, o.location === '-' ? 'standard output' : o.location, e);
+      failed(writeError);
+    };
+    let lastWrite: Promise<void> = Promise.resolve();
     const flushLines = async () => {
       if (draining) await draining;
-      if (!pending.length || !out) return;
+      if (!pending.length || !out || writeError) return;
       const text = pending.join('');
       pending = [];
       pendingBytes = 0;
-      if (!out.write(text)) { draining = once(out, 'drain'); await draining; draining = null; }
+      let ok = true;
+      lastWrite = new Promise<void>((r) => { ok = out.write(text, (e) => { if (e) fail(e); r(); }); });
+      if (!ok) { draining = Promise.race([once(out, 'drain'), failure]); try { await draining; } finally { draining = null; } }
     };
     return {
       // How much metadata went out, for reports and benchmarks (a detector's box count per frame).
@@ -94,6 +108,7 @@ export default defineElement({
           await once(ws, 'open');
           out = ws;
         }
+        out.on('error', fail);
       },
       async process(frame) {
         if (writeError) throw writeError;
@@ -108,13 +123,19 @@ export default defineElement({
         if (pendingBytes >= 65536) await flushLines();
         else if (!flushQueued) { flushQueued = true; setTimeout(() => { flushQueued = false; flushLines().catch((e) => { writeError ??= e; }); }, 10); }
       },
-      async flush() { await flushLines(); },
+      async flush() {
+        await flushLines();
+        // The last lines are on their way: an error writing them is this run's error too.
+        await lastWrite;
+        if (writeError) throw writeError;
+      },
       async stop() {
         await flushLines().catch(() => {});
         if (out && out !== process.stdout) {
           const ws = out as WriteStream;
-          if (!ws.closed) await new Promise<void>((r) => ws.end(r));
+          if (!ws.closed && !ws.destroyed) await new Promise<void>((r) => ws.end(r));
         }
+        if (out === process.stdout) out.off('error', fail);
       },
     };
   },

@@ -177,6 +177,8 @@ visible is the fraction of the box not hidden by others.`,
       }
     };
     paint();
+    // Its length, for file's fragmented=auto (a long recording is written as fragments).
+    if (!o.live && o.numFrames >= 0 && o.fps > 0) ctx.negotiation.set(`duration:${ctx.streamId}`, o.numFrames / o.fps);
     return {
       async produce() {
         if (o.numFrames >= 0 && n >= o.numFrames) return null;

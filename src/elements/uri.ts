@@ -87,6 +87,8 @@ export default defineElement({
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
+    // A file's length, for file's fragmented=auto (a long recording is written as fragments).
+    const declareDuration = () => { if (!live && !o.loop && src.expectedFrames > 0 && src.rate > 0) ctx.negotiation.set(`duration:${ctx.streamId}`, (o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate); };
     let src = make();
     let opened = false;
     let n = 0;
@@ -188,6 +190,7 @@ export default defineElement({
         try {
           await withView(src).open();
           opened = true;
+          declareDuration();
           opened_();
         } catch (e) {
           // A camera that is down at start waits like one that drops later (others keep going);
@@ -263,6 +266,15 @@ export default defineElement({
           if (!live) {
             const lost = src.framesLost;
             if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
+            return null;
+          }
+          if (live && !o.reconnect && !stopping()) {
+            // A camera is not a file: its end is news. The only input ending is the run's error;
+            // one of several is a warning and the others go on (`full:<stream>`: one per source).
+            const sources = [...ctx.negotiation.keys()].filter((k) => k.startsWith('full:')).length;
+            const msg = `${where}: the network stream ended (${why}) after ${n} frames, and reconnect=false; set reconnect=true to wait for it to come back`;
+            if (sources <= 1) throw new Err.STREAM_ENDED(msg);
+            ctx.post({ type: 'warning', source: ctx.name, message: msg });
             return null;
           }
           if (stopping() || !(await recover(why))) return null;

@@ -115,7 +115,11 @@ export class SessionPool {
       // inside onnxruntime's run aborts the whole process (a C++ exception thrown into a dying
       // environment: "terminate called after throwing an instance of 'Napi::Error'"), so the
       // run is waited for; only one stuck for CLOSE_WAIT_MS is cut off.
-      try { await Promise.race([w.request({ type: 'close' }), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]); } catch { /* closing anyway */ }
+      // The timer is cleared once the close is answered (and unref'd meanwhile): a pending one
+      // kept the process alive for 30 s after the pipeline had ended.
+      let timer: NodeJS.Timeout | undefined;
+      const cutOff = new Promise((r) => { timer = setTimeout(r, CLOSE_WAIT_MS); timer.unref(); });
+      try { await Promise.race([w.request({ type: 'close' }), cutOff]); } catch { /* closing anyway */ } finally { clearTimeout(timer); }
       await w.worker.terminate();
     }));
   }

@@ -4,7 +4,7 @@
 // post-processing (the cuvid decoders' resize) and only the small frame crosses PCIe.
 import { existsSync } from 'node:fs';
 import { Decoder, Demuxer, DeviceAPI, HardwareContext } from 'node-av/api';
-import { Codec, Frame, Log, avGetCodecName } from 'node-av/lib';
+import { Codec, FormatContext, Frame, Log, avGetCodecName } from 'node-av/lib';
 import { AV_HWDEVICE_TYPE_CUDA, AV_LOG_ERROR, AV_LOG_QUIET } from 'node-av/constants';
 import type { Frame as AVFrame, Packet } from 'node-av/lib';
 
@@ -92,6 +92,48 @@ export interface SourceFrame {
  * network open is tried in slices of at most this long: Ctrl-C waits for one slice at most.
  */
 const OPEN_SLICE_MS = 1000;
+
+/**
+ * Demuxer.open keeps its FormatContext to itself until the open is done, and FFmpeg's open
+ * (and the stream probing after it) blocks a libuv thread for as long as a server keeps
+ * sending: an RTSP answer with `Content-Length: 99999999` trickled forever never times out.
+ * A thread stuck there also keeps the process from exiting (exit joins libuv's threads), so the
+ * context is caught as Demuxer.open hands it to openInput (synchronously, in the same call), and
+ * interrupted (FFmpeg's interrupt callback) on Ctrl-C/stop or at the open's deadline.
+ */
+let catchContext: ((fc: FormatContext) => void) | null = null;
+const openInput = FormatContext.prototype.openInput;
+FormatContext.prototype.openInput = function (this: FormatContext, ...args: Parameters<typeof openInput>) {
+  const c = catchContext;
+  catchContext = null;
+  // The interrupt callback is installed on a context allocated here; one FFmpeg allocates
+  // inside avformat_open_input (Demuxer.open's way for a URL) has none.
+  if (c) { this.allocContext(); c(this); }
+  return openInput.apply(this, args);
+};
+
+/** Demuxer.open, interrupted when `signal` aborts or after `deadlineMs` (0: none); `late()` tells whether the deadline struck. */
+async function openInterruptible(loc: string, options: Record<string, string>, signal: AbortSignal | undefined, deadlineMs: number): Promise<{ demuxer: Demuxer | null; error: unknown; late: boolean }> {
+  let fc: FormatContext | null = null;
+  let late = false;
+  const stop = () => { try { fc?.interrupt(); } catch { /* already closed */ } };
+  const timer = deadlineMs > 0 ? setTimeout(() => { late = true; stop(); }, deadlineMs) : undefined;
+  timer?.unref();
+  signal?.addEventListener('abort', stop, { once: true });
+  catchContext = (c) => { fc = c; };
+  try {
+    const p = Demuxer.open(loc, { options: options as never, signal });
+    catchContext = null;
+    return { demuxer: await p, error: null, late };
+  } catch (e) {
+    return { demuxer: null, error: e, late };
+  } finally {
+    catchContext = null;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
+    fc = null;
+  }
+}
 
 export interface Decoded {
   av: AVFrame;
@@ -217,15 +259,21 @@ export class VideoSource extends StreamInfo {
       // An expected timeout of one slice is not worth FFmpeg's message; the last one is ours.
       const quiet = this.opts.quiet || total > 0;
       if (quiet) Log.setLevel(AV_LOG_QUIET);
+      const t1 = Date.now();
       try {
         this.opts.signal?.throwIfAborted();
-        this.demuxer = await Demuxer.open(loc, { options: options as never, signal: this.opts.signal });
-        break;
-      } catch (e) {
-        const msg = (e as Error).message;
-        const timedOut = /timed out|ETIMEDOUT/i.test(msg);
-        if (total > 0 && timedOut && Date.now() - t0 < total && !this.opts.signal?.aborted) continue;
-        throw new Err.MEDIA_OPEN(`cannot open ${redact(loc)}: ${timedOut && total > 0 ? `no answer within ${total} ms (timeout)` : msg}`, { cause: e });
+        // The hard stop has a grace past `timeout`: probing a real camera's stream on a busy box
+        // can take longer than its answers do, and only a server that never finishes is cut.
+        const hard = total > 0 ? 2 * total + 1000 : 0;
+        const r = await openInterruptible(loc, options, this.opts.signal, hard > 0 ? Math.max(1, hard - (t1 - t0)) : 0);
+        if (r.demuxer) { this.demuxer = r.demuxer; break; }
+        const msg = (r.error as Error).message;
+        // A mute RTSP server makes FFmpeg give up with "Invalid data found" once its socket
+        // timeout passes: an attempt that used its whole slice timed out, whatever it says.
+        const timedOut = r.late || /timed out|ETIMEDOUT/i.test(msg) || (slice > 0 && Date.now() - t1 >= slice * 0.9 && !this.opts.signal?.aborted);
+        if (total > 0 && timedOut && !r.late && Date.now() - t0 < total && !this.opts.signal?.aborted) continue;
+        if (timedOut && total > 0) throw new Err.TIMEOUT(`cannot open ${redact(loc)}: no complete answer within ${r.late ? hard : total} ms (timeout); check that the camera is up and serves this path, or raise timeout=`, { cause: r.error });
+        throw new Err.MEDIA_OPEN(`cannot open ${redact(loc)}: ${msg}`, { cause: r.error });
       } finally {
         if (quiet) Log.setLevel(AV_LOG_ERROR);
       }

@@ -6,6 +6,7 @@ import { Dictionary, FormatContext, IOContext, Rational, type Frame as AVFrame, 
 import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
 import { resolve } from 'node:path';
 import { SluiceError, Err } from '../core/errors.ts';
+import { writeFailed } from '../core/files.ts';
 import { pixFmtName, type EncodedStream } from './av.ts';
 import { Scaler } from './scale.ts';
 
@@ -184,6 +185,9 @@ export function needsGlobalHeader(format: string): boolean {
   return v;
 }
 
+/** Longest fragment of a fragmented recording: what a kill -9 can lose at most. */
+export const FRAGMENT_US = 1_000_000;
+
 export class FileMuxer {
   private fc: FormatContext | null = null;
   private io: IOContext | null = null;
@@ -193,17 +197,23 @@ export class FileMuxer {
   private format: string;
   private headerWritten = false;
   private fragmented: boolean;
+  /** Decided when the header is written (the sources have opened by then and know their length). */
+  private decide: (() => boolean) | null;
   packets = 0;
 
   /**
    * `fragmented` (mp4/mov): a moov up front and a fragment per keyframe, so a killed process
    * leaves a file that plays up to its last fragment; otherwise the index is written at the end.
    */
-  constructor(location: string, format: string, fragmented = false) {
+  constructor(location: string, format: string, fragmented: boolean | (() => boolean) = false) {
     this.path = resolve(location);
     this.format = format;
-    this.fragmented = fragmented && (format === 'mp4' || format === 'mov');
+    this.decide = typeof fragmented === 'function' ? fragmented : null;
+    this.fragmented = fragmented === true && (format === 'mp4' || format === 'mov');
   }
+
+  /** Whether the file is written as fragments (known once the first packet is written). */
+  get isFragmented(): boolean { return this.fragmented; }
 
   async open(): Promise<void> {
     const fc = new FormatContext();
@@ -228,7 +238,12 @@ export class FileMuxer {
       st.codecpar.fromContext(info.codecContext);
       st.timeBase = info.timeBase;
       st.avgFrameRate = new Rational(info.timeBase.den, info.timeBase.num);
-      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', flush_packets: '1' }) : null);
+      if (this.decide) this.fragmented = this.decide() && (this.format === 'mp4' || this.format === 'mov');
+      // A fragment at each keyframe and at least every second (frag_duration, in µs): with
+      // keyframes alone, x264's default GOP of 250 kept a live recording's first 8 s in memory,
+      // and a kill -9 at 5 s left 773 bytes and no frame.
+      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', frag_duration: String(FRAGMENT_US), flush_packets: '1' }) : null);
+      if (r === -28 || this.ioError() === -28) throw this.failed(-28);
       if (r < 0) throw new Err.MUX(`writing the ${this.format} header to ${this.path} failed (${r})`);
       this.stream = st;
       this.src = info;
@@ -237,8 +252,25 @@ export class FileMuxer {
     pkt.streamIndex = this.stream!.index;
     pkt.rescaleTs(this.src!.timeBase, this.stream!.timeBase);
     const r = await fc.interleavedWriteFrame(pkt);
+    // FFmpeg's buffered writes fail later and only mark the I/O context: without this check a
+    // full disk (or /dev/full) lost every packet and the run ended "successfully".
+    const io = this.ioError();
+    if (r === -28 || io === -28) throw this.failed(-28);
     if (r < 0) throw new Err.MUX(`writing to ${this.path} failed (${r})`);
+    if (io < 0) throw this.failed(io);
     this.packets++;
+  }
+
+  private ioError(): number { return this.io?.error ?? 0; }
+
+  /** The coded error for a failed write, saying what is left of the file. */
+  private failed(code: number): SluiceError {
+    const left = this.fragmented
+      ? 'the file plays up to its last complete fragment'
+      : this.format === 'mp4' || this.format === 'mov'
+        ? 'its index is written at the end, so this file does not play; fragmented=on keeps what was written playable'
+        : 'the file holds what was written before';
+    return writeFailed('', this.path, code, left);
   }
 
   /** Finish the file (trailer, index) so it plays. Safe to call twice. */
@@ -246,13 +278,17 @@ export class FileMuxer {
     const fc = this.fc;
     if (!fc) return;
     this.fc = null;
+    let r = 0;
     try {
-      if (this.headerWritten) await fc.writeTrailer();
+      if (this.headerWritten) r = await fc.writeTrailer();
+      if (r >= 0) r = this.ioError();
     } finally {
       // Detach pb before freeing: the context would otherwise close it a second time.
       fc.pb = null;
-      if (this.io) { await this.io.closep(); this.io = null; }
+      if (this.io) { const c = await this.io.closep(); if (r >= 0 && c < 0) r = c; this.io = null; }
       fc.freeContext();
     }
+    // The index (or the last fragment) did not reach the disk: the file is not what it seems.
+    if (r < 0) throw this.failed(r);
   }
 }

@@ -10,6 +10,7 @@ import { Outbox, subjectFor, type OutboxClient } from './outbox.ts';
 
 export const brokerProps = {
   buffer: p.int(10000, 'messages held while the broker is slow or away; then the oldest are dropped (counted)', { min: 1 }),
+  bufferBytes: p.int(32 << 20, 'bytes of messages held while the broker is slow or away (whichever of buffer and this is reached first); then the oldest are dropped (counted)', { min: 1024 }),
   inflight: p.int(64, 'sends awaiting the broker\'s answer at once', { min: 1, max: 4096 }),
   drainTimeout: p.int(2000, 'at end of stream, milliseconds to wait for buffered messages to go out', { min: 0 }),
 };
@@ -44,7 +45,7 @@ export function brokerSink<S extends z.ZodRawShape>(spec: Spec<S>): ElementDef {
     doc: `${spec.doc}\nThe payload is the meta element's JSON line (docs/metadata.md); {stream} in the ${spec.subjectProp.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is the stream's id. Sending never blocks the video: a bounded buffer (buffer=N) drops its oldest message when full, counted as messagesDropped in the report and --metrics.`,
     create(o, ctx) {
       const opts = o as never as z.output<z.ZodObject<S & typeof brokerProps>> & Record<string, unknown>;
-      const common = o as never as { buffer: number; inflight: number; drainTimeout: number };
+      const common = o as never as { buffer: number; bufferBytes: number; inflight: number; drainTimeout: number };
       let client: BrokerClient | null = null;
       let box: Outbox | null = null;
       return {
@@ -56,7 +57,7 @@ export function brokerSink<S extends z.ZodRawShape>(spec: Spec<S>): ElementDef {
             if (!spec.schemes.includes(scheme)) throw new Err.PROPERTY(`${ctx.name}: url must be ${spec.schemes.map((s) => `${s}://HOST:PORT`).join(' or ')}${spec.urlList ? ', or several separated by commas' : ''} (got "${url}")`);
           }
           client = await spec.connect(opts, ctx, () => box?.poke());
-          box = new Outbox(client, ctx, { capacity: common.buffer, inflight: common.inflight });
+          box = new Outbox(client, ctx, { capacity: common.buffer, maxBytes: common.bufferBytes, inflight: common.inflight, where: String(opts.url).replace(/\/\/[^@/]*@/, '//') });
         },
         process(frame) {
           const label = ctx.streamLabel(frame.stream);

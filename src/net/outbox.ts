@@ -12,13 +12,18 @@ export interface OutboxClient {
   send(m: Message): Promise<void>;
 }
 
+/** A broker that has taken nothing for this long while messages wait is reported (down, mute or stuck). */
+const STALL_WARN_MS = 2000;
+
 export class Outbox {
   private queue: Message[] = [];
+  /** Bytes of the buffered messages' payloads and subjects (UTF-16 length: what the heap holds, about). */
+  private bytes = 0;
   private head = 0;
   private inflight = 0;
   private wake: (() => void) | null = null;
   private closed = false;
-  private lastWarn = 0;
+  private lastWarn = -Infinity;
   /** After a failed send, wait a little before the next (no hot loop against a broken broker). */
   private pauseUntil = 0;
   private pump: Promise<void>;
@@ -28,29 +33,43 @@ export class Outbox {
   private client: OutboxClient;
   private ctx: ElementContext;
   private capacity: number;
+  private maxBytes: number;
   private maxInflight: number;
+  /** When the broker last took a message (or the outbox started); and whether this stall was said. */
+  private progressAt = performance.now();
+  private stallWarned = false;
+  private where: string;
 
-  constructor(client: OutboxClient, ctx: ElementContext, o: { capacity: number; inflight: number }) {
+  constructor(client: OutboxClient, ctx: ElementContext, o: { capacity: number; inflight: number; maxBytes?: number; where?: string }) {
     this.client = client;
     this.ctx = ctx;
     this.capacity = o.capacity;
+    this.maxBytes = o.maxBytes ?? Infinity;
     this.maxInflight = o.inflight;
+    this.where = o.where ?? 'the broker';
     this.pump = this.run();
   }
 
   get buffered(): number { return this.queue.length - this.head; }
 
-  /** Append; drops the oldest message when full. Never waits. */
+  private static size(m: Message): number { return m.payload.length + m.subject.length + m.id.length; }
+
+  /** Append; drops the oldest messages while over the count or the byte cap. Never waits. */
   put(m: Message): void {
-    if (this.buffered >= this.capacity) {
+    const size = Outbox.size(m);
+    // By count and by bytes: 10,000 lines of 13.7 KB to a mute broker held 460 MB with a count alone.
+    while (this.buffered > 0 && (this.buffered >= this.capacity || this.bytes + size > this.maxBytes)) {
+      this.bytes -= Outbox.size(this.queue[this.head]!);
       this.head++;
       this.dropped++;
       const now = performance.now();
       if (now - this.lastWarn > 5000) {
         this.lastWarn = now;
-        this.ctx.post({ type: 'warning', source: this.ctx.name, message: `broker ${this.client.ready() ? 'too slow' : 'not connected'}: ${this.buffered} messages buffered (buffer=${this.capacity}), dropping the oldest (${this.dropped} so far)` });
+        const cap = this.buffered + 1 >= this.capacity ? `buffer=${this.capacity}` : `buffer-bytes=${this.maxBytes}`;
+        this.ctx.post({ type: 'warning', source: this.ctx.name, message: `broker ${this.client.ready() ? 'too slow' : 'not connected'}: ${this.buffered} messages buffered (${cap}), dropping the oldest (${this.dropped} so far)` });
       }
     }
+    this.bytes += size;
     this.queue.push(m);
     // Compact now and then rather than shift() per message.
     if (this.head > 1024 && this.head * 2 > this.queue.length) { this.queue = this.queue.slice(this.head); this.head = 0; }
@@ -64,21 +83,41 @@ export class Outbox {
     w?.();
   }
 
+  /**
+   * A broker that is down, or up but mute (it accepted the connection and answers nothing), takes
+   * no message: say so once per stall, as a dropped MQTT connection does (NATS waiting for its
+   * first connection and a mute Redis were silent, and every message was lost unseen).
+   */
+  private checkStall(): void {
+    if (this.buffered === 0 && this.inflight === 0) { this.progressAt = performance.now(); return; }
+    const ms = performance.now() - this.progressAt;
+    if (this.stallWarned || ms < STALL_WARN_MS) return;
+    this.stallWarned = true;
+    const why = this.client.ready() ? `connected but not answering (${this.inflight} sends unanswered)` : 'not connected';
+    this.ctx.post({ type: 'warning', source: this.ctx.name, message: `${this.where} took no message for ${Math.round(ms / 1000)} s: ${why}; ${this.buffered} messages buffered, the oldest are dropped when the buffer is full` });
+  }
+
   private async run(): Promise<void> {
     while (!this.closed) {
+      this.checkStall();
       if (this.buffered === 0 || this.inflight >= this.maxInflight || !this.client.ready() || performance.now() < this.pauseUntil) {
         // Woken by put()/poke(); a not-yet-connected client is polled (libraries differ in events).
         await new Promise<void>((r) => { this.wake = r; setTimeout(r, 100).unref(); });
         continue;
       }
       const m = this.queue[this.head++]!;
+      this.bytes -= Outbox.size(m);
       this.inflight++;
-      this.client.send(m).then(() => { this.sent++; }, (e: Error) => {
+      this.client.send(m).then(() => {
+        this.sent++;
+        this.progressAt = performance.now();
+        if (this.stallWarned) { this.stallWarned = false; this.ctx.post({ type: 'warning', source: this.ctx.name, message: `${this.where} takes messages again` }); }
+      }, (e: Error) => {
         // A send that failed while connected (no JetStream stream, a dropped socket) goes back
         // to the front, unless newer messages already filled the buffer.
         this.failed++;
         this.pauseUntil = performance.now() + 250;
-        if (this.buffered < this.capacity) { this.queue.splice(this.head, 0, m); } else this.dropped++;
+        if (this.buffered < this.capacity && this.bytes + Outbox.size(m) <= this.maxBytes) { this.queue.splice(this.head, 0, m); this.bytes += Outbox.size(m); } else this.dropped++;
         const now = performance.now();
         if (now - this.lastWarn > 5000) { this.lastWarn = now; this.ctx.post({ type: 'warning', source: this.ctx.name, message: `publishing to ${m.subject} failed: ${e.message}; retrying` }); }
       }).finally(() => { this.inflight--; this.poke(); });
@@ -92,10 +131,24 @@ export class Outbox {
     this.closed = true;
     this.poke();
     await this.pump;
+    // What never went out is lost: counted and said (it used to show only in --report).
+    const left = this.buffered + this.inflight;
+    if (left > 0 && !this.drained) {
+      this.drained = true;
+      this.dropped += this.buffered;
+      this.unsent = left;
+      this.queue = [];
+      this.head = 0;
+      this.bytes = 0;
+      this.ctx.post({ type: 'warning', source: this.ctx.name, message: `${left} messages were not delivered to ${this.where} (${this.client.ready() ? 'it did not answer' : 'not connected'}) and are lost; ${this.sent} were sent` });
+    }
   }
+  private drained = false;
+  /** Messages still buffered or unanswered when the outbox closed. */
+  private unsent = 0;
 
   stats() {
-    return { messagesSent: this.sent, messagesDropped: this.dropped, messagesBuffered: this.buffered, sendFailures: this.failed, connected: this.client.ready() };
+    return { messagesSent: this.sent, messagesDropped: this.dropped, messagesBuffered: this.buffered, messagesUndelivered: this.unsent, bytesBuffered: this.bytes, sendFailures: this.failed, connected: this.client.ready() };
   }
 }
 

@@ -43,6 +43,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   SLUICE_ERR_AUTH: 401, SLUICE_ERR_NOT_FOUND: 404, SLUICE_ERR_CONFLICT: 409,
   SLUICE_ERR_FILE_NOT_FOUND: 422, SLUICE_ERR_MEDIA_OPEN: 422, SLUICE_ERR_NO_VIDEO: 422, SLUICE_ERR_SAME_FILE: 422,
   SLUICE_ERR_STATE: 503,
+  // A camera that did not answer in time: the request is fine, the source is not (as MEDIA_OPEN).
+  SLUICE_ERR_TIMEOUT: 422,
 };
 
 export interface ApiServer { url: string; close(): Promise<void> }
