@@ -41,12 +41,14 @@ export function sourcePolicy(o: { schemes?: string[]; dirs?: string[]; localHttp
   const dirs: string[] = [];
   for (const d of o.dirs ?? []) {
     const abs = resolve(o.base ?? process.cwd(), d);
+    let why = '';
     try {
-      if (!statSync(abs).isDirectory()) throw new Error('not a directory');
-      dirs.push(realpathSync(abs));
+      if (statSync(abs).isDirectory()) dirs.push(realpathSync(abs));
+      else why = 'not a directory';
     } catch (e) {
-      throw new Err.PROPERTY(`--allow-dir ${d}: ${abs} is not a readable folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give a folder that exists`);
+      why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     }
+    if (why) throw new Err.PROPERTY(`--allow-dir ${d}: ${abs} is not a readable folder (${why}); give a folder that exists`);
   }
   const schemes = (o.schemes?.length ? o.schemes : DEFAULT_SCHEMES).map((s) => s.toLowerCase().replace(/:$/, ''));
   for (const s of schemes) if (!/^[a-z][a-z0-9+.-]*$/.test(s) || s === 'file') throw new Err.PROPERTY(`--allow-scheme ${s}: give a URL scheme such as rtsp or https (local files are allowed with --allow-dir)`);
