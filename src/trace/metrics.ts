@@ -26,23 +26,26 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
     new Counter({ name, help, labelNames: labels, registers: [registry], collect() { this.reset(); each((n, l) => this.inc(l, value(n))); } });
   const gauge = (name: string, help: string, value: (n: Pipeline['nodes'][number]) => number | null) =>
     new Gauge({ name, help, labelNames: labels, registers: [registry], collect() { this.reset(); each((n, l) => { const v = value(n); if (v !== null) this.set(l, v); }); } });
+  /** Quantiles (seconds) of a per-element histogram kept in ms. */
+  const quantiles = (name: string, help: string, qs: number[], hist: (n: Pipeline['nodes'][number]) => { count: number; quantile(q: number): number }) =>
+    new Gauge({
+      name, help, labelNames: [...labels, 'quantile'], registers: [registry],
+      collect() {
+        this.reset();
+        each((n, l) => {
+          const h = hist(n);
+          if (h.count === 0) return;
+          for (const q of qs) this.set({ ...l, quantile: String(q) }, h.quantile(q) / 1000);
+        });
+      },
+    });
   counter('sluice_element_frames_in_total', 'Frames an element received', (n) => n.stats.framesIn);
   counter('sluice_element_frames_out_total', 'Frames an element pushed downstream', (n) => n.stats.framesOut);
   counter('sluice_element_busy_seconds_total', 'Time inside process/produce minus time waiting for downstream space; rate() is the busy fraction', (n) => n.stats.busyMs / 1000);
   counter('sluice_element_dropped_total', 'Frames dropped by an element or its leaky input queue', (n) => n.stats.dropped + (n.channel?.dropped ?? 0));
   counter('sluice_element_dropped_late_total', 'Live frames an element dropped because they would reach a sink later than max-latency', (n) => n.droppedLate);
-  new Gauge({
-    name: 'sluice_element_since_capture_seconds', help: 'Age since capture of the live frames reaching an element (quantiles over the run); at a sink, to its hand-off',
-    labelNames: [...labels, 'quantile'], registers: [registry],
-    collect() {
-      this.reset();
-      each((n, l) => {
-        const h = n.def.kind === 'sink' && n.endToEnd.count > 0 ? n.endToEnd : n.sinceCapture;
-        if (h.count === 0) return;
-        for (const q of [0.5, 0.99]) this.set({ ...l, quantile: String(q) }, h.quantile(q) / 1000);
-      });
-    },
-  });
+  quantiles('sluice_element_since_capture_seconds', 'Age since capture of the live frames reaching an element (quantiles over the run); at a sink, to its hand-off', [0.5, 0.99],
+    (n) => (n.def.kind === 'sink' && n.endToEnd.count > 0 ? n.endToEnd : n.sinceCapture));
   new Counter({
     name: 'sluice_stream_dropped_total', help: 'Frames of a live stream dropped, by reason (late: past max-latency)',
     labelNames: ['stream', 'reason'], registers: [registry],
@@ -54,17 +57,7 @@ export function pipelineRegistry(pipeline: Pipeline): Registry {
   gauge('sluice_element_queue_depth', 'Frames waiting in the element\'s input queue now', (n) => n.channel ? n.channel.length : null);
   gauge('sluice_element_queue_capacity', 'Size of the element\'s input queue', (n) => n.channel ? n.channel.capacity : null);
   gauge('sluice_element_queue_high_water', 'Most frames ever waiting in the element\'s input queue', (n) => n.channel ? n.channel.highWater : null);
-  new Gauge({
-    name: 'sluice_element_latency_seconds', help: 'Per-frame service time of an element (quantiles over the run)',
-    labelNames: [...labels, 'quantile'], registers: [registry],
-    collect() {
-      this.reset();
-      each((n, l) => {
-        if (n.stats.latency.count === 0) return;
-        for (const q of [0.5, 0.9, 0.99]) this.set({ ...l, quantile: String(q) }, n.stats.latency.quantile(q) / 1000);
-      });
-    },
-  });
+  quantiles('sluice_element_latency_seconds', 'Per-frame service time of an element (quantiles over the run)', [0.5, 0.9, 0.99], (n) => n.stats.latency);
   // What an element resolved at start (infer: provider, batch, compiled or why not), as labels
   // of a constant 1 (Prometheus' "info" idiom); its numbers as their own series.
   new Gauge({
