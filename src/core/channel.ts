@@ -56,6 +56,10 @@ export class Channel<T> {
 
   get length(): number { return this.items.length - this.head; }
   get isClosed(): boolean { return this.closed; }
+  /** The queued items, oldest first (a copy: for choosing what evictStale removes). */
+  peekAll(): T[] { return this.items.slice(this.head); }
+  /** Whether a push would wait now (or be dropped by a leaky policy). */
+  get isFull(): boolean { return !this.waitingPop && this.full(); }
 
   /** Resolves once the item is queued (or dropped by a leaky policy). */
   async push(item: T): Promise<void> {

@@ -60,6 +60,10 @@ export interface ElementContext {
   post(msg: BusMessage): void;
   /** True once EOS was requested (Ctrl-C): live sources should stop producing. */
   readonly eosRequested: boolean;
+  /** Live sources: this stream's latency budget in ms (max-latency; 0: none). */
+  readonly latencyBudget: number;
+  /** Live sources: count `n` frames of this stream that never became frames (skipped before decode), by reason. */
+  countDropped(reason: string, n?: number): void;
 }
 
 export interface ElementImpl {

@@ -37,8 +37,11 @@ export type DropReasons = Record<string, number>;
 export class DropLedger {
   readonly byStream = new Map<number, DropReasons>();
   readonly byElement = new Map<string, number>();
+  /** Drops of each stream, all reasons. */
+  readonly byStreamTotal = new Map<number, number>();
   total = 0;
   add(stream: number, reason: string, element: string): void {
+    this.byStreamTotal.set(stream, (this.byStreamTotal.get(stream) ?? 0) + 1);
     let r = this.byStream.get(stream);
     if (!r) this.byStream.set(stream, r = {});
     r[reason] = (r[reason] ?? 0) + 1;

@@ -169,20 +169,35 @@ export class Pipeline {
   }
 
   /**
-   * A live frame pushed into a full queue: the oldest live frame waiting there is dropped to make
-   * room when it has waited past half its budget (counted as 'overflow'), so frames do not age
-   * in queues behind a slow element; a younger one makes the push wait (a hiccup is not a drop).
+   * A live frame pushed into a full queue: a frame that has waited past half its budget is
+   * dropped to make room (counted as 'overflow') — of the stale frames queued there and the new
+   * one, that of the stream dropped least so far (then the oldest), so drops are shared and a
+   * camera running a little behind the others is not the one always dropped. With nothing stale,
+   * the push waits (a hiccup is not a drop). True when `frame` itself was dropped.
    */
-  private makeRoom(peer: ElementNode, frame: Frame): void {
-    if (frame.captured === undefined) return;
+  private makeRoom(peer: ElementNode, frame: Frame): boolean {
+    if (frame.captured === undefined) return false;
+    const ch = peer.channel!;
+    if (!ch.isFull) return false;
     const now = performance.now();
-    const old = peer.channel!.evictStale((it) => {
-      const f = it.frame;
+    const stale = (f: Frame | undefined) => {
       if (f?.captured === undefined) return false;
       const b = this.latencyBudget(f.stream);
-      return b > 0 && now - f.captured > b / 2;
-    });
+      return b > 0 && now - f.captured > b / 4;
+    };
+    const dropsOf = (st: number) => this.drops.byStreamTotal.get(st) ?? 0;
+    let victim: Frame | null = stale(frame) ? frame : null;
+    for (const it of ch.peekAll()) {
+      const f = it.frame;
+      if (!f || !stale(f)) continue;
+      if (!victim || dropsOf(f.stream) < dropsOf(victim.stream) || (dropsOf(f.stream) === dropsOf(victim.stream) && f.captured! < victim.captured!)) victim = f;
+    }
+    if (!victim) return false;
+    if (victim === frame) { this.countDrop(peer, frame, 'overflow'); return true; }
+    const chosen = victim;
+    const old = ch.evictStale((it) => it.frame === chosen);
     if (old?.frame) this.countDrop(peer, old.frame, 'overflow');
+    return false;
   }
 
   private sourceOf(stream: number): ElementNode | undefined {
@@ -535,6 +550,8 @@ export class Pipeline {
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
       post: (msg: BusMessage) => self.bus.post(msg),
       get eosRequested() { return self.eosRequested || n.halted; },
+      get latencyBudget() { return self.latencyBudget(n.streamId); },
+      countDropped: (reason, k = 1) => { for (let i = 0; i < k; i++) self.drops.add(n.streamId, reason, n.name); n.stats.dropped += k; n.droppedLate += k; },
     };
   }
 
@@ -621,7 +638,7 @@ export class Pipeline {
     frame = passed;
     const peer = pad.peer;
     const ch = peer.element.channel!;
-    this.makeRoom(peer.element, frame);
+    if (this.makeRoom(peer.element, frame)) return;
     const t = performance.now();
     try {
       await ch.push({ pad: peer.name, frame });

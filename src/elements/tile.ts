@@ -121,10 +121,10 @@ export default defineElement({
     };
     const everSeen = new Set<number>();
 
-    const compose = async (liveTick: { pts: number; now: number } | null): Promise<Frame | null> => {
+    const compose = async (liveTick: { pts: number; now: number } | null, cells: Map<number, Frame> = latest): Promise<Frame | null> => {
       order = ctx.upstreamStreams;
-      const n = Math.max(o.streams || Math.max(streams, order.length), ...[...latest.keys()].map((s) => slot(s) + 1));
-      const first = [...latest.values()][0];
+      const n = Math.max(o.streams || Math.max(streams, order.length), ...[...cells.keys()].map((s) => slot(s) + 1));
+      const first = [...cells.values()][0];
       if (!first) return null;
       if (!grid || gridFor !== n) {
         grid = chooseGrid(n, first.width, first.height, grid ? { ...o, width: grid.width, height: grid.height } : o);
@@ -135,7 +135,7 @@ export default defineElement({
       else {
         // One round: the cells show the same frame number, so any stream's time is the round's;
         // strictly increasing whatever the streams' clocks do.
-        const cand = [...latest.values()].reduce((m, f) => Math.max(m, f.pts), 0);
+        const cand = [...cells.values()].reduce((m, f) => Math.max(m, f.pts), 0);
         if (t0 < 0) t0 = cand;
         pts = Math.max(cand - t0, lastPts + 1 / (rate || 30));
       }
@@ -143,14 +143,14 @@ export default defineElement({
       // Owned from the start, so a scaling error below cannot leak the composed frame.
       const owned = new AVPixels(allocVideoFrame(grid.width, grid.height, AV_PIX_FMT_YUV420P, toPts(pts)));
       try {
-        return await draw(owned, n, pts, grid, liveTick?.now ?? 0);
+        return await draw(owned, n, pts, grid, liveTick?.now ?? 0, cells);
       } catch (e) {
         owned.release();
         throw e;
       }
     };
 
-    const draw = async (owned: AVPixels, n: number, pts: number, g: Grid, now: number): Promise<Frame> => {
+    const draw = async (owned: AVPixels, n: number, pts: number, g: Grid, now: number, cells: Map<number, Frame>): Promise<Frame> => {
       const av = owned.av;
       const data = av.data!, ls = av.linesize;
       data[0]!.fill(16, 0, ls[0]! * g.height);
@@ -160,7 +160,7 @@ export default defineElement({
       const objects: ObjectMeta[] = [];
       let captured = Infinity;
       const lost: number[] = [];
-      for (const [s, f] of latest) {
+      for (const [s, f] of cells) {
         const cell = cellFor(slot(s), n, g, f.width, f.height);
         const src = avOf(f.pixels, ctx.name);
         const key = `${f.width}x${f.height}:${src.format}:${cell.w}x${cell.h}`;
@@ -212,12 +212,12 @@ export default defineElement({
           objects.push(moved);
         }
       }
-      const frame = newFrame({ stream: 0, frame: out++, pts, rate: o.fps || rate || [...latest.values()][0]?.rate, width: g.width, height: g.height, format: 'yuv420p', pixels: owned });
+      const frame = newFrame({ stream: 0, frame: out++, pts, rate: o.fps || rate || [...cells.values()][0]?.rate, width: g.width, height: g.height, format: 'yuv420p', pixels: owned });
       frame.meta.objects = objects;
       // The composite is as recent as its newest picture: a camera that sends slowly leaves an
       // older one in its cell, which must not make the whole composite late (and dropped).
       if (captured < Infinity) frame.captured = captured;
-      TILES.set(frame, [...latest.keys()].map((s) => ({ stream: s, ...cellFor(slot(s), n, g, latest.get(s)!.width, latest.get(s)!.height), ...(lost.includes(s) ? { lost: true } : {}), frame: latest.get(s)!.frame })));
+      TILES.set(frame, [...cells].map(([s, f]) => ({ stream: s, ...cellFor(slot(s), n, g, f.width, f.height), ...(lost.includes(s) ? { lost: true } : {}), frame: f.frame })));
       return frame;
     };
 
@@ -284,12 +284,18 @@ export default defineElement({
       if (!composing && latest.size > 0) {
         composing = true;
         const pts = tick * period() / 1000;
+        for (const s of [...latest.keys()]) if (complete(s)) { releaseFrame(latest.get(s)!); latest.delete(s); }
+        // The composite is drawn from references to the newest frames, so new frames keep coming
+        // in (and old ones are released) while it is drawn and while a slow encoder takes it.
+        const cells = new Map([...latest].map(([st, f]) => [st, { ...f, pixels: f.pixels?.clone() ?? null }] as const));
         void serial(async () => {
           try {
-            for (const s of [...latest.keys()]) if (complete(s)) { releaseFrame(latest.get(s)!); latest.delete(s); }
-            const f = await compose({ pts, now: performance.now() });
+            const f = await compose({ pts, now: performance.now() }, cells);
             if (f) await ctx.push(f);
-          } finally { composing = false; }
+          } finally {
+            for (const f of cells.values()) releaseFrame(f);
+            composing = false;
+          }
         });
       }
       tick++;
@@ -310,7 +316,8 @@ export default defineElement({
         }
         if (live) {
           // The newest frame of each stream is what the next tick shows.
-          await serial(() => { take(frame); arrived.set(frame.stream, performance.now()); });
+          take(frame);
+          arrived.set(frame.stream, performance.now());
           return;
         }
         if (fresh.has(frame.stream)) {

@@ -43,7 +43,7 @@ const props = z.object({
   gpuId: p.int(-1, 'hw=cuda/auto: the GPU whose NVDEC decodes this stream; -1: streams spread round-robin over every GPU (stream id modulo their number)', { min: -1, max: 63 }),
   live: p.bool(false, 'treat a file as a camera: paced at its own frame rate, each frame stamped with the time it is due as its capture time (so max-latency applies and late frames are dropped). Network streams are always live'),
   maxLatency: p.int(-1, 'live streams: most milliseconds from capture to a sink\'s hand-off before frames are dropped (oldest first, counted); -1: the pipeline\'s (500 ms default), 0: never drop', { min: -1 }),
-  threaded: p.bool(false, 'demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default one per core, 64 at most; a local file decoded on the CPU is read with blocking calls there, SLUICE_SYNC_DECODE=0 makes every step a libuv job); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
+  threaded: p.bool(false, 'network streams: on unless set false. Demux, decode, NVDEC download and scaling in a decoding thread shared by a few streams (SLUICE_DECODE_THREADS, default one per core, 64 at most; a local file decoded on the CPU is read with blocking calls there, SLUICE_SYNC_DECODE=0 makes every step a libuv job); frames arrive as shared memory and the main thread is left to the pipeline. For many streams'),
 });
 
 type Props = z.output<typeof props>;
@@ -72,9 +72,14 @@ export default defineElement({
   live: (o) => isNetworkUrl(o.location) || o.live || (o.loop && o.numFrames < 0),
   create(o, ctx) {
     const live = isNetworkUrl(o.location);
+    // A camera is read in a decoding thread unless told otherwise: reading must never wait for a
+    // busy main thread, or frames queue in the socket where no clock sees them (on 2 cores, four
+    // RTSP cameras: glass-to-glass p50 ~700 ms on the main thread, ~270 ms in decoding threads).
+    if (live && !ctx.explicit.has('threaded')) o = { ...o, threaded: true };
     // Capture times: a network stream's from its own clock and arrivals; a paced file's, the time each frame is due.
     const clock = new CaptureClock();
     let paceT0 = -1, pacePts0 = 0;
+    let skippedSeen = 0;
     const where = redact(o.location);
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
     let abort = new AbortController();
@@ -83,7 +88,7 @@ export default defineElement({
     const gpus = o.hw === 'none' ? 0 : listGpus().length;
     const gpuId = o.gpuId >= 0 ? o.gpuId : gpus > 1 ? ctx.streamId % gpus : 0;
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads, skipLateMs: live ? ctx.latencyBudget : 0, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
@@ -141,6 +146,7 @@ export default defineElement({
           pending.push({ type: 'stream-restored', stream: ctx.streamId, downMs });
           firstOfConnection = true;
           clock.reset();
+          skippedSeen = 0;
           return true;
         } catch (e) {
           await src.close().catch(() => {});
@@ -238,7 +244,12 @@ export default defineElement({
             const pts = d.pts + shift;
             lastPts = pts;
             const f = newFrame({ stream: ctx.streamId, frame: n++, pts, rate: src.rate, width: d.width, height: d.height, format: d.format, pixels: d.pixels });
-            if (live) f.captured = clock.stamp(d.pts, d.at ?? performance.now());
+            if (live) {
+              f.captured = clock.stamp(d.pts, d.at ?? performance.now());
+              // Packets skipped to the next keyframe to catch up: frames this stream lost before decode.
+              const skipped = src.skippedLate - skippedSeen;
+              if (skipped > 0) { ctx.countDropped('skipped-to-keyframe', skipped); skippedSeen = src.skippedLate; }
+            }
             else if (o.live) {
               // Paced as a camera would deliver it; a frame already due (the pipeline was slow) goes at once, stamped when it was due.
               if (paceT0 < 0) { paceT0 = performance.now(); pacePts0 = pts; }

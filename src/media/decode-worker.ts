@@ -111,7 +111,7 @@ async function pump(s: Stream): Promise<void> {
       Atomics.store(s.ctl, 1 + idx, 1);
       const view = v ? { offset: fullBytes, width: v.width, height: v.height, format: v.format } : undefined;
       // Decoded now (epoch ms, comparable across threads): a live stream's arrival time.
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + performance.now(), width: W, height: H, format, view, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + performance.now(), skipped: s.src.skippedLate, width: W, height: H, format, view, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
     } finally {
       av.free();
     }

@@ -14,6 +14,7 @@ import type { Logger } from '../core/log.ts';
 import { Scaler, even, placement, type ScaleMethod, type ViewWant } from './scale.ts';
 import { AVPixels, pixFmtName } from './av.ts';
 import type { Pixels } from '../core/frame.ts';
+import { CaptureClock } from '../core/live.ts';
 
 export type HwMode = 'auto' | 'cuda' | 'none';
 
@@ -55,6 +56,12 @@ export interface SourceOptions {
    * source still reports the stream's full size (width/height). Ignored without NVDEC.
    */
   decodeTo?: ViewWant;
+  /**
+   * Live streams: when a packet arrives more than this many ms after it was captured (the
+   * stream's clock anchored on its least-delayed packet), packets are skipped up to the next
+   * keyframe instead of decoded: the cheapest way to catch up with a camera. 0: never.
+   */
+  skipLateMs?: number;
 }
 
 function cpuFrame(): AVFrame {
@@ -390,6 +397,28 @@ export class VideoSource extends StreamInfo {
   }
 
   /** The next frame as the uri element takes it (owned pixels), or null at the end. */
+  /** Packets skipped to catch up with a live stream (skipLateMs), in all. */
+  skippedLate = 0;
+  private packetClock = new CaptureClock();
+  private skipping = false;
+
+  /** Whether this packet of a live stream is to be skipped (see SourceOptions.skipLateMs). */
+  private skipLate(pkt: Packet): boolean {
+    const limit = this.opts.skipLateMs ?? 0;
+    if (limit <= 0 || pkt.pts === NOPTS) return false;
+    const now = performance.now();
+    const age = now - this.packetClock.stamp(Number(pkt.pts) * this.tb, now);
+    if (pkt.isKeyframe) {
+      // A keyframe decodes alone: resume here.
+      this.skipping = false;
+      return false;
+    }
+    if (age > limit) this.skipping = true;
+    if (!this.skipping) return false;
+    this.skippedLate++;
+    return true;
+  }
+
   async nextFrame(): Promise<SourceFrame | null> {
     const d = await this.next();
     if (!d) return null;
@@ -407,6 +436,7 @@ export class VideoSource extends StreamInfo {
       this.packets ??= this.demuxer!.packets(this.streamIndex);
       const r = await this.packets.next();
       const pkt = r.done ? null : r.value;
+      if (pkt && this.skipLate(pkt)) { pkt.free(); continue; }
       if (pkt) {
         try {
           this.pending.push(...(await this.decoder!.decodeAll(pkt)));

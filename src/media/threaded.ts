@@ -28,7 +28,7 @@ export interface ViewAsk { want: ViewWant; only: boolean }
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
   | { type: 'opened'; id: number; info: Info }
-  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; at: number; width: number; height: number; format: string; view?: SlotView; whole: boolean; streamWidth: number; streamHeight: number }
+  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; at: number; skipped: number; width: number; height: number; format: string; view?: SlotView; whole: boolean; streamWidth: number; streamHeight: number }
   | { type: 'end'; id: number; decodedThisPass: number; framesLost: number }
   | { type: 'error'; id: number; code: string; message: string }
   | { type: 'log'; id: number; level: 'error' | 'warn' | 'info' | 'debug' | 'trace'; msg: string }
@@ -98,6 +98,8 @@ export class ThreadedSource extends StreamInfo {
   private closed: (() => void) | null = null;
   decodedThisPass = 0;
   framesLost = 0;
+  /** Packets the decoding thread skipped to catch up with a live stream (SourceOptions.skipLateMs). */
+  skippedLate = 0;
 
   private counted: boolean;
   /** Set before open: NVDEC decodes straight to infer's picture (SourceOptions.decodeTo). */
@@ -151,6 +153,7 @@ export class ThreadedSource extends StreamInfo {
         if (!this.thread) { giveBack(); return; }
         const slot = new SlotRef(this.slots[m.slot]!.subarray(0, m.bytes), giveBack);
         this.decodedThisPass++;
+        this.skippedLate = m.skipped;
         if (!m.whole) this.viewOnly++;
         this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.view ?? null, m.whole), width: m.width, height: m.height, format: m.format, pts: m.pts, at: m.at - performance.timeOrigin, streamWidth: m.streamWidth, streamHeight: m.streamHeight });
         break;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeCell, readCode } from '../../src/elements/testsrc.ts';
 import { cellFor, chooseGrid } from '../../src/elements/tile.ts';
@@ -15,28 +15,27 @@ import { ASSETS, freePort, sluice, tmp } from '../helpers.ts';
 const SECONDS = Number(process.env.SLUICE_LIVE_SECONDS) || 30;
 const W = 320, H = 240;
 const BUDGET = 500;
+const CAMS = 4;
 
-// Not yet met on a 2-core box: four RTSP streams decoded on the main thread fall behind the
-// sockets (frames leave uri ~330 ms after capture), and catching up needs dropping before decode
-// (skip to the next keyframe), which uri does not do yet. Run with SLUICE_LIVE_TEST=1.
-test(`four live cameras faster than the box can infer: glass-to-glass latency stays within max-latency + 250 ms for ${SECONDS} s, drops counted`, { timeout: (SECONDS + 120) * 1000, skip: process.env.SLUICE_LIVE_TEST === '1' ? false : 'glass-to-glass bound not met yet on 2 cores (needs drops before decode); SLUICE_LIVE_TEST=1 runs it' }, async (t) => {
+test(`${CAMS} live cameras faster than the box can infer: glass-to-glass latency stays within max-latency + 250 ms for ${SECONDS} s, drops counted`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
   const dir = tmp();
   const camPort = await freePort(), outPort = await freePort();
-  // The cameras: one process, four RTSP mounts, 30 fps each (120 fps in all).
-  const cams = [0, 1, 2, 3].map((i) => `testsrc live=true code=true width=${W} height=${H} seed=${i + 1} ! encode preset=ultrafast tune=zerolatency gop=30 ! rtsp port=${camPort} mount=/cam${i}`).join('  ');
+  // The cameras: one process, CAMS RTSP mounts at 30 fps (120 fps in all); infer gets one core
+  // (workers=1 threads=1), which takes about half of that on the 2-core CI box.
+  const cams = [...Array(CAMS).keys()].map((i) => `testsrc live=true fps=30 code=true width=${W} height=${H} seed=${i + 1} ! encode preset=ultrafast tune=zerolatency gop=30 ! rtsp port=${camPort} mount=/cam${i}`).join('  ');
   let camera: ReturnType<typeof spawn> | null = null;
   const camDone = sluice(['launch', '-q', cams], { timeoutMs: (SECONDS + 90) * 1000, onSpawn: (p) => { camera = p; } });
   t.after(() => { camera?.kill('SIGKILL'); });
   await new Promise((r) => setTimeout(r, 2500));
   const report = join(dir, 'report.json');
-  const srcs = [0, 1, 2, 3].map((i) => `uri location=rtsp://127.0.0.1:${camPort}/cam${i} protocols=tcp ! m.`).join(' ');
+  const srcs = [...Array(CAMS).keys()].map((i) => `uri location=rtsp://127.0.0.1:${camPort}/cam${i} protocols=tcp ! m.`).join(' ');
   const model = join(ASSETS, 'models', 'yolox', 'yolox_nano.onnx');
   let pipeline: ReturnType<typeof spawn> | null = null;
-  const run = sluice(['launch', '-q', '--report', report, `${srcs} mux name=m ! infer model=${model} ep=cpu ! track ! tile labels=false ! encode preset=veryfast tune=zerolatency gop=30 ! rtsp port=${outPort} mount=/ds`], { timeoutMs: (SECONDS + 90) * 1000, onSpawn: (p) => { pipeline = p; } });
+  const run = sluice(['launch', '-q', '--report', report, `${srcs} mux name=m ! infer model=${model} ep=cpu workers=1 threads=1 ! track ! tile labels=false ! encode preset=veryfast tune=zerolatency gop=30 ! rtsp port=${outPort} mount=/ds`], { timeoutMs: (SECONDS + 90) * 1000, onSpawn: (p) => { pipeline = p; } });
   t.after(() => { pipeline?.kill('SIGKILL'); });
   await new Promise((r) => setTimeout(r, 3000));
 
-  const g = chooseGrid(4, W, H, { width: 0, height: 0, rows: 0, cols: 0 });
+  const g = chooseGrid(CAMS, W, H, { width: 0, height: 0, rows: 0, cols: 0 });
   const size = g.width * g.height;
   const reader = spawn('ffmpeg', ['-v', 'error', '-fflags', 'nobuffer', '-flags', 'low_delay', '-rtsp_transport', 'tcp', '-i', `rtsp://127.0.0.1:${outPort}/ds`, '-t', String(SECONDS), '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = Buffer.alloc(0);
@@ -49,11 +48,10 @@ test(`four live cameras faster than the box can infer: glass-to-glass latency st
       const now = Date.now() % 2 ** 32;
       const luma = buf.subarray(0, size);
       frames++;
-      if (frames === 40 && process.env.SLUICE_LIVE_DUMP) writeFileSync(process.env.SLUICE_LIVE_DUMP, luma);
       // The first seconds include the pipeline's start (model load, first keyframe): not judged.
       if (Date.now() - t0 > 3000) {
-        for (let s = 0; s < 4; s++) {
-          const c = cellFor(s, 4, g, W, H), k = c.w / W;
+        for (let s = 0; s < CAMS; s++) {
+          const c = cellFor(s, CAMS, g, W, H), k = c.w / W;
           const { clock } = readCode(luma, g.width, c.x, c.y + (H - 2 * codeCell(W)) * k, codeCell(W) * k);
           const ms = (now - clock + 2 ** 32) % 2 ** 32;
           // A misread (a code cell damaged by compression) gives a time far off: not a latency.
@@ -74,15 +72,17 @@ test(`four live cameras faster than the box can infer: glass-to-glass latency st
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
   t.diagnostic(`${frames} composites read; glass-to-glass p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${lat.at(-1)} ms over ${lat.length} cells (${misread} misread)`);
+  const rep = JSON.parse(readFileSync(report, 'utf8')) as { elements: Record<string, { sinceCaptureMs?: { p50: number; p99: number }; endToEndMs?: { p50: number; p99: number }; dropped: number }> };
+  t.diagnostic(Object.entries(rep.elements).map(([k, e]) => `${k}: since capture ${e.sinceCaptureMs?.p50 ?? '-'}/${e.sinceCaptureMs?.p99 ?? '-'}${e.endToEndMs ? ` hand-off ${e.endToEndMs.p50}/${e.endToEndMs.p99}` : ''} dropped ${e.dropped}`).join('; '));
   assert.ok(frames >= SECONDS * 5, `only ${frames} composites in ${SECONDS} s`);
-  assert.ok(lat.length >= frames * 2, `codes read in ${lat.length} cells of ${frames * 4}`);
+  assert.ok(lat.length >= frames * 2, `codes read in ${lat.length} cells of ${frames * CAMS}`);
   assert.ok(q(0.99) <= BUDGET + 250, `glass-to-glass p99 ${q(0.99)} ms > ${BUDGET + 250} ms`);
   const r = JSON.parse(readFileSync(report, 'utf8')) as { live?: { maxLatencyMs: number; dropped: Record<string, Record<string, number>>; droppedBy: Record<string, number> }; elements: Record<string, { type: string; endToEndMs?: { p99: number } }> };
   assert.ok(r.live, 'the report has the live section');
-  const dropped = Object.values(r.live.dropped).reduce((a, x) => a + (x.late ?? 0), 0);
+  const dropped = Object.values(r.live.dropped).reduce((a, x) => a + Object.values(x).reduce((b, k) => b + k, 0), 0);
   t.diagnostic(`dropped late: ${JSON.stringify(r.live.dropped)} by ${JSON.stringify(r.live.droppedBy)}`);
   assert.ok(dropped > 0, 'the box cannot keep up: frames must have been dropped, and counted');
-  assert.equal(Object.keys(r.live.dropped).length, 4, 'counted per stream');
+  for (const k of Object.keys(r.live.dropped)) assert.ok(Number(k) >= 0 && Number(k) < CAMS, `counted per stream (${k})`);
   const sink = Object.values(r.elements).find((e) => e.type === 'rtsp')!;
   // Sluice's own figure, from capture to the hand-off: within the budget too.
   assert.ok(sink.endToEndMs!.p99 <= BUDGET + 250, `report: rtsp p99 ${sink.endToEndMs!.p99} ms from capture`);
