@@ -3,12 +3,14 @@
 // output), and live output carries timestamps players trust (FFmpeg and GStreamer as readers).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { launch } from '../src/index.ts';
 import { codeCell, readCode } from '../src/elements/testsrc.ts';
 import { cellFor, chooseGrid } from '../src/elements/tile.ts';
-import { ffprobe, freePort, tmp } from './helpers.ts';
+import { ROOT, ffprobe, freePort, tmp } from './helpers.ts';
+import { TILES } from '../src/meta/keys.ts';
 
 /** Run a reader we did not write, without blocking this process (the pipeline under test runs in it). */
 function run(cmd: string, args: string[], timeout = 30_000): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -98,4 +100,63 @@ test('live output: strictly increasing timestamps at the declared rate over RTSP
   assert.equal(pk.streams[0]!.r_frame_rate, '30/1');
   const rate = (t.length - 1) / (t.at(-1)! - t[0]!);
   assert.ok(Math.abs(rate - 30) / 30 < 0.1, `file carries ${rate.toFixed(1)} fps`);
+});
+
+test('a live camera killed for 10 s and restarted: its cell says "lost" within 1 s, the other keeps its rate, the restored one is back within 1 s', { timeout: 120_000 }, async (t) => {
+  const PYTHON = '/usr/bin/python3';
+  const camera = async (port: number) => {
+    const p = spawn(PYTHON, [join(ROOT, 'test', 'fixtures', 'gst-rtsp-camera.py'), String(port), 'smpte'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => { out += d; });
+    p.stderr!.on('data', (d) => { out += d; });
+    for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(50);
+    assert.match(out, /ready/, `camera did not start: ${out}`);
+    return p;
+  };
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = await camera(pa);
+  let b = await camera(pb);
+  // What the tile shows, composite by composite: each cell's frame number and whether it is lost.
+  const seen: { t: number; cells: { stream: number; frame?: number; lost?: boolean }[] }[] = [];
+  let restoredAt = 0;
+  const p = launch(`uri location=rtsp://127.0.0.1:${pa}/cam protocols=tcp ! t.  uri location=rtsp://127.0.0.1:${pb}/cam protocols=tcp reconnect-interval=200 ! t.  tile name=t fps=30 labels=false ! osd fps=true ! fakesink`);
+  p.addProbe('t.src', (f) => { seen.push({ t: performance.now(), cells: (TILES.get(f) ?? []).map((c) => ({ stream: c.stream, frame: c.frame, lost: c.lost })) }); });
+  p.bus.on('message', (m) => { if (m.type === 'element' && m.name === 'stream-restored') restoredAt = performance.now(); });
+  const running = p.run();
+  try {
+    await sleep(4000);
+    await new Promise<void>((r) => { b.once('exit', () => r()); b.kill('SIGKILL'); });
+    const killedAt = performance.now();
+    await sleep(10_000);
+    b = await camera(pb);
+    for (let i = 0; i < 100 && !restoredAt; i++) await sleep(100);
+    assert.ok(restoredAt, 'the camera came back');
+    await sleep(3000);
+    const cell = (k: (typeof seen)[number], s: number) => k.cells.find((c) => c.stream === s);
+    const firstLost = seen.find((k) => k.t > killedAt && cell(k, 1)?.lost);
+    assert.ok(firstLost, 'stream 1 was shown as lost');
+    assert.ok(firstLost.t - killedAt <= 1000, `"lost" after ${Math.round(firstLost.t - killedAt)} ms`);
+    /** New pictures per second of stream s between t1 and t2, from the frame numbers its cell showed. */
+    const rate = (s: number, t1: number, t2: number) => {
+      const fr = seen.filter((k) => k.t >= t1 && k.t < t2).map((k) => cell(k, s)?.frame ?? -1).filter((x) => x >= 0);
+      return fr.length < 2 ? 0 : new Set(fr).size / ((t2 - t1) / 1000);
+    };
+    const before = rate(0, killedAt - 3000, killedAt), during = rate(0, killedAt + 1000, killedAt + 9000);
+    assert.ok(before > 20, `stream 0 at ${before.toFixed(1)} fps before`);
+    assert.ok(during >= before * 0.8, `stream 0 kept its rate while stream 1 was away (${during.toFixed(1)} vs ${before.toFixed(1)} fps)`);
+    const compositeRate = (t1: number, t2: number) => seen.filter((k) => k.t >= t1 && k.t < t2).length / ((t2 - t1) / 1000);
+    assert.ok(compositeRate(killedAt + 1000, killedAt + 9000) > 25, 'the tiled output kept its rate');
+    // Back: within a second of the restore its cell is live again and shows new pictures at its rate.
+    const back = seen.find((k) => k.t > restoredAt && cell(k, 1) && !cell(k, 1)!.lost);
+    assert.ok(back && back.t - restoredAt <= 1000, `cell live again ${back ? Math.round(back.t - restoredAt) : '-'} ms after the restore`);
+    const after = rate(1, restoredAt + 1000, restoredAt + 3000);
+    assert.ok(after > 20, `stream 1 at ${after.toFixed(1)} fps a second after the restore`);
+    assert.ok(compositeRate(restoredAt, restoredAt + 3000) > 25, 'no stall or burst in the tiled output after the restore');
+    t.diagnostic(`lost shown ${Math.round(firstLost.t - killedAt)} ms after the kill; stream 0 ${before.toFixed(1)} -> ${during.toFixed(1)} fps; live again ${Math.round(back.t - restoredAt)} ms after the restore, then ${after.toFixed(1)} fps`);
+  } finally {
+    p.sendEosRequest();
+    await running;
+    a.kill('SIGKILL');
+    b.kill('SIGKILL');
+  }
 });

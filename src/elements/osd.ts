@@ -18,7 +18,7 @@ const props = z.object({
   labels: p.bool(true, 'draw "label #track score" above each box'),
   trails: p.int(30, 'draw each track\'s last N centre points (0: off)', { min: 0, max: 1000 }),
   text: p.str('', 'free text drawn at the top left'),
-  fps: p.bool(false, 'draw the measured frame rate at the top right'),
+  fps: p.bool(false, 'draw the measured frame rate at the top right; after tile, each stream\'s own rate in its cell ("lost" for a lost camera)'),
   truth: p.bool(false, 'also draw testsrc ground-truth boxes (thin, white)'),
   analytics: p.bool(true, 'draw analytics lines and regions with their counts'),
   masks: p.bool(true, 'blend segmentation masks (meta.mask) over the frame, one colour per class'),
@@ -43,6 +43,8 @@ export default defineElement({
     const trails = new Map<number, { pts: [number, number][]; seen: number }>();
     const masks = new MaskOverlay([DARK, ...COLORS], o.maskAlpha);
     const times: number[] = [];
+    /** After tile: when each stream's cell last got a new picture, for its own fps badge. */
+    const cellRates = new Map<number, { frame: number; times: number[] }>();
     return {
       async process(frame: Frame) {
         let av = avOf(frame.pixels, ctx.name);
@@ -73,11 +75,24 @@ export default defineElement({
         };
         if (o.fps) {
           const now = performance.now();
-          times.push(now);
-          while (times.length > 1 && now - times[0]! > 1000) times.shift();
-          const rate = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]!) : 0;
-          const label = `${rate.toFixed(1)} fps`;
-          badge(label, frame.width - textWidth(f, label) - 10, 4, DARK);
+          const rateOf = (ts: number[]) => {
+            while (ts.length > 1 && now - ts[0]! > 1000) ts.shift();
+            return ts.length > 1 ? ((ts.length - 1) * 1000) / (now - ts[0]!) : 0;
+          };
+          if (tiles) {
+            // After tile: each camera's own rate (new pictures in its cell per second), in its cell.
+            for (const cell of tiles) {
+              let st = cellRates.get(cell.stream);
+              if (!st) cellRates.set(cell.stream, st = { frame: -1, times: [] });
+              if (cell.frame !== undefined && cell.frame !== st.frame) { st.frame = cell.frame; st.times.push(now); }
+              const label = cell.lost ? 'lost' : `${rateOf(st.times).toFixed(1)} fps`;
+              badge(label, cell.x + cell.w - textWidth(f, label) - 10, cell.y + 4, DARK, 3, cell);
+            }
+          } else {
+            times.push(now);
+            const label = `${rateOf(times).toFixed(1)} fps`;
+            badge(label, frame.width - textWidth(f, label) - 10, 4, DARK);
+          }
         }
         const x = frame.xform;
         const X = (v: number) => v * x.sx + x.dx, Y = (v: number) => v * x.sy + x.dy;

@@ -32,7 +32,7 @@ const props = z.object({
   names: p.str('', 'tile names, comma-separated in stream order (default: "stream N")'),
   fontSize: p.int(14, 'tile label size in pixels', { min: 6, max: 128 }),
   fps: p.num(0, 'live streams: composites per second (each of the newest frame of every stream); 0: the fastest stream\'s rate', { min: 0, max: 240 }),
-  lostAfter: p.int(1000, 'live streams: ms without a frame after which a stream\'s cell is greyed and says "lost"', { min: 50 }),
+  lostAfter: p.int(750, 'live streams: ms without a frame after which a stream\'s cell is greyed and says "lost"', { min: 50 }),
 });
 
 interface Cell { x: number; y: number; w: number; h: number }
