@@ -35,7 +35,7 @@ import { resolveToken, shownToken } from '../net/token.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface RunOpts { progress?: string; report?: string; quiet?: boolean; queueSize?: string; metrics?: string; metricsToken?: string; verbose?: boolean; eosOnShutdown?: boolean; debug?: string }
+interface RunOpts { progress?: string; report?: string; quiet?: boolean; queueSize?: string; maxLatency?: string; metrics?: string; metricsToken?: string; verbose?: boolean; eosOnShutdown?: boolean; debug?: string }
 
 /** gst-launch -v: what was linked with which caps and formats, and every element's properties. */
 function describeVerbose(pipeline: Pipeline): string {
@@ -121,6 +121,13 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   }
 }
 
+function maxLatency(opts: RunOpts): number | undefined {
+  if (opts.maxLatency === undefined) return undefined;
+  const n = Number(opts.maxLatency);
+  if (!Number.isInteger(n) || n < 0) throw new Err.PROPERTY(`--max-latency must be a whole number of ms >= 0 (got ${opts.maxLatency})`);
+  return n;
+}
+
 function queueSize(opts: RunOpts): number | undefined {
   if (opts.queueSize === undefined) return undefined;
   const n = Number(opts.queueSize);
@@ -154,14 +161,15 @@ const runOptions = (c: Command) =>
     .option('--debug <spec>', 'log levels per category, as SLUICE_DEBUG / GST_DEBUG: "infer:5,*:2"')
     .option('--metrics <[host:]port>', 'while playing, serve Prometheus /metrics and a live dashboard (/) on this port (127.0.0.1 unless a host is given)')
     .option('--metrics-token <token>', 'scrapes must send Authorization: Bearer TOKEN (or SLUICE_METRICS_TOKEN)')
-    .addOption(new Option('--queue-size <n>', 'default queue length in front of each element').default(undefined));
+    .addOption(new Option('--queue-size <n>', 'default queue length in front of each element').default(undefined))
+    .addOption(new Option('--max-latency <ms>', 'live sources: most ms from capture to a sink\'s hand-off; older frames are dropped and counted (default 500; 0: never)').default(undefined));
 
 runOptions(program.command('launch')
   .description('run a pipeline written in launch syntax, e.g. "testsrc num-frames=100 ! fakesink"')
   .argument('<pipeline...>', 'elements separated by !'))
   .action(async (words: string[], opts: RunOpts) => {
     const text = words.join(' ');
-    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text, queueSize: queueSize(opts) });
+    const pipeline = buildPipeline(parseLaunch(text), registry(), { description: text, queueSize: queueSize(opts), maxLatency: maxLatency(opts) });
     await play(pipeline, opts);
   });
 
@@ -174,11 +182,11 @@ runOptions(program.command('run')
       const app = readDeepstreamApp(text, file);
       if (!opts.quiet) for (const w of app.warnings) process.stderr.write(`warning: ${file}: ${w}\n`);
       if (opts.verbose) process.stderr.write(`${file} runs as: ${app.launch}\n`);
-      const pipeline = buildPipeline(parseLaunch(app.launch), registry(), { description: file, queueSize: queueSize(opts) });
+      const pipeline = buildPipeline(parseLaunch(app.launch), registry(), { description: file, queueSize: queueSize(opts), maxLatency: maxLatency(opts) });
       await play(pipeline, opts);
       return;
     }
-    const pipeline = buildPipeline(yamlSpec(file), registry(), { description: file, queueSize: queueSize(opts) });
+    const pipeline = buildPipeline(yamlSpec(file), registry(), { description: file, queueSize: queueSize(opts), maxLatency: maxLatency(opts) });
     await play(pipeline, opts);
   });
 

@@ -28,10 +28,12 @@ export const ServeConfig = z.object({
   state: z.string().default(''),
   /** Folders local files of streams may be under (relative to the config file); default: the file's own folder. */
   'allow-dirs': z.array(z.string()).default([]),
+  /** Live streams: most ms from capture to a sink's hand-off before frames are dropped (per stream; 0: never). */
+  'max-latency': z.number().int().min(0).default(500),
 }).strict();
 export type ServeConfig = z.output<typeof ServeConfig>;
 /** What a Service is made from: a serve file's settings (allow-dirs may be left out), and the file. */
-export type ServiceConfig = Omit<ServeConfig, 'allow-dirs'> & { 'allow-dirs'?: string[]; file?: string };
+export type ServiceConfig = Omit<ServeConfig, 'allow-dirs' | 'max-latency'> & { 'allow-dirs'?: string[]; 'max-latency'?: number; file?: string };
 
 export type StreamState = 'connecting' | 'playing' | 'reconnecting' | 'ended' | 'failed';
 
@@ -79,7 +81,7 @@ export function loadServeConfig(file: string): ServeConfig & { file: string } {
   const r = ServeConfig.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new Err.YAML(`${file}: ${i.path.join('.') || 'top level'}: ${i.message} (a serve file has source, chain, streams, api, state, allow-dirs)`);
+    throw new Err.YAML(`${file}: ${i.path.join('.') || 'top level'}: ${i.message} (a serve file has source, chain, streams, api, state, allow-dirs, max-latency)`);
   }
   return { ...r.data, file };
 }
@@ -122,7 +124,7 @@ export class Service {
     }
     first.name ??= 'streams';
     this.join = first.name;
-    this.pipeline = buildPipeline(spec, registry, { dynamic: true, description: cfg.file ?? 'serve' });
+    this.pipeline = buildPipeline(spec, registry, { dynamic: true, description: cfg.file ?? 'serve', maxLatency: cfg['max-latency'] });
     this.pipeline.bus.on('element', (m) => {
       const e = this.entryOf(m.source);
       if (!e) return;
