@@ -53,7 +53,7 @@ test('4 files x 120 frames through mux ! tile, threaded and not: 120 composites,
   }
 });
 
-test('live output: strictly increasing timestamps at the declared rate over RTSP and in a file; FFmpeg and GStreamer read it without timestamp warnings', async () => {
+test('live output: strictly increasing timestamps at the declared rate over RTSP and in a file; FFmpeg and GStreamer read it without timestamp warnings', async (tc) => {
   const dir = tmp();
   const port = await freePort();
   const rec = join(dir, 'rec.mp4');
@@ -87,7 +87,11 @@ test('live output: strictly increasing timestamps at the declared rate over RTSP
     assert.doesNotMatch(ours.join('\n'), /monoton|timestamp/i, copy.stderr);
     // GStreamer's reader, through the same depayloader and parser a player would use.
     const gst = await run('gst-launch-1.0', ['-q', 'rtspsrc', `location=${url}`, 'protocols=tcp', '!', 'rtph264depay', '!', 'h264parse', '!', 'fakesink', 'num-buffers=60']);
-    assert.ok(gst.status === 0, `gst-launch: ${gst.status} ${gst.stderr}`);
+    // rtspsrc sometimes fails its own PAUSE at shutdown (after its 60 buffers; test/rtsp-in.test.ts
+    // sees the same): only that is forgiven.
+    const pauseOnly = gst.status !== 0 && /gst_rtspsrc_pause|gst_rtspsrc_close/.test(gst.stderr + gst.stdout) && !/gst_rtspsrc_(?!pause|close|try_send)/.test(gst.stderr + gst.stdout);
+    if (pauseOnly) tc.diagnostic(`rtspsrc failed its PAUSE at shutdown: ${gst.stdout.slice(0, 200)}`);
+    assert.ok(gst.status === 0 || pauseOnly, `gst-launch: ${gst.status} ${gst.stdout} ${gst.stderr}`);
     assert.doesNotMatch(gst.stderr + gst.stdout, /WARN|timestamp/i);
   } finally {
     p.sendEosRequest();

@@ -22,6 +22,8 @@ interface Stream {
   id: number; src: VideoSource;
   /** Read and decode with blocking calls (VideoSource.nextSync), decided once the source is open. */
   sync: boolean; abort: AbortController; ctl: Int32Array; slots: Uint8Array[]; closed: boolean; pumping: Promise<void>;
+  /** The open in progress: a close waits for it (an FFmpeg call still running when the thread exits aborts the process). */
+  opening: Promise<unknown>;
   /** Output format asked for ('' keeps the decoder's). */
   format: string;
   method: ScaleMethod;
@@ -161,10 +163,11 @@ function scaleInto(sws: Sws | null, av: import('node-av/lib').Frame, dst: Uint8A
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null, framesOut: 0, slotBytes: 0 };
+  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), opening: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null, framesOut: 0, slotBytes: 0 };
   streams.set(m.id, s);
   try {
-    await s.src.open();
+    s.opening = s.src.open();
+    await s.opening;
   } catch (e) {
     if (!s.closed) fail(m.id, e);
     return;
@@ -192,7 +195,8 @@ async function close(id: number): Promise<void> {
     // (a stalled network read gives up at its own timeout; do not wait that long).
     Atomics.add(s.ctl, 0, 1);
     Atomics.notify(s.ctl, 0);
-    await Promise.race([s.pumping, new Promise((r) => setTimeout(r, 2000))]);
+    // The abort interrupts an open in progress; it returns within moments.
+    await Promise.race([Promise.allSettled([s.opening, s.pumping]), new Promise((r) => setTimeout(r, 2000))]);
     await s.src.close().catch(() => {});
     s.sws?.ctx.freeContext();
     s.sws = null;
