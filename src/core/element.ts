@@ -60,6 +60,12 @@ export interface ElementContext {
   post(msg: BusMessage): void;
   /** True once EOS was requested (Ctrl-C): live sources should stop producing. */
   readonly eosRequested: boolean;
+  /**
+   * Sources: `ms` of the current produce() were spent waiting for the camera or for a frame's due
+   * time, not working: busy time (and the verdict) leave them out, so a camera delivering at its
+   * own rate is never called the bottleneck.
+   */
+  waited(ms: number): void;
   /** Live sources: this stream's latency budget in ms (max-latency; 0: none). */
   readonly latencyBudget: number;
   /** Live sources: count `n` frames of this stream that never became frames (skipped before decode), by reason. */

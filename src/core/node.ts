@@ -49,6 +49,10 @@ export class ElementNode {
   sinceCapture = new LatencyHistogram();
   /** Live frames dropped here to keep within max-latency (too old on arrival, or the oldest in a full queue). */
   droppedLate = 0;
+  /** Sources: ms of the current produce() spent waiting for a camera (ElementContext.waited). */
+  sourceWaitMs = 0;
+  /** Sources: frames made but dropped as too late before they were pushed. */
+  droppedAtSource = 0;
   /** Sources: frames made so far (its last frame number + 1). */
   framesMade = 0;
   channel: Channel<Item> | null = null;

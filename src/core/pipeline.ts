@@ -157,6 +157,7 @@ export class Pipeline {
       this.delivered = performance.now();
       return false;
     }
+    if (n.isSource) n.droppedAtSource++;
     this.countDrop(n, frame, 'late');
     return true;
   }
@@ -551,6 +552,7 @@ export class Pipeline {
       post: (msg: BusMessage) => self.bus.post(msg),
       get eosRequested() { return self.eosRequested || n.halted; },
       get latencyBudget() { return self.latencyBudget(n.streamId); },
+      waited: (ms) => { n.sourceWaitMs += ms; },
       countDropped: (reason, k = 1) => { for (let i = 0; i < k; i++) self.drops.add(n.streamId, reason, n.name); n.stats.dropped += k; n.droppedLate += k; },
     };
   }
@@ -673,13 +675,15 @@ export class Pipeline {
           if (this.gate) await this.gate;
           if (this.eosRequested || this.abort.signal.aborted || n.halted) break;
           n.pushWaitMs = 0;
+          n.sourceWaitMs = 0;
           const t = performance.now();
           const f = await impl.produce!();
           if (!f) break;
           n.stats.lastPts = f.pts;
           const end = performance.now();
-          n.stats.busyMs += end - t;
-          n.stats.latency.add(end - t);
+          const work = Math.max(0, end - t - n.sourceWaitMs);
+          n.stats.busyMs += work;
+          n.stats.latency.add(work);
           n.framesMade = f.frame + 1;
           // A live frame that is already too old for what follows goes no further (after decode;
           // uri also skips to a keyframe before decoding when far behind).
@@ -872,7 +876,8 @@ export class Pipeline {
   report(): PipelineReport {
     const snap = this.snapshot();
     let frames = 0;
-    for (const n of this.nodes) if (n.isSource) frames += n.stats.framesOut;
+    // Frames the sources made, those dropped for lateness right after decode included.
+    for (const n of this.nodes) if (n.isSource) frames += n.stats.framesOut + n.droppedAtSource;
     return {
       version: 1,
       pipeline: this.options.description || undefined,

@@ -330,7 +330,9 @@ dynamic batch dimension take batch-size frames per call.`,
     /** What to try, for the verdict (GPU advice only where there is a GPU). */
     const advice = (): string => {
       const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
-      if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, or ${more}; interval=N infers every Nth frame` : `try ${more}, a smaller model, or interval=N (infers every Nth frame)`;
+      // On the CPU more sessions than cores only compete for them (one session on 16 cores 116 fps, 8 sessions 62).
+      const cpuMore = running.workers < availableParallelism() ? `${more}, ` : '';
+      if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, ${cpuMore}or interval=N (infers every Nth frame)` : `try ${cpuMore}a smaller model, interval=N (infers every Nth frame), or fewer streams per process`;
       // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
       const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
       const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';

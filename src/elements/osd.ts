@@ -62,6 +62,8 @@ export default defineElement({
         // past badges already placed (the fps badge is reserved first), text dark on light colours.
         const placed: [number, number, number, number][] = [];
         const tiles = TILES.get(frame);
+        // tile's cell names are already drawn: badges go clear of them too.
+        for (const cell of tiles ?? []) if (cell.label) placed.push(cell.label);
         const badge = (label: string, x: number, y: number, bg: Yuv, pad = 3, area = { x: 0, y: 0, w: frame.width, h: frame.height }) => {
           const w = textWidth(f, label) + 2 * pad, h = f.height;
           let bx = Math.max(area.x, Math.min(Math.round(x), area.x + area.w - w)), by = Math.max(area.y, Math.min(Math.round(y), area.y + area.h - h));

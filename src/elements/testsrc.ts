@@ -186,7 +186,7 @@ visible is the fraction of the box not hidden by others.`,
           if (n === 0) t0 = performance.now();
           const due = t0 + (n * 1000) / o.fps;
           const wait = due - performance.now();
-          if (wait > 0) await sleep(wait, undefined, { signal: ctx.signal }).catch(() => {});
+          if (wait > 0) { await sleep(wait, undefined, { signal: ctx.signal }).catch(() => {}); ctx.waited(wait); }
         }
         bg.copy(scratch);
         let truth: TruthObject[] | undefined;

@@ -158,6 +158,7 @@ export default defineElement({
       data[2]!.fill(128, 0, ls[2]! * (g.height >> 1));
       const canvas: Canvas = { width: g.width, height: g.height, planes: [[data[0]!, ls[0]!, 0, 0], [data[1]!, ls[1]!, 1, 1], [data[2]!, ls[2]!, 1, 1]] };
       const objects: ObjectMeta[] = [];
+      const labelBoxes = new Map<number, [number, number, number, number]>();
       let captured = Infinity;
       const lost: number[] = [];
       for (const [s, f] of cells) {
@@ -201,6 +202,7 @@ export default defineElement({
           const name = names[s] ?? (label !== String(s) ? label : `stream ${s}`);
           fillRect(canvas, cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height, LABEL_BG);
           text(canvas, labelFont, name, cell.x + 4, cell.y);
+          labelBoxes.set(s, [cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height]);
         }
         if (isLost) continue;
         // Source pixels of stream s -> its frame -> the cell.
@@ -217,10 +219,13 @@ export default defineElement({
       // The composite is as recent as its newest picture: a camera that sends slowly leaves an
       // older one in its cell, which must not make the whole composite late (and dropped).
       if (captured < Infinity) frame.captured = captured;
-      TILES.set(frame, [...cells].map(([s, f]) => ({ stream: s, ...cellFor(slot(s), n, g, f.width, f.height), ...(lost.includes(s) ? { lost: true } : {}), frame: f.frame })));
+      TILES.set(frame, [...cells].map(([s, f]) => ({ stream: s, ...cellFor(slot(s), n, g, f.width, f.height), ...(lost.includes(s) ? { lost: true } : {}), frame: f.frame, ...(labelBoxes.has(s) ? { label: labelBoxes.get(s)! } : {}) })));
       return frame;
     };
 
+    /** Live: each stream's few frames before its newest, oldest first (owned). */
+    const history = new Map<number, Frame[]>();
+    const HISTORY = 3;
     /** Frames that came while their stream was already in the round being filled. */
     const waiting = new Map<number, Frame[]>();
     // Files: a stream ahead of the others waits (its frames copied out of any decoding slot, so
@@ -287,7 +292,18 @@ export default defineElement({
         for (const s of [...latest.keys()]) if (complete(s)) { releaseFrame(latest.get(s)!); latest.delete(s); }
         // The composite is drawn from references to the newest frames, so new frames keep coming
         // in (and old ones are released) while it is drawn and while a slow encoder takes it.
-        const cells = new Map([...latest].map(([st, f]) => [st, { ...f, pixels: f.pixels?.clone() ?? null }] as const));
+        // Cells in step by capture time: each stream's frame nearest (not after) the newest
+        // capture every live stream has reached, from the few it keeps.
+        const now = performance.now();
+        const going = [...latest].filter(([st, f]) => f.captured !== undefined && now - (arrived.get(st) ?? now) <= o.lostAfter);
+        const target = going.length > 1 ? Math.min(...going.map(([, f]) => f.captured!)) : Infinity;
+        const pick = (st: number, f: Frame) => {
+          if (target === Infinity || f.captured === undefined || f.captured <= target + 1) return f;
+          const older = history.get(st) ?? [];
+          for (let i = older.length - 1; i >= 0; i--) if (older[i]!.captured! <= target + 1) return older[i]!;
+          return older[0] ?? f;
+        };
+        const cells = new Map([...latest].map(([st, f]) => { const g = pick(st, f); return [st, { ...g, pixels: g.pixels?.clone() ?? null }] as const; }));
         void serial(async () => {
           try {
             const f = await compose({ pts, now: performance.now() }, cells);
@@ -315,7 +331,15 @@ export default defineElement({
           schedule();
         }
         if (live) {
-          // The newest frame of each stream is what the next tick shows.
+          // The newest frame of each stream, and the few before it (to show cells in step).
+          const prev = latest.get(frame.stream);
+          if (prev) {
+            latest.delete(frame.stream);
+            let h = history.get(frame.stream);
+            if (!h) history.set(frame.stream, h = []);
+            h.push(prev);
+            while (h.length > HISTORY) releaseFrame(h.shift()!);
+          }
           take(frame);
           arrived.set(frame.stream, performance.now());
           return;
@@ -345,6 +369,8 @@ export default defineElement({
           fresh.delete(s);
           for (const f of waiting.get(s) ?? []) ctx.drop(f);
           waiting.delete(s);
+          for (const f of history.get(s) ?? []) releaseFrame(f);
+          history.delete(s);
           const f = latest.get(s);
           if (f) releaseFrame(f);
           latest.delete(s);
@@ -359,6 +385,8 @@ export default defineElement({
         latest.clear();
         for (const q of waiting.values()) for (const f of q) releaseFrame(f);
         waiting.clear();
+        for (const h of history.values()) for (const f of h) releaseFrame(f);
+        history.clear();
         for (const s of scalers.values()) s.ctx.freeContext();
         scalers.clear();
       },

@@ -230,7 +230,10 @@ export default defineElement({
           let d: SourceFrame | null = null;
           let why = 'end of stream';
           try {
+            const w0 = performance.now();
             d = live ? await orStop(src.nextFrame()) : await src.nextFrame();
+            // A camera's frames come at its own rate: waiting for one is not work.
+            if (live) ctx.waited(performance.now() - w0);
           } catch (e) {
             if (stopping()) return null;
             why = (e as Error).message.split('\n')[0]!;
@@ -255,7 +258,7 @@ export default defineElement({
               if (paceT0 < 0) { paceT0 = performance.now(); pacePts0 = pts; }
               const due = paceT0 + (pts - pacePts0) * 1000;
               const wait = due - performance.now();
-              if (wait > 0) await sleepFor(wait, ctx.signal);
+              if (wait > 0) { await sleepFor(wait, ctx.signal); ctx.waited(wait); }
               f.captured = due;
             }
             // The stream's size as this frame was decoded: it changes when the stream changes resolution.

@@ -25,6 +25,8 @@ export interface TileCell {
   lost?: boolean;
   /** Frame number of the stream's picture in this cell. */
   frame?: number;
+  /** Where tile wrote the cell's name [x1, y1, x2, y2]: osd places its badges clear of it. */
+  label?: [number, number, number, number];
 }
 export const TILES = defineFrameMeta<TileCell[]>('tiles');
 

@@ -41,6 +41,8 @@ test(`${CAMS} live cameras faster than the box can infer: glass-to-glass latency
   let buf = Buffer.alloc(0);
   const lat: number[] = [];
   let frames = 0, misread = 0;
+  /** Per composite: how far apart its cells' capture times are (ms). */
+  const spread: number[] = [];
   const t0 = Date.now();
   reader.stdout!.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
@@ -50,14 +52,15 @@ test(`${CAMS} live cameras faster than the box can infer: glass-to-glass latency
       frames++;
       // The first seconds include the pipeline's start (model load, first keyframe): not judged.
       if (Date.now() - t0 > 3000) {
+        const clocks: number[] = [];
         for (let s = 0; s < CAMS; s++) {
           const c = cellFor(s, CAMS, g, W, H), k = c.w / W;
           const { clock } = readCode(luma, g.width, c.x, c.y + (H - 2 * codeCell(W)) * k, codeCell(W) * k);
           const ms = (now - clock + 2 ** 32) % 2 ** 32;
           // A misread (a code cell damaged by compression) gives a time far off: not a latency.
-          if (ms < 60_000) lat.push(ms);
-          else misread++;
+          if (ms < 60_000) { lat.push(ms); clocks.push(clock); } else misread++;
         }
+        if (clocks.length === CAMS) spread.push(Math.max(...clocks) - Math.min(...clocks));
       }
       buf = buf.subarray(size);
     }
@@ -74,6 +77,13 @@ test(`${CAMS} live cameras faster than the box can infer: glass-to-glass latency
   t.diagnostic(`${frames} composites read; glass-to-glass p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${lat.at(-1)} ms over ${lat.length} cells (${misread} misread)`);
   const rep = JSON.parse(readFileSync(report, 'utf8')) as { elements: Record<string, { sinceCaptureMs?: { p50: number; p99: number }; endToEndMs?: { p50: number; p99: number }; dropped: number }> };
   t.diagnostic(Object.entries(rep.elements).map(([k, e]) => `${k}: since capture ${e.sinceCaptureMs?.p50 ?? '-'}/${e.sinceCaptureMs?.p99 ?? '-'}${e.endToEndMs ? ` hand-off ${e.endToEndMs.p50}/${e.endToEndMs.p99}` : ''} dropped ${e.dropped}`).join('; '));
+  spread.sort((a, b) => a - b);
+  const sq = (p: number) => spread[Math.min(spread.length - 1, Math.floor(p * spread.length))]!;
+  t.diagnostic(`cells in step: capture times within a composite spread p50 ${sq(0.5)} ms, p90 ${sq(0.9)} ms, p99 ${sq(0.99)} ms`);
+  // In step: cells from about the same moment (a frame interval at 30 fps is 33 ms; the box
+  // infers about one frame in two of each camera, so the nearest available may be two apart).
+  assert.ok(sq(0.5) <= 34, `cells of a composite are ${sq(0.5)} ms apart (p50)`);
+  assert.ok(sq(0.9) <= 67, `cells of a composite are ${sq(0.9)} ms apart (p90)`);
   assert.ok(frames >= SECONDS * 5, `only ${frames} composites in ${SECONDS} s`);
   assert.ok(lat.length >= frames * 2, `codes read in ${lat.length} cells of ${frames * CAMS}`);
   assert.ok(q(0.99) <= BUDGET + 250, `glass-to-glass p99 ${q(0.99)} ms > ${BUDGET + 250} ms`);
