@@ -296,7 +296,11 @@ export default defineElement({
         // capture every live stream has reached, from the few it keeps.
         const now = performance.now();
         const going = [...latest].filter(([st, f]) => f.captured !== undefined && now - (arrived.get(st) ?? now) <= o.lostAfter);
-        const target = going.length > 1 ? Math.min(...going.map(([, f]) => f.captured!)) : Infinity;
+        // A stream far behind the others (stalling) shows its newest and is left out of the target:
+        // waiting for it would make every cell as old as it.
+        const freshest = Math.max(...going.map(([, f]) => f.captured!));
+        const near = going.filter(([, f]) => f.captured! >= freshest - 150);
+        const target = near.length > 1 ? Math.min(...near.map(([, f]) => f.captured!)) : Infinity;
         const pick = (st: number, f: Frame) => {
           if (target === Infinity || f.captured === undefined || f.captured <= target + 1) return f;
           const older = history.get(st) ?? [];
