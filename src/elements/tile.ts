@@ -223,9 +223,6 @@ export default defineElement({
       return frame;
     };
 
-    /** Live: each stream's few frames before its newest, oldest first (owned). */
-    const history = new Map<number, Frame[]>();
-    const HISTORY = 3;
     /** Frames that came while their stream was already in the round being filled. */
     const waiting = new Map<number, Frame[]>();
     // Files: a stream ahead of the others waits (its frames copied out of any decoding slot, so
@@ -292,22 +289,7 @@ export default defineElement({
         for (const s of [...latest.keys()]) if (complete(s)) { releaseFrame(latest.get(s)!); latest.delete(s); }
         // The composite is drawn from references to the newest frames, so new frames keep coming
         // in (and old ones are released) while it is drawn and while a slow encoder takes it.
-        // Cells in step by capture time: each stream's frame nearest (not after) the newest
-        // capture every live stream has reached, from the few it keeps.
-        const now = performance.now();
-        const going = [...latest].filter(([st, f]) => f.captured !== undefined && now - (arrived.get(st) ?? now) <= o.lostAfter);
-        // A stream far behind the others (stalling) shows its newest and is left out of the target:
-        // waiting for it would make every cell as old as it.
-        const freshest = Math.max(...going.map(([, f]) => f.captured!));
-        const near = going.filter(([, f]) => f.captured! >= freshest - 150);
-        const target = near.length > 1 ? Math.min(...near.map(([, f]) => f.captured!)) : Infinity;
-        const pick = (st: number, f: Frame) => {
-          if (target === Infinity || f.captured === undefined || f.captured <= target + 1) return f;
-          const older = history.get(st) ?? [];
-          for (let i = older.length - 1; i >= 0; i--) if (older[i]!.captured! <= target + 1) return older[i]!;
-          return older[0] ?? f;
-        };
-        const cells = new Map([...latest].map(([st, f]) => { const g = pick(st, f); return [st, { ...g, pixels: g.pixels?.clone() ?? null }] as const; }));
+        const cells = new Map([...latest].map(([st, f]) => [st, { ...f, pixels: f.pixels?.clone() ?? null }] as const));
         void serial(async () => {
           try {
             const f = await compose({ pts, now: performance.now() }, cells);
@@ -335,15 +317,7 @@ export default defineElement({
           schedule();
         }
         if (live) {
-          // The newest frame of each stream, and the few before it (to show cells in step).
-          const prev = latest.get(frame.stream);
-          if (prev) {
-            latest.delete(frame.stream);
-            let h = history.get(frame.stream);
-            if (!h) history.set(frame.stream, h = []);
-            h.push(prev);
-            while (h.length > HISTORY) releaseFrame(h.shift()!);
-          }
+          // The newest frame of each stream is what the next tick shows.
           take(frame);
           arrived.set(frame.stream, performance.now());
           return;
@@ -373,8 +347,6 @@ export default defineElement({
           fresh.delete(s);
           for (const f of waiting.get(s) ?? []) ctx.drop(f);
           waiting.delete(s);
-          for (const f of history.get(s) ?? []) releaseFrame(f);
-          history.delete(s);
           const f = latest.get(s);
           if (f) releaseFrame(f);
           latest.delete(s);
@@ -389,8 +361,6 @@ export default defineElement({
         latest.clear();
         for (const q of waiting.values()) for (const f of q) releaseFrame(f);
         waiting.clear();
-        for (const h of history.values()) for (const f of h) releaseFrame(f);
-        history.clear();
         for (const s of scalers.values()) s.ctx.freeContext();
         scalers.clear();
       },
