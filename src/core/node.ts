@@ -51,6 +51,8 @@ export class ElementNode {
   droppedLate = 0;
   /** Sources: ms of the current produce() spent waiting for a camera (ElementContext.waited). */
   sourceWaitMs = 0;
+  /** Batches (mux ids) whose live frames were dropped at this element's input: their other frames follow. */
+  droppedBatches = new Set<number>();
   /** Sources: frames made but dropped as too late before they were pushed. */
   droppedAtSource = 0;
   /** Sources: frames made so far (its last frame number + 1). */

@@ -178,6 +178,9 @@ export class Pipeline {
    */
   private makeRoom(peer: ElementNode, frame: Frame): boolean {
     if (frame.captured === undefined) return false;
+    // The rest of a batch (mux) whose frames were dropped here goes too: batches stay whole, so
+    // what gets through is every stream's frame of one moment (cells of a tile stay in step).
+    if (frame.batch && peer.droppedBatches.has(frame.batch.id)) { this.countDrop(peer, frame, 'overflow'); return true; }
     const ch = peer.channel!;
     if (!ch.isFull) return false;
     const now = performance.now();
@@ -187,13 +190,24 @@ export class Pipeline {
       return b > 0 && now - f.captured > b / 4;
     };
     const dropsOf = (st: number) => this.drops.byStreamTotal.get(st) ?? 0;
+    const queued = ch.peekAll();
     let victim: Frame | null = stale(frame) ? frame : null;
-    for (const it of ch.peekAll()) {
+    for (const it of queued) {
       const f = it.frame;
       if (!f || !stale(f)) continue;
-      if (!victim || dropsOf(f.stream) < dropsOf(victim.stream) || (dropsOf(f.stream) === dropsOf(victim.stream) && f.captured! < victim.captured!)) victim = f;
+      // Batched frames: the oldest batch; single frames: the stream dropped least so far, then the oldest.
+      const better = f.batch && victim?.batch ? f.captured! < victim.captured! : !victim || dropsOf(f.stream) < dropsOf(victim.stream) || (dropsOf(f.stream) === dropsOf(victim.stream) && f.captured! < victim.captured!);
+      if (better) victim = f;
     }
     if (!victim) return false;
+    if (victim.batch) {
+      const id = victim.batch.id;
+      peer.droppedBatches.add(id);
+      if (peer.droppedBatches.size > 64) peer.droppedBatches.delete(peer.droppedBatches.values().next().value!);
+      for (const it of queued) if (it.frame?.batch?.id === id) { const old = ch.evictStale((x) => x === it); if (old?.frame) this.countDrop(peer, old.frame, 'overflow'); }
+      if (frame.batch?.id === id) { this.countDrop(peer, frame, 'overflow'); return true; }
+      return false;
+    }
     if (victim === frame) { this.countDrop(peer, frame, 'overflow'); return true; }
     const chosen = victim;
     const old = ch.evictStale((it) => it.frame === chosen);

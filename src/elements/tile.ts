@@ -223,6 +223,8 @@ export default defineElement({
       return frame;
     };
 
+    /** Live: frames of a mux batch not yet all here, by batch id. */
+    const partial = new Map<number, Frame[]>();
     /** Frames that came while their stream was already in the round being filled. */
     const waiting = new Map<number, Frame[]>();
     // Files: a stream ahead of the others waits (its frames copied out of any decoding slot, so
@@ -317,9 +319,17 @@ export default defineElement({
           schedule();
         }
         if (live) {
-          // The newest frame of each stream is what the next tick shows.
-          take(frame);
-          arrived.set(frame.stream, performance.now());
+          // The newest frame of each stream is what the next tick shows. A mux batch (one frame
+          // per stream, of one moment) is shown whole, once all of it is here, so cells stay in
+          // step; a batch left incomplete (a frame dropped on the way) goes when the next starts.
+          const now = performance.now();
+          const show = (f: Frame) => { take(f); arrived.set(f.stream, now); };
+          if (!frame.batch) { show(frame); return; }
+          for (const [id, fs] of partial) if (id < frame.batch.id) { fs.forEach(show); partial.delete(id); }
+          let fs = partial.get(frame.batch.id);
+          if (!fs) partial.set(frame.batch.id, fs = []);
+          fs.push(frame);
+          if (fs.length >= frame.batch.size) { fs.forEach(show); partial.delete(frame.batch.id); }
           return;
         }
         if (fresh.has(frame.stream)) {
@@ -361,6 +371,8 @@ export default defineElement({
         latest.clear();
         for (const q of waiting.values()) for (const f of q) releaseFrame(f);
         waiting.clear();
+        for (const fs of partial.values()) for (const f of fs) releaseFrame(f);
+        partial.clear();
         for (const s of scalers.values()) s.ctx.freeContext();
         scalers.clear();
       },
