@@ -81,7 +81,7 @@ test('the verdict\'s advice follows how the bottleneck element really runs', { t
   assert.equal(cpu.bottleneck!.element, 'infer0');
   // GPU advice only on a machine with an NVIDIA GPU.
   const { nvidiaDriverPresent } = await import('../src/infer/backends.ts');
-  assert.match(cpu.bottleneck!.text, nvidiaDriverPresent() ? /try ep=cuda, or workers=2 \(1 session\(s\) now/ : /try workers=2 \(1 session\(s\) now.*\), a smaller model, or interval=N/);
+  assert.match(cpu.bottleneck!.text, nvidiaDriverPresent() ? /try ep=cuda, or workers=2 \(1 session\(s\) now/ : /try workers=2 \(1 session\(s\) now.*\), a smaller model, interval=N/);
   const x264 = await launch('testsrc width=1280 height=720 num-frames=40 ! encode preset=medium ! fakesink', { statsIntervalMs: 0 }).run();
   assert.equal(x264.bottleneck!.element, 'encode0');
   assert.match(x264.bottleneck!.text, /try preset=faster,/);

@@ -75,9 +75,15 @@ test('a server that accepts and never answers: open times out with a coded error
     assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
     // Reconnecting forever: SIGINT still ends it promptly, with exit 0 (an EOS, not a crash).
     let sent = 0;
-    const run = sluice(['launch', '-q', `uri location=rtsp://127.0.0.1:${port}/x timeout=30000 ! fakesink`], {
+    // SIGINT once it plays (-v says so), not after a fixed time: a loaded box may still be starting.
+    const run = sluice(['launch', '-v', `uri location=rtsp://127.0.0.1:${port}/x timeout=30000 ! fakesink`], {
       timeoutMs: 30_000,
-      onSpawn: (p) => { setTimeout(() => { sent = Date.now(); p.kill('SIGINT'); }, 1500); },
+      onSpawn: (p) => {
+        let err = '', armed = false;
+        const seen = (d: Buffer) => { err += d; if (!armed && /paused -> playing/.test(err)) { armed = true; setTimeout(() => { sent = Date.now(); p.kill('SIGINT'); }, 500); } };
+        p.stdout!.on('data', seen);
+        p.stderr!.on('data', seen);
+      },
     });
     const done = await run;
     assert.ok(Date.now() - sent < 3000, `exited ${Date.now() - sent} ms after SIGINT`);

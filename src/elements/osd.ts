@@ -81,18 +81,25 @@ export default defineElement({
             while (ts.length > 1 && now - ts[0]! > 1000) ts.shift();
             return ts.length > 1 ? ((ts.length - 1) * 1000) / (now - ts[0]!) : 0;
           };
+          // What the badges say, for probes and tests: { stream: fps | 'lost' } after tile, else { all: fps }.
+          const drawn: Record<string, number | string> = {};
+          frame.meta.user.osdFps = drawn;
           if (tiles) {
             // After tile: each camera's own rate (new pictures in its cell per second), in its cell.
             for (const cell of tiles) {
               let st = cellRates.get(cell.stream);
               if (!st) cellRates.set(cell.stream, st = { frame: -1, times: [] });
               if (cell.frame !== undefined && cell.frame !== st.frame) { st.frame = cell.frame; st.times.push(now); }
-              const label = cell.lost ? 'lost' : `${rateOf(st.times).toFixed(1)} fps`;
+              const r = rateOf(st.times);
+              drawn[cell.stream] = cell.lost ? 'lost' : Math.round(r * 10) / 10;
+              const label = cell.lost ? 'lost' : `${r.toFixed(1)} fps`;
               badge(label, cell.x + cell.w - textWidth(f, label) - 10, cell.y + 4, DARK, 3, cell);
             }
           } else {
             times.push(now);
-            const label = `${rateOf(times).toFixed(1)} fps`;
+            const r = rateOf(times);
+            drawn.all = Math.round(r * 10) / 10;
+            const label = `${r.toFixed(1)} fps`;
             badge(label, frame.width - textWidth(f, label) - 10, 4, DARK);
           }
         }
