@@ -1,4 +1,6 @@
 // Public library API: everything the CLI does is available here, typed.
+// First: built-ins the dependencies need that older Nodes lack (see node-compat.ts).
+import './node-compat.ts';
 import { defaultRegistry } from './elements/index.ts';
 import { addBranch as addGraphBranch, buildPipeline } from './core/graph.ts';
 import { parseLaunch } from './core/launch.ts';

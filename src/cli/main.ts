@@ -1,4 +1,5 @@
 // `sluice` command line: thin commands over the library API.
+import '../node-compat.ts';
 import { createWriteStream, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isDeepstreamApp, readDeepstreamApp } from './deepstream-app.ts';

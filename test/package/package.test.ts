@@ -7,9 +7,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, ffprobe, tmp } from '../helpers.ts';
+import { ROOT, ffprobe, media, tmp } from '../helpers.ts';
 
 /** The machine's own Node (not the Node 24 the repository installs for its scripts). */
 function systemNode(): string {
@@ -51,6 +51,24 @@ test('npm pack -> install in a fresh project -> bin, .mjs import and a type-chec
   const demo = spawnSync(node, [bin, 'demo'], { cwd: app, encoding: 'utf8', timeout: 300_000 });
   assert.equal(demo.status, 0, demo.stderr);
   assert.equal(ffprobe(join(app, 'demo.mp4')).frames, 300);
+
+  // A real file, decoded on the system Node: node-av's packet reader needs Promise.withResolvers
+  // (Node 22+), which Sluice supplies on older ones; without it every read failed and the file
+  // "ended after 0 of the 377 frames it declares" with exit 0.
+  const car = media('car-detection.mp4');
+  const declared = ffprobe(car).frames;
+  const dec = spawnSync(node, [bin, 'launch', '-q', '--report', 'car.json', `uri location=${car} ! fakesink`], { cwd: app, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(dec.status, 0, dec.stderr);
+  assert.doesNotMatch(dec.stderr, /warning/, 'a clean decode prints no warning');
+  const carReport = JSON.parse(readFileSync(join(app, 'car.json'), 'utf8')) as { frames: number; errors: unknown[] };
+  assert.deepEqual({ frames: carReport.frames, errors: carReport.errors }, { frames: declared, errors: [] });
+  // doctor says how this Node stands against what Sluice and its dependencies need.
+  const doc = spawnSync(node, [bin, 'doctor'], { cwd: app, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(doc.status, 0, doc.stderr);
+  const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(doc.stdout.includes(`${nodeVersion}: sluice needs node >=20: ok`), doc.stdout);
+  const nodeMajor = Number(nodeVersion.slice(1).split('.')[0]);
+  assert.match(doc.stdout, nodeMajor >= 22 ? /Promise\.withResolvers \(node-av reads packets with it\): built in/ : /Promise\.withResolvers \(node-av reads packets with it\): missing from this Node; Sluice supplies it/);
 
   writeFileSync(join(app, 'use.mjs'), `import { launch } from 'sluice';
 const p = launch('testsrc pattern=objects num-frames=12 width=160 height=90 ! meta location=m.jsonl');

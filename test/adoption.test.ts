@@ -1,0 +1,65 @@
+// Issue 26 (works as claimed where users start): a file that yields none of the frames it
+// declares fails the run; doctor checks this Node against what the dependencies declare.
+// plugins without properties; the progress line; serve's last frames keep their stream id.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { sluice, tmp } from './helpers.ts';
+import { satisfies, engineChecks } from '../src/cli/node-check.ts';
+
+/** A faststart clip of `frames` frames (the moov box, with its frame count, before the media). */
+function clip(dir: string, frames: number, name = 'whole.mp4'): string {
+  const f = join(dir, name);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=160x120:rate=30,format=yuv420p`, '-frames:v', String(frames), '-c:v', 'libx264', '-preset', 'ultrafast', '-movflags', '+faststart', f]);
+  return f;
+}
+
+test('a file that declares frames but yields none fails the run (exit 1, SLUICE_ERR_NO_FRAMES in report.errors), not a warning with exit 0', async () => {
+  const dir = tmp();
+  const whole = clip(dir, 60);
+  const bytes = readFileSync(whole);
+  // Keep the header that declares 60 frames and cut the media a few bytes in: no packet is whole.
+  const mdat = bytes.indexOf(Buffer.from('mdat'));
+  assert.ok(mdat > 0);
+  const cut = join(dir, 'empty.mp4');
+  writeFileSync(cut, bytes.subarray(0, mdat + 4 + 16));
+  const report = join(dir, 'r.json');
+  const r = await sluice(['launch', '--report', report, `uri location=${cut} ! fakesink`]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /SLUICE_ERR_NO_FRAMES: .*empty\.mp4 ended after 0 of the 60 frames it declares/);
+  const rep = JSON.parse(readFileSync(report, 'utf8')) as { frames: number; errors: { code: string }[] };
+  assert.equal(rep.frames, 0);
+  assert.deepEqual(rep.errors.map((e) => e.code), ['SLUICE_ERR_NO_FRAMES']);
+  // Half a file is still a truncated one: a warning, the frames it has, exit 0.
+  const half = join(dir, 'half.mp4');
+  writeFileSync(half, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+  const h = await sluice(['launch', '-q', `uri location=${half} ! fakesink`]);
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(h.stderr, /truncated or corrupt/);
+});
+
+test('engines ranges as dependencies write them are read as npm reads them', () => {
+  // The ranges below are the ones installed here (package.json engines of node-av's binary, ini, prom-client, @nats-io/nuid...).
+  const ranges = new Map(engineChecks('v20.20.2').map((c) => [c.name, c.range]));
+  assert.equal(ranges.get('sluice'), '>=20');
+  const cases: [string, string, boolean][] = [
+    ['v20.20.2', '>= 22.x', false], ['v22.0.0', '>= 22.x', true], ['v24.21.0', '>= 22.x', true],
+    ['v20.20.2', '^18.17.0 || ^20.3.0 || >=21.0.0', true], ['v20.2.0', '^18.17.0 || ^20.3.0 || >=21.0.0', false], ['v19.1.0', '^18.17.0 || ^20.3.0 || >=21.0.0', false],
+    ['v20.20.2', '^16 || ^18 || >=20', true], ['v17.0.0', '^16 || ^18 || >=20', false],
+    ['v20.4.0', '^18.17.0 || >=20.5.0', false], ['v20.5.0', '^18.17.0 || >=20.5.0', true],
+    ['v20.20.2', '>=20', true], ['v18.20.0', '>=20', false], ['v20.20.2', '*', true],
+    ['v20.20.2', '~20.20', true], ['v20.21.0', '~20.20', false], ['v20.0.0', '>18 <21', true], ['v21.0.0', '>18 <21', false], ['v18.9.0', '>18', false],
+  ];
+  for (const [v, r, want] of cases) assert.equal(satisfies(v, r), want, `${v} in ${r}`);
+  assert.equal(satisfies('v20.20.2', '1.2 - 2.3'), null, 'a form not understood is said so, not guessed');
+});
+
+test('sluice doctor checks the running Node against sluice and every installed dependency', async () => {
+  const r = await sluice(['doctor']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.includes(`${process.version}: sluice needs node >=20: ok`), r.stdout);
+  assert.match(r.stdout, /Promise\.withResolvers \(node-av reads packets with it\): built in/);
+  assert.match(r.stdout, /every installed dependency that declares a Node version \(\d+\) accepts this one/);
+});
