@@ -1,5 +1,5 @@
 // Issue 26 (works as claimed where users start): a file that yields none of the frames it
-// declares fails the run; doctor checks this Node against what the dependencies declare.
+// declares fails the run; doctor checks this Node against what the dependencies declare;
 // plugins without properties; the progress line; serve's last frames keep their stream id.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,4 +62,49 @@ test('sluice doctor checks the running Node against sluice and every installed d
   assert.ok(r.stdout.includes(`${process.version}: sluice needs node >=20: ok`), r.stdout);
   assert.match(r.stdout, /Promise\.withResolvers \(node-av reads packets with it\): built in/);
   assert.match(r.stdout, /every installed dependency that declares a Node version \(\d+\) accepts this one/);
+});
+
+test('a plugin without props runs from its own folder through the CLI; a wrong field is named', async () => {
+  // A folder of its own: no package.json, no node_modules ('sluice' resolves to the running copy).
+  const dir = tmp();
+  writeFileSync(join(dir, 'evens.ts'), `import { defineElement, sinkPad, srcPad } from 'sluice';
+// No properties, so no props: the even frames pass, the others are dropped.
+export default defineElement({
+  name: 'evens', summary: 'keeps even frame numbers', kind: 'filter', pads: [sinkPad(), srcPad()],
+  create: (_o, ctx) => ({ async process(f) { if (f.frame % 2 === 0) await ctx.push(f); else ctx.drop(f); } }),
+});
+`);
+  const frames = (file: string) => readFileSync(join(dir, file), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { frame: number }).frame);
+  const r = await sluice(['--plugin', './evens.ts', 'launch', '-q', 'testsrc num-frames=7 ! evens ! meta location=m.jsonl'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(frames('m.jsonl'), [0, 2, 4, 6]);
+  // The same from SLUICE_PLUGIN_PATH, and inspect shows it with no properties.
+  const env = { ...process.env, SLUICE_PLUGIN_PATH: dir };
+  const i = await sluice(['inspect', 'evens'], { cwd: dir, env });
+  assert.equal(i.code, 0, i.stderr);
+  assert.match(i.stdout, /Properties:\n {2}\(none\)/);
+  const given = await sluice(['launch', '-q', 'testsrc num-frames=3 ! evens amount=2 ! fakesink'], { cwd: dir, env });
+  assert.equal(given.code, 1);
+  assert.match(given.stderr, /evens has no property "amount" \(properties: none\)/);
+
+  // A plain object, not made with defineElement and without props, is taken the same way.
+  writeFileSync(join(dir, 'plain.js'), `export default { name: 'plain', summary: 'passes', kind: 'filter',
+  pads: [{ name: 'sink', direction: 'sink', presence: 'always', caps: ['video/x-raw'] }, { name: 'src', direction: 'src', presence: 'always', caps: ['video/x-raw'] }],
+  create: (_o, ctx) => ({ process: (f) => ctx.push(f) }) };
+`);
+  const p = await sluice(['--plugin', './plain.js', 'launch', '-q', 'testsrc num-frames=3 ! plain ! meta location=p.jsonl'], { cwd: dir });
+  assert.equal(p.code, 0, p.stderr);
+  assert.deepEqual(frames('p.jsonl'), [0, 1, 2]);
+
+  // What is wrong is named, not "got object".
+  const bad = (name: string, body: string) => { writeFileSync(join(dir, name), body); return sluice(['--plugin', `./${name}`, 'inspect'], { cwd: dir }); };
+  const noCreate = await bad('nocreate.js', `export default { name: 'x', summary: '', kind: 'filter', pads: [] };\n`);
+  assert.equal(noCreate.code, 1);
+  assert.match(noCreate.stderr, /SLUICE_ERR_PLUGIN: plugin \.\/nocreate\.js: .*element "x": its "create" must be a function .*got undefined/);
+  const badPads = await bad('badpads.js', `export default [{ name: 'y', summary: '', kind: 'filter', pads: [], create() { return {}; } }, { name: 'z', summary: '', kind: 'filter', pads: 'sink', create() { return {}; } }];\n`);
+  assert.match(badPads.stderr, /element "z": its "pads" must be an array of pad templates .*got string \(at index 1\)/);
+  const badProps = await bad('badprops.js', `export default { name: 'w', summary: '', kind: 'filter', pads: [], props: { amount: 1 }, create() { return {}; } };\n`);
+  assert.match(badProps.stderr, /element "w": its "props" must be a zod object \(z\.object\(\{\.\.\.\}\)\), or left out for no properties; got object/);
+  const noName = await bad('noname.js', `export default { summary: 'no name' };\n`);
+  assert.match(noName.stderr, /its "name" must be a non-empty string/);
 });

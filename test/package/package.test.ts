@@ -82,11 +82,14 @@ console.log(JSON.stringify({ frames: report.elements.meta0.framesIn }));
   writeFileSync(join(app, 'use.ts'), `import { launch, defineElement, sinkPad, srcPad, z, type Frame } from 'sluice';
 const el = defineElement({ name: 'nothing', summary: 'passes frames', kind: 'filter', pads: [sinkPad(), srcPad()], props: z.object({}),
   create: (_o, ctx) => ({ async process(f: Frame) { await ctx.push(f); } }) });
+// An element without properties leaves props out.
+const bare = defineElement({ name: 'bare', summary: 'passes frames', kind: 'filter', pads: [sinkPad(), srcPad()],
+  create: (_o, ctx) => ({ async process(f: Frame) { await ctx.push(f); } }) });
 const p = launch('testsrc num-frames=1 ! fakesink');
 const frames: number = (await p.run()).elements.fakesink0!.framesIn;
 // @ts-expect-error: launch takes a string, and the declarations say so
 launch(42);
-export { el, frames };
+export { el, bare, frames };
 `);
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['use.ts'] }));
   const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
