@@ -5,8 +5,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { sluice, tmp } from './helpers.ts';
+import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, freePort, sluice, tmp } from './helpers.ts';
 import { satisfies, engineChecks } from '../src/cli/node-check.ts';
 
 /** A faststart clip of `frames` frames (the moov box, with its frame count, before the media). */
@@ -107,4 +108,50 @@ export default defineElement({
   assert.match(badProps.stderr, /element "w": its "props" must be a zod object \(z\.object\(\{\.\.\.\}\)\), or left out for no properties; got object/);
   const noName = await bad('noname.js', `export default { summary: 'no name' };\n`);
   assert.match(noName.stderr, /its "name" must be a non-empty string/);
+});
+
+test('sluice serve: the last frames of a stream drained after its DELETE keep its stream_id', { timeout: 120_000 }, async (t) => {
+  const dir = tmp();
+  const config = join(dir, 'serve.yaml');
+  const metaFile = join(dir, 'm.jsonl');
+  // Frames pile up in the queue before a slow stage, so a DELETE leaves many of them to drain.
+  writeFileSync(config, [
+    'source: testsrc fps=25 width=64 height=48 num-objects=1 pattern={uri}',
+    `chain: mux name=m ! queue max-size=30 ! identity delay=15 ! meta location=${metaFile}`,
+    '',
+  ].join('\n'));
+  const port = await freePort();
+  const token = 'adoption-token';
+  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'serve', config, '--api', `127.0.0.1:${port}`, '--state', join(dir, 'state.json')], { env: { ...process.env, SLUICE_API_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => { err += d; });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  t.after(() => proc.kill('SIGKILL'));
+  const call = async (method: string, path: string, body?: string) => {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+    await r.text();
+    return r.status;
+  };
+  const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 30_000) => {
+    const end = Date.now() + ms;
+    while (!(await ok())) { if (Date.now() > end) assert.fail(`${what}; serve said: ${err}`); await sleep(25); }
+  };
+  const lines = () => { try { return readFileSync(metaFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { stream: number; frame: number; stream_id?: string }); } catch { return []; } };
+  await until('the API answers', async () => { try { return (await fetch(`http://127.0.0.1:${port}/v1/health`)).status === 200; } catch { return false; } });
+  assert.equal(await call('POST', '/v1/streams', JSON.stringify({ id: 'cam1', uri: 'objects' })), 201);
+  await until('cam1 has lines', () => lines().length >= 10);
+  assert.equal(await call('DELETE', '/v1/streams/cam1'), 204);
+  const atDelete = lines().length;
+  // What was queued drains after the DELETE (and a second stream comes and goes in the meantime).
+  assert.equal(await call('POST', '/v1/streams', JSON.stringify({ id: 'cam2', uri: 'objects' })), 201);
+  await until('cam2 has lines', () => lines().some((l) => l.stream_id === 'cam2'));
+  assert.equal(await call('DELETE', '/v1/streams/cam2'), 204);
+  proc.kill('SIGTERM');
+  assert.equal(await exited, 0, err);
+  const all = lines();
+  const cam1 = all.filter((l) => l.stream === all[0]!.stream);
+  assert.ok(all.length > atDelete + 5, `frames drained after the DELETE (${atDelete} lines then, ${all.length} in all)`);
+  assert.deepEqual(all.filter((l) => l.stream_id === undefined), [], 'every line carries its stream id');
+  assert.deepEqual([...new Set(cam1.map((l) => l.stream_id))], ['cam1']);
+  assert.deepEqual(cam1.map((l) => l.frame), cam1.map((_, i) => i), 'cam1\'s frames, each once, in order');
 });
