@@ -9,6 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, freePort, sluice, tmp } from './helpers.ts';
 import { satisfies, engineChecks } from '../src/cli/node-check.ts';
+import { RateWindow } from '../src/cli/progress.ts';
 
 /** A faststart clip of `frames` frames (the moov box, with its frame count, before the media). */
 function clip(dir: string, frames: number, name = 'whole.mp4'): string {
@@ -154,4 +155,42 @@ test('sluice serve: the last frames of a stream drained after its DELETE keep it
   assert.deepEqual(all.filter((l) => l.stream_id === undefined), [], 'every line carries its stream id');
   assert.deepEqual([...new Set(cam1.map((l) => l.stream_id))], ['cam1']);
   assert.deepEqual(cam1.map((l) => l.frame), cam1.map((_, i) => i), 'cam1\'s frames, each once, in order');
+});
+
+test('progress fps is an average over the last seconds: bursts of a batched stage do not swing it', () => {
+  // Samples once a second of a stage that delivers 100 frames every other second (50 fps).
+  const w = new RateWindow(0, 5000);
+  const seen: number[] = [];
+  let frames = 0;
+  for (let s = 1; s <= 20; s++) { if (s % 2 === 0) frames += 100; seen.push(w.add(s * 1000, frames)); }
+  // A one-second rate would read 0 and 100 in turn; over 5 s it stays within 40-60 once the window is full.
+  for (const fps of seen.slice(5)) assert.ok(fps >= 40 && fps <= 60, `fps ${fps} in ${seen.map((x) => x.toFixed(0)).join(' ')}`);
+  // Until then it is the average since the start.
+  assert.equal(seen[1], 100 / 2);
+});
+
+/** The CLI on a terminal (script(1) gives it one): the progress lines as the user sees them, in order. */
+async function onTerminal(args: string[]): Promise<{ code: number | null; lines: string[] }> {
+  const cmd = [process.execPath, join(ROOT, 'bin', 'sluice.js'), ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const p = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => { out += d; });
+  const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  // In place: each line starts with \r and ends by erasing the rest (ESC [K).
+  return { code, lines: out.split(/[\r\n]+/).map((l) => l.replace(/\x1b\[K/g, '').trim()).filter((l) => /^frames?=/.test(l)) };
+}
+
+test('progress line: frames= across streams, a final line with the totals; no speed for live input', { timeout: 60_000 }, async () => {
+  const two = await onTerminal(['launch', 'testsrc num-frames=120 width=64 height=48 ! m.  testsrc num-frames=120 width=64 height=48 ! m.  mux name=m ! identity delay=8 ! fakesink']);
+  assert.equal(two.code, 0, two.lines.join('\n'));
+  assert.ok(two.lines.length >= 2, `lines while it ran and at the end: ${two.lines.join(' | ')}`);
+  for (const l of two.lines) assert.match(l, /^frames=\s+\d+ streams=2 fps=\s*[\d.]+ time=\S+ speed=[\d.]+x/);
+  // The last line is the run's end, not the last tick's.
+  assert.match(two.lines.at(-1)!, /^frames=\s+240 streams=2 /);
+  assert.ok(Number(/^frames=\s+(\d+)/.exec(two.lines.at(-2)!)![1]) < 240, 'the line before it was a tick during the run');
+
+  const live = await onTerminal(['launch', 'testsrc live=true fps=30 num-frames=45 width=64 height=48 ! fakesink']);
+  assert.equal(live.code, 0, live.lines.join('\n'));
+  assert.match(live.lines.at(-1)!, /^frame=\s+45 fps=\s*[\d.]+ time=00:00:01\.\d\d$/);
+  for (const l of live.lines) assert.doesNotMatch(l, /speed|eta/, 'a camera runs at its own rate');
 });
