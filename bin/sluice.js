@@ -10,6 +10,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
+// package.json engines: older Nodes fail later in ways that do not say why.
+if (major < 20) {
+  console.error(`sluice needs Node 20 or newer (package.json "engines"); this is ${process.version}`);
+  process.exit(1);
+}
 const sources = join(here, '..', 'src', 'cli', 'main.ts');
 const built = join(here, '..', 'dist', 'cli', 'main.js');
 

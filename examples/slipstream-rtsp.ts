@@ -1,7 +1,8 @@
 // Slipstream over RTSP, as the seed does it: N RTSP cameras in, batched detection, tracking,
 // drawing, a tiled stream out at rtsp://127.0.0.1:8554/ds (open it in VLC or ffplay), and a probe
-// that prints the counts of every frame. Run from the repository root:
-//   node examples/slipstream-rtsp.ts rtsp://cam1/stream rtsp://cam2/stream [--port 8554] [--frames N]
+// that prints the counts of every frame. Run from the repository root (npx node: the Node 24 the
+// clone installs, which runs TypeScript; a system Node 20 does not):
+//   npx node examples/slipstream-rtsp.ts rtsp://cam1/stream rtsp://cam2/stream [--port 8554] [--frames N]
 // Cameras that drop reconnect on their own; the others keep flowing.
 import { launch } from '../src/index.ts';
 
@@ -12,7 +13,7 @@ const frames = Number(flag('--frames', '-1'));
 const model = flag('--model', `${process.env.SLUICE_TEST_ASSETS ?? '../shared'}/models/yolox/yolox_nano.onnx`);
 const cameras = args;
 if (cameras.length === 0) {
-  console.error('usage: node examples/slipstream-rtsp.ts RTSP_URL... [--port 8554] [--frames N] [--model M]');
+  console.error('usage: npx node examples/slipstream-rtsp.ts RTSP_URL... [--port 8554] [--frames N] [--model M]');
   process.exit(2);
 }
 

@@ -1,4 +1,6 @@
 // Public library API: everything the CLI does is available here, typed.
+// First: built-ins the dependencies need that older Nodes lack (see node-compat.ts).
+import './node-compat.ts';
 import { defaultRegistry } from './elements/index.ts';
 import { addBranch as addGraphBranch, buildPipeline } from './core/graph.ts';
 import { parseLaunch } from './core/launch.ts';
@@ -16,6 +18,7 @@ export * from './meta/keys.ts';
 export * from './core/errors.ts';
 export { Pipeline, ElementNode, Pad, addPipelineObserver, type Branch, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
 export { observe } from './trace/observe.ts';
+export type { ElementReport, Verdict } from './core/stats.ts';
 export { Bus, type BusMessage, type State } from './core/bus.ts';
 export { Channel, type LeakyPolicy } from './core/channel.ts';
 export { Registry } from './core/registry.ts';

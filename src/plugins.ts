@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { delimiter, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ElementDef } from './core/element.ts';
+import { defineElement, type ElementDef } from './core/element.ts';
 import type { Registry } from './core/registry.ts';
 import { SluiceError, Err } from './core/errors.ts';
 import { siblingModule } from './core/files.ts';
@@ -12,9 +12,18 @@ import * as nodeModule from 'node:module';
 
 const EXTENSIONS = new Set(['.ts', '.js', '.mjs', '.mts']);
 
-function isElementDef(x: unknown): x is ElementDef {
-  const d = x as ElementDef;
-  return !!d && typeof d === 'object' && typeof d.name === 'string' && typeof d.create === 'function' && Array.isArray(d.pads) && !!d.props && typeof (d.props as { safeParse?: unknown }).safeParse === 'function';
+/**
+ * Why `x` is not an element declaration (the field missing or wrong), or null when it is one.
+ * `props` may be left out: an element without properties gets the empty schema.
+ */
+function notAnElement(x: unknown): string | null {
+  if (!x || typeof x !== 'object') return `got ${x === null ? 'null' : typeof x}`;
+  const d = x as Partial<ElementDef>;
+  if (typeof d.name !== 'string' || !d.name) return 'its "name" must be a non-empty string (the name launch lines use)';
+  if (typeof d.create !== 'function') return `element "${d.name}": its "create" must be a function (props, ctx) returning { start?, process | produce, flush?, stop? }; got ${typeof d.create}`;
+  if (!Array.isArray(d.pads)) return `element "${d.name}": its "pads" must be an array of pad templates (e.g. [sinkPad(), srcPad()]); got ${typeof d.pads}`;
+  if (d.props !== undefined && typeof (d.props as { safeParse?: unknown } | null)?.safeParse !== 'function') return `element "${d.name}": its "props" must be a zod object (z.object({...})), or left out for no properties; got ${d.props === null ? 'null' : typeof d.props}`;
+  return null;
 }
 
 let selfHooked = false;
@@ -48,17 +57,20 @@ export async function loadPlugin(file: string, reg: Registry): Promise<string[]>
   } catch (e) {
     throw new Err.PLUGIN(`plugin ${file} failed to load: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }
-  const defs = Array.isArray(mod.default) ? mod.default : [mod.default];
-  const bad = defs.findIndex((d) => !isElementDef(d));
-  if (defs.length === 0 || bad >= 0) {
-    throw new Err.PLUGIN(`plugin ${file}: its default export must be an element made with defineElement (or an array of them); ${defs.length === 0 ? 'the array is empty' : `got ${typeof defs[bad]}${defs.length > 1 ? ` at index ${bad}` : ''}`}`);
+  const given = (Array.isArray(mod.default) ? mod.default : [mod.default]) as unknown[];
+  const why = given.map(notAnElement);
+  const bad = why.findIndex((w) => w !== null);
+  if (given.length === 0 || bad >= 0) {
+    throw new Err.PLUGIN(`plugin ${file}: its default export must be an element made with defineElement (or an array of them); ${given.length === 0 ? 'the array is empty' : `${why[bad]}${given.length > 1 ? ` (at index ${bad})` : ''}`}`);
   }
-  for (const d of defs as ElementDef[]) {
+  // A plain declaration (not through defineElement) without props gets the same default.
+  const defs = given.map((d) => defineElement(d as ElementDef));
+  for (const d of defs) {
     const had = reg.originOf(d.name);
     if (had) throw new Err.PLUGIN(`plugin ${file} defines element "${d.name}", which ${had === 'builtin' ? 'is built in' : `${had} already defines`}; rename it`);
     reg.register(d, path);
   }
-  return (defs as ElementDef[]).map((d) => d.name);
+  return defs.map((d) => d.name);
 }
 
 /** The plugin files a SLUICE_PLUGIN_PATH value names: files as given, folders' modules in name order. */

@@ -1,7 +1,7 @@
 // NVSS's dummy example with the library API: no pipeline, just the two servers and a loop.
 // The loop never waits on the network: readNowait() hands over the newest camera frame at once
 // (repeating the last one when nothing new came), write() hands the result over and returns.
-//   node examples/remote/invert.ts [camera-port] [viewer-port]
+//   npx node examples/remote/invert.ts   (npx node: the clone's Node 24, which runs TypeScript) [camera-port] [viewer-port]
 //   (laptop) npx sluice webcam-client --server GPU_BOX:9000 --file video.mp4
 //   (laptop) npx sluice view --server GPU_BOX:9001
 import { setImmediate as yieldLoop } from 'node:timers/promises';

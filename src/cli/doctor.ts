@@ -1,10 +1,11 @@
 // `sluice doctor`: what can run here — execution providers (and why not), hardware decoders,
-// GPUs, versions.
+// GPUs, versions, and the Node version against what the dependencies need.
 import { createRequire } from 'node:module';
 import { HardwareContext } from 'node-av/api';
 import { getFFmpegInfo } from 'node-av/lib';
 import { listBackends, listGpus } from '../infer/backends.ts';
 import { openCuda } from '../media/source.ts';
+import { nodeReport } from './node-check.ts';
 
 export function doctor(): string {
   const out: string[] = [];
@@ -13,6 +14,7 @@ export function doctor(): string {
   let ff = 'unknown';
   try { ff = String((getFFmpegInfo() as { version?: string }).version ?? 'unknown'); } catch { /* older binding */ }
   out.push(`node ${process.version}, onnxruntime-node ${ortVersion}, FFmpeg ${ff}`);
+  out.push('', 'Node (package.json engines of sluice and its dependencies):', ...nodeReport());
   out.push('', 'Execution providers (infer ep=):');
   for (const [name, s] of Object.entries(listBackends())) out.push(`  ${name.padEnd(9)} ${s.usable ? 'usable ' : 'missing'}  ${s.why}`);
   out.push('', 'Hardware decoding (uri hw=):');

@@ -1,4 +1,5 @@
 // `sluice` command line: thin commands over the library API.
+import '../node-compat.ts';
 import { createWriteStream, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isDeepstreamApp, readDeepstreamApp } from './deepstream-app.ts';
@@ -67,12 +68,13 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   // A progress file that cannot be written (a full disk) is said once; it must not crash the run.
   if (progressOut && progressOut !== process.stdout) progressOut.once('error', (e) => process.stderr.write(`warning: --progress ${opts.progress}: ${e.message}; progress is no longer written\n`));
   let ticks = 0;
+  let plain = false;
   const off = pipeline.bus.on('stats', () => {
     const p = progress.sample();
     progressOut?.write(Progress.block(p, false));
     if (opts.quiet) return;
     // In place on a terminal; every 5 s as a plain line otherwise (a CI log keeps a trace).
-    if (tty) { process.stderr.write(`\r${Progress.line(p)}\x1b[K`); lines = 1; } else if (++ticks % 5 === 0) process.stderr.write(`${Progress.line(p)}\n`);
+    if (tty) { process.stderr.write(`\r${Progress.line(p)}\x1b[K`); lines = 1; } else if (++ticks % 5 === 0) { process.stderr.write(`${Progress.line(p)}\n`); plain = true; }
   });
   pipeline.bus.on('warning', (m) => process.stderr.write(`${lines ? '\n' : ''}warning: ${m.source}: ${m.message}\n`));
   // As slipstream prints where to point VLC or ffplay.
@@ -97,8 +99,12 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   const endProgress = async () => {
+    // The last line says where the run ended (the one before could be a second old), with the
+    // run's average rate; printed where progress lines were.
+    const fin = progress.sample(true);
+    if (!opts.quiet && (lines || plain)) { process.stderr.write(`${lines ? '\r' : ''}${Progress.line(fin)}${lines ? '\x1b[K' : ''}\n`); lines = 0; }
     if (!progressOut) return;
-    progressOut.write(Progress.block(progress.sample(), true));
+    progressOut.write(Progress.block(fin, true));
     const ws = progressOut as ReturnType<typeof createWriteStream>;
     if (progressOut !== process.stdout && !ws.destroyed) await new Promise<void>((r) => ws.end(r));
   };

@@ -1,7 +1,7 @@
 // Elements are declared by data: name, summary, pad templates, a zod schema of properties and a
 // factory. That one declaration drives the launch parser, YAML validation, `sluice inspect`
 // and the per-element log category.
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Frame } from './frame.ts';
 import type { LeakyPolicy } from './channel.ts';
 import type { Logger } from './log.ts';
@@ -128,8 +128,15 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;
 }
 
-export function defineElement<S extends z.ZodObject>(def: ElementDef<S>): ElementDef<S> {
-  return def;
+/** The properties of an element that has none. */
+export type NoProps = z.ZodObject<{}>;
+
+/** What `defineElement` takes: an element declaration whose `props` may be left out (no properties). */
+export type ElementInput<S extends z.ZodObject> = Omit<ElementDef<S>, 'props'> & { props?: S };
+
+export function defineElement<S extends z.ZodObject = NoProps>(def: ElementInput<S>): ElementDef<S> {
+  // An element without properties needs no schema: it gets the empty one (launch rejects any property given).
+  return def.props ? def as ElementDef<S> : { ...def, props: z.object({}) as unknown as S };
 }
 
 /** Common pad sets. */

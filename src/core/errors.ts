@@ -18,6 +18,7 @@ export const ErrorCodes = {
   SLUICE_ERR_STREAM_ENDED: 'a network source ended and is not reconnected',
   SLUICE_ERR_NO_VIDEO: 'input has no video stream',
   SLUICE_ERR_DECODE: 'decoding failed',
+  SLUICE_ERR_NO_FRAMES: 'a file declares frames but none of them could be read',
   SLUICE_ERR_ENCODE: 'encoding failed',
   SLUICE_ERR_MUX: 'writing the output file failed',
   SLUICE_ERR_FORMAT: 'unsupported pixel format or size',

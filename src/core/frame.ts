@@ -122,6 +122,11 @@ export interface Frame {
    * max-latency (older frames are dropped). Frames without it are never dropped for lateness.
    */
   captured?: number;
+  /**
+   * The label its stream was added with (sluice serve's stream id), set as it leaves its source:
+   * it travels with the frame, so the frames still on their way after the stream is removed keep it.
+   */
+  label?: string;
 }
 
 export function emptyMeta(): FrameMeta {

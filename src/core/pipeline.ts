@@ -693,6 +693,7 @@ export class Pipeline {
           const t = performance.now();
           const f = await impl.produce!();
           if (!f) break;
+          if (this.labels.has(f.stream)) f.label = this.labels.get(f.stream);
           n.stats.lastPts = f.pts;
           const end = performance.now();
           const work = Math.max(0, end - t - n.sourceWaitMs);

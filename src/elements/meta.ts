@@ -114,7 +114,7 @@ export default defineElement({
         if (writeError) throw writeError;
         frames++;
         objects += frame.meta.objects.length;
-        const line = metaLine(frame, ctx.streamLabel(frame.stream)) + '\n';
+        const line = metaLine(frame, frame.label ?? ctx.streamLabel(frame.stream)) + '\n';
         releaseFrame(frame);
         // Lines go out together, at most 10 ms after the first or at 64 KB: a write per frame
         // (a libuv request and a thread woken each) cost the main thread ~0.2 ms per frame.

@@ -279,6 +279,8 @@ export default defineElement({
           }
           if (!live) {
             const lost = src.framesLost;
+            // Nothing at all of a file that declares frames is no truncation but a file this process cannot read: the run fails.
+            if (n === 0 && src.expectedFrames > 0 && !stopping()) throw new Err.NO_FRAMES(`${o.location} ended after 0 of the ${src.expectedFrames} frames it declares (${why}); check that ffprobe decodes it, and \`sluice doctor\` for this Node and FFmpeg`);
             if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
             return null;
           }

@@ -2,6 +2,8 @@
 // looping, optionally to a smaller size. Produces CPU frames: hardware frames are downloaded
 // here so every element downstream can read them; with a decode size, NVDEC scales in its own
 // post-processing (the cuvid decoders' resize) and only the small frame crosses PCIe.
+// Before node-av: its packet reader needs Promise.withResolvers (a decoding thread has its own globals).
+import '../node-compat.ts';
 import { existsSync } from 'node:fs';
 import { Decoder, Demuxer, DeviceAPI, HardwareContext } from 'node-av/api';
 import { Codec, FormatContext, Frame, Log, avGetCodecName } from 'node-av/lib';

@@ -60,7 +60,7 @@ export function brokerSink<S extends z.ZodRawShape>(spec: Spec<S>): ElementDef {
           box = new Outbox(client, ctx, { capacity: common.buffer, maxBytes: common.bufferBytes, inflight: common.inflight, where: String(opts.url).replace(/\/\/[^@/]*@/, '//') });
         },
         process(frame) {
-          const label = ctx.streamLabel(frame.stream);
+          const label = frame.label ?? ctx.streamLabel(frame.stream);
           const payload = metaLine(frame, label);
           box!.put({ subject: subjectFor(String(opts[spec.subjectProp]), label), payload, id: `${label}:${frame.frame}` });
           releaseFrame(frame);
