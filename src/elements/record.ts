@@ -50,6 +50,8 @@ interface Clip {
   /** First written packet's dts: every time in the file is shifted by it (the clip starts near 0). */
   offset: bigint | null;
   nextSeq: number;
+  /** Its number among this recorder's clips (tells apart events of clips in one frame). */
+  serial: number;
   /** Skipping to the next keyframe after a dropped packet (a slow disk). */
   skipping: boolean;
   bytes: number; packets: number; dropped: number;
@@ -182,7 +184,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
       const c: Clip = {
         name: `${name}.mp4`, path, sidecar: join(dir, `${name}.json`), stream, label,
         startPts: first.pts, lastPts: first.pts, endAt, wallStart, frameDur: s.info?.rate ? 1 / s.info.rate : 0, triggers: trig, objects: new Map(),
-        mux: new FileMuxer(path, 'mp4', true), chain: Promise.resolve(), pending: 0, offset: null, nextSeq: first.seq,
+        mux: new FileMuxer(path, 'mp4', true), chain: Promise.resolve(), pending: 0, offset: null, nextSeq: first.seq, serial: clipsWritten + 1,
         skipping: false, bytes: 0, packets: 0, dropped: 0, error: null,
       };
       writing.add(path);
@@ -191,7 +193,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
       sidecar(c, false);
       clipsWritten++;
       say('clip-start', `clip ${c.name} started (${trig.map((t) => t.type).join(', ')}), from ${round(first.pts)} s`, { clip: c.name, path, stream, start: round(first.pts) });
-      hub.emit({ ...baseEvent('clip-start', stream, label, s.lastFrame, s.lastPts), clip: c.name, path, start: round(first.pts), triggers: trig });
+      hub.emit({ ...baseEvent('clip-start', stream, label, s.lastFrame, s.lastPts, clipsWritten, hub), clip: c.name, path, start: round(first.pts), triggers: trig });
       for (const t of trig) if (typeof t.track === 'number') hub.remember(hub.clips, `${stream}:${t.track}`, path);
       return c;
     };
@@ -239,7 +241,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
         }
         const duration = round(c.lastPts + c.frameDur - c.startPts);
         say('clip-end', `clip ${c.name}: ${duration} s, ${c.packets} packets, ${c.bytes} bytes${c.dropped ? `, ${c.dropped} packets dropped (slow disk)` : ''}`, { clip: c.name, path: c.path, stream: c.stream, start: round(c.startPts), end: round(c.lastPts + c.frameDur), duration, bytes: c.bytes });
-        hub.emit({ ...baseEvent('clip-end', c.stream, c.label, s.lastFrame, s.lastPts), clip: c.name, path: c.path, start: round(c.startPts), end: round(c.lastPts + c.frameDur), duration, bytes: c.bytes, triggers: c.triggers.length });
+        hub.emit({ ...baseEvent('clip-end', c.stream, c.label, s.lastFrame, s.lastPts, c.serial, hub), clip: c.name, path: c.path, start: round(c.startPts), end: round(c.lastPts + c.frameDur), duration, bytes: c.bytes, triggers: c.triggers.length });
         retention();
       });
       return c.chain;

@@ -58,6 +58,14 @@ export class EventHub {
   /** Clips being written now (an events sink waits for them at the end, so clip-end is not lost). */
   open = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Per stream: the wall-clock ms of pts 0 (set by its first event). */
+  private origins = new Map<number, number>();
+
+  wallClock(stream: number, pts: number): number {
+    let o = this.origins.get(stream);
+    if (o === undefined) { o = Date.now() - pts * 1000; this.origins.set(stream, o); }
+    return Math.round(o + pts * 1000);
+  }
 
   static of(table: Map<string, unknown>): EventHub {
     let h = table.get('sluice:events') as EventHub | undefined;
@@ -89,13 +97,17 @@ export class EventHub {
   }
 }
 
-let seq = 0;
-/** The fields every event has. */
-export function baseEvent(type: EventType, stream: number, label: string, frame: number, pts: number): SluiceEvent {
+/**
+ * The fields every event has. `n` tells apart events of one type in one frame, so every sink that
+ * derives them from the same frames gives the same ids; `time` is the stream's clock (its pts)
+ * anchored at the wall clock of its first frame (the hub's), the same in every sink too.
+ */
+export function baseEvent(type: EventType, stream: number, label: string, frame: number, pts: number, n = 0, hub: EventHub | null = null): SluiceEvent {
+  const wall = hub ? hub.wallClock(stream, pts) : Date.now();
   return {
-    version: EVENTS_VERSION, type, id: `${label}:${frame}:${type}:${++seq}`, stream,
+    version: EVENTS_VERSION, type, id: `${label}:${frame}:${type}${n ? `:${n}` : ''}`, stream,
     ...(label !== String(stream) ? { stream_id: label } : {}),
-    frame, pts: Math.round(pts * 1e6) / 1e6, time: new Date().toISOString(),
+    frame, pts: Math.round(pts * 1e6) / 1e6, time: new Date(wall).toISOString(),
   };
 }
 
@@ -121,7 +133,12 @@ export class EventDeriver {
     st.last = { frame: f.frame, pts: f.pts };
     const label = this.label(f.stream);
     const out: SluiceEvent[] = [];
-    const mk = (type: EventType) => baseEvent(type, f.stream, label, f.frame, f.pts);
+    const counts = new Map<string, number>();
+    const mk = (type: EventType) => {
+      const n = counts.get(type) ?? 0;
+      counts.set(type, n + 1);
+      return baseEvent(type, f.stream, label, f.frame, f.pts, n, this.hub);
+    };
     for (const o of f.meta.objects) {
       if (o.track === undefined) continue;
       const t = st.tracks.get(o.track);
@@ -135,7 +152,7 @@ export class EventDeriver {
       const ev = this.analytics(e, st.tracks, mk);
       if (ev) out.push(ev);
     }
-    for (const t of [...st.tracks.values()]) if (f.frame - t.lastFrame > this.endAfter) { st.tracks.delete(t.track); out.push(this.ended(t, f.stream, label, f.frame, f.pts)); }
+    for (const t of [...st.tracks.values()]) if (f.frame - t.lastFrame > this.endAfter) { st.tracks.delete(t.track); out.push(this.ended(t, f.stream, label, f.frame, f.pts, mk)); }
     return out;
   }
 
@@ -144,19 +161,21 @@ export class EventDeriver {
     const out: SluiceEvent[] = [];
     for (const [s, st] of this.streams) {
       if (stream !== undefined && s !== stream) continue;
-      for (const t of st.tracks.values()) out.push(this.ended(t, s, this.label(s), st.last.frame, st.last.pts));
+      let n = 0;
+      // Numbered after any track-end of the last frame itself (ids stay unique).
+      for (const t of st.tracks.values()) out.push(this.ended(t, s, this.label(s), st.last.frame, st.last.pts, () => baseEvent('track-end', s, this.label(s), st.last.frame, st.last.pts, 1000 + n++, this.hub)));
       st.tracks.clear();
       if (stream !== undefined) this.streams.delete(s);
     }
     return out;
   }
 
-  private ended(t: TrackState, stream: number, label: string, frame: number, pts: number): SluiceEvent {
+  private ended(t: TrackState, stream: number, _label: string, _frame: number, _pts: number, mk: (type: EventType) => SluiceEvent): SluiceEvent {
     const key = `${stream}:${t.track}`;
     const snapshot = this.hub?.snapshots.get(key);
     const clip = this.hub?.clips.get(key);
     return {
-      ...baseEvent('track-end', stream, label, frame, pts),
+      ...mk('track-end'),
       track: t.track, class: t.cls, label: t.label, best_score: r3(t.best), best_box: t.bestBox.map(r2),
       first_seen: r3(t.firstPts), last_seen: r3(t.lastPts), dwell: r3(t.lastPts - t.firstPts), frames: t.frames,
       path: { start: t.points[0]!.map(r2), end: t.last.map(r2), length: r2(t.length), points: [...t.points.slice(0, -1), t.last].map((p) => p.map(r2)) },
