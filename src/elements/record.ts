@@ -303,11 +303,11 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
         s.ringBytes += pk.bytes;
         trim(s, frame.stream);
         // What triggers at this frame: its analytics events, classes, new tracks, and triggers from outside.
-        const trig: Record<string, unknown>[] = triggers.empty ? [] : triggers.match(frame).map((t) => ({ ...t, pts: round(frame.pts) }));
+        const trig: Record<string, unknown>[] = triggers.empty ? [] : triggers.match(frame).map((t) => ({ ...t, frame: frame.frame, pts: round(frame.pts) }));
         if (external.length) {
           const mine = external.filter((t) => t.stream === undefined || t.stream === frame.stream);
           external = external.filter((t) => !mine.includes(t));
-          for (const t of mine) trig.push({ type: String(t.reason ?? 'manual'), ...Object.fromEntries(Object.entries(t).filter(([k]) => k !== 'reason' && k !== 'stream')), pts: round(frame.pts) });
+          for (const t of mine) trig.push({ type: String(t.reason ?? 'manual'), ...Object.fromEntries(Object.entries(t).filter(([k]) => k !== 'reason' && k !== 'stream')), frame: frame.frame, pts: round(frame.pts) });
         }
         let c = s.clip;
         if (trig.length) {
@@ -333,7 +333,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
           for (const q of s.ring) {
             if (q.seq < c.nextSeq) continue;
             if (q.pts >= c.endAt) { closeTracked(s, c); c = null; break; }
-            if (q.key && q.pts - c.startPts >= o.maxDuration && q.seq !== s.ring[0]!.seq && c.packets + c.pending > 0) {
+            if (q.key && q.pts - c.startPts >= o.maxDuration && c.packets + c.pending > 0) {
               // Split at this keyframe: the next part goes on from here, with the same end.
               const endAt: number = c.endAt;
               closeTracked(s, c);
