@@ -181,3 +181,59 @@ await p.run();
   const side = sidecar(dir, clip);
   assert.equal(side.recording, true, 'the sidecar says it was still being written');
 });
+
+test('sluice serve: POST /v1/streams/{id}/record makes a clip, GET lists it and serves it with ranges; traversal refused and counted', { timeout: 90_000 }, async (t) => {
+  const dir = tmp(), clipsDir = join(dir, 'clips');
+  const config = join(dir, 'serve.yaml');
+  writeFileSync(config, [
+    'source: testsrc live=true fps=25 width=160 height=120 num-objects=2 pattern={uri}',
+    `chain: mux name=m ! tile width=320 height=240 ! encode gop=10 tune=zerolatency ! record location=${clipsDir} pre=0.5 post=1`,
+    'streams: [{id: cam1, uri: objects}]',
+    '',
+  ].join('\n'));
+  const { freePort } = await import('./helpers.ts');
+  const port = await freePort();
+  const TOKEN = 'clip-token';
+  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'sluice.js'), 'serve', config, '--api', `127.0.0.1:${port}`, '--state', join(dir, 'state.json')], { env: { ...process.env, SLUICE_API_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr!.on('data', (d: Buffer) => { log += d; });
+  t.after(() => proc.kill('SIGKILL'));
+  const call = (method: string, path: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+  for (let i = 0; i < 200; i++) {
+    try { const r = await call('GET', '/v1/streams/cam1'); if (r.status === 200 && (await r.json() as { frames: number }).frames > 20) break; } catch { /* not up yet */ }
+    await sleep(50);
+  }
+  assert.equal((await call('POST', '/v1/streams/nope/record')).status, 404);
+  const r = await call('POST', '/v1/streams/cam1/record');
+  assert.equal(r.status, 202, log);
+  let list: { clips: { name: string; url: string; recording: boolean; bytes: number }[] } = { clips: [] };
+  for (let i = 0; i < 100; i++) {
+    list = await (await call('GET', '/v1/streams/cam1/clips')).json() as typeof list;
+    if (list.clips.length && !list.clips[0]!.recording) break;
+    await sleep(100);
+  }
+  assert.equal(list.clips.length, 1, JSON.stringify(list) + log);
+  const clip = list.clips[0]!;
+  const whole = Buffer.from(await (await call('GET', clip.url)).arrayBuffer());
+  writeFileSync(join(dir, 'got.mp4'), whole);
+  const probe = ffprobe(join(dir, 'got.mp4'));
+  assert.ok(probe.frames >= 25 && Math.abs(probe.duration - 1.5) < 0.5, JSON.stringify(probe));
+  // A browser seeks with ranges.
+  const part = await call('GET', clip.url, { range: 'bytes=100-199' });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers.get('content-range'), `bytes 100-199/${whole.length}`);
+  assert.deepEqual(Buffer.from(await part.arrayBuffer()), whole.subarray(100, 200));
+  const tail = await call('GET', clip.url, { range: 'bytes=-10' });
+  assert.deepEqual(Buffer.from(await tail.arrayBuffer()), whole.subarray(whole.length - 10));
+  assert.equal((await call('GET', clip.url, { range: `bytes=${whole.length}-` })).status, 416);
+  // Without the token, or outside the folder: refused before any file is opened.
+  assert.equal((await fetch(`http://127.0.0.1:${port}${clip.url}`)).status, 401);
+  for (const evil of ['..%2F..%2Fetc%2Fpasswd', '..%2Fstate.json', '%2Fetc%2Fpasswd', 'serve.yaml', '.hidden.mp4']) {
+    const res = await call('GET', `/v1/clips/${evil}`);
+    assert.ok(res.status === 400 || res.status === 404, `${evil}: ${res.status}`);
+    assert.ok(!(await res.text()).includes('root:'), evil);
+  }
+  assert.equal((await call('GET', '/v1/clips/..%2Fserve.yaml')).status, 400);
+  const metrics = await (await call('GET', '/metrics')).text();
+  assert.match(metrics, /sluice_api_rejected_total\{reason="path"\} [4-9]/);
+});
