@@ -31,6 +31,9 @@ export { WebcamServer, StreamServer, type CameraFrame, type Peer, type ServerSta
 export type { RawImage } from './net/jpeg.ts';
 export { invertFull } from './draw/invert.ts';
 export { loadPlugin, loadPlugins } from './plugins.ts';
+/** Clips from code (record's triggers) and the event schema (docs/events.md). */
+export { triggerRecord, recorders, type Recorder, type RecordTrigger } from './elements/record.ts';
+export { EVENTS_VERSION, EVENT_TYPES, EventDeriver, type SluiceEvent, type EventType } from './meta/events.ts';
 /** Pixels access, frames, scaling and encoding for out-of-tree elements. */
 export * as media from './media/index.ts';
 /** zod, as the built-in elements use it for their property schemas. */

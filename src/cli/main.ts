@@ -79,6 +79,8 @@ export async function play(pipeline: Pipeline, opts: RunOpts): Promise<PipelineR
   pipeline.bus.on('warning', (m) => process.stderr.write(`${lines ? '\n' : ''}warning: ${m.source}: ${m.message}\n`));
   // As slipstream prints where to point VLC or ffplay.
   pipeline.bus.on('element', (m) => { if (m.name === 'rtsp-url') process.stderr.write(`${m.source}: streaming at ${String(m.data.url)}\n`); });
+  // record: one line per clip written and per clip retention deleted.
+  pipeline.bus.on('element', (m) => { if ((m.name === 'clip-end' || m.name === 'clip-deleted') && !opts.quiet) process.stderr.write(`${lines ? '\n' : ''}${m.source}: ${String(m.data.message)}\n`); });
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;

@@ -11,7 +11,7 @@ import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader, sizeRule } fr
 import { encodeHint, encodeProps } from './encode.ts';
 
 const props = z.object({
-  location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts)'),
+  location: p.str('', 'output file (.mp4, .mkv, .mov, .avi, .ts; .jpg writes one JPEG, rewritten each frame, and NAME-%05d.jpg a numbered sequence)'),
   format: p.str('', 'container (mp4, matroska, avi, mpegts...); empty picks it from the file name'),
   createDirs: p.bool(false, 'create the folder of location when it does not exist'),
   fragmented: p.enum(['auto', 'on', 'off'], 'auto', 'mp4/mov as fragments (at each keyframe and at least every second) that play even if the process is killed; auto: on for live or endless sources, and for sources longer than a minute'),
@@ -39,6 +39,7 @@ export default defineElement({
     const long = () => [...ctx.negotiation].some(([k, v]) => k.startsWith('duration:') && typeof v === 'number' && v > LONG_SOURCE_S);
     const mux = new FileMuxer(o.location, format, o.fragmented === 'on' ? true : o.fragmented === 'off' ? false : () => ctx.upstreamLive || long());
     let enc: VideoEncoder | null = null;
+    const codec = format === 'image2' && !ctx.explicit.has('codec') ? 'mjpeg' as const : o.codec;
     const writeAll = async (packets: import('node-av/lib').Packet[]) => {
       for (const pkt of packets) {
         try { await mux.write(pkt, enc!.info!); } finally { pkt.free(); }
@@ -52,7 +53,8 @@ export default defineElement({
             await mux.write(frame.pixels.packet, frame.pixels.stream);
           } else {
             const av = avOf(frame.pixels, ctx.name);
-            enc ??= new VideoEncoder({ ...o, globalHeader: needsGlobalHeader(format) }, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
+            // A .jpg (image2) is MJPEG unless a codec was asked for.
+            enc ??= new VideoEncoder({ ...o, codec, globalHeader: needsGlobalHeader(format) }, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
             await writeAll(await enc.encode(av, frame.pts, frame.rate));
           }
         } finally {
@@ -60,7 +62,7 @@ export default defineElement({
         }
       },
       // Muxing packets costs little; the time goes to encoding raw frames.
-      hint: () => (enc ? encodeHint(o) : ''),
+      hint: () => (enc ? encodeHint({ ...o, codec }) : ''),
       async flush() {
         if (enc) await writeAll(await enc.flush());
         await mux.close();

@@ -24,13 +24,15 @@ import rate from './rate.ts';
 import redis from './redis.ts';
 import rtsp from './rtsp.ts';
 import scale from './scale.ts';
+import snapshot from './snapshot.ts';
 import tee from './tee.ts';
 import testsrc from './testsrc.ts';
 import tile from './tile.ts';
 import track from './track.ts';
+import record from './record.ts';
 import uri from './uri.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, redis, rtsp, scale, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, record, redis, rtsp, scale, snapshot, tee, testsrc, tile, track, uri] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

@@ -7,10 +7,12 @@ import { ensureParentDir, writeFailed } from '../core/files.ts';
 import { defineElement, joinSinkPads } from '../core/element.ts';
 import { releaseFrame, type Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
+import { EventDeriver, EventHub } from '../meta/events.ts';
 
 const props = z.object({
   location: p.str('-', 'file to write JSON lines to; - for standard output'),
   createDirs: p.bool(false, 'create the folder of location when it does not exist'),
+  mode: p.enum(['frames', 'events'], 'frames', 'frames: one line per frame; events: one line per event (track-start, track-end, line-cross, roi-enter, roi-exit, overcrowding, clip-start, clip-end; docs/events.md)'),
 });
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
@@ -97,6 +99,17 @@ export default defineElement({
       lastWrite = new Promise<void>((r) => { ok = out.write(text, (e) => { if (e) fail(e); r(); }); });
       if (!ok) { draining = Promise.race([once(out, 'drain'), failure]); try { await draining; } finally { draining = null; } }
     };
+    // Lines go out together, at most 10 ms after the first or at 64 KB: a write per frame
+    // (a libuv request and a thread woken each) cost the main thread ~0.2 ms per frame.
+    const queue = (line: string) => {
+      pending.push(line);
+      pendingBytes += line.length;
+      if (!flushQueued) { flushQueued = true; setTimeout(() => { flushQueued = false; flushLines().catch((e) => { writeError ??= e; }); }, 10); }
+    };
+    const hub = EventHub.of(ctx.negotiation);
+    const events = o.mode === 'events' ? new EventDeriver((s) => ctx.streamLabel(s), hub) : null;
+    // Clip events come from record, through the pipeline's hub.
+    const unsubscribe = events ? hub.subscribe((e) => queue(JSON.stringify(e) + '\n')) : () => {};
     return {
       // How much metadata went out, for reports and benchmarks (a detector's box count per frame).
       describe: () => ({ frames, objectsPerFrame: frames ? Math.round((objects / frames) * 100) / 100 : 0 }),
@@ -114,22 +127,31 @@ export default defineElement({
         if (writeError) throw writeError;
         frames++;
         objects += frame.meta.objects.length;
+        if (events) {
+          for (const e of events.frame(frame)) queue(JSON.stringify(e) + '\n');
+          releaseFrame(frame);
+          if (pendingBytes >= 65536) await flushLines();
+          return;
+        }
         const line = metaLine(frame, frame.label ?? ctx.streamLabel(frame.stream)) + '\n';
         releaseFrame(frame);
-        // Lines go out together, at most 10 ms after the first or at 64 KB: a write per frame
-        // (a libuv request and a thread woken each) cost the main thread ~0.2 ms per frame.
-        pending.push(line);
-        pendingBytes += line.length;
+        queue(line);
         if (pendingBytes >= 65536) await flushLines();
-        else if (!flushQueued) { flushQueued = true; setTimeout(() => { flushQueued = false; flushLines().catch((e) => { writeError ??= e; }); }, 10); }
       },
+      streamRemoved(s) { if (events) for (const e of events.end(s)) queue(JSON.stringify(e) + '\n'); },
       async flush() {
+        if (events) {
+          for (const e of events.end()) queue(JSON.stringify(e) + '\n');
+          // A clip still being written ends now too: its clip-end belongs in this file.
+          await hub.idle(5000);
+        }
         await flushLines();
         // The last lines are on their way: an error writing them is this run's error too.
         await lastWrite;
         if (writeError) throw writeError;
       },
       async stop() {
+        unsubscribe();
         await flushLines().catch(() => {});
         if (out && out !== process.stdout) {
           const ws = out as WriteStream;

@@ -166,13 +166,13 @@ export class VideoEncoder {
   }
 }
 
-const EXT_FORMAT: Record<string, string> = { mp4: 'mp4', m4v: 'mp4', mov: 'mov', mkv: 'matroska', avi: 'avi', ts: 'mpegts', h264: 'h264', mjpeg: 'mjpeg', mjpg: 'mjpeg' };
+const EXT_FORMAT: Record<string, string> = { jpg: 'image2', jpeg: 'image2', mp4: 'mp4', m4v: 'mp4', mov: 'mov', mkv: 'matroska', avi: 'avi', ts: 'mpegts', h264: 'h264', mjpeg: 'mjpeg', mjpg: 'mjpeg' };
 
 export function containerFor(location: string, format: string): string {
   if (format) return format;
   const ext = location.split('.').pop()?.toLowerCase() ?? '';
   const f = EXT_FORMAT[ext];
-  if (!f) throw new Err.MUX(`cannot tell the container from "${location}": use a .mp4, .mkv, .mov, .avi or .ts name, or set format=`);
+  if (!f) throw new Err.MUX(`cannot tell the container from "${location}": use a .mp4, .mkv, .mov, .avi, .ts or .jpg name (x-%05d.jpg for a sequence), or set format=`);
   return f;
 }
 
@@ -242,7 +242,9 @@ export class FileMuxer {
       // A fragment at each keyframe and at least every second (frag_duration, in µs): with
       // keyframes alone, x264's default GOP of 250 kept a live recording's first 8 s in memory,
       // and a kill -9 at 5 s left 773 bytes and no frame.
-      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', frag_duration: String(FRAGMENT_US), flush_packets: '1' }) : null);
+      // A .jpg name without a %d pattern is one picture, rewritten with each frame (image2's update).
+      const single = this.format === 'image2' && !/%\d*d/.test(this.path);
+      const r = await fc.writeHeader(this.fragmented ? Dictionary.fromObject({ movflags: 'frag_keyframe+empty_moov+default_base_moof', frag_duration: String(FRAGMENT_US), flush_packets: '1' }) : single ? Dictionary.fromObject({ update: '1' }) : null);
       if (r === -28 || this.ioError() === -28) throw this.failed(-28);
       if (r < 0) throw new Err.MUX(`writing the ${this.format} header to ${this.path} failed (${r})`);
       this.stream = st;

@@ -8,6 +8,7 @@ import { AuthBackoff, bearerToken, retryAfter } from '../net/auth-backoff.ts';
 import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
 import { pipelineRegistry } from '../trace/metrics.ts';
 import type { Service, StreamInfo } from './service.ts';
+import { CLIP_PATHS, clipRoutes } from './clips.ts';
 
 /** What the API serves: one box's Service, or a whole cluster's streams (ClusterStreams). */
 export interface StreamsBackend {
@@ -144,6 +145,7 @@ export const OPENAPI = {
     '/v1/health': { get: { summary: 'Liveness (no token needed)', security: [], responses: { 200: { description: 'playing' }, 503: { description: 'not playing' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics, per element and per stream (label stream)', responses: { 200: { description: 'text exposition format' } } } },
     '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
+    ...CLIP_PATHS,
   },
 } as const;
 
@@ -153,6 +155,8 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
   const rejected = new Map<string, number>();
   const count = (reason: string) => rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
   const backoff = new AuthBackoff();
+  // Clips of the record elements (a local service's pipeline only).
+  const clips = 'pipeline' in from ? clipRoutes(from, segment, count) : null;
   let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -173,6 +177,7 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
     if (o.token) backoff.success(addr);
     const one = /^\/v1\/streams\/([^/]+)$/.exec(path);
     const handle = async () => {
+      if (clips && await clips(req, res, path, method)) return;
       if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: await service.list() });
       if (path === '/v1/streams' && method === 'POST') {
         const body = await readJson(req, res);
