@@ -444,13 +444,14 @@ export class RtspServer {
     if (!m) return this.reply(conn, cseq, 404, 'Not Found');
     switch (req.method) {
       case 'DESCRIBE': {
-        // Before the first keyframe there is no SPS/PPS to describe: wait a little for it.
+        // Before the first keyframe there is no SPS/PPS to describe: wait for it (a pipeline with
+        // several cameras and a model to load can take seconds to encode its first frame).
         const base = req.url.endsWith('/') ? req.url : `${req.url}/`;
         const started = Date.now();
         const answer = () => {
           const sdp = m.sdp(this.host);
           if (sdp) return this.reply(conn, cseq, 200, 'OK', { 'Content-Base': base, 'Content-Type': 'application/sdp' }, sdp);
-          if (Date.now() - started > 5000 || conn.socket.destroyed) return this.reply(conn, cseq, 503, 'Service Unavailable', { 'Retry-After': 1 });
+          if (Date.now() - started > 10_000 || conn.socket.destroyed) return this.reply(conn, cseq, 503, 'Service Unavailable', { 'Retry-After': 1 });
           setTimeout(answer, 50).unref();
         };
         return answer();
