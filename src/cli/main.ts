@@ -339,7 +339,7 @@ models.command('compile').description('compile a model: uint8 NHWC input with it
     for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
     writeFileSync(o.output, r.bytes);
     const i = r.info;
-    process.stdout.write(`${o.output}: ${i.adapter}, ${i.precision}, ${i.batch === 'dynamic' ? 'dynamic batch' : `batch ${i.batch}`}, uint8 ${i.height}x${i.width}x3 ${i.order} in, ${i.post ? `top-${i.topK} candidates out (sluice_boxes/scores)` : 'the model\'s own outputs'}\n`);
+    process.stdout.write(`${o.output}: ${i.adapter}, ${i.precision}, ${i.batch === 'dynamic' ? 'dynamic batch' : `batch ${i.batch}`}, uint8 ${i.height}x${i.width}x3 ${i.order} in, ${i.post ? `top-${i.topK} candidates out (sluice_boxes/scores)` : 'the model\'s own outputs'}; run it with infer model=${o.output}\n`);
   });
 
 program.command('doctor').description('what can run here: execution providers (and why not), hardware decoders, GPUs').action(() => {
