@@ -38,7 +38,8 @@ const props = z.object({
   precision: p.enum(['fp32', 'fp16'], 'fp32', 'compiled model precision; fp16 needs a GPU provider'),
   candidates: p.int(200, 'compiled detectors: candidates per image kept by the in-graph top-k before NMS', { min: 1, max: 10000 }),
   interval: p.int(1, 'infer every Nth frame of each stream; others pass through (a tracker carries boxes)', { min: 1 }),
-  threshold: p.num(-1, 'minimum score; -1 uses the adapter default', { min: -1, max: 1 }),
+  threshold: p.num(-1, 'minimum score; -1 uses the adapter default (secondary classifiers: a label under it is not attached)', { min: -1, max: 1 }),
+  classThresholds: p.str('', 'per-class minimum scores of detections, "CLASS:SCORE,..." with ids or labels (e.g. "2:0.6,person:0.4"); other classes use threshold'),
   nmsIou: p.num(-1, 'IoU above which NMS suppresses a box; -1 uses the adapter default', { min: -1, max: 1 }),
   nmsAgnostic: p.bool(false, 'let boxes of different classes suppress each other'),
   labels: p.str('', 'labels file, one class name per line (ImageNet synset lines are understood)'),
@@ -68,7 +69,7 @@ function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>, warn
   let raw: Record<string, unknown>;
   if (isKeyFile(text)) {
     // A DeepStream nvinfer config ([property] onnx-file= net-scale-factor= ...).
-    const ds = readNvinferConfig(text, o.config);
+    const ds = readNvinferConfig(text, o.config, { adapter: explicit.has('adapter') ? o.adapter : undefined });
     for (const w of ds.warnings) warn(`${o.config}: ${w}`);
     raw = ds.props;
   } else {
@@ -178,6 +179,8 @@ dynamic batch dimension take batch-size frames per call.`,
     let labels: readonly string[] | undefined;
     let keep: Set<number> | null = null;
     let threshold = 0;
+    /** Per-class minimum scores (class-thresholds); the worker decodes down to the lowest of all. */
+    let classMin: Map<number, number> | null = null;
     let nmsIou = 0;
     let batch = 1;
     /** How it actually runs (ep=auto resolved, workers defaulted), for the bottleneck hint and the report. */
@@ -225,6 +228,7 @@ dynamic batch dimension take batch-size frames per call.`,
       if (d.objects) {
         for (const det of d.objects) {
           if (keep && !keep.has(det.class)) continue;
+          if (classMin && det.score < (classMin.get(det.class) ?? threshold)) continue;
           const [x1, y1] = toSrc(det.box[0], det.box[1]);
           const [x2, y2] = toSrc(det.box[2], det.box[3]);
           const obj: ObjectMeta = { class: det.class, label: labels?.[det.class] ?? String(det.class), score: det.score, box: [clip(x1, W), clip(y1, H), clip(x2, W), clip(y2, H)], attributes: {} };
@@ -252,7 +256,7 @@ dynamic batch dimension take batch-size frames per call.`,
       }
     };
 
-    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
+    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold: classMin ? Math.min(threshold, ...classMin.values()) : threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number, copies?: PackedCopy[]): Promise<Decoded[]> => {
@@ -343,10 +347,9 @@ dynamic batch dimension take batch-size frames per call.`,
     };
 
     const attach = (obj: ObjectMeta, d: Decoded) => {
-      if (d.classifications?.length) {
-        const c = d.classifications[0]!;
-        CLASSIFICATION.set(obj, { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score });
-      }
+      // The top label only when it reaches the threshold (DeepStream's classifier-threshold).
+      const c = d.classifications?.[0];
+      if (c && c.score >= threshold) CLASSIFICATION.set(obj, { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score });
       if (d.embedding) EMBEDDING.set(obj, d.embedding);
       if (d.objects) DETECTIONS.set(obj, d.objects.length);
     };
@@ -538,6 +541,18 @@ dynamic batch dimension take batch-size frames per call.`,
           }));
         }
         threshold = o.threshold >= 0 ? o.threshold : adapter.threshold;
+        if (o.classThresholds) {
+          classMin = new Map();
+          for (const part of o.classThresholds.split(',').map((x) => x.trim()).filter(Boolean)) {
+            const m = /^(.+):\s*([0-9.]+)$/.exec(part);
+            const cls = m ? (/^\d+$/.test(m[1]!.trim()) ? Number(m[1]) : labels?.indexOf(m[1]!.trim()) ?? -1) : -1;
+            if (!m || !Number.isFinite(Number(m[2])) || cls < 0) {
+              await pool.close();
+              throw new Err.PROPERTY(`${ctx.name}: class-thresholds="${o.classThresholds}": "${part}" must be CLASS:SCORE with a class id or one of the labels, e.g. "2:0.6,person:0.4"`);
+            }
+            classMin.set(cls, Number(m[2]));
+          }
+        }
         nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
         const inflight = pool.size * 2;
         for (let i = 0; i <= inflight; i++) {
