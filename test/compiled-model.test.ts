@@ -55,6 +55,9 @@ test('a compiled YOLOX file carries what it is and runs through infer with the b
   }
   assert.ok(n >= 4, `${n} boxes compared`);
   assert.ok([...asFile.got.values()].some((m) => m.objects.some((o) => o.label === 'bottle')));
+  const again = await sluice(['models', 'compile', file, '-o', join(tmp(), 'twice.onnx')]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /SLUICE_ERR_MODEL: .*compiled\.onnx is already compiled \(yolox, uint8 416x416 bgr in\); infer model=.* runs it as it is/);
 });
 
 test('the channel order a file was compiled with is the one infer feeds it; properties it fixed are named as ignored', { timeout: 180_000 }, async () => {
