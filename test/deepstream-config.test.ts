@@ -60,11 +60,10 @@ pre-cluster-threshold=0.7
 `, '/cfg/sgie.txt');
   assert.deepEqual(r.props, {
     scale: 0.0173520735727919, channels: 'rgb', model: '/cfg/m.onnx', mode: 'secondary', onClass: '0,2', minSize: 32,
-    adapter: 'classify', threshold: 0.4, mean: '2.146018,2.017699,1.79646', std: '1', letterbox: 'center',
+    adapter: 'classify', threshold: 0.4, mean: '2.146018,2.017699,1.79646', std: '1', letterbox: 'center', classThresholds: '2:0.7',
   });
-  assert.ok(r.warnings.some((w) => /\[class-attrs-2\] pre-cluster-threshold: per-class settings are not supported/.test(w)));
   assert.ok(r.warnings.some((w) => /not known to nvinfer or Sluice, ignored: my-own-key/.test(w)));
-  assert.throws(() => readNvinferConfig('[property]\ncustom-lib-path=/opt/libparser.so\n', 'x.txt'), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_MODEL' && /custom-lib-path is not supported: custom C\+\+ parsers/.test(e.message));
+  assert.throws(() => readNvinferConfig('[property]\ncustom-lib-path=/opt/libparser.so\n', 'x.txt'), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_MODEL' && /custom-lib-path=\/opt\/libparser\.so cannot be loaded and no parse-bbox-func-name names its parser; set infer adapter=/.test(e.message));
   assert.throws(() => readNvinferConfig('[property]\ntlt-encoded-model=a.etlt\n', 'x.txt'), /convert the .etlt model to ONNX/);
   assert.throws(() => readNvinferConfig('[primary-gie]\nenable=1\n', 'x.txt'), /no \[property\] section/);
 });

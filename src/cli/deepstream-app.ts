@@ -25,7 +25,7 @@ const NOTED: Record<string, string> = {
   'enable-perf-measurement': 'the end-of-run table, --report and --progress measure every element',
   'perf-measurement-interval-sec': 'see --progress for periodic lines',
   'live-source': 'uri knows whether its input is live',
-  'enable-padding': 'mux width/height scale without padding',
+  'enable-padding': 'mux width/height always keep each stream\'s aspect ratio and pad (as enable-padding=1): stretched pictures cost detections',
   'attach-sys-ts-as-ntp': 'frames carry their stream timestamps',
   'model-engine-file': 'TensorRT engines are not used; the nvinfer config\'s onnx-file is run',
   'll-lib-file': 'Sluice\'s own SORT/ByteTrack tracker (track) runs instead of the low-level library',

@@ -22,7 +22,7 @@ import { doctor } from './doctor.ts';
 import { view, viewInBrowser, webcamClient } from './remote-clients.ts';
 import { REMOTE_TASKS, remotePipeline } from './remote.ts';
 import { KNOWN_MODELS, pullModel, resolveModel } from '../infer/models.ts';
-import { compileModel, modelInfoOf } from '../infer/compile/compile.ts';
+import { compileModel, compiledInfoOf, modelInfoOf } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { parseListen, serveMetrics, type MetricsServer } from '../trace/metrics.ts';
@@ -329,7 +329,10 @@ models.command('compile').description('compile a model: uint8 NHWC input with it
     const topK = Number(o.topK);
     if (!Number.isInteger(topK) || topK < 1) throw new Err.PROPERTY(`--top-k must be a positive integer (got ${o.topK})`);
     const bytes = readFileSync(path);
-    const info = modelInfoOf(decodeModel(bytes));
+    const decoded = decodeModel(bytes);
+    const already = compiledInfoOf(decoded);
+    if (already) throw new Err.MODEL(`${path} is already compiled (${already.adapter}, uint8 ${already.height}x${already.width} ${already.order} in); infer model=${input} runs it as it is, or compile the original model`);
+    const info = modelInfoOf(decoded);
     const ad = o.adapter === 'auto' ? detectAdapter(info) : adapters[o.adapter]!;
     const three = (v: string | undefined, d: [number, number, number], what: string): [number, number, number] => {
       if (v === undefined) return d;
@@ -347,7 +350,7 @@ models.command('compile').description('compile a model: uint8 NHWC input with it
     for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
     writeFileSync(o.output, r.bytes);
     const i = r.info;
-    process.stdout.write(`${o.output}: ${i.adapter}, ${i.precision}, ${i.batch === 'dynamic' ? 'dynamic batch' : `batch ${i.batch}`}, uint8 ${i.height}x${i.width}x3 ${i.order} in, ${i.post ? `top-${i.topK} candidates out (sluice_boxes/scores)` : 'the model\'s own outputs'}\n`);
+    process.stdout.write(`${o.output}: ${i.adapter}, ${i.precision}, ${i.batch === 'dynamic' ? 'dynamic batch' : `batch ${i.batch}`}, uint8 ${i.height}x${i.width}x3 ${i.order} in, ${i.post ? `top-${i.topK} candidates out (sluice_boxes/scores)` : 'the model\'s own outputs'}; run it with infer model=${o.output}\n`);
   });
 
 program.command('doctor').description('what can run here: execution providers (and why not), hardware decoders, GPUs').action(() => {

@@ -19,12 +19,12 @@ import { SessionPool } from '../infer/pool.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
-import type { Ep, PackedCopy, PrepSpec } from '../infer/protocol.ts';
+import type { Ep, ModelInfo, Normalisation, PackedCopy, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
 import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
 import { listBackends, listGpus, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
-import { modelInfoOf } from '../infer/compile/compile.ts';
+import { COMPILED_INPUT, compiledInfoOf, modelInfoOf, type CompiledInfo } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
 import { CLASSIFICATION, DETECTIONS, EMBEDDING, LANDMARKS } from '../meta/keys.ts';
 
@@ -38,7 +38,8 @@ const props = z.object({
   precision: p.enum(['fp32', 'fp16'], 'fp32', 'compiled model precision; fp16 needs a GPU provider'),
   candidates: p.int(200, 'compiled detectors: candidates per image kept by the in-graph top-k before NMS', { min: 1, max: 10000 }),
   interval: p.int(1, 'infer every Nth frame of each stream; others pass through (a tracker carries boxes)', { min: 1 }),
-  threshold: p.num(-1, 'minimum score; -1 uses the adapter default', { min: -1, max: 1 }),
+  threshold: p.num(-1, 'minimum score; -1 uses the adapter default (secondary classifiers: a label under it is not attached)', { min: -1, max: 1 }),
+  classThresholds: p.str('', 'per-class minimum scores of detections, "CLASS:SCORE,..." with ids or labels (e.g. "2:0.6,person:0.4"); other classes use threshold'),
   nmsIou: p.num(-1, 'IoU above which NMS suppresses a box; -1 uses the adapter default', { min: -1, max: 1 }),
   nmsAgnostic: p.bool(false, 'let boxes of different classes suppress each other'),
   labels: p.str('', 'labels file, one class name per line (ImageNet synset lines are understood)'),
@@ -68,7 +69,7 @@ function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>, warn
   let raw: Record<string, unknown>;
   if (isKeyFile(text)) {
     // A DeepStream nvinfer config ([property] onnx-file= net-scale-factor= ...).
-    const ds = readNvinferConfig(text, o.config);
+    const ds = readNvinferConfig(text, o.config, { adapter: explicit.has('adapter') ? o.adapter : undefined });
     for (const w of ds.warnings) warn(`${o.config}: ${w}`);
     raw = ds.props;
   } else {
@@ -121,6 +122,39 @@ function gpuBatch(compiled: string): number {
   try { return statSync(compiled).size < 20 << 20 ? 64 : 32; } catch { return 32; }
 }
 
+/**
+ * A file `sluice models compile` wrote: its metadata says which adapter reads it, the size,
+ * channel order and normalisation folded into its graph, and the source model's input layout,
+ * so it runs as compiled (uint8 in) without being told. Properties it fixed are ignored, with a
+ * warning naming them, rather than silently feeding it pixels it was not compiled for.
+ */
+function asCompiled(ci: CompiledInfo, srcInfo: ModelInfo, o: Props, explicit: ReadonlySet<string>, what: string, warn: (m: string) => void) {
+  const adapter = adapters[ci.adapter];
+  if (!adapter) throw new Err.MODEL(`${what} was compiled for adapter "${ci.adapter}", which is not one of ${Object.keys(adapters).join(', ')}; compile the original model again with this version`);
+  if (o.adapter !== 'auto' && o.adapter !== ci.adapter) throw new Err.MODEL(`${what} was compiled for adapter ${ci.adapter}, not ${o.adapter}; leave adapter= out, or compile the original model again with --adapter ${o.adapter}`);
+  const layout = ci.input?.layout ?? 'nchw';
+  if (!ci.post) {
+    // The model's own outputs came through compilation: check them as the adapter reads them.
+    const asSource: ModelInfo = { inputs: [{ name: ci.input?.name ?? 'input', type: 'float32', shape: layout === 'nchw' ? [-1, 3, ci.height, ci.width] : [-1, ci.height, ci.width, 3] }], outputs: srcInfo.outputs };
+    try { adapter.check(asSource); } catch (e) {
+      if (e instanceof SluiceError) throw new SluiceError(e.code, `${what} (compiled) does not fit adapter ${adapter.name}: ${e.message}`);
+      throw e;
+    }
+  }
+  const fixed: string[] = [];
+  if (o.channels !== 'auto' && o.channels !== ci.order) fixed.push(`channels=${o.channels} (it takes ${ci.order})`);
+  if (o.mean || o.std || o.scale) fixed.push('mean/std/scale (its normalisation is in the graph)');
+  if (explicit.has('candidates') && o.candidates !== ci.topK) fixed.push(`candidates=${o.candidates} (it keeps top-${ci.topK})`);
+  if (explicit.has('precision') && o.precision !== ci.precision) fixed.push(`precision=${o.precision} (it is ${ci.precision})`);
+  if (fixed.length) warn(`${what} is a compiled model; ${fixed.join(', ')} ignored: compile the original model again (sluice models compile) to change them`);
+  const norm: Omit<Normalisation, 'order'> = { scale: ci.scale ?? adapter.prep.scale, mean: ci.mean ?? adapter.prep.mean, std: ci.std ?? adapter.prep.std };
+  return {
+    adapter, norm,
+    inp: { name: COMPILED_INPUT, layout, width: ci.width, height: ci.height, batch: ci.batch === 'dynamic' ? -1 : ci.batch },
+    classes: ci.classes ?? (ci.post ? undefined : adapter.numClasses(srcInfo)),
+  };
+}
+
 const inferDef = defineElement({
   name: 'infer',
   summary: 'Run an ONNX model (detector, classifier, segmenter, embedder) on frames',
@@ -145,11 +179,15 @@ dynamic batch dimension take batch-size frames per call.`,
     let labels: readonly string[] | undefined;
     let keep: Set<number> | null = null;
     let threshold = 0;
+    /** Per-class minimum scores (class-thresholds); the worker decodes down to the lowest of all. */
+    let classMin: Map<number, number> | null = null;
     let nmsIou = 0;
     let batch = 1;
     /** How it actually runs (ep=auto resolved, workers defaulted), for the bottleneck hint and the report. */
     const running = { ep: 'cpu' as Ep, workers: 1, fixedBatch: 0, batch: 1, compiled: 'no', precision: 'fp32', why: '' };
     let compiled: Cached | null = null;
+    /** The model file itself is compiled (sluice models compile): its metadata says how to run it. */
+    let precompiled = false;
     /** Calls submitted and not yet answered: a partial batch goes out when a session would idle. */
     let calls = 0;
     /** Where a call's time goes, for the report: frames, model run and round trip (ms). */
@@ -190,6 +228,7 @@ dynamic batch dimension take batch-size frames per call.`,
       if (d.objects) {
         for (const det of d.objects) {
           if (keep && !keep.has(det.class)) continue;
+          if (classMin && det.score < (classMin.get(det.class) ?? threshold)) continue;
           const [x1, y1] = toSrc(det.box[0], det.box[1]);
           const [x2, y2] = toSrc(det.box[2], det.box[3]);
           const obj: ObjectMeta = { class: det.class, label: labels?.[det.class] ?? String(det.class), score: det.score, box: [clip(x1, W), clip(y1, H), clip(x2, W), clip(y2, H)], attributes: {} };
@@ -217,7 +256,7 @@ dynamic batch dimension take batch-size frames per call.`,
       }
     };
 
-    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
+    const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold: classMin ? Math.min(threshold, ...classMin.values()) : threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
     /** Run n staged images; resolves with one decoded result per image and frees the slot. */
     const runSlot = (slot: Slot, n: number, copies?: PackedCopy[]): Promise<Decoded[]> => {
@@ -308,10 +347,9 @@ dynamic batch dimension take batch-size frames per call.`,
     };
 
     const attach = (obj: ObjectMeta, d: Decoded) => {
-      if (d.classifications?.length) {
-        const c = d.classifications[0]!;
-        CLASSIFICATION.set(obj, { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score });
-      }
+      // The top label only when it reaches the threshold (DeepStream's classifier-threshold).
+      const c = d.classifications?.[0];
+      if (c && c.score >= threshold) CLASSIFICATION.set(obj, { class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score });
       if (d.embedding) EMBEDDING.set(obj, d.embedding);
       if (d.objects) DETECTIONS.set(obj, d.objects.length);
     };
@@ -365,25 +403,41 @@ dynamic batch dimension take batch-size frames per call.`,
         // internals ("Cannot read properties of null (reading 'initializer')" for 0 bytes).
         const again = 'download it again (sluice models pull NAME) or check the path';
         if (modelBytes.length === 0) throw new Err.MODEL(`${ctx.name}: ${model} is empty (0 bytes), not an ONNX model; ${again}`);
+        let pre: CompiledInfo | null;
         try {
-          srcInfo = modelInfoOf(decodeModel(modelBytes));
+          const m = decodeModel(modelBytes);
+          srcInfo = modelInfoOf(m);
+          pre = compiledInfoOf(m);
         } catch (e) {
           const why = e instanceof TypeError ? 'it holds no model graph' : (e as Error).message;
           throw new Err.MODEL(`${ctx.name}: ${model} (${modelBytes.length} bytes) is not a readable ONNX model, truncated or another kind of file (${why}); ${again}`, { cause: e });
         }
-        adapter = o.adapter === 'auto' ? detectAdapter(srcInfo) : adapters[o.adapter]!;
-        try {
-          adapter.check(srcInfo);
-        } catch (e) {
-          if (e instanceof SluiceError) throw new SluiceError(e.code, `${ctx.name}: ${model} does not fit adapter ${adapter.name}: ${e.message}`);
-          throw e;
-        }
-        const inp = imageInput(srcInfo, adapter.name);
-        const ap = adapter.prep;
-        const order = o.channels === 'auto' ? ap.order : o.channels;
-        const norm = { scale: o.scale || ap.scale, mean: triple(o.mean, 'mean') ?? ap.mean, std: triple(o.std, 'std') ?? ap.std };
         const warn = (message: string) => ctx.post({ type: 'warning', source: ctx.name, message });
-        if (o.compile === 'auto') {
+        let inp: ReturnType<typeof imageInput>, order: 'rgb' | 'bgr', norm: Omit<Normalisation, 'order'>, nc: number | undefined;
+        if (pre) {
+          const r = asCompiled(pre, srcInfo, o, ctx.explicit, `${ctx.name}: ${model}`, warn);
+          ({ adapter, inp, norm } = r);
+          order = pre.order;
+          nc = r.classes;
+          compiled = { path: model, info: pre, warnings: [], cached: true, ms: 0 };
+          precompiled = true;
+          if (pre.precision === 'fp16' && ep === 'cpu') warn(`${model} was compiled in fp16; the cpu provider has no fp16 kernels for most ops (it casts every node back): compile it in fp32 for the cpu`);
+        } else {
+          adapter = o.adapter === 'auto' ? detectAdapter(srcInfo) : adapters[o.adapter]!;
+          try {
+            adapter.check(srcInfo);
+          } catch (e) {
+            if (e instanceof SluiceError) throw new SluiceError(e.code, `${ctx.name}: ${model} does not fit adapter ${adapter.name}: ${e.message}`);
+            throw e;
+          }
+          inp = imageInput(srcInfo, adapter.name);
+          nc = adapter.numClasses(srcInfo);
+          order = o.channels === 'auto' ? adapter.prep.order : o.channels;
+          norm = { scale: o.scale || adapter.prep.scale, mean: triple(o.mean, 'mean') ?? adapter.prep.mean, std: triple(o.std, 'std') ?? adapter.prep.std };
+        }
+        const ap = adapter.prep;
+        // A compiled file runs as it is; any other model is compiled unless compile=off.
+        if (!pre && o.compile === 'auto') {
           let precision = o.precision;
           if (precision === 'fp16' && ep === 'cpu') {
             warn('precision=fp16: the cpu provider has no fp16 kernels for most ops (it would cast every node back); compiling fp32');
@@ -396,7 +450,7 @@ dynamic batch dimension take batch-size frames per call.`,
             running.why = (e as Error).message;
             warn(`compile: ${(e as Error).message}; running the model as it is (per-frame float input)`);
           }
-        } else running.why = 'compile=off';
+        } else if (!pre) running.why = 'compile=off';
         // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
         // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
         // sessions overlap transfers and kernels.
@@ -432,7 +486,13 @@ dynamic batch dimension take batch-size frames per call.`,
         try {
           opened = await openPool(compiled?.path ?? model, ep, compiled);
         } catch (e) {
-          if (compiled) {
+          if (precompiled) {
+            // A compiled file has no "as it is" to fall back to; only another provider.
+            if (o.ep !== 'auto' || ep === 'cpu') throw e;
+            warn(`ep=auto: ${ep} failed (${(e as Error).message}); falling back to cpu`);
+            ep = 'cpu';
+            opened = await openPool(model, ep, compiled);
+          } else if (compiled) {
             // E.g. an fp16 kernel the provider lacks: the model as it is still runs.
             warn(`compiled model failed to load with ep=${ep} (${(e as Error).message}); running the model as it is`);
             running.why = `compiled model failed to load: ${(e as Error).message.split('\n')[0]}`;
@@ -456,7 +516,7 @@ dynamic batch dimension take batch-size frames per call.`,
         padTo = ep === 'cpu' ? 0 : batch;
         Object.assign(running, {
           ep, workers: pool.size, fixedBatch: fixed, batch,
-          compiled: compiled ? (compiled.cached ? 'cached' : 'built') : 'no',
+          compiled: precompiled ? 'file' : compiled ? (compiled.cached ? 'cached' : 'built') : 'no',
           precision: compiled?.info.precision ?? 'fp32',
         });
         // A compiled model takes packed uint8 in its channel order; the rest happens in its graph.
@@ -467,7 +527,6 @@ dynamic batch dimension take batch-size frames per call.`,
         bytesPerImage = inp.width * inp.height * 3;
         // A known model's own labels file (e.g. MobileNetV2's synset) when it sits beside the model.
         const own = o.labels ? null : knownLabels(model);
-        const nc = adapter.numClasses(srcInfo);
         // The adapter's default names only when they fit (an SSD export read as boxes+scores has 90 classes, not "face").
         labels = o.labels ? readLabels(o.labels) : own ? readLabels(own) : nc === undefined || adapter.labels?.length === nc ? adapter.labels : undefined;
         if (o.labels && nc !== undefined && labels!.length !== nc) {
@@ -484,6 +543,18 @@ dynamic batch dimension take batch-size frames per call.`,
           }));
         }
         threshold = o.threshold >= 0 ? o.threshold : adapter.threshold;
+        if (o.classThresholds) {
+          classMin = new Map();
+          for (const part of o.classThresholds.split(',').map((x) => x.trim()).filter(Boolean)) {
+            const m = /^(.+):\s*([0-9.]+)$/.exec(part);
+            const cls = m ? (/^\d+$/.test(m[1]!.trim()) ? Number(m[1]) : labels?.indexOf(m[1]!.trim()) ?? -1) : -1;
+            if (!m || !Number.isFinite(Number(m[2])) || cls < 0) {
+              await pool.close();
+              throw new Err.PROPERTY(`${ctx.name}: class-thresholds="${o.classThresholds}": "${part}" must be CLASS:SCORE with a class id or one of the labels, e.g. "2:0.6,person:0.4"`);
+            }
+            classMin.set(cls, Number(m[2]));
+          }
+        }
         nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
         const inflight = pool.size * 2;
         for (let i = 0; i <= inflight; i++) {

@@ -10,7 +10,7 @@ import { Scaler, scaleFrame } from '../media/scale.ts';
 const props = z.object({
   batchSize: p.int(0, 'frames per batch; 0 uses the number of linked inputs', { min: 0, max: 1024 }),
   timeout: p.num(40, 'ms after a batch\'s first frame before it is sent incomplete (live sources)', { min: 0 }),
-  width: p.int(0, 'scale every frame to this width (0 keeps each stream\'s size)', { min: 0 }),
+  width: p.int(0, 'scale every frame to this width, keeping its aspect ratio (centred, padded black; boxes stay in stream pixels); 0 keeps each stream\'s size', { min: 0 }),
   height: p.int(0, 'scale every frame to this height (0 keeps each stream\'s size)', { min: 0 }),
 });
 

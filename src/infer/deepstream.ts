@@ -6,6 +6,7 @@
 import { parse } from 'ini';
 import { dirname, resolve } from 'node:path';
 import { Err } from '../core/errors.ts';
+import { adapters } from './adapters/index.ts';
 
 export interface NvinferConfig {
   /** infer properties (camelCase), paths resolved next to the file. */
@@ -24,7 +25,6 @@ const IGNORED: Record<string, string> = {
   'gie-unique-id': 'ids only matter between DeepStream elements; operate-on-gie-id needs nothing here',
   'operate-on-gie-id': 'the secondary infer takes the objects of the detector before it',
   'output-blob-names': 'outputs are found from the model by the adapter',
-  'parse-bbox-func-name': 'box parsing is done by the adapter (adapter=...)',
   'uff-input-blob-name': '',
   'force-implicit-batch-dim': 'batch handling comes from the model',
   'scaling-filter': 'frames are scaled bilinearly',
@@ -42,8 +42,25 @@ const UNSUPPORTED: Record<string, string> = {
   'uff-file': 'convert the UFF model to ONNX and give it as onnx-file',
   'model-file': 'convert the Caffe model to ONNX and give it as onnx-file',
   'proto-file': 'convert the Caffe model to ONNX and give it as onnx-file',
-  'custom-lib-path': 'custom C++ parsers cannot be loaded; pick the adapter= that reads the model\'s outputs, or write a plugin element (docs/writing-elements.md)',
+  'custom-network-config': 'a Darknet .cfg/.weights network is built by the custom library; export it to ONNX (DeepStream-Yolo\'s utils/export_*.py) and give it as onnx-file',
 };
+
+/**
+ * Box parsers of DeepStream-Yolo (libnvdsinfer_custom_impl_Yolo, the configs most DeepStream
+ * users start from), each run by the adapter that reads the same tensors; the library itself
+ * is never loaded.
+ */
+export const KNOWN_PARSERS: Record<string, { adapter: string; reads: string }> = {
+  NvDsInferParseYolo: { adapter: 'deepstream-yolo', reads: 'output [B,N,6] x1,y1,x2,y2,score,class, or the older boxes (cx,cy,w,h), scores, classes' },
+  NvDsInferParseYoloCuda: { adapter: 'deepstream-yolo', reads: 'output [B,N,6] x1,y1,x2,y2,score,class, or the older boxes (cx,cy,w,h), scores, classes' },
+  NvDsInferParseYoloE: { adapter: 'deepstream-yolo-e', reads: 'boxes (x1,y1,x2,y2), scores, classes, or output [B,N,6]' },
+  NvDsInferParseYoloECuda: { adapter: 'deepstream-yolo-e', reads: 'boxes (x1,y1,x2,y2), scores, classes, or output [B,N,6]' },
+};
+
+export interface NvinferOptions {
+  /** The adapter given on the infer element itself: it wins over the file, and makes an unknown parser no error. */
+  adapter?: string;
+}
 
 const num = (file: string, k: string, v: string) => {
   const n = Number(v);
@@ -64,7 +81,7 @@ export function parseKeyFile(text: string): Record<string, Record<string, string
 }
 
 /** Parse an nvinfer config file's text. */
-export function readNvinferConfig(text: string, file: string): NvinferConfig {
+export function readNvinferConfig(text: string, file: string, opts: NvinferOptions = {}): NvinferConfig {
   const ini = parseKeyFile(text);
   const p = ini.property;
   if (!p) throw new Err.YAML(`${file}: no [property] section; an nvinfer config starts with [property]`);
@@ -72,8 +89,10 @@ export function readNvinferConfig(text: string, file: string): NvinferConfig {
   const warnings: string[] = [];
   const unknown: string[] = [];
   const here = (v: string) => resolve(dirname(resolve(file)), v);
+  const custom: Record<string, string> = {};
   for (const [k, v] of Object.entries(p)) {
     switch (k) {
+      case 'custom-lib-path': case 'parse-bbox-func-name': case 'engine-create-func-name': custom[k] = v; break;
       case 'onnx-file': props.model = here(v); break;
       case 'labelfile-path': props.labels = here(v); break;
       case 'net-scale-factor': props.scale = num(file, k, v); break;
@@ -105,6 +124,7 @@ export function readNvinferConfig(text: string, file: string): NvinferConfig {
         unknown.push(k);
     }
   }
+  customParser(custom, file, opts, props, warnings);
   // mean/std from offsets and scale: (x*s - s*o) / 1.
   if (props.offsets) {
     const s = Number(props.scale ?? 1);
@@ -119,12 +139,18 @@ export function readNvinferConfig(text: string, file: string): NvinferConfig {
   }
   delete props.maintainAspect;
   delete props.symmetric;
+  const perClass: string[] = [];
   for (const [sec, kv] of Object.entries(ini)) {
     if (sec === 'property') continue;
     const m = /^class-attrs-(all|\d+)$/.exec(sec);
     if (!m) { unknown.push(`[${sec}]`); continue; }
     for (const [k, v] of Object.entries(kv)) {
-      if (m[1] !== 'all') { warnings.push(`[${sec}] ${k}: per-class settings are not supported; the [class-attrs-all] value applies to every class`); continue; }
+      if (m[1] !== 'all') {
+        // A class's own threshold (nvinfer's perClassPreclusterThreshold); the rest is per run.
+        if (k === 'pre-cluster-threshold' || k === 'threshold') perClass.push(`${m[1]}:${num(file, k, v)}`);
+        else warnings.push(`[${sec}] ${k}: only pre-cluster-threshold is per class here; the [class-attrs-all] value applies to every class`);
+        continue;
+      }
       if (k === 'pre-cluster-threshold' || k === 'threshold') props.threshold = num(file, k, v);
       else if (k === 'nms-iou-threshold') props.nmsIou = num(file, k, v);
       else if (k === 'topk') props.candidates = num(file, k, v);
@@ -132,8 +158,37 @@ export function readNvinferConfig(text: string, file: string): NvinferConfig {
       else unknown.push(`[${sec}] ${k}`);
     }
   }
+  if (perClass.length) props.classThresholds = perClass.join(',');
   if (unknown.length) warnings.push(`keys not known to nvinfer or Sluice, ignored: ${unknown.join(', ')}`);
   return { props, warnings };
+}
+
+/**
+ * custom-lib-path / parse-bbox-func-name / engine-create-func-name: a parser DeepStream-Yolo ships
+ * becomes the adapter reading the same tensors, said in one warning; an unknown one is an error
+ * naming the adapters, unless the infer element names its own adapter.
+ */
+function customParser(c: Record<string, string>, file: string, opts: NvinferOptions, props: Record<string, unknown>, warnings: string[]): void {
+  const lib = c['custom-lib-path'], fn = c['parse-bbox-func-name'], engine = c['engine-create-func-name'];
+  if (lib === undefined && fn === undefined && engine === undefined) return;
+  const known = fn ? KNOWN_PARSERS[fn] : undefined;
+  const notLoaded = lib !== undefined ? `custom-lib-path=${lib} is not loaded (C++ libraries are not run here)` : '';
+  const engineNote = engine ? `engine-create-func-name=${engine}: onnxruntime runs onnx-file, no engine is built` : '';
+  let runs: string;
+  if (opts.adapter && opts.adapter !== 'auto') {
+    runs = `${fn ? `parse-bbox-func-name=${fn}: ` : ''}adapter=${opts.adapter} (given on the element) reads the outputs`;
+  } else if (known) {
+    props.adapter = known.adapter;
+    runs = `parse-bbox-func-name=${fn} runs as adapter=${known.adapter}, which reads the same tensors (${known.reads})`;
+  } else if (lib !== undefined) {
+    const names = Object.keys(adapters).join(', ');
+    const what = fn ? `parse-bbox-func-name=${fn} is not a parser Sluice knows (${Object.keys(KNOWN_PARSERS).join(', ')})` : 'no parse-bbox-func-name names its parser';
+    throw new Err.MODEL(`${file}: custom-lib-path=${lib} cannot be loaded and ${what}; set infer adapter= to the one that reads the model's outputs (${names}), or write a plugin element (docs/writing-elements.md)`);
+  } else {
+    // A parser named without a library: nvinfer's built-in ones; the adapter reads the outputs.
+    runs = fn ? `parse-bbox-func-name=${fn}: box parsing is done by the adapter (adapter=...)` : '';
+  }
+  warnings.push([notLoaded, runs, engineNote].filter(Boolean).join('; '));
 }
 
 /** Whether a config file is a DeepStream key file rather than YAML. */

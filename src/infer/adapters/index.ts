@@ -10,8 +10,10 @@ import { classify } from './classify.ts';
 import { segment } from './segment.ts';
 import { embed } from './embed.ts';
 import { ssd, ssdOutputs } from './ssd.ts';
+import { deepstreamYolo, deepstreamYoloE } from './deepstream-yolo.ts';
 
-export const adapters: Record<string, Adapter> = { yolox, yolo, nanodet, ultraface, yunet, ssd, classify, segment, embed };
+// deepstream-yolo(-e) are never detected (their [B,N,6] output looks like a one-class YOLOX head): DeepStream-Yolo configs name them through parse-bbox-func-name.
+export const adapters: Record<string, Adapter> = { yolox, yolo, nanodet, ultraface, yunet, ssd, classify, segment, embed, 'deepstream-yolo': deepstreamYolo, 'deepstream-yolo-e': deepstreamYoloE };
 export const ADAPTER_NAMES = ['auto', ...Object.keys(adapters)] as const;
 
 export function detectAdapter(info: ModelInfo): Adapter {

@@ -12,7 +12,7 @@ import { adapters, detectAdapter } from '../adapters/index.ts';
 import { imageInput } from '../adapters/types.ts';
 
 /** Bump when the compiled graph changes, so cached models are rebuilt. */
-export const COMPILER_VERSION = 1;
+export const COMPILER_VERSION = 2;
 export const COMPILED_INPUT = 'sluice_input';
 const META_KEY = 'sluice.compiled';
 
@@ -36,6 +36,17 @@ export interface CompiledInfo {
   width: number;
   height: number;
   order: 'rgb' | 'bgr';
+  /**
+   * What the graph does to the uint8 pixels before the body (value = (x * scale - mean) / std),
+   * and the source model's own input (name, layout): a compiled file says what it is, so infer
+   * runs it as compiled without being told. Absent in files of compiler version 1.
+   */
+  scale?: number;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  input?: { name: string; layout: 'nchw' | 'nhwc' };
+  /** Classes the source model outputs, when its shapes say (checked against a labels file). */
+  classes?: number;
   /** Outputs are sluice_boxes/scores[/classes/landmarks] candidates (false: the model's own outputs). */
   post: boolean;
   topK: number;
@@ -145,7 +156,11 @@ function build(bytes: Uint8Array, o: CompileOptions, dynamic: boolean, post: boo
   g.initializer = [...preInits, ...g.initializer!, ...b.inits];
   g.input = [valueInfo(COMPILED_INPUT, DT.UINT8, [B, inp.height, inp.width, 3])];
   g.output = outputs.map((v) => valueInfo(v.name, DT.FLOAT, v.dims));
-  const ci: CompiledInfo = { version: COMPILER_VERSION, adapter: adapter.name, precision: o.precision, batch, width: inp.width, height: inp.height, order: o.order, post, topK: o.topK, classAware, notes };
+  const ci: CompiledInfo = {
+    version: COMPILER_VERSION, adapter: adapter.name, precision: o.precision, batch, width: inp.width, height: inp.height, order: o.order,
+    scale: o.scale, mean: [...o.mean], std: [...o.std], input: { name: inp.name, layout: inp.layout }, classes: adapter.numClasses(info),
+    post, topK: o.topK, classAware, notes,
+  };
   m.metadataProps = [...(m.metadataProps ?? []).filter((p) => p.key !== META_KEY), onnx.StringStringEntryProto.create({ key: META_KEY, value: JSON.stringify(ci) })];
   m.producerName = `${m.producerName || 'unknown'}+sluice`;
   return { model: m, info: ci };
