@@ -139,6 +139,9 @@ export class Pipeline {
    */
   private tooLate(n: ElementNode, frame: Frame): boolean {
     if (frame.captured === undefined) return false;
+    // Encoded packets are never dropped (a lost packet breaks the pictures after it); their age is
+    // still measured. An encoder's own delay (x264's lookahead without tune=zerolatency) shows there.
+    if (frame.caps !== 'video/x-raw') { n.sinceCapture.add(performance.now() - frame.captured); return false; }
     const budget = this.latencyBudget(frame.stream);
     if (budget <= 0) return false;
     const age = performance.now() - frame.captured;
@@ -177,7 +180,7 @@ export class Pipeline {
    * the push waits (a hiccup is not a drop). True when `frame` itself was dropped.
    */
   private makeRoom(peer: ElementNode, frame: Frame): boolean {
-    if (frame.captured === undefined) return false;
+    if (frame.captured === undefined || frame.caps !== 'video/x-raw') return false;
     // The rest of a batch (mux) whose frames were dropped here goes too: batches stay whole, so
     // what gets through is every stream's frame of one moment (cells of a tile stay in step).
     if (frame.batch && peer.droppedBatches.has(frame.batch.id)) { this.countDrop(peer, frame, 'overflow'); return true; }
@@ -185,7 +188,7 @@ export class Pipeline {
     if (!ch.isFull) return false;
     const now = performance.now();
     const stale = (f: Frame | undefined) => {
-      if (f?.captured === undefined) return false;
+      if (f?.captured === undefined || f.caps !== 'video/x-raw') return false;
       const b = this.latencyBudget(f.stream);
       return b > 0 && now - f.captured > b / 4;
     };
