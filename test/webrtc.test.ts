@@ -1,0 +1,114 @@
+// The `webrtc` sink against a real browser (Debian's Chromium through playwright-core): the viewer
+// page plays the mount over WHEP, the picture is testsrc's bars, and the capture clock testsrc
+// draws into each frame is read back in the page (glass-to-glass). Then the attacker's side: wrong
+// token, wrong Host, garbage SDP, floods of offers, and DELETEs of sessions that are not theirs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Page } from 'playwright-core';
+import { launch, type Pipeline } from '../src/index.ts';
+import { freePort, launchChromium, liveMemoryMB } from './helpers.ts';
+
+const W = 640, H = 360;
+const BARS = [[191, 191, 191], [191, 191, 0], [0, 191, 191], [0, 191, 0], [191, 0, 191], [191, 0, 0], [0, 0, 191]];
+
+/** A live bars source with the code strip, encoded with a long GOP (so a quick picture proves the keyframe request), served over WebRTC. */
+async function serve(port: number, extra = '', gop = 600): Promise<Pipeline> {
+  const p = launch(`testsrc pattern=bars live=true code=true fps=30 width=${W} height=${H} ! encode preset=ultrafast tune=zerolatency gop=${gop} ! webrtc port=${port} mount=cam ${extra}`);
+  await p.setState('playing');
+  return p;
+}
+
+async function stop(p: Pipeline): Promise<void> {
+  p.sendEosRequest();
+  await p.wait();
+  await p.setState('null');
+}
+
+const resolved = (p: Pipeline) => p.report().elements.webrtc0!.resolved as Record<string, number>;
+
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+/** One HTTP request with full control of its headers (fetch may not set Host). */
+function http(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
+  return new Promise((res, rej) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { connection: 'close', ...headers }, agent: false }, (r) => {
+      let b = '';
+      r.setEncoding('utf8');
+      r.on('data', (d) => { b += d; });
+      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: b }));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+}
+
+type Stats = { mode: string; frames: number; fps: number; latency: number[]; codes: number; error: string; times: Record<string, number> };
+const stats = (page: Page) => page.evaluate(() => (window as unknown as { sluiceStats: Stats }).sluiceStats);
+
+async function waitPlaying(page: Page, ms = 15_000): Promise<Stats> {
+  const t0 = Date.now();
+  for (;;) {
+    const s = await stats(page);
+    if (s.frames >= 5) return s;
+    if (Date.now() - t0 > ms) throw new Error(`no frames within ${ms} ms: ${JSON.stringify(s)}`);
+    await sleep(100);
+  }
+}
+
+/** Mean RGB of a 9x9 block around (x, y) of the frame the <video> shows now. */
+function colourAt(page: Page, x: number, y: number): Promise<number[]> {
+  return page.evaluate(([x, y]) => {
+    const v = document.querySelector('video')!;
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d')!;
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(x! - 4, y! - 4, 9, 9).data;
+    const s = [0, 0, 0];
+    for (let i = 0; i < d.length; i += 4) { s[0]! += d[i]!; s[1]! += d[i + 1]!; s[2]! += d[i + 2]!; }
+    return s.map((v) => Math.round(v / 81));
+  }, [x, y]);
+}
+
+test('Chromium plays the WebRTC mount from the viewer page: >= 60 frames in 3 s, the bars, glass-to-glass p50 <= 150 ms', { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const p = await serve(port, 'token=s3cret');
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/?token=s3cret`);
+    const first = await waitPlaying(page);
+    assert.equal(first.mode, 'webrtc', JSON.stringify(first));
+    // gop=600 is 20 s at 30 fps: a picture within seconds means the join asked the encoder for a keyframe.
+    assert.ok(first.times.firstFrame! - first.times.offer! < 5000, `first frame ${first.times.firstFrame! - first.times.offer!} ms after the offer: ${JSON.stringify(first.times)}`);
+    assert.ok(resolved(p).keyframeRequests! >= 1, JSON.stringify(resolved(p)));
+    // Frames the browser presented in 3 s (requestVideoFrameCallback, counted by the page).
+    await sleep(1000);
+    const a = await stats(page);
+    await sleep(3000);
+    const b = await stats(page);
+    assert.ok(b.frames - a.frames >= 60, `${b.frames - a.frames} frames presented in 3 s`);
+    // The picture: each of the seven bars has its colour at mid-height (above the code strip).
+    for (let i = 0; i < 7; i++) {
+      const x = Math.round(((i + 0.5) * W) / 7);
+      const c = await colourAt(page, x, Math.round(H / 3));
+      for (let k = 0; k < 3; k++) assert.ok(Math.abs(c[k]! - BARS[i]![k]!) <= 40, `bar ${i} at x=${x}: ${c} vs ${BARS[i]}`);
+    }
+    // Glass to glass: the capture clock drawn into each frame, read back where it is shown.
+    const lat = b.latency.slice(-90).sort((x, y) => x - y);
+    assert.ok(lat.length >= 60, `only ${lat.length} frames carried a readable clock`);
+    const p50 = lat[Math.floor(lat.length / 2)]!, p99 = lat[Math.floor(lat.length * 0.99)]!;
+    console.log(`webrtc glass-to-glass: p50 ${p50} ms, p99 ${p99} ms over ${lat.length} frames; ${b.frames - a.frames} frames in 3 s; connected ${first.times.connected! - first.times.offer!} ms, first frame ${first.times.firstFrame! - first.times.offer!} ms after the offer`);
+    assert.ok(p50 <= 150, `glass-to-glass p50 ${p50} ms`);
+    assert.equal(resolved(p).viewers, 1);
+    await page.close();
+    // The page's DELETE on leaving ends the session.
+    const t0 = Date.now();
+    while (resolved(p).viewers !== 0 && Date.now() - t0 < 5000) await sleep(100);
+    assert.equal(resolved(p).viewers, 0, 'the session ended when the page left');
+  } finally {
+    await browser.close();
+    await stop(p);
+  }
+});
