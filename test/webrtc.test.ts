@@ -44,7 +44,7 @@ function http(port: number, method: string, path: string, headers: Record<string
 }
 
 type Stats = { mode: string; frames: number; fps: number; latency: number[]; codes: number; error: string; times: Record<string, number> };
-const stats = (page: Page) => page.evaluate(() => (window as unknown as { sluiceStats: Stats }).sluiceStats);
+const stats = (page: Page) => page.evaluate('window.sluiceStats') as Promise<Stats>;
 
 async function waitPlaying(page: Page, ms = 15_000): Promise<Stats> {
   const t0 = Date.now();
@@ -58,17 +58,17 @@ async function waitPlaying(page: Page, ms = 15_000): Promise<Stats> {
 
 /** Mean RGB of a 9x9 block around (x, y) of the frame the <video> shows now. */
 function colourAt(page: Page, x: number, y: number): Promise<number[]> {
-  return page.evaluate(([x, y]) => {
-    const v = document.querySelector('video')!;
+  return page.evaluate(`(() => {
+    const v = document.querySelector('video');
     const c = document.createElement('canvas');
     c.width = v.videoWidth; c.height = v.videoHeight;
-    const g = c.getContext('2d')!;
+    const g = c.getContext('2d');
     g.drawImage(v, 0, 0);
-    const d = g.getImageData(x! - 4, y! - 4, 9, 9).data;
+    const d = g.getImageData(${x} - 4, ${y} - 4, 9, 9).data;
     const s = [0, 0, 0];
-    for (let i = 0; i < d.length; i += 4) { s[0]! += d[i]!; s[1]! += d[i + 1]!; s[2]! += d[i + 2]!; }
+    for (let i = 0; i < d.length; i += 4) { s[0] += d[i]; s[1] += d[i + 1]; s[2] += d[i + 2]; }
     return s.map((v) => Math.round(v / 81));
-  }, [x, y]);
+  })()`) as Promise<number[]>;
 }
 
 test('Chromium plays the WebRTC mount from the viewer page: >= 60 frames in 3 s, the bars, glass-to-glass p50 <= 150 ms', { timeout: 120_000 }, async () => {
