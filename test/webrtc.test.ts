@@ -112,3 +112,97 @@ test('Chromium plays the WebRTC mount from the viewer page: >= 60 frames in 3 s,
     await stop(p);
   }
 });
+
+/** `n` requests, `par` at a time, from `from` (a loopback address of its own: the backoff counts by address). */
+async function flood(port: number, n: number, par: number, make: (i: number) => { method: string; path: string; headers?: Record<string, string>; body?: string }, from: string): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  let next = 0;
+  const one = () => new Promise<number>((res) => {
+    const r = make(next++);
+    const req = request({ host: '127.0.0.1', port, localAddress: from, method: r.method, path: r.path, headers: { connection: 'close', ...r.headers }, agent: false }, (rs) => { rs.resume(); rs.on('end', () => res(rs.statusCode ?? 0)); });
+    req.on('error', () => res(-1));
+    req.end(r.body);
+  });
+  await Promise.all(Array.from({ length: par }, async () => {
+    while (next < n) { const s = await one(); counts.set(s, (counts.get(s) ?? 0) + 1); }
+  }));
+  return counts;
+}
+
+test('WHEP from the attacker\'s side: token, Host, garbage SDP, 1,000 offers, foreign DELETEs are refused cheaply and counted; the viewer plays on', { timeout: 180_000 }, async () => {
+  process.env.SLUICE_WHEP_CONNECT_TIMEOUT = '2';
+  const port = await freePort();
+  const p = await serve(port, 'token=s3cret max-per-address=8', 30);
+  const browser = await launchChromium();
+  const auth = { authorization: 'Bearer s3cret' };
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/?token=s3cret`);
+    await waitPlaying(page);
+    const session = (await page.evaluate('window.sluiceStats.session')) as string;
+    assert.match(session, /^\/whep\/cam\/[0-9a-f]{32}$/);
+    // A real offer to replay (Chromium's own).
+    const offer = (await page.evaluate(`(async () => { const pc = new RTCPeerConnection(); pc.addTransceiver('video', { direction: 'recvonly' }); await pc.setLocalDescription(await pc.createOffer()); await new Promise((r) => setTimeout(r, 300)); const s = pc.localDescription.sdp; pc.close(); return s; })()`)) as string;
+    const sdp = { 'content-type': 'application/sdp' };
+
+    // No token, wrong token: 401 before the body is read; the page itself (no secret in it) is served.
+    assert.equal((await http(port, 'POST', '/whep/cam', sdp, offer)).status, 401);
+    assert.equal((await http(port, 'POST', '/whep/cam', { ...sdp, authorization: 'Bearer nope' }, offer)).status, 401);
+    assert.equal((await http(port, 'GET', '/mounts?token=nope')).status, 401);
+    assert.equal((await http(port, 'GET', '/')).status, 200);
+    const mounts = JSON.parse((await http(port, 'GET', '/mounts', auth)).body);
+    assert.deepEqual(mounts.mounts.map((m: { name: string; kind: string }) => `${m.kind}:${m.name}`), ['webrtc:cam']);
+    // DNS rebinding: a Host that is not ours.
+    assert.equal((await http(port, 'POST', '/whep/cam', { ...sdp, ...auth, host: `evil.example:${port}` }, offer)).status, 403);
+    // Garbage with the right token: 400/413/415, nothing parsed past the first check.
+    assert.equal((await http(port, 'POST', '/whep/cam', { ...sdp, ...auth }, 'hello')).status, 400);
+    assert.equal((await http(port, 'POST', '/whep/cam', { ...sdp, ...auth }, `v=0\r\n${'a=x\r\n'.repeat(100)}`)).status, 400);
+    assert.equal((await http(port, 'POST', '/whep/cam', { ...sdp, ...auth }, offer.replace(/a=fingerprint:[^\r\n]*\r\n/g, ''))).status, 400);
+    assert.equal((await http(port, 'POST', '/whep/cam', { 'content-type': 'text/plain', ...auth }, offer)).status, 415);
+    assert.equal((await http(port, 'POST', '/whep/cam', { ...sdp, ...auth }, 'v=0\r\n' + 'x'.repeat(100_000))).status, 413);
+    assert.equal((await http(port, 'POST', '/whep/nosuch', { ...sdp, ...auth }, offer)).status, 404);
+
+    // No viewer can end another's session: a made-up id, the real one without the token, or under another mount.
+    assert.equal((await http(port, 'DELETE', `/whep/cam/${'0'.repeat(32)}`, auth)).status, 404);
+    assert.equal((await http(port, 'DELETE', session)).status, 401);
+    assert.equal((await http(port, 'DELETE', session.replace('/cam/', '/other/'), auth)).status, 404);
+    assert.equal((await http(port, 'PATCH', `/whep/cam/${'1'.repeat(32)}`, auth)).status, 404);
+
+    const before = await liveMemoryMB();
+    // 1,000 real offers with the right token from one address: 8 get sessions (that never connect
+    // and are closed after the connect timeout), the rest are refused before their body is read.
+    let t0 = Date.now();
+    const offers = await flood(port, 1000, 20, () => ({ method: 'POST', path: '/whep/cam', headers: { ...sdp, ...auth }, body: offer }), '127.0.0.3');
+    const offersMs = Date.now() - t0;
+    assert.equal(offers.get(201), 8, JSON.stringify([...offers]));
+    assert.equal(offers.get(429), 992, JSON.stringify([...offers]));
+    // 1,000 wrong tokens from another address: 5 are checked, the rest wait out the backoff (429).
+    t0 = Date.now();
+    const wrong = await flood(port, 1000, 20, () => ({ method: 'POST', path: '/whep/cam', headers: { ...sdp, authorization: 'Bearer guess' }, body: offer }), '127.0.0.2');
+    const wrongMs = Date.now() - t0;
+    assert.ok((wrong.get(401) ?? 0) <= 6 && (wrong.get(429) ?? 0) >= 994, JSON.stringify([...wrong]));
+    const after = await liveMemoryMB();
+    console.log(`1,000 offers in ${offersMs} ms, 1,000 wrong tokens in ${wrongMs} ms; RSS ${Math.round(before.rss)} -> ${Math.round(after.rss)} MB`);
+    assert.ok(offersMs < 20_000 && wrongMs < 20_000, `${offersMs} / ${wrongMs} ms`);
+    assert.ok(after.rss - before.rss < 150, `RSS +${Math.round(after.rss - before.rss)} MB`);
+    // The right token from this address still works (the backoff is per address).
+    assert.equal((await http(port, 'GET', '/mounts', auth)).status, 200);
+
+    // The 8 that never connected are closed and counted; the real viewer is the only one left, and plays.
+    t0 = Date.now();
+    while (resolved(p).viewers !== 1 && Date.now() - t0 < 10_000) await sleep(200);
+    const r = resolved(p);
+    assert.equal(r.viewers, 1, JSON.stringify(r));
+    const a = await stats(page);
+    await sleep(2000);
+    const b = await stats(page);
+    assert.ok(b.frames - a.frames >= 40, `the viewer showed ${b.frames - a.frames} frames in 2 s after the attack`);
+    for (const [k, n] of Object.entries({ rejected_token: 3, rejected_host: 1, rejected_badSdp: 4, rejected_tooLarge: 1, rejected_notFound: 2, rejected_sessionNotFound: 2, rejected_sessionsPerAddress: 992, rejected_backoff: 994, rejected_iceTimeout: 8 })) {
+      assert.ok((r[k] ?? 0) >= n, `${k}: ${r[k]} (>= ${n} expected) ${JSON.stringify(r)}`);
+    }
+  } finally {
+    delete process.env.SLUICE_WHEP_CONNECT_TIMEOUT;
+    await browser.close();
+    await stop(p);
+  }
+});

@@ -14,6 +14,9 @@ import { resolveToken } from '../net/token.ts';
 import { splitHosts } from '../net/servers.ts';
 import { requestKeyframe } from './encode.ts';
 
+/** A limit in seconds from the environment (tests and operators shorten them), in ms. */
+const seconds = (name: string, d: number) => { const v = Number(process.env[name]); return (v > 0 ? v : d) * 1000; };
+
 export const liveServerProps = {
   port: p.int(8889, 'TCP port of the live-view HTTP server (page, WHEP, HLS; 0: any free port)', { min: 0, max: 65535 }),
   mount: p.str('live', 'name of this stream: /whep/MOUNT (webrtc) or /hls/MOUNT/index.m3u8 (hls)'),
@@ -75,7 +78,7 @@ http://127.0.0.1:8889/?token=T. Viewers join at a keyframe; their PLI/FIR ask th
         server = await LiveServer.acquire({ host: o.address, port: o.port, token, allowHosts: splitHosts(o.allowHosts) });
         mount = new WhepMount(o.mount, {
           maxSessions: o.maxViewers, maxPerAddress: o.maxPerAddress,
-          connectMs: 10_000, idleMs: 15_000, backlogBytes: o.backlog, iceServers, iceAddress: o.address,
+          connectMs: seconds('SLUICE_WHEP_CONNECT_TIMEOUT', 10), idleMs: seconds('SLUICE_WHEP_IDLE_TIMEOUT', 15), backlogBytes: o.backlog, iceServers, iceAddress: o.address,
           icePortRange: ports ? [Number(ports[1]), Number(ports[2])] : undefined,
           requestKeyframe: () => { if (stream >= 0) requestKeyframe(ctx.negotiation, stream); },
         });
