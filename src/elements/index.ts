@@ -30,8 +30,9 @@ import tile from './tile.ts';
 import track from './track.ts';
 import uri from './uri.ts';
 import webrtc from './webrtc.ts';
+import hls from './hls.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, redis, rtsp, scale, tee, testsrc, tile, track, uri, webrtc] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, redis, rtsp, scale, tee, testsrc, tile, track, uri, webrtc, hls] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();
