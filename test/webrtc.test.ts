@@ -206,3 +206,46 @@ test('WHEP from the attacker\'s side: token, Host, garbage SDP, 1,000 offers, fo
     await stop(p);
   }
 });
+
+test('ten viewers at once, one of them crashed without a goodbye: the nine keep their frame rate, the silent one is closed, memory stays bounded', { timeout: 180_000 }, async () => {
+  process.env.SLUICE_WHEP_IDLE_TIMEOUT = '3';
+  const port = await freePort();
+  const p = launch(`testsrc pattern=bars live=true code=true fps=30 width=320 height=180 ! encode preset=ultrafast tune=zerolatency gop=60 ! webrtc port=${port} mount=cam max-per-address=16`);
+  await p.setState('playing');
+  const browser = await launchChromium();
+  try {
+    const pages: Page[] = [];
+    for (let i = 0; i < 10; i++) {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/`);
+      pages.push(page);
+    }
+    for (const page of pages) await waitPlaying(page, 30_000);
+    assert.equal(resolved(p).viewers, 10);
+    const before = await liveMemoryMB();
+    // The renderer of one viewer dies: no DELETE, no DTLS close, no RTCP any more.
+    const cdp = await pages[0]!.context().newCDPSession(pages[0]!);
+    // (Page.crash answers nothing: the renderer it would answer from is gone.)
+    void cdp.send('Page.crash').catch(() => {});
+    await sleep(500);
+    const rest = pages.slice(1);
+    const a = await Promise.all(rest.map(stats));
+    await sleep(3000);
+    const b = await Promise.all(rest.map(stats));
+    const shown = b.map((s, i) => s.frames - a[i]!.frames);
+    console.log(`nine viewers after one crashed: ${shown.join(', ')} frames in 3 s`);
+    for (const n of shown) assert.ok(n >= 60, `a viewer showed ${n} frames in 3 s: ${shown}`);
+    const t0 = Date.now();
+    while (resolved(p).viewers !== 9 && Date.now() - t0 < 10_000) await sleep(200);
+    const r = resolved(p);
+    assert.equal(r.viewers, 9, JSON.stringify(r));
+    assert.ok(r.viewersIdle! >= 1, JSON.stringify(r));
+    const after = await liveMemoryMB();
+    console.log(`RSS ${Math.round(before.rss)} -> ${Math.round(after.rss)} MB with ten viewers`);
+    assert.ok(after.rss - before.rss < 100, `RSS +${Math.round(after.rss - before.rss)} MB`);
+  } finally {
+    delete process.env.SLUICE_WHEP_IDLE_TIMEOUT;
+    await browser.close();
+    await stop(p);
+  }
+});
