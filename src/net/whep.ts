@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { RTCPeerConnection, RTCRtpSender } from 'werift';
+import { Err } from '../core/errors.ts';
 import { NAL, nalType } from './rtp.ts';
 import { MAX_SDP, readBody, type LiveMount, type LiveServer } from './live.ts';
 
@@ -275,7 +276,7 @@ export class WhepMount implements LiveMount {
       const deadline = Date.now() + 3000;
       while (pc.iceGatheringState !== 'complete' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       let sdp = pc.localDescription?.sdp;
-      if (!sdp) throw new Error('no local description');
+      if (!sdp) throw new Err.ELEMENT('the WebRTC stack made no answer');
       // Bound to one address, only its candidates can answer (werift lists every interface's).
       if (!any) sdp = sdp.split('\r\n').filter((l) => !l.startsWith('a=candidate:') || l.split(' ')[4] === this.o.iceAddress || / typ (srflx|relay)/.test(l)).join('\r\n');
       const now = performance.now();
