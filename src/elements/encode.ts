@@ -30,6 +30,14 @@ export function encodeHint(o: { codec: string; preset: string }): string {
   return `${faster}encode a smaller size (scale) or fewer frames (rate); codec=mjpeg costs less CPU${nvidiaDriverPresent() ? ' (this encoder runs on the CPU; H100/H200 have no NVENC)' : ''}`;
 }
 
+/**
+ * Asking the encoder of `stream` for a keyframe (GStreamer's force-key-unit event), through the
+ * pipeline's negotiation table: a sink (webrtc, on a viewer's PLI/FIR or join) sets the flag, the
+ * next frame `encode` takes of that stream is encoded as an IDR and the flag is cleared.
+ */
+export const keyframeRequestKey = (stream: number) => `force-key-unit:${stream}`;
+export function requestKeyframe(negotiation: Map<string, unknown>, stream: number): void { negotiation.set(keyframeRequestKey(stream), true); }
+
 const CAPS = { h264: 'video/x-h264', mjpeg: 'image/jpeg' } as const;
 
 export default defineElement({
@@ -62,7 +70,10 @@ export default defineElement({
     return {
       async process(frame) {
         const av = avOf(frame.pixels, ctx.name);
-        const packets = await enc.encode(av, frame.pts, frame.rate);
+        const key = keyframeRequestKey(frame.stream);
+        const force = ctx.negotiation.get(key) === true;
+        if (force) ctx.negotiation.delete(key);
+        const packets = await enc.encode(av, frame.pts, frame.rate, force);
         frame.pixels!.release();
         frame.pixels = null;
         meta.push(frame);

@@ -31,8 +31,10 @@ import tile from './tile.ts';
 import track from './track.ts';
 import record from './record.ts';
 import uri from './uri.ts';
+import webrtc from './webrtc.ts';
+import hls from './hls.ts';
 
-export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, record, redis, rtsp, scale, snapshot, tee, testsrc, tile, track, uri] as ElementDef[];
+export const builtins: ElementDef[] = [analytics, blur, demux, display, encode, fakesink, file, identity, infer, invert, meta, mqtt, mux, nats, netcam, osd, queue, rate, record, redis, rtsp, scale, snapshot, tee, testsrc, tile, track, uri, webrtc, hls] as ElementDef[];
 
 export function defaultRegistry(): Registry {
   const r = new Registry();

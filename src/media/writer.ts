@@ -3,7 +3,7 @@
 // written as well as frames encoded here.
 import { Encoder } from 'node-av/api';
 import { Dictionary, FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
-import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
+import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AV_PICTURE_TYPE_I, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
 import { resolve } from 'node:path';
 import { SluiceError, Err } from '../core/errors.ts';
 import { writeFailed } from '../core/files.ts';
@@ -51,11 +51,13 @@ export class VideoEncoder {
   /** Frames that came at another size than the encoder's and were scaled to it. */
   rescaled = 0;
   private onResize: ((message: string) => void) | undefined;
+  /** The frame being encoded was asked to be a keyframe (see open()). */
+  private forceKey = false;
   /** `onResize`: told once per change of the input size (the element posts it as a warning). */
   constructor(spec: EncodeSpec, onResize?: (message: string) => void) { this.spec = spec; this.onResize = onResize; }
 
-  /** Encode one frame (not consumed). Returns the packets that came out; caller owns them. */
-  async encode(input: AVFrame, ptsSeconds: number, rate: number | undefined): Promise<Packet[]> {
+  /** Encode one frame (not consumed); `keyframe`: make it one (a viewer asked). Returns the packets that came out; caller owns them. */
+  async encode(input: AVFrame, ptsSeconds: number, rate: number | undefined, keyframe = false): Promise<Packet[]> {
     if (!this.enc) {
       // libx264 encodes 4:2:0, whose chroma planes halve the size: odd sizes are refused with
       // "Generic error in an external library". Say the rule instead.
@@ -81,13 +83,13 @@ export class VideoEncoder {
       this.rescaled++;
     }
     try {
-      return await this.encodeFrame(av, ptsSeconds);
+      return await this.encodeFrame(av, ptsSeconds, keyframe);
     } finally {
       if (av !== input) av.free();
     }
   }
 
-  private async encodeFrame(av: AVFrame, ptsSeconds: number): Promise<Packet[]> {
+  private async encodeFrame(av: AVFrame, ptsSeconds: number, keyframe: boolean): Promise<Packet[]> {
     const fps = this.info!.rate;
     // Frame times in 1/fps units: monotonic, as encoders require (dropped frames leave gaps).
     let pts = BigInt(Math.round(ptsSeconds * fps));
@@ -96,6 +98,7 @@ export class VideoEncoder {
     const saved = av.pts;
     const savedTb = av.timeBase;
     const savedDur = av.duration;
+    this.forceKey = keyframe;
     av.pts = pts;
     av.duration = 1n;
     av.timeBase = new Rational(1, fps) as never;
@@ -110,6 +113,7 @@ export class VideoEncoder {
       av.pts = saved;
       av.timeBase = savedTb;
       av.duration = savedDur;
+      this.forceKey = false;
     }
   }
 
@@ -154,6 +158,17 @@ export class VideoEncoder {
       }
     } catch (e) {
       throw new Err.ENCODE(`cannot create the ${s.codec} encoder: ${(e as Error).message}`, { cause: e });
+    }
+    // node-av's Encoder clears each frame's picture type just before sending it (the input's
+    // types are no hint when re-encoding), which is also how FFmpeg is asked for a keyframe
+    // (ffmpeg -force_key_frames): set it again after that step for a frame asked to be one. An
+    // I picture is an IDR for libx264 with its default closed GOP, where a new viewer can start.
+    const prep = (this.enc as unknown as { prepareFrameForEncoding?: (f: AVFrame) => void }).prepareFrameForEncoding;
+    if (typeof prep === 'function') {
+      (this.enc as unknown as { prepareFrameForEncoding: (f: AVFrame) => void }).prepareFrameForEncoding = (f: AVFrame) => {
+        prep.call(this.enc, f);
+        if (this.forceKey) f.pictType = AV_PICTURE_TYPE_I;
+      };
     }
     this.info = { codecContext: null, timeBase: new Rational(framerate.den, framerate.num), rate: fps };
   }
