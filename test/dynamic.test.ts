@@ -32,7 +32,7 @@ test('a dynamic pipeline starts with no sources, takes three, drops one; the oth
   const p = launch('mux name=m ! identity name=id ! fakesink', { dynamic: true });
   const seen = collect(p, 'id.src');
   await p.setState('playing');
-  const src = (seed: number) => `testsrc live=true fps=60 width=64 height=48 seed=${seed} ! m.`;
+  const src = (seed: number) => `testsrc live=true max-latency=0 fps=60 width=64 height=48 seed=${seed} ! m.`;
   const a = await addBranch(p, src(1), 'a');
   await until(() => (seen.get('a')?.length ?? 0) >= 10, 5000, 'stream a');
   const b = await addBranch(p, src(2), 'b');
@@ -61,8 +61,8 @@ test('adding and removing a branch 50 times while two streams play: no deadlock,
   const p = launch('mux name=m ! identity delay=2 name=id ! fakesink', { dynamic: true });
   const seen = collect(p, 'id.src');
   await p.setState('playing');
-  await addBranch(p, 'testsrc live=true fps=60 width=64 height=48 ! m.', 'x');
-  await addBranch(p, 'testsrc live=true fps=60 width=64 height=48 seed=2 ! m.', 'y');
+  await addBranch(p, 'testsrc live=true max-latency=0 fps=60 width=64 height=48 ! m.', 'x');
+  await addBranch(p, 'testsrc live=true max-latency=0 fps=60 width=64 height=48 seed=2 ! m.', 'y');
   const rss0 = process.memoryUsage().rss;
   for (let i = 0; i < 50; i++) {
     const br: Branch = await addBranch(p, `testsrc width=64 height=48 seed=${i + 3} ! queue max-size=1 ! m.`, `t${i}`);
@@ -110,8 +110,8 @@ test('an element of an added branch that fails ends that branch alone; the pipel
   const failed: unknown[] = [];
   p.bus.on('element', (m) => { if (m.name === 'branch-failed') failed.push(m.data); });
   await p.setState('playing');
-  await addBranch(p, 'testsrc live=true fps=60 width=64 height=48 ! m.', 'good');
-  const bad = await addBranch(p, 'testsrc live=true fps=60 width=64 height=48 seed=2 ! identity error-after=10 ! m.', 'bad');
+  await addBranch(p, 'testsrc live=true max-latency=0 fps=60 width=64 height=48 ! m.', 'good');
+  const bad = await addBranch(p, 'testsrc live=true max-latency=0 fps=60 width=64 height=48 seed=2 ! identity error-after=10 ! m.', 'bad');
   await bad.done;
   const n = seen.get('good')!.length;
   await until(() => seen.get('good')!.length >= n + 15, 5000, 'the good stream after the failure');
