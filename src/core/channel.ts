@@ -105,11 +105,29 @@ export class Channel<T> {
     for (let i = this.head; i < this.items.length; i++) {
       const it = this.items[i] as T;
       if (this.isControl(it) || !stale(it)) continue;
-      this.items.splice(i, 1);
-      if (this.bytesOf) this.bytes -= this.sizes.splice(i, 1)[0]!;
+      this.removeAt(i);
       return it;
     }
     return null;
+  }
+
+  /** Remove and return every queued non-control item for which `pred` holds (full or not). */
+  removeWhere(pred: (item: T) => boolean): T[] {
+    const out: T[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const it = this.items[i] as T;
+      if (this.isControl(it) || !pred(it)) continue;
+      this.removeAt(i--);
+      out.push(it);
+    }
+    return out;
+  }
+
+  /** Take item i out of the queue; a producer waiting for room may go on. */
+  private removeAt(i: number): void {
+    this.items.splice(i, 1);
+    if (this.bytesOf) this.bytes -= this.sizes.splice(i, 1)[0]!;
+    this.waitingPush.shift()?.();
   }
 
   /** Resolves with the next item; rejects with ChannelClosed once closed and empty. */

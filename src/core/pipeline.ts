@@ -173,7 +173,7 @@ export class Pipeline {
   }
 
   /**
-   * A live frame pushed into a full queue: a frame that has waited past half its budget is
+   * A live frame pushed into a full queue: a frame that has waited past a quarter of its budget is
    * dropped to make room (counted as 'overflow') — of the stale frames queued there and the new
    * one, that of the stream dropped least so far (then the oldest), so drops are shared and a
    * camera running a little behind the others is not the one always dropped. With nothing stale,
@@ -207,7 +207,7 @@ export class Pipeline {
       const id = victim.batch.id;
       peer.droppedBatches.add(id);
       if (peer.droppedBatches.size > 64) peer.droppedBatches.delete(peer.droppedBatches.values().next().value!);
-      for (const it of queued) if (it.frame?.batch?.id === id) { const old = ch.evictStale((x) => x === it); if (old?.frame) this.countDrop(peer, old.frame, 'overflow'); }
+      for (const it of ch.removeWhere((x) => x.frame?.batch?.id === id)) if (it.frame) this.countDrop(peer, it.frame, 'overflow');
       if (frame.batch?.id === id) { this.countDrop(peer, frame, 'overflow'); return true; }
       return false;
     }
@@ -324,6 +324,12 @@ export class Pipeline {
       this.labels.delete(s);
       this.negotiation.delete(`full:${s}`);
       this.negotiation.delete(`view:${s}`);
+      this.negotiation.delete(`ended:${s}`);
+      this.budgets.delete(s);
+      this.budgetWarned.delete(s);
+      // Its drop counts stay in the report (they are part of what the run did); the per-stream
+      // fairness tally goes.
+      this.drops.byStreamTotal.delete(s);
     }
     // A long-lived service adds and removes streams for ever: nothing of a removed one stays.
     const ended = new Set(this.branchTasks.get(branch.done) ?? []);

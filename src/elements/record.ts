@@ -190,7 +190,16 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
       writing.add(path);
       hub.clipOpened();
       c.chain = c.mux.open().catch((e) => { c.error = e; });
-      sidecar(c, false);
+      try {
+        sidecar(c, false);
+      } catch (e) {
+        // A sidecar that cannot be written (full disk, read-only folder): the clip is given up
+        // whole, so nothing of it stays open or counted.
+        writing.delete(path);
+        hub.clipClosed();
+        void c.chain.then(() => c.mux.close()).catch(() => {});
+        throw e;
+      }
       clipsWritten++;
       say('clip-start', `clip ${c.name} started (${trig.map((t) => t.type).join(', ')}), from ${round(first.pts)} s`, { clip: c.name, path, stream, start: round(first.pts) });
       hub.emit({ ...baseEvent('clip-start', stream, label, s.lastFrame, s.lastPts, clipsWritten, hub), clip: c.name, path, start: round(first.pts), triggers: trig });

@@ -274,6 +274,8 @@ export default defineElement({
     let failure: unknown = null;
     let composing = false;
     const serial = (fn: () => Promise<void> | void) => (chain = chain.then(fn).catch((e) => { failure ??= e; }));
+    /** Rounds of files run on the same chain as streamRemoved, which frees a stream's scaler and frame only between them. */
+    const inTurn = async (fn: () => Promise<void>) => { await serial(fn); if (failure) throw failure; };
     const period = () => 1000 / (o.fps || rate || 30);
     const schedule = () => {
       const due = tickT0 + tick * period();
@@ -338,18 +340,18 @@ export default defineElement({
           if (!q) waiting.set(frame.stream, q = []);
           if (frame.pixels && 'toAV' in frame.pixels) avOf(frame.pixels, ctx.name);
           q.push(frame);
-          if (q.length > AHEAD) await round(true);
+          if (q.length > AHEAD) await inTurn(() => round(true));
           return;
         }
         take(frame);
-        await round(false);
+        await inTurn(() => round(false));
       },
       async flush() {
         if (timer) { clearTimeout(timer); timer = null; }
         await chain;
         if (failure) throw failure;
         if (live) return;
-        while (fresh.size > 0) await round(true);
+        while (fresh.size > 0) await inTurn(() => round(true));
       },
       streamRemoved(s) {
         removed.add(s);

@@ -218,15 +218,33 @@ export class WhepMount implements LiveMount {
     res.writeHead(405, { allow: 'DELETE' }).end();
   }
 
+  /** Offers being answered (body read, SDP negotiated): they hold a viewer's place until they end. */
+  private pending = 0;
+  private pendingBy = new Map<string, number>();
+
   private async offer(req: IncomingMessage, res: ServerResponse, server: LiveServer, cors: Record<string, string>): Promise<void> {
     const addr = req.socket.remoteAddress ?? '';
+    // The caps count offers still being answered, so simultaneous ones cannot all get in.
+    if (this.sessions.size + this.pending >= this.o.maxSessions) { req.resume(); server.reject('sessions'); res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' }).end(`this mount has ${this.o.maxSessions} viewers already\n`); return; }
+    this.pending++;
+    this.pendingBy.set(addr, (this.pendingBy.get(addr) ?? 0) + 1);
+    try {
+      await this.answer(req, res, server, cors, addr);
+    } finally {
+      this.pending--;
+      const k = (this.pendingBy.get(addr) ?? 1) - 1;
+      if (k > 0) this.pendingBy.set(addr, k); else this.pendingBy.delete(addr);
+    }
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse, server: LiveServer, cors: Record<string, string>, addr: string): Promise<void> {
     const refuse = (status: number, reason: Parameters<LiveServer['reject']>[0], why: string, extra: Record<string, string> = {}) => {
       server.reject(reason);
       if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain', ...extra }).end(`${why}\n`);
     };
     // Caps before the body is read: a flood of offers costs a header each.
-    if (this.sessions.size >= this.o.maxSessions) { req.resume(); return refuse(503, 'sessions', `this mount has ${this.o.maxSessions} viewers already`, { 'retry-after': '5' }); }
-    let mine = 0;
+    // (This offer is counted in pending: the others are.)
+    let mine = (this.pendingBy.get(addr) ?? 1) - 1;
     for (const s of this.sessions.values()) if (s.address === addr) mine++;
     if (mine >= this.o.maxPerAddress) { req.resume(); return refuse(429, 'sessionsPerAddress', `${addr} has ${this.o.maxPerAddress} viewers of this mount already; end one (DELETE its Location) first`, { 'retry-after': '5' }); }
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -239,8 +257,6 @@ export class WhepMount implements LiveMount {
     // The H.264 format closest to what the encoder makes (same profile, else constrained baseline, else any).
     const offers = h264Offers(text);
     const pick = offers.find((x) => x.profile === this.profile) ?? offers.find((x) => x.profile === 0x42) ?? offers[0]!;
-    // Counted again after the await: offers racing each other stay under the caps.
-    if (this.sessions.size >= this.o.maxSessions) return refuse(503, 'sessions', `this mount has ${this.o.maxSessions} viewers already`, { 'retry-after': '5' });
     const loopback = /^(127\.|::1$|localhost$)/.test(this.o.iceAddress);
     const any = this.o.iceAddress === '0.0.0.0' || this.o.iceAddress === '::';
     const pc = new W!.RTCPeerConnection({

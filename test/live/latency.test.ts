@@ -3,7 +3,7 @@
 // draws its capture time (wall clock, ms) into the picture (testsrc code=true), and a reader we
 // did not write (FFmpeg, reading the tiled RTSP output) hands each decoded frame to the test,
 // which reads the four times back and compares them with its own clock on arrival.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,9 +15,15 @@ import { ASSETS, freePort, sluice, tmp } from '../helpers.ts';
 const SECONDS = Number(process.env.SLUICE_LIVE_SECONDS) || 30;
 const W = 320, H = 240;
 const BUDGET = 500;
-const CAMS = 4;
 
-test(`${CAMS} live cameras faster than the box can infer: glass-to-glass latency stays within max-latency + 250 ms for ${SECONDS} s, drops counted`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
+type Report = { live?: { maxLatencyMs: number; dropped: Record<string, Record<string, number>>; droppedBy: Record<string, number> }; elements: Record<string, { type: string; sinceCaptureMs?: { p50: number; p99: number }; endToEndMs?: { p50: number; p99: number }; dropped: number }> };
+
+/**
+ * CAMS cameras (one process, one RTSP mount each, 30 fps) -> the pipeline under test -> its tiled
+ * RTSP output read by FFmpeg for SECONDS: every cell's glass-to-glass latency, how far apart a
+ * composite's cells are, and the pipeline's report.
+ */
+async function measure(t: TestContext, CAMS: number): Promise<{ lat: number[]; spread: number[]; frames: number; r: Report }> {
   const dir = tmp();
   const camPort = await freePort(), outPort = await freePort();
   // The cameras: one process, CAMS RTSP mounts at 30 fps (120 fps in all); infer gets one core
@@ -81,15 +87,28 @@ test(`${CAMS} live cameras faster than the box can infer: glass-to-glass latency
   const sq = (p: number) => spread[Math.min(spread.length - 1, Math.floor(p * spread.length))]!;
   t.diagnostic(`cells in step: capture times within a composite spread p50 ${sq(0.5)} ms, p90 ${sq(0.9)} ms, p99 ${sq(0.99)} ms`);
   assert.ok(frames >= SECONDS * 5, `only ${frames} composites in ${SECONDS} s`);
-  assert.ok(lat.length >= frames * 2, `codes read in ${lat.length} cells of ${frames * CAMS}`);
-  assert.ok(q(0.99) <= BUDGET + 250, `glass-to-glass p99 ${q(0.99)} ms > ${BUDGET + 250} ms`);
-  const r = JSON.parse(readFileSync(report, 'utf8')) as { live?: { maxLatencyMs: number; dropped: Record<string, Record<string, number>>; droppedBy: Record<string, number> }; elements: Record<string, { type: string; endToEndMs?: { p99: number } }> };
+  assert.ok(lat.length >= frames * CAMS * 0.5, `codes read in ${lat.length} cells of ${frames * CAMS}`);
+  const r = rep as Report;
   assert.ok(r.live, 'the report has the live section');
-  const dropped = Object.values(r.live.dropped).reduce((a, x) => a + Object.values(x).reduce((b, k) => b + k, 0), 0);
-  t.diagnostic(`dropped late: ${JSON.stringify(r.live.dropped)} by ${JSON.stringify(r.live.droppedBy)}`);
+  t.diagnostic(`dropped: ${JSON.stringify(r.live.dropped)} by ${JSON.stringify(r.live.droppedBy)}`);
+  return { lat, spread, frames, r };
+}
+
+const quantile = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+test(`4 live cameras faster than the box can infer: glass-to-glass latency stays within max-latency + 250 ms for ${SECONDS} s, drops counted`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
+  const { lat, r } = await measure(t, 4);
+  assert.ok(quantile(lat, 0.99) <= BUDGET + 250, `glass-to-glass p99 ${quantile(lat, 0.99)} ms > ${BUDGET + 250} ms`);
+  const dropped = Object.values(r.live!.dropped).reduce((a, x) => a + Object.values(x).reduce((b, k) => b + k, 0), 0);
   assert.ok(dropped > 0, 'the box cannot keep up: frames must have been dropped, and counted');
-  for (const k of Object.keys(r.live.dropped)) assert.ok(Number(k) >= 0 && Number(k) < CAMS, `counted per stream (${k})`);
+  for (const k of Object.keys(r.live!.dropped)) assert.ok(Number(k) >= 0 && Number(k) < 4, `counted per stream (${k})`);
   const sink = Object.values(r.elements).find((e) => e.type === 'rtsp')!;
   // Sluice's own figure, from capture to the hand-off: within the budget too.
   assert.ok(sink.endToEndMs!.p99 <= BUDGET + 250, `report: rtsp p99 ${sink.endToEndMs!.p99} ms from capture`);
+});
+
+test(`one live camera: glass-to-glass p50 within 250 ms for ${SECONDS} s`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
+  const { lat } = await measure(t, 1);
+  assert.ok(quantile(lat, 0.5) <= 250, `glass-to-glass p50 ${quantile(lat, 0.5)} ms > 250 ms`);
+  assert.ok(quantile(lat, 0.99) <= BUDGET + 250, `glass-to-glass p99 ${quantile(lat, 0.99)} ms`);
 });

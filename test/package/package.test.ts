@@ -46,7 +46,8 @@ test('npm pack -> install in a fresh project -> bin, .mjs import and a type-chec
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
   npm(['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app, { ONNXRUNTIME_NODE_INSTALL: 'skip' });
-  // No `Unknown project config` (the repository has no .npmrc key for onnxruntime-node any more);
+  // No `Unknown project config` in a user's project (the variable, not an .npmrc key, skips
+  // onnxruntime-node's download there; the repository's own .npmrc is not in the package);
   // on Node < 22 the one EBADENGINE is @nats-io/nuid's (README "Install" says why it is harmless).
   assert.deepEqual(npmWarnings.filter((w) => /Unknown .*config/.test(w)), [], npmWarnings.join('\n'));
   const engines = npmWarnings.map((w) => /EBADENGINE +package: '([^']+)'/.exec(w)?.[1]).filter((x) => x !== undefined);
