@@ -195,13 +195,22 @@ async function close(id: number): Promise<void> {
     // (a stalled network read gives up at its own timeout; do not wait that long).
     Atomics.add(s.ctl, 0, 1);
     Atomics.notify(s.ctl, 0);
-    // The abort interrupts an open in progress; it returns within moments.
-    await Promise.race([Promise.allSettled([s.opening, s.pumping]), new Promise((r) => setTimeout(r, 2000))]);
-    await s.src.close().catch(() => {});
-    s.sws?.ctx.freeContext();
-    s.sws = null;
-    s.viewSws?.ctx.freeContext();
-    s.viewSws = null;
+    // The abort interrupts an open in progress; it returns within moments. One that does not is
+    // left to finish before its decoder and scalers are freed (freeing them under a running FFmpeg
+    // call would crash); the close is answered meanwhile.
+    const busy = Promise.allSettled([s.opening, s.pumping]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settled = await Promise.race([busy.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 2000); })]);
+    clearTimeout(timer);
+    const free = async () => {
+      await s.src.close().catch(() => {});
+      s.sws?.ctx.freeContext();
+      s.sws = null;
+      s.viewSws?.ctx.freeContext();
+      s.viewSws = null;
+    };
+    if (settled) await free();
+    else void busy.then(free);
   }
   port.postMessage({ type: 'closed', id });
 }
