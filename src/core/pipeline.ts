@@ -287,7 +287,8 @@ export class Pipeline {
       this.branchTasks.set(done, tasks);
       return { name, nodes, streams, done };
     } catch (e) {
-      for (const n of nodes) if (n.started) await this.stopNode(n);
+      // The element whose start failed too: it may hold what it acquired before failing (a server port).
+      for (const n of nodes) if (n.impl) await this.stopNode(n);
       this.detach(nodes);
       throw e;
     }
