@@ -68,7 +68,8 @@ test('bench without a pipeline: the built-in suite generates its input and measu
     // names one of the case's own elements.
     const names = Object.keys(res.report.elements);
     for (const [name, e] of Object.entries(res.report.elements)) assert.equal(name.startsWith('testsrc') || name.startsWith('uri') ? e.framesOut : e.framesIn, 30, `${res.name}: ${name}`);
-    assert.ok(names.includes(res.report.bottleneck!.element), `${res.name}: ${res.report.bottleneck!.text}`);
+    // An element of the case, or the main thread they share (a loaded box saturates it first).
+    assert.ok(names.includes(res.report.bottleneck!.element) || res.report.bottleneck!.element === 'main-thread', `${res.name}: ${res.report.bottleneck!.text}`);
   }
   // The inference case spent measurable time per frame in the model.
   assert.ok(j.results[4]!.report.elements.infer0!.latencyMs.p50 > 0);
