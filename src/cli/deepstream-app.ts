@@ -49,7 +49,6 @@ const NOTED: Record<string, string> = {
   'drop-frame-interval': 'use a rate element after the source (rate fps=...)',
   'intra-decode-enable': 'every frame is decoded',
   'num-extra-surfaces': 'decoder buffers are FFmpeg\'s',
-  'smart-record': 'smart recording is not supported',
   'camera-id': 'streams are numbered in source order',
   'buffer-pool-size': 'buffers are FFmpeg\'s; queues bound memory',
   'config-file-path': 'not read',
@@ -89,6 +88,8 @@ export function readDeepstreamApp(text: string, file: string): AppConfig {
 
   // Sources: every enabled [sourceN], in number order; type 3 (MultiURI) repeats its uri.
   const sources: string[] = [];
+  /** Per source (same index): the smart-record branch after it, if any. */
+  const records: (string | null)[] = [];
   const sourceNames = Object.keys(ini).filter((s) => /^source\d+$/.test(s)).sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)));
   for (const name of sourceNames) {
     const s = ini[name]!;
@@ -107,8 +108,12 @@ export function readDeepstreamApp(text: string, file: string): AppConfig {
     // The GPU whose NVDEC decodes this source (uri picks one round-robin when it is not given).
     if (s['gpu-id'] !== undefined) extra.push(`gpu-id=${num(name, 'gpu-id', s['gpu-id'])}`);
     const count = type === 3 ? Math.max(1, num(name, 'num-sources', s['num-sources'] ?? '1')) : 1;
-    for (let i = 0; i < count; i++) sources.push([quote(loc), ...extra].join(' '));
-    take(name, s, ['type', 'uri', 'num-sources', 'latency', 'rtsp-reconnect-interval-sec', 'select-rtp-protocol', 'file-loop', 'gpu-id']);
+    const rec = smartRecord(name, s, type === 4, (k, v) => num(name, k, v), here, warnings);
+    for (let i = 0; i < count; i++) {
+      sources.push([quote(loc), ...extra].join(' '));
+      records.push(rec ? rec.branch(sources.length - 1) : null);
+    }
+    take(name, s, [...SR_KEYS, 'type', 'uri', 'num-sources', 'latency', 'rtsp-reconnect-interval-sec', 'select-rtp-protocol', 'file-loop', 'gpu-id']);
   }
   if (!sources.length) throw new Err.PROPERTY(`${file}: no enabled [sourceN] section with a uri`);
   const chain: string[] = [];
@@ -210,10 +215,67 @@ export function readDeepstreamApp(text: string, file: string): AppConfig {
   }
   if (unknown.length) warnings.push(`keys not known to deepstream-app or Sluice, ignored: ${unknown.join(', ')}`);
 
-  const srcs = sources.map((u) => `uri location=${u} ! m.`).join('  ');
+  // A source with smart-record goes through a tee: one branch to mux, one to encode ! record.
+  const srcs = sources.map((u, i) => (records[i] ? `uri location=${u} ! tee name=sr${i}  sr${i}. ! queue ! m.  sr${i}. ! ${records[i]}` : `uri location=${u} ! m.`)).join('  ');
   const body = chain.join(' ! ');
   const out = sinks.length === 1 ? `${body} ! ${sinks[0]}` : `${body} ! tee name=t  ${sinks.map((s) => `t. ! queue ! ${s}`).join('  ')}`;
   return { launch: `${srcs}  ${out}`, warnings };
+}
+
+/** deepstream-app's defaults for the smart-record keys (deepstream_config_file_parser). */
+const SR_DEFAULTS = { cache: 20, defaultDuration: 20, interval: 10, startTime: 0, duration: 0 };
+/** The bitrate the record branch encodes at: smart-rec-cache (seconds) becomes bytes through it. */
+const SR_BITRATE = 4_000_000;
+const SR_KEYS = ['smart-record', 'smart-rec-dir-path', 'smart-rec-file-prefix', 'smart-rec-cache', 'smart-rec-video-cache', 'smart-rec-start-time', 'smart-rec-duration', 'smart-rec-default-duration', 'smart-rec-interval', 'smart-rec-container'];
+
+/**
+ * [sourceN] smart-record: DeepStream records the source's own packets (before decode); Sluice's
+ * record takes encoded packets after the decoder, so the branch re-encodes the source's frames
+ * (x264 at SR_BITRATE, one keyframe a second at 30 fps so the pre-roll starts near its time).
+ * smart-record=1 starts clips only on cloud messages: here POST /v1/streams/{id}/record (serve)
+ * or triggerRecord() from code. smart-record=2 adds deepstream-app's local events: every
+ * smart-rec-interval seconds a timer starts a recording, or stops the one still running, so a
+ * recording lasts min(duration, interval) after its start and, when the timer had to stop one,
+ * the next starts one interval later.
+ */
+function smartRecord(name: string, s: Record<string, string>, live: boolean, num: (k: string, v: string) => number, here: (v: string) => string, warnings: string[]) {
+  const mode = s['smart-record'];
+  if (mode === undefined || mode === '0') return null;
+  if (mode !== '1' && mode !== '2') throw new Err.PROPERTY(`[${name}] smart-record=${mode}: DeepStream takes 0 (off), 1 (cloud messages) or 2 (cloud messages and local events)`);
+  const val = (k: string, d: number) => {
+    const v = s[k];
+    if (v === undefined) return d;
+    const n = num(k, v);
+    if (n < 0) throw new Err.PROPERTY(`[${name}] ${k}=${v}: seconds must not be negative`);
+    return n;
+  };
+  const cache = val('smart-rec-cache', val('smart-rec-video-cache', SR_DEFAULTS.cache));
+  let pre = val('smart-rec-start-time', SR_DEFAULTS.startTime);
+  // NvDsSRStart with duration 0 records until a stop, or smart-rec-default-duration.
+  const duration = val('smart-rec-duration', SR_DEFAULTS.duration) || val('smart-rec-default-duration', SR_DEFAULTS.defaultDuration);
+  const interval = val('smart-rec-interval', SR_DEFAULTS.interval);
+  if (pre > cache) {
+    warnings.push(`[${name}] smart-rec-start-time=${pre} is more than smart-rec-cache=${cache}: DeepStream cannot reach back further than its cache; pre-roll is ${cache} s`);
+    pre = cache;
+  }
+  const props = [`location=${quote(here(s['smart-rec-dir-path'] ?? '.'))}`, `pre=${pre}`];
+  if (mode === '2') {
+    if (interval <= 0) throw new Err.PROPERTY(`[${name}] smart-rec-interval=${interval}: smart-record=2 needs an interval in seconds (above 0)`);
+    const stopped = duration >= interval;
+    props.push(`post=${stopped ? interval : duration}`, `every=${stopped ? 2 * interval : interval}`);
+  } else {
+    props.push(`post=${duration}`);
+    warnings.push(`[${name}] smart-record=1: clips start on cloud messages only; here POST /v1/streams/{id}/record in sluice serve, or triggerRecord() from code`);
+  }
+  // The cache is seconds in DeepStream, bytes here: seconds x the branch's bitrate, doubled for
+  // keyframes and rate-control overshoot (the ring itself holds only pre seconds).
+  props.push(`cache-bytes=${Math.max(64 << 10, Math.ceil((cache * SR_BITRATE) / 8) * 2)}`);
+  if (s['smart-rec-container'] === '1') warnings.push(`[${name}] smart-rec-container=1 (MKV): clips are fragmented MP4 here (a kill leaves a file that plays)`);
+  const prefix = s['smart-rec-file-prefix'];
+  return {
+    // Live sources drop raw frames to the encoder rather than hold detection back.
+    branch: (stream: number) => `queue${live ? ' leaky=oldest' : ''} ! encode bitrate=${SR_BITRATE} gop=30 ! record ${[...props, ...(prefix ? [`prefix=${quote(`${prefix}_${stream}`)}`] : [])].join(' ')}`,
+  };
 }
 
 /** A launch-syntax value, quoted when it has spaces. */

@@ -3,7 +3,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { p } from '../core/props.ts';
-import { brokerSink } from '../net/broker-sink.ts';
+import { brokerSink, subjectTemplate } from '../net/broker-sink.ts';
 import { natsHeal } from '../net/nats-heal.ts';
 
 export default brokerSink({
@@ -31,11 +31,20 @@ export default brokerSink({
     let closed = false;
     const token = o.token || process.env.SLUICE_NATS_TOKEN || undefined;
     const heal = natsHeal(() => nc, { onMove: (why) => ctx.post({ type: 'warning', source: ctx.name, message: why }) });
+    // The subjects actually published to (mode=events without subject= has one per event type), as
+    // one wildcard pattern: a stream made for the frames subject alone would store no events.
+    const pattern = subjectTemplate('nats', o.mode, o.subject, ctx.explicit.has('subject')).replaceAll('{stream}', '*').replaceAll('{type}', '*');
     const ensureStream = async (c: NatsConnection) => {
       if (!o.jetstream || !o.stream) return;
       const jsm = await jetstreamManager(c);
-      const subjects = [o.subject.replaceAll('{stream}', '*')];
-      try { await jsm.streams.info(o.stream); } catch { await jsm.streams.add({ name: o.stream, subjects }); }
+      let info;
+      try { info = await jsm.streams.info(o.stream); } catch { await jsm.streams.add({ name: o.stream, subjects: [pattern] }); return; }
+      // An existing stream (made by an earlier run in the other mode, say) is widened to these subjects.
+      const have = info.config.subjects ?? [];
+      if (!have.some((s) => covers(s, pattern))) {
+        await jsm.streams.update(o.stream, { subjects: [...have, pattern] });
+        ctx.post({ type: 'warning', source: ctx.name, message: `JetStream stream ${o.stream} did not store ${pattern}: added it to its subjects (${have.join(', ') || 'none'})` });
+      }
     };
     // waitOnFirstConnect: a server that is away at start is waited for like one that drops later.
     connect({ servers: o.url.split(','), noRandomize: true, token, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectInterval, waitOnFirstConnect: true, name: 'sluice' }).then(async (c) => {
@@ -67,3 +76,14 @@ export default brokerSink({
     };
   },
 });
+
+/** Whether the NATS subject pattern `a` matches every subject that pattern `b` matches. */
+export function covers(a: string, b: string): boolean {
+  const x = a.split('.'), y = b.split('.');
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] === '>') return y.length > i;
+    if (i >= y.length || y[i] === '>') return false;
+    if (x[i] !== '*' && (x[i] !== y[i] || y[i] === '*')) return false;
+  }
+  return x.length === y.length;
+}

@@ -22,6 +22,7 @@ const props = z.object({
   pre: p.num(5, 'seconds of video kept before the first trigger (back to the keyframe at or before it)', { min: 0, max: 600 }),
   post: p.num(5, 'seconds recorded after the last trigger (a trigger while a clip is open extends it)', { min: 0, max: 3600 }),
   on: p.str('', 'what starts a clip, comma-separated: line-cross, roi-enter, roi-exit, overcrowding (analytics events), track-start, class:NAME (an object of that class is present); empty: only POST /v1/streams/{id}/record and triggerRecord() from code'),
+  every: p.num(0, 'seconds of stream time between periodic triggers, per stream (the first at every= s; a clip every N s, as deepstream-app\'s smart-record=2 with smart-rec-interval); 0: none', { min: 0 }),
   maxDuration: p.num(300, 'seconds after which a clip is split (at the next keyframe) into another file', { min: 1 }),
   cacheBytes: p.int(64 << 20, 'bytes of encoded video the pre-roll ring may hold; over it the oldest keyframe intervals go (warned: the pre-roll is then shorter)', { min: 64 << 10 }),
   writeBuffer: p.int(32 << 20, 'bytes of clip packets waiting for a slow disk; over it the clip skips to the next keyframe (counted, warned)', { min: 64 << 10 }),
@@ -58,7 +59,7 @@ interface Clip {
   error: unknown;
 }
 
-interface StreamState { lastFrame: number; ring: Pkt[]; ringBytes: number; clip: Clip | null; info: EncodedStream | null; lastPts: number; seq: number; trimWarned: boolean; pendingTriggers: Record<string, unknown>[] }
+interface StreamState { nextEvery: number | null; lastFrame: number; ring: Pkt[]; ringBytes: number; clip: Clip | null; info: EncodedStream | null; lastPts: number; seq: number; trimWarned: boolean; pendingTriggers: Record<string, unknown>[] }
 
 export interface RecordTrigger { stream?: number; reason?: string; [k: string]: unknown }
 
@@ -121,10 +122,12 @@ Clips are named STREAM-YYYYMMDD-HHMMSS.mmm-TRIGGER.mp4 (UTC time of the clip's f
 added if taken) with NAME.json beside: {version, stream, stream_id, clip, start, end, duration,
 started_at, ended_at, triggers: [...], objects: [...], recording}. A clip starts at the keyframe
 at or before pre seconds before its first trigger, so a short gop (encode gop=) makes the start
-exact. Triggers also come from POST /v1/streams/{id}/record (sluice serve) and triggerRecord()
+exact. every=S triggers every S seconds of stream time (type "interval"). Triggers also come from POST /v1/streams/{id}/record (sluice serve) and triggerRecord()
 in code. Retention runs when a clip ends and at start; each clip and each deletion is one line
 on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.`,
-  files: (o) => ({ writes: o.location ? [o.location] : [] }),
+  // With a prefix it names only PREFIX-* in the folder: recorders of several sources (deepstream-app's
+  // smart-rec-dir-path is often shared) may then use one folder, each with its own prefix.
+  files: (o) => ({ writes: o.location ? [o.prefix ? join(o.location, `${safe(o.prefix)}-*`) : o.location] : [] }),
   create(o, ctx: ElementContext): Recorder {
     if (!o.location) throw new Err.PROPERTY('record needs location=FOLDER (clips and their .json sidecars are written there)');
     const dir = resolve(o.location);
@@ -264,7 +267,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
 
     const state = (stream: number): StreamState => {
       let s = streams.get(stream);
-      if (!s) { s = { lastFrame: 0, ring: [], ringBytes: 0, clip: null, info: null, lastPts: 0, seq: 0, trimWarned: false, pendingTriggers: [] }; streams.set(stream, s); }
+      if (!s) { s = { nextEvery: null, lastFrame: 0, ring: [], ringBytes: 0, clip: null, info: null, lastPts: 0, seq: 0, trimWarned: false, pendingTriggers: [] }; streams.set(stream, s); }
       return s;
     };
 
@@ -313,6 +316,14 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
         trim(s, frame.stream);
         // What triggers at this frame: its analytics events, classes, new tracks, and triggers from outside.
         const trig: Record<string, unknown>[] = triggers.empty ? [] : triggers.match(frame).map((t) => ({ ...t, frame: frame.frame, pts: round(frame.pts) }));
+        if (o.every > 0) {
+          // Stream time, not the wall clock: a file read faster than real time gets the same clips.
+          s.nextEvery ??= frame.pts + o.every;
+          if (frame.pts >= s.nextEvery - 1e-6) {
+            trig.push({ type: 'interval', every: o.every, frame: frame.frame, pts: round(frame.pts) });
+            while (s.nextEvery <= frame.pts + 1e-6) s.nextEvery += o.every;
+          }
+        }
         if (external.length) {
           const mine = external.filter((t) => t.stream === undefined || t.stream === frame.stream);
           external = external.filter((t) => !mine.includes(t));

@@ -20,6 +20,11 @@ export const brokerProps = {
 /** mode=events without a subject given: one per stream and event type, in each broker's own separators. */
 const EVENT_SUBJECTS: Record<string, string> = { mqtt: 'sluice/{stream}/events/{type}', nats: 'sluice.{stream}.events.{type}', redis: 'sluice:{stream}:events:{type}' };
 
+/** The subject template a broker sink publishes to: the one given, or in mode=events without one, the per-type default. */
+export function subjectTemplate(broker: string, mode: string, given: string, explicit: boolean): string {
+  return mode === 'events' && !explicit ? EVENT_SUBJECTS[broker] ?? 'sluice/{stream}/events/{type}' : given;
+}
+
 export interface BrokerClient extends OutboxClient {
   close(): Promise<void>;
 }
@@ -55,7 +60,7 @@ export function brokerSink<S extends z.ZodRawShape>(spec: Spec<S>): ElementDef {
       let box: Outbox | null = null;
       const events = common.mode === 'events' ? new EventDeriver((s) => ctx.streamLabel(s), EventHub.of(ctx.negotiation)) : null;
       // mode=events: a subject per event type; the frames default (.../objects) becomes .../events/{type}.
-      const template = events && !ctx.explicit.has(spec.subjectProp) ? EVENT_SUBJECTS[spec.name] ?? 'sluice/{stream}/events/{type}' : String(opts[spec.subjectProp]);
+      const template = subjectTemplate(spec.name, common.mode, String(opts[spec.subjectProp]), ctx.explicit.has(spec.subjectProp));
       const putEvent = (e: SluiceEvent) => {
         const label = e.stream_id ?? String(e.stream);
         box?.put({ subject: subjectFor(template, label).replaceAll('{type}', e.type), payload: JSON.stringify(e), id: e.id });
