@@ -195,7 +195,7 @@ test('sluice remote: a bad task or model fails before anything listens, naming w
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--task must be one of auto, invert, classify, detect, segment, blur/);
   // With only --model the task is auto: infer (adapter from the tensors) then osd.
-  assert.equal(remotePipeline({ model: 'm.onnx', host: '127.0.0.1', port: 8080, token: '' }),
+  assert.equal(remotePipeline({ model: 'm.onnx', host: '127.0.0.1', port: 8080, token: '', live: false }),
     'netcam name=camera host=127.0.0.1 port=8080 web=true ! infer model=m.onnx ! osd fps=true ! display name=screen host=127.0.0.1 port=8080 web=true');
   assert.match(remotePipeline({ host: '127.0.0.1', port: 1, token: 'a b' }), /! invert ! .*token="a b"/);
   const missing = await sluice(['remote', '--task', 'classify', '--model', join(tmp(), 'none.onnx')]);

@@ -369,14 +369,15 @@ runOptions(program.command('remote')
   .option('--allow-host <name...>', 'Host header names to accept besides localhost, 127.0.0.1, ::1 and --host (a name you reach it by)')
   .option('--ep <ep>', 'execution provider for the model (auto, cpu, cuda, ...)')
   .option('--labels <file>', 'class names, one per line')
-  .option('--threshold <t>', 'minimum score'))
-  .action(async (o: RunOpts & { task?: string; model?: string; host: string; port: string; token: string | boolean; tokenFile?: string; allowHost?: string[]; ep?: string; labels?: string; threshold?: string }) => {
+  .option('--threshold <t>', 'minimum score')
+  .option('--no-live', 'no WebRTC live view (the page shows the JPEG frames of its WebSocket only; saves the H.264 encode)'))
+  .action(async (o: RunOpts & { task?: string; model?: string; host: string; port: string; token: string | boolean; tokenFile?: string; allowHost?: string[]; ep?: string; labels?: string; threshold?: string; live: boolean }) => {
     const port = Number(o.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Err.PROPERTY(`--port must be 0..65535 (got ${o.port})`);
     // commander: --no-token makes token false; otherwise it is the given string or ''.
     const tok = o.token === false ? { token: '', source: 'none' as const } : resolveToken({ token: String(o.token ?? ''), file: o.tokenFile, env: 'SLUICE_TOKEN', generate: true });
     if (o.token === false) process.stderr.write('warning: sluice remote runs with no token (--no-token): anyone who can reach the port can send frames and watch\n');
-    const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: tok.token, allowHosts: o.allowHost, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold) });
+    const text = remotePipeline({ task: o.task, model: o.model, host: o.host, port, token: tok.token, allowHosts: o.allowHost, ep: o.ep, labels: o.labels, threshold: o.threshold === undefined ? undefined : Number(o.threshold), live: o.live });
     // The description shows no token taken from a file or the environment.
     const shown = tok.token ? text.replaceAll(tok.token, shownToken(tok)) : text;
     const pipeline = buildPipeline(parseLaunch(text), registry(), { description: shown });
@@ -385,7 +386,9 @@ runOptions(program.command('remote')
       const a = m.data as { host: string; port: number };
       const q = tok.token ? `?token=${tok.source === 'given' || tok.source === 'generated' ? encodeURIComponent(tok.token) : '…'}` : '';
       const url = `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/${q}`;
-      process.stderr.write(`sluice remote: ${shown}\nopen ${url}\n  from a laptop: ssh -L ${a.port}:127.0.0.1:${a.port} THIS_HOST, then http://localhost:${a.port}/${q}\n`);
+      // The page plays the result over WebRTC where UDP reaches this host (LAN), else the WebSocket's JPEGs (ssh -L).
+      const live = o.live && a.port ? `  live view alone (WebRTC): ${url.replace(/\/(\?|$)/, '/live$1')}\n` : '';
+      process.stderr.write(`sluice remote: ${shown}\nopen ${url}\n${live}  from a laptop: ssh -L ${a.port}:127.0.0.1:${a.port} THIS_HOST, then http://localhost:${a.port}/${q}\n`);
     });
     await play(pipeline, o);
   });

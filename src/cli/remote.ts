@@ -14,7 +14,7 @@ export const REMOTE_TASKS = {
 } as const;
 export type RemoteTask = keyof typeof REMOTE_TASKS;
 
-export interface RemoteOptions { task?: string; model?: string; host: string; port: number; token: string; allowHosts?: string[]; ep?: string; labels?: string; threshold?: number }
+export interface RemoteOptions { task?: string; model?: string; host: string; port: number; token: string; allowHosts?: string[]; ep?: string; labels?: string; threshold?: number; live?: boolean }
 
 const q = (s: string) => (/^[\w./:@+-]+$/.test(s) ? s : JSON.stringify(s));
 
@@ -31,5 +31,13 @@ export function remotePipeline(o: RemoteOptions): string {
   if (o.labels) extra += ` labels=${q(o.labels)}`;
   if (o.threshold !== undefined) extra += ` threshold=${o.threshold}`;
   const net = `host=${q(o.host)} port=${o.port}${o.token ? ` token=${q(o.token)}` : ''}${o.allowHosts?.length ? ` allow-hosts=${q(o.allowHosts.join(','))}` : ''} web=true`;
-  return `netcam name=camera ${net} ! ${t.chain(q(o.model || t.model), extra)} ! display name=screen ${net}`;
+  const head = `netcam name=camera ${net} ! ${t.chain(q(o.model || t.model), extra)}`;
+  // Port 0 gives netcam and display a port each (never shared), so the viewer could not join them.
+  if (o.live === false || !o.port) return `${head} ! display name=screen ${net}`;
+  // The live view: the result also goes to the WebRTC viewer page (/live) on the same port; the
+  // page plays it there and keeps the JPEG frames of the WebSocket as the fallback (a WebRTC
+  // media path needs UDP, which an `ssh -L` forward does not carry). A leaky queue: a slow
+  // encoder drops raw frames for the viewer, never holds up the WebSocket's display.
+  const live = `address=${q(o.host)} port=${o.port}${o.token ? ` token=${q(o.token)}` : ''}${o.allowHosts?.length ? ` allow-hosts=${q(o.allowHosts.join(','))}` : ''} web=true`;
+  return `${head} ! tee name=result result. ! queue ! display name=screen ${net} result. ! queue max-size=2 leaky=oldest ! encode preset=ultrafast tune=zerolatency gop=60 ! webrtc name=live mount=remote ${live}`;
 }

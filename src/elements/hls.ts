@@ -43,7 +43,7 @@ Play http://127.0.0.1:8889/hls/cam/index.m3u8 (add ?token=T) or open the page at
         return out;
       },
       async start() {
-        server = await LiveServer.acquire({ host: o.address, port: o.port, token, allowHosts: splitHosts(o.allowHosts) });
+        server = await LiveServer.acquire({ host: o.address, port: o.port, token, allowHosts: splitHosts(o.allowHosts), guest: o.web });
         mount = new HlsMount(o.mount, { partMs: o.part, segmentMs: o.segment * 1000, window: o.window });
         server.addMount(mount);
         const url = server.url();

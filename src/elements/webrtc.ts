@@ -24,6 +24,7 @@ export const liveServerProps = {
   token: p.str('', 'token viewers must give (?token= or Authorization: Bearer); empty: token-file, then SLUICE_TOKEN, else none'),
   tokenFile: p.str('', 'read the token from this file (kept out of logs and descriptions)'),
   allowHosts: p.str('', 'Host names accepted besides localhost, 127.0.0.1, ::1 and address (comma-separated; * for any)'),
+  web: p.bool(false, 'answer on the port of a netcam/display web=true (same address, port and token) instead of a server of its own: the viewer page at /live, one port for sluice remote'),
 };
 
 const props = z.object({
@@ -75,7 +76,7 @@ http://127.0.0.1:8889/?token=T. Viewers join at a keyframe; their PLI/FIR ask th
         }
         if (o.turn && (!o.turnUser || !o.turnPassword)) throw new Err.PROPERTY(`${ctx.name}: turn= needs turn-user= and turn-password=`);
         await loadWebRtc();
-        server = await LiveServer.acquire({ host: o.address, port: o.port, token, allowHosts: splitHosts(o.allowHosts) });
+        server = await LiveServer.acquire({ host: o.address, port: o.port, token, allowHosts: splitHosts(o.allowHosts), guest: o.web });
         mount = new WhepMount(o.mount, {
           maxSessions: o.maxViewers, maxPerAddress: o.maxPerAddress,
           connectMs: seconds('SLUICE_WHEP_CONNECT_TIMEOUT', 10), idleMs: seconds('SLUICE_WHEP_IDLE_TIMEOUT', 15), backlogBytes: o.backlog, iceServers, iceAddress: o.address,

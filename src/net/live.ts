@@ -36,6 +36,8 @@ export interface LiveOptions {
   /** TCP connections in all and from one address (HTTP keep-alive; the page uses a couple). */
   maxConnections?: number;
   maxPerAddress?: number;
+  /** Answer on the camera/display web port host:port (sluice remote: one port) instead of listening on a port of its own. */
+  guest?: boolean;
 }
 
 /** Bytes an SDP offer may have: Chromium's with every codec is ~6 KB. */
@@ -75,10 +77,20 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number,
 
 export class LiveServer {
   private static servers = new Map<string, { server: LiveServer; refs: number }>();
+  private static guests = new Map<string, { server: LiveServer; refs: number }>();
 
   /** The server for host:port, made and listening on first use. Port 0 (any free port) is never shared. */
   static async acquire(o: LiveOptions): Promise<LiveServer> {
     const key = `${o.host}:${o.port}`;
+    if (o.guest) {
+      // The web hub of that port (src/net/web.ts) hands it the requests for the viewer's paths.
+      if (!o.port) throw new Err.PROPERTY('a webrtc/hls sink with web=true needs the port of its netcam/display web=true (not 0)');
+      let g = LiveServer.guests.get(key);
+      if (g && g.server.token !== o.token) throw new Err.PROPERTY(`the webrtc/hls sinks and the camera/display on ${key} must use the same token`);
+      if (!g) { g = { server: new LiveServer(o), refs: 0 }; g.server.port = o.port; LiveServer.guests.set(key, g); }
+      g.refs++;
+      return g.server;
+    }
     let e = o.port ? LiveServer.servers.get(key) : undefined;
     if (e) {
       if (e.server.token !== o.token) throw new Err.PROPERTY(`the webrtc/hls sinks on ${key} must use the same token`);
@@ -96,7 +108,16 @@ export class LiveServer {
     return e.server;
   }
 
+  /** The viewer server answering on the web hub of host:port, if a sink with web=true made one. */
+  static guestOn(host: string, port: number): LiveServer | undefined { return LiveServer.guests.get(`${host}:${port}`)?.server; }
+
   static async release(s: LiveServer): Promise<void> {
+    if (s.guest) {
+      const key = `${s.host}:${s.port}`;
+      const g = LiveServer.guests.get(key);
+      if (g?.server === s && --g.refs <= 0) LiveServer.guests.delete(key);
+      return;
+    }
     const e = s.requestedPort ? LiveServer.servers.get(`${s.host}:${s.requestedPort}`) : { server: s, refs: 1 };
     if (!e || --e.refs > 0) return;
     if (s.requestedPort) LiveServer.servers.delete(`${s.host}:${s.requestedPort}`);
@@ -111,6 +132,7 @@ export class LiveServer {
   /** Wrong tokens per address (auth-backoff.ts, the rule of every server that checks a secret). */
   readonly backoff = new AuthBackoff();
   private requestedPort: number;
+  private guest: boolean;
   private http: Server;
   private mounts = new Map<string, LiveMount>();
   private sockets = new Set<Socket>();
@@ -120,6 +142,7 @@ export class LiveServer {
   private constructor(o: LiveOptions) {
     this.host = o.host;
     this.requestedPort = o.port;
+    this.guest = !!o.guest;
     this.token = o.token;
     this.page = readFileSync(PAGE);
     // Timeouts are checked every second (Node's default is every 30 s).
@@ -141,7 +164,7 @@ export class LiveServer {
 
   url(token = ''): string {
     const h = this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `http://${h}:${this.port}/${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+    return `http://${h}:${this.port}/${this.guest ? 'live' : ''}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
   }
 
   addMount(m: LiveMount): void {
@@ -192,6 +215,9 @@ export class LiveServer {
     return true;
   }
 
+  /** One request of the web hub this server is a guest of (its own guards: Host, token, counts). */
+  handle(req: IncomingMessage, res: ServerResponse): void { this.request(req, res); }
+
   private request(req: IncomingMessage, res: ServerResponse): void {
     let url: URL;
     try {
@@ -208,8 +234,9 @@ export class LiveServer {
     const path = url.pathname;
     if (path === '/' || path === '/index.html') {
       // The page itself holds no secret: it reads ?token= from its own address and sends it.
+      // Framed only by pages of its own origin (the sluice remote page embeds it on its port).
       if (req.method !== 'GET' && req.method !== 'HEAD') { this.reject('method'); res.writeHead(405, { allow: 'GET' }).end(); return; }
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' }).end(this.page);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' }).end(this.page);
       return;
     }
     if (path === '/favicon.ico') { res.writeHead(204).end(); return; }

@@ -13,6 +13,10 @@ import { SluiceError, Err } from '../core/errors.ts';
 import { HEADER_BYTES, TYPE_HELLO, encodeMessage, type Limits } from './protocol.ts';
 import { newPeerId, type Peer, type PeerHandler } from './peer.ts';
 import { allowedHosts, hostAllowed, hostName } from './guard.ts';
+import { LiveServer } from './live.ts';
+
+/** Paths of the live viewer (src/net/live.ts) that a hub passes to a webrtc/hls sink with web=true on its port. */
+const LIVE_PATH = /^\/(?:live\/?$|mounts(?:\.json)?$|whep\/|hls\/)/;
 
 /** What a hub needs of a camera or display server. */
 export interface HubServer { readonly role: 'camera' | 'display'; readonly backoff: AuthBackoff; accept(peer: Peer): PeerHandler; reject(reason: 'token' | 'backoff' | 'tooMany' | 'perAddress' | 'host'): void }
@@ -121,13 +125,21 @@ export class WebHub {
       res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host ?? ''}" is not allowed; start the server with --allow-host ${hostName(req.headers.host ?? '') || 'NAME'} to accept it\n`);
       return;
     }
+    // The live viewer on this same port (sluice remote): its page at /live, WHEP and HLS under
+    // their own paths, with the viewer's own token check, caps and counts.
+    const live = LIVE_PATH.test(url.pathname) ? LiveServer.guestOn(this.host, this.port) : undefined;
+    if (live) {
+      if (/^\/live\/?$/.test(url.pathname)) req.url = `/${url.search}`;
+      live.handle(req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405).end(); return; }
     if (url.pathname === '/' || url.pathname === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.page);
     } else if (url.pathname === '/config.json') {
       // The page asks what this port serves: a camera input, a display output, or both.
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-        .end(JSON.stringify({ camera: !!this.role('camera'), display: !!this.role('display'), token: this.token !== '' }));
+        .end(JSON.stringify({ camera: !!this.role('camera'), display: !!this.role('display'), token: this.token !== '', ...(LiveServer.guestOn(this.host, this.port) ? { live: true } : {}) }));
     } else if (url.pathname === '/favicon.ico') {
       res.writeHead(204).end();
     } else if (url.pathname === '/stream.mjpeg' && this.role('display')) {
