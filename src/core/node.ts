@@ -53,7 +53,7 @@ export class ElementNode {
   sourceWaitMs = 0;
   /** Batches (mux ids) whose live frames were dropped at this element's input: their other frames follow. */
   droppedBatches = new Set<number>();
-  /** Sources: frames made but dropped as too late before they were pushed. */
+  /** Sources: frames made but dropped (too late, or no room in a full queue) before they were pushed. */
   droppedAtSource = 0;
   /** Sources: frames made so far (its last frame number + 1). */
   framesMade = 0;

@@ -664,7 +664,7 @@ export class Pipeline {
     frame = passed;
     const peer = pad.peer;
     const ch = peer.element.channel!;
-    if (this.makeRoom(peer.element, frame)) return;
+    if (this.makeRoom(peer.element, frame)) { if (n.isSource) n.droppedAtSource++; return; }
     const t = performance.now();
     try {
       await ch.push({ pad: peer.name, frame });
