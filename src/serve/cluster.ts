@@ -149,6 +149,10 @@ export class Worker {
         // ours: take it back through the leader instead of trusting that read.
         if (/wrong last sequence: 0\b/.test((e as Error)?.message ?? '')) {
           try { h.rev = await this.c.owners.create(id, lease); this.heal.ok(); continue; } catch (e2) { this.complain(id, 'taking back', e2); }
+          // create can fail there too (nats.js checks a failed create against a read, which a
+          // stale replica answers with our old lease): the leader holds nothing for the key, so
+          // an unconditional write is as safe as create, and ends the loop of failed renewals.
+          try { h.rev = await this.c.owners.put(id, lease); this.heal.ok(); this.log(`took the lease of ${id} back with a plain write (the leader had no entry)`); continue; } catch (e3) { this.complain(id, 'writing back', e3); }
         }
         // Why did the renewal fail? Ask the bucket; if even that fails, JetStream is electing a
         // leader (a node was lost): keep running and try again next tick.
