@@ -40,13 +40,13 @@ export class DropLedger {
   /** Drops of each stream, all reasons. */
   readonly byStreamTotal = new Map<number, number>();
   total = 0;
-  add(stream: number, reason: string, element: string): void {
-    this.byStreamTotal.set(stream, (this.byStreamTotal.get(stream) ?? 0) + 1);
+  add(stream: number, reason: string, element: string, k = 1): void {
+    this.byStreamTotal.set(stream, (this.byStreamTotal.get(stream) ?? 0) + k);
     let r = this.byStream.get(stream);
     if (!r) this.byStream.set(stream, r = {});
-    r[reason] = (r[reason] ?? 0) + 1;
-    this.byElement.set(element, (this.byElement.get(element) ?? 0) + 1);
-    this.total++;
+    r[reason] = (r[reason] ?? 0) + k;
+    this.byElement.set(element, (this.byElement.get(element) ?? 0) + k);
+    this.total += k;
   }
   /** { "0": { late: 12 } }, for the report. */
   toJSON(): Record<string, DropReasons> {

@@ -577,7 +577,7 @@ export class Pipeline {
       get eosRequested() { return self.eosRequested || n.halted; },
       get latencyBudget() { return self.latencyBudget(n.streamId); },
       waited: (ms) => { n.sourceWaitMs += ms; },
-      countDropped: (reason, k = 1) => { for (let i = 0; i < k; i++) self.drops.add(n.streamId, reason, n.name); n.stats.dropped += k; n.droppedLate += k; },
+      countDropped: (reason, k = 1) => { self.drops.add(n.streamId, reason, n.name, k); n.stats.dropped += k; n.droppedLate += k; },
     };
   }
 
