@@ -200,9 +200,10 @@ export default defineElement({
         if (o.labels) {
           const label = ctx.streamLabel(s);
           const name = names[s] ?? (label !== String(s) ? label : `stream ${s}`);
-          fillRect(canvas, cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height, LABEL_BG);
+          const box: [number, number, number, number] = [cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height];
+          fillRect(canvas, ...box, LABEL_BG);
           text(canvas, labelFont, name, cell.x + 4, cell.y);
-          labelBoxes.set(s, [cell.x, cell.y, cell.x + textWidth(labelFont, name) + 8, cell.y + labelFont.height]);
+          labelBoxes.set(s, box);
         }
         if (isLost) continue;
         // Source pixels of stream s -> its frame -> the cell.
