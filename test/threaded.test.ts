@@ -64,13 +64,19 @@ test('blocking and libuv decoding in the decoding thread (SLUICE_SYNC_DECODE=0) 
   assert.equal(OwnedPixels.live, 0, 'every frame and slot was released');
 });
 
+/** The bytes of the first view a decoding thread made of a frame (whoever asked for it). */
+function firstView(px: SharedPixels): Uint8Array | null {
+  const v = px.views[0];
+  return v ? px.view({ id: v.ids[0]!, spec: null as never, by: 'test' })?.data ?? null : null;
+}
+
 /** YOLOX on every 3rd of 90 frames of `uri <extra>`, then `tail`: boxes per inferred frame, the last frame size seen after infer, reports. */
 async function detect(extra: string, tail = 'fakesink') {
   const got = new Map<number, ObjectMeta[]>();
   let size = '';
   const withView: number[] = [];
   const p = launch(`uri location=${video} num-frames=90 ${extra} ! infer model=${model} ep=cpu interval=3 ! ${tail}`);
-  p.addProbe('uri0.src', (f) => { if (f.pixels instanceof SharedPixels && f.pixels.view) withView.push(f.frame); });
+  p.addProbe('uri0.src', (f) => { if (f.pixels instanceof SharedPixels && f.pixels.views.length) withView.push(f.frame); });
   p.addProbe('infer0.src', (f) => { size = `${f.width}x${f.height}`; if (f.meta.inferred) got.set(f.frame, structuredClone(f.meta.objects)); });
   const r = await p.run();
   return { got, size, withView, infer: r.elements.infer0!.resolved as Record<string, unknown>, uri: r.elements.uri0!.resolved as Record<string, unknown> };
@@ -133,7 +139,7 @@ test('with nothing after infer that reads pixels (track, fakesink), a threaded s
   const p = launch(`uri location=${video} num-frames=20 threaded=true ! infer model=${model} ep=cpu ! fakesink`);
   p.addProbe('infer0.src', (f) => { if (f.frame === 19) { try { avOf(f.pixels, 'probe'); } catch (e) { err = e; } } });
   await p.run();
-  assert.match(String((err as Error | null)?.message), /decoded only at the model's size \(416x234\)/);
+  assert.match(String((err as Error | null)?.message), /decoded only as views \(416x234\)/);
   assert.equal((err as { code?: string }).code, 'SLUICE_ERR_FORMAT');
   // Frames dropped between the source and infer (rate) put the two counts out of step: infer
   // then runs on the frames that came with its picture, and nothing asks for missing pixels.
@@ -150,7 +156,7 @@ test('infer method= is the interpolation of the picture a threaded uri makes for
   const grab = async (desc: string, view: boolean) => {
     let b: Uint8Array | null = null;
     const p = launch(desc);
-    p.addProbe('uri0.src', (f) => { if (f.frame === 30 && f.pixels instanceof SharedPixels) { const px = view ? f.pixels.viewPixels : f.pixels.packed; if (px) b = Uint8Array.from(px); } });
+    p.addProbe('uri0.src', (f) => { if (f.frame === 30 && f.pixels instanceof SharedPixels) { const px = view ? firstView(f.pixels) : f.pixels.packed; if (px) b = Uint8Array.from(px); } });
     await p.run();
     assert.ok(b, `frame 30 had ${view ? 'a view' : 'pixels'}: ${desc}`);
     return b as Uint8Array;
@@ -167,7 +173,7 @@ test('a threaded source added to a running pipeline (sluice serve) gets the pict
   const p = launch(`mux name=m ! infer model=${model} ep=cpu ! fakesink`, { dynamic: true });
   let viewed = 0, whole = 0, inferred = 0;
   p.addProbe('infer0.src', (f) => { if (f.meta.inferred) inferred++; });
-  p.addProbe('m.src', (f) => { if (f.pixels instanceof SharedPixels) { if (f.pixels.view) viewed++; if (f.pixels.whole) whole++; } });
+  p.addProbe('m.src', (f) => { if (f.pixels instanceof SharedPixels) { if (f.pixels.views.length) viewed++; if (f.pixels.whole) whole++; } });
   await p.setState('playing');
   const b = await addBranch(p, `uri location=${video} num-frames=30 threaded=true ! m.`, 'cam');
   await b.done;

@@ -6,6 +6,7 @@ import type { Frame } from './frame.ts';
 import type { LeakyPolicy } from './channel.ts';
 import type { Logger } from './log.ts';
 import type { BusMessage } from './bus.ts';
+import type { SourceViews, ViewRequest, ViewSpec } from './views.ts';
 
 export type PadDirection = 'src' | 'sink';
 /** always: exists on every instance; request: created on demand by links (names like src_%u). */
@@ -43,11 +44,25 @@ export interface ElementContext {
   /** Properties given explicitly (launch, YAML or API), as camelCase keys; the rest are defaults. */
   readonly explicit: ReadonlySet<string>;
   /**
-   * What elements of this pipeline would like of each other, by key (like GStreamer's
-   * allocation queries): infer leaves `view:<stream>`, the model-sized picture it wants, for the
-   * sources upstream, which may then make it as they decode. Set in start(), read once frames flow.
+   * What elements of this pipeline leave for each other by key (event hubs, keyframe requests, a
+   * file's duration). Pixels are negotiated through requestView instead.
    */
   readonly negotiation: Map<string, unknown>;
+  /**
+   * Ask the sources upstream for a view of every frame (a smaller picture made as they decode:
+   * infer's model input, tile's cell), as GStreamer's allocation query: call it in start() or
+   * later (sources pick new requests up with their next frames). Sources whose frames reach this
+   * element unchanged (only through elements that pass pixels on: ElementDef.passesPixels) make
+   * it; read it with `viewOf(frame, request)` and fall back to the full frame when it is null
+   * (a source that makes no views, an element in between that edited the pixels).
+   */
+  requestView(spec: ViewSpec): ViewRequest;
+  /** Withdraw a request (the cell size changed): frames already made keep their views. */
+  cancelView(request: ViewRequest): void;
+  /** Sources: the views the elements downstream asked for, and whether any reads full frames. */
+  readonly views: SourceViews;
+  /** How many sources the pipeline has now (branches come and go in a dynamic pipeline). */
+  readonly sources: number;
   /** Stream ids of the sources upstream of this element (known from start on). */
   readonly upstreamStreams: readonly number[];
   /** Whether any source upstream is live or endless (ElementDef.live): a recording may be cut off. */
@@ -118,11 +133,18 @@ export interface ElementDef<S extends z.ZodObject = z.ZodObject> {
   live?(props: z.output<S>): boolean;
   /**
    * Which pixels of a frame this instance reads: 'none' (its size and metadata only), 'view' (the
-   * model-sized picture a source made for it through the negotiation table), 'full' (the
-   * default: anything else). A source whose frames reach no 'full' element (and at most one
-   * 'view') decodes only the view.
+   * views it asked for with ElementContext.requestView; the full frame only while it has not
+   * asked), 'full' (the default: anything else). A source whose frames reach no 'full' element
+   * keeps only the views.
    */
   pixels?(props: z.output<S>): 'none' | 'view' | 'full';
+  /**
+   * Whether the frames it sends on carry the pixels it received, unchanged (queue, tee, infer,
+   * track, mux without a size): views requested further down still hold, so requests pass
+   * through it to the sources. Default false: the element may draw on or replace them (osd,
+   * scale, tile), and what lies beyond it reads its pixels, not the source's.
+   */
+  passesPixels?(props: z.output<S>): boolean;
   /** Local files this instance reads and writes, checked against each other before start. */
   files?(props: z.output<S>): { reads?: string[]; writes?: string[] };
   create(props: z.output<S>, ctx: ElementContext): ElementImpl;

@@ -1,5 +1,6 @@
 // The unit that flows between elements. The core knows nothing about codecs: pixel storage is
 // an opaque `Pixels` owner supplied by src/media (a native FFmpeg frame, an encoded packet...).
+import type { View, ViewRequest } from './views.ts';
 
 /** Box in source-frame pixels: [x1, y1, x2, y2]. */
 export type Box = [number, number, number, number];
@@ -52,6 +53,13 @@ export interface Pixels {
   readonly bytes: number;
   /** `using px = frame.pixels` releases at the end of the scope. */
   [Symbol.dispose](): void;
+  /**
+   * The view its source made of this frame for a request (ElementContext.requestView; read it
+   * with core/views.ts `viewOf`): null when none was made, or once the pixels were edited.
+   */
+  view?(request: ViewRequest): View | null;
+  /** false when the source kept the views alone (nothing downstream reads the full frame). */
+  readonly whole?: boolean;
 }
 
 // In debug runs (SLUICE_DEBUG set), an owner collected by V8 without release() is reported: its

@@ -4,6 +4,7 @@ import type { Channel } from './channel.ts';
 import type { ElementDef, ElementImpl, PadTemplate } from './element.ts';
 import { releaseFrame, type Frame } from './frame.ts';
 import { ElementStats, LatencyHistogram } from './stats.ts';
+import type { SourceViews, ViewRequest } from './views.ts';
 
 export type Item =
   | { pad: string; frame: Frame; eos?: undefined }
@@ -57,6 +58,10 @@ export class ElementNode {
   droppedAtSource = 0;
   /** Sources: frames made so far (its last frame number + 1). */
   framesMade = 0;
+  /** The views this element asked its sources for (ElementContext.requestView). */
+  viewRequests: ViewRequest[] = [];
+  /** Sources: what they were told to make, for the views version it was worked out at. */
+  viewPlan: SourceViews | null = null;
   channel: Channel<Item> | null = null;
   streamId = -1;
   pushWaitMs = 0;

@@ -14,6 +14,7 @@ import { getLogger } from './log.ts';
 import { channels } from './events.ts';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { DEFAULT_MAX_LATENCY, DropLedger } from './live.ts';
+import { newViewRequest, type SourceViews, type ViewRequest } from './views.ts';
 
 export const DEFAULT_QUEUE = 4;
 
@@ -93,6 +94,8 @@ export class Pipeline {
   /** The main thread's event loop use from start (and to the end): what every element's per-frame work shares. */
   private elu0: EventLoopUtilization | null = null;
   private elu: EventLoopUtilization | null = null;
+  /** Bumped when a view is requested or withdrawn, or the graph changes: sources re-read ElementContext.views. */
+  private viewsVersion = 0;
   /** ElementContext.negotiation: one table per pipeline. */
   private readonly negotiation = new Map<string, unknown>();
   private ticker: ReturnType<typeof setInterval> | null = null;
@@ -271,7 +274,7 @@ export class Pipeline {
         n.branch = name;
         if (n.isSource) { n.streamId = this.nextStream++; streams.push(n.streamId); if (label !== undefined) this.labels.set(n.streamId, label); }
       }
-      this.negotiatePixels(nodes);
+      this.viewsVersion++;
       for (const n of nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
       for (const n of [...nodes].reverse()) {
         await n.impl!.start?.();
@@ -321,10 +324,9 @@ export class Pipeline {
         try { n.impl?.streamRemoved?.(s); } catch (e) { this.bus.post({ type: 'warning', source: n.name, message: `forgetting stream ${s} failed: ${(e as Error).message}` }); }
       }
     }
+    this.viewsVersion++;
     for (const s of branch.streams) {
       this.labels.delete(s);
-      this.negotiation.delete(`full:${s}`);
-      this.negotiation.delete(`view:${s}`);
       this.negotiation.delete(`ended:${s}`);
       this.budgets.delete(s);
       this.budgetWarned.delete(s);
@@ -446,7 +448,6 @@ export class Pipeline {
       this.checkLinks(this.nodes);
       this.checkFiles();
       for (const n of this.nodes) if (n.isSource) n.streamId = this.nextStream++;
-      this.negotiatePixels(this.nodes);
       for (const n of this.nodes) n.impl = n.def.create(n.props as never, this.contextFor(n));
       this.changed(from, to);
     } else if (from === 'ready' && to === 'paused') {
@@ -569,6 +570,7 @@ export class Pipeline {
       streamLabel: (stream) => self.streamLabel(stream),
       negotiation: self.negotiation,
       get upstreamStreams() { return self.upstreamStreams(n); },
+      get sources() { return self.nodes.filter((x) => x.isSource).length; },
       get upstreamLive() { return self.upstreamSources(n).some((s) => s.def.live?.(s.props as never) ?? false); },
       explicit: n.explicit,
       push: (frame, pad) => self.pushFrom(n, frame, pad),
@@ -576,6 +578,9 @@ export class Pipeline {
       post: (msg: BusMessage) => self.bus.post(msg),
       get eosRequested() { return self.eosRequested || n.halted; },
       get latencyBudget() { return self.latencyBudget(n.streamId); },
+      requestView: (spec) => { const r = newViewRequest(spec, n.name); n.viewRequests.push(r); self.viewsVersion++; return r; },
+      cancelView: (r) => { const i = n.viewRequests.indexOf(r); if (i >= 0) { n.viewRequests.splice(i, 1); self.viewsVersion++; } },
+      get views() { return self.viewsFor(n); },
       waited: (ms) => { n.sourceWaitMs += ms; },
       countDropped: (reason, k = 1) => { self.drops.add(n.streamId, reason, n.name, k); n.stats.dropped += k; n.droppedLate += k; },
     };
@@ -589,26 +594,32 @@ export class Pipeline {
   }
 
   /**
-   * `full:<stream>` in the negotiation table: whether a source's frames reach an element that
-   * reads their full pixels (ElementDef.pixels; more than one 'view' reader counts as full). A
-   * source told false may keep only the view infer asked for. Dynamic pipelines always keep full
-   * frames: a branch added later (tee ! encode) could read them.
+   * What source `src` is asked to make (ElementContext.views): the requests of the elements its
+   * frames reach unchanged (walking down through elements that pass pixels on), and whether any
+   * of those reads the full frame. A 'view' reader that has not asked yet counts as full (it
+   * will scale the full frame), as does every element of a dynamic pipeline (a branch added
+   * later could read full frames). Worked out once per views version.
    */
-  private negotiatePixels(nodes: ElementNode[]): void {
-    for (const src of nodes) {
-      if (!src.isSource) continue;
-      const below = this.downstream(src);
-      const reads = below.map((y) => y.def.pixels?.(y.props as never) ?? 'full');
-      const full = reads.includes('full') || reads.filter((r) => r === 'view').length > 1;
-      // SLUICE_FULL_FRAMES=1 keeps every frame whole (to compare).
-      this.negotiation.set(`full:${src.streamId}`, this.options.dynamic || process.env.SLUICE_FULL_FRAMES === '1' || full);
-      // A source added to a running pipeline: the nearest running infer downstream that asked
-      // for a picture of its streams (viewFor:<name>, left at its start) gets one of this one's.
-      if (!this.negotiation.has(`view:${src.streamId}`)) {
-        const want = below.map((y) => this.negotiation.get(`viewFor:${y.name}`)).find((w) => w);
-        if (want) this.negotiation.set(`view:${src.streamId}`, want);
+  private viewsFor(src: ElementNode): SourceViews {
+    const version = this.viewsVersion;
+    if (src.viewPlan?.version === version) return src.viewPlan;
+    const requests: ViewRequest[] = [];
+    let full = !!this.options.dynamic;
+    const seen = new Set<ElementNode>([src]);
+    const walk = (x: ElementNode) => {
+      for (const p of x.srcPads) {
+        const y = p.peer?.element;
+        if (!y || seen.has(y)) continue;
+        seen.add(y);
+        const reads = y.def.pixels?.(y.props as never) ?? 'full';
+        if (reads === 'full' || (reads === 'view' && y.viewRequests.length === 0)) full = true;
+        requests.push(...y.viewRequests);
+        if (y.def.passesPixels?.(y.props as never) ?? false) walk(y);
       }
-    }
+    };
+    if (src.isSource) walk(src);
+    src.viewPlan = { version, requests, full };
+    return src.viewPlan;
   }
 
   /** Every element `n`'s frames can reach, nearest first. */

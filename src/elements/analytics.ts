@@ -92,6 +92,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
   pixels: () => 'none',
+  passesPixels: () => true,
   props,
   create(o, ctx) {
     const perStream = o.config ? fromConfig(o.config, o.overcrowd) : null;

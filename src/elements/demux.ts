@@ -10,6 +10,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(['ANY']), { name: 'src_%u', direction: 'src', presence: 'request', caps: ['ANY'] }],
   pixels: () => 'none',
+  passesPixels: () => true,
   props: z.object({}),
   doc: 'Link outputs by stream number: "... ! demux name=d  d.src_0 ! file location=a.mp4  d.src_1 ! file location=b.mp4".',
   create(_o, ctx) {

@@ -17,6 +17,7 @@ export default defineElement({
   kind: 'filter',
   pads: [joinSinkPads(['ANY']), srcPad(['ANY'])],
   pixels: () => 'none',
+  passesPixels: () => true,
   props,
   create(o, ctx) {
     let n = 0;

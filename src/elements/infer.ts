@@ -14,6 +14,7 @@ import { Channel } from '../core/channel.ts';
 import { p, parseProps, propKey } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import { SharedPixels } from '../media/shared-pixels.ts';
+import { viewOf, type ViewRequest } from '../core/views.ts';
 import { SCALE_METHODS, type Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
@@ -164,6 +165,8 @@ const inferDef = defineElement({
   // A primary infer reads the model-sized view a source can make for it; objects (secondary)
   // are cut from full frames. A config file may change the mode: then assume full.
   pixels: (o) => (o.mode === 'primary' && !o.config ? 'view' : 'full'),
+  // It reads pixels and adds metadata; what it sends on is what it got.
+  passesPixels: () => true,
   doc: `Models are compiled first unless compile=off (uint8 NHWC input, dynamic batch, box decode and
 top-k in the graph, optional fp16; cached by content). Fixed-batch models run one frame per call;
 throughput then comes from several calls in flight over workers=N sessions. Models with a
@@ -207,6 +210,8 @@ dynamic batch dimension take batch-size frames per call.`,
     let queue: Channel<Entry | null>;
     let emitter: Promise<void> = Promise.resolve();
     let failure: unknown = null;
+    /** This infer's request for its model's picture of each frame (ElementContext.requestView). */
+    let viewReq: ViewRequest | null = null;
     let gather: { frames: Frame[]; places: Promise<Placement>[]; slot: Slot; copies: PackedCopy[] } | null = null;
     let cropper: Cropper | null = null;
     const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
@@ -568,14 +573,9 @@ dynamic batch dimension take batch-size frames per call.`,
           preps.push(prep);
           scalers.push({ prep, busy: Promise.resolve() });
         }
-        // Ask the sources upstream for this model's picture of each frame as they decode (the
-        // first infer to ask for a stream gets it; others scale as before).
-        if (o.mode === 'primary' && preps[0]) {
-          const want = { ...preps[0].want, every: o.interval };
-          for (const st of ctx.upstreamStreams) if (!ctx.negotiation.has(`view:${st}`)) ctx.negotiation.set(`view:${st}`, want);
-          // Streams of branches added later (sluice serve) are given it by the pipeline.
-          ctx.negotiation.set(`viewFor:${ctx.name}`, want);
-        }
+        // Ask the sources upstream for this model's picture of each frame as they decode (on the
+        // frames this infer runs on); sources of branches added later get the request too.
+        if (o.mode === 'primary' && preps[0]) viewReq = ctx.requestView({ ...preps[0].want, every: o.interval });
         queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
         emitter = emitLoop().catch((e) => {
           failure = e;
@@ -591,8 +591,8 @@ dynamic batch dimension take batch-size frames per call.`,
         counters.set(frame.stream, n + 1);
         // A frame a decoding thread sent without its full pixels (nothing downstream reads them)
         // is inferred when it came with this model's picture: the thread counted the interval.
-        const shared = frame.pixels instanceof SharedPixels ? frame.pixels : null;
-        if (shared && !shared.whole ? !shared.view : n % o.interval !== 0) {
+        const view = viewOf(frame, viewReq);
+        if (frame.pixels?.whole === false ? !view : n % o.interval !== 0) {
           if (o.mode === 'primary') frame.meta.inferred = false;
           if (gather) await submit();
           await enqueue({ frames: [frame], done: null });
@@ -608,12 +608,12 @@ dynamic batch dimension take batch-size frames per call.`,
         // So is the view a decoding thread made of a full frame for this model (uri asked for it
         // from the negotiation table). The worker copies it (off this thread) when its rows are
         // full width; else it is copied here.
-        const sp = frame.pixels instanceof SharedPixels ? frame.pixels : null;
-        const packed = sp?.packed ?? null, view = sp?.view, viewPx = sp?.viewPixels ?? null;
-        const taken = (packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage))
-          || (view && viewPx && preps[0]!.takePacked(viewPx, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame));
+        const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
+        const asDecoded = packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
+        const fromView = !asDecoded && view ? preps[0]!.takePacked(view.data, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame) : null;
+        const taken = asDecoded || fromView;
         if (taken && taken.copy) gather.copies.push(taken.copy);
-        if (taken && view && viewPx) viewFrames++;
+        if (fromView) viewFrames++;
         const fits = taken ? taken.place : null;
         let place: Promise<Placement>;
         if (fits) {

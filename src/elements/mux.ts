@@ -21,6 +21,8 @@ export default defineElement({
   pads: [joinSinkPads(), srcPad()],
   // Batching reads no pixels; scaling every stream to one size does.
   pixels: (o) => (o.width > 0 || o.height > 0 ? 'full' : 'none'),
+  // Scaling replaces the pixels: views of the sources' frames would be of the wrong picture.
+  passesPixels: (o) => !(o.width > 0 || o.height > 0),
   props,
   create(o, ctx) {
     let batch: Frame[] = [];

@@ -17,6 +17,7 @@ export default defineElement({
   kind: 'filter',
   pads: [joinSinkPads(['ANY']), srcPad(['ANY'])],
   pixels: () => 'none',
+  passesPixels: () => true,
   props,
   doc: 'leaky also accepts GStreamer spellings: upstream (= newest), downstream (= oldest).',
   create(o, ctx) {

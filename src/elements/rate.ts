@@ -16,6 +16,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
   pixels: () => 'none',
+  passesPixels: () => true,
   props,
   create(o, ctx) {
     // Per stream: the next output slot, so several joined streams are paced independently.

@@ -62,6 +62,8 @@ export default defineElement({
   name: 'snapshot',
   summary: 'Write the best JPEG of every track (crop and/or full frame with its box) and one per trigger',
   kind: 'filter',
+  // Its JPEGs are drawn on copies: the frames it sends on are as they came.
+  passesPixels: () => true,
   pads: [sinkPad(['video/x-raw'], ['yuv420p', 'yuvj420p']), srcPad()],
   props,
   doc: `Put it after track (and analytics, for on=): ... ! track ! snapshot location=snaps ! ...

@@ -10,6 +10,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(['ANY']), { name: 'src_%u', direction: 'src', presence: 'request', caps: ['ANY'] }],
   pixels: () => 'none',
+  passesPixels: () => true,
   props: z.object({}),
   create(_o, ctx) {
     return {

@@ -24,6 +24,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad()],
   pixels: () => 'none',
+  passesPixels: () => true,
   props,
   doc: `Track states: tentative (until min-hits matches), confirmed (reported, with "track" ids),
 lost (unmatched; kept max-age frames for re-association, then removed). Objects the tracker

@@ -11,7 +11,9 @@ import { isLocalPath } from '../core/files.ts';
 import { VideoSource, isNetworkUrl, redact, type SourceFrame } from '../media/source.ts';
 import { ThreadedSource } from '../media/threaded.ts';
 import { pixFmtFromName } from '../media/av.ts';
-import { SCALE_METHODS, placement, type ViewWant } from '../media/scale.ts';
+import { SCALE_METHODS, placement } from '../media/scale.ts';
+import { viewKey } from '../core/views.ts';
+import type { ViewAsk } from '../media/threaded.ts';
 import { listGpus } from '../infer/backends.ts';
 import { CaptureClock } from '../core/live.ts';
 
@@ -157,30 +159,43 @@ export default defineElement({
       return false;
     };
 
-    // A decoding thread can also make the picture infer scales each frame to (infer leaves it in
-    // the pipeline's negotiation table at start): infer then copies it, and the full frame stays
-    // for osd, encode, tile. Only when this uri was not told to decode to a size or format.
-    let viewOf: unknown = null;
-    let view = '';
-    // With NVDEC and nothing downstream reading full pixels, the decoder itself decodes to
-    // infer's picture (the cuvid resize): only that small frame is downloaded.
+    // The views elements downstream asked for (ElementContext.views): the decoding thread makes
+    // them as it decodes (infer copies its model-sized picture, tile its cell), and keeps the full
+    // frame only when something reads it. Not when this uri was told to decode to a size or
+    // format (its frames already are what it was asked for). SLUICE_VIEWS=0 turns views off, and
+    // SLUICE_FULL_FRAMES=1 keeps every frame whole (to compare).
+    let viewsSeen = -1;
+    /** The views as the stream's frames get them (placed for its size), for the report. */
+    const viewsMade = () => {
+      const a = src instanceof ThreadedSource ? src.views : null;
+      if (!a || src.width <= 0) return '';
+      const W = src.outWidth || src.width, H = src.outHeight || src.height;
+      return [...new Set(a.requests.map((r) => { const pl = placement(W, H, r.spec); return `${pl.iw}x${pl.ih} ${r.spec.format}`; }))].join(', ') + (a.only ? ' only' : '');
+    };
+    const asked = (): ViewAsk | null => {
+      const v = ctx.views;
+      viewsSeen = v.version;
+      if (size || o.format || process.env.SLUICE_VIEWS === '0') return null;
+      const requests = v.requests.filter((r) => !r.spec.crop).map((r) => ({ id: r.id, spec: r.spec }));
+      // With no view asked for, frames stay whole (a probe or `mux ! fakesink` measuring decode).
+      const only = !v.full && requests.length > 0 && process.env.SLUICE_FULL_FRAMES !== '1';
+      return requests.length ? { requests, only } : null;
+    };
+    // With NVDEC, one distinct view and nothing reading full frames, the decoder itself decodes
+    // to that view's size (the cuvid resize): only that small frame is downloaded.
     const withView = (s: typeof src) => {
-      if (!(s instanceof ThreadedSource) || o.hw === 'none' || size || o.format) return s;
-      const want = ctx.negotiation.get(`view:${ctx.streamId}`) as ViewWant | undefined;
-      if (want && !want.crop && ctx.negotiation.get(`full:${ctx.streamId}`) === false) s.decodeTo = want;
+      if (!(s instanceof ThreadedSource)) return s;
+      const a = asked();
+      s.views = a;
+      const kinds = new Set(a?.requests.map((r) => viewKey(r.spec)));
+      if (a?.only && o.hw !== 'none' && kinds.size === 1) s.decodeTo = a.requests[0]!.spec;
       return s;
     };
-    const askView = () => {
-      if (!(src instanceof ThreadedSource) || viewOf === src || size || o.format || src.width <= 0) return;
-      viewOf = src;
-      const want = ctx.negotiation.get(`view:${ctx.streamId}`) as ViewWant | undefined;
-      if (!want || want.crop) return;
-      const pl = placement(src.width, src.height, want);
-      // The pipeline found no element downstream that reads full pixels (ElementDef.pixels):
-      // the decoding thread then keeps only the view (no full-frame copy, slots a tenth the size).
-      const only = ctx.negotiation.get(`full:${ctx.streamId}`) === false;
-      src.setView({ want, only });
-      view = `${pl.iw}x${pl.ih} ${want.format}${only ? ' only' : ''}`;
+    /** New requests (a tile that sized its cells on its first frame) reach the decoding thread. */
+    const refreshViews = () => {
+      if (!(src instanceof ThreadedSource) || ctx.views.version === viewsSeen) return;
+      const a = asked();
+      if (a || src.views) src.setViews(a ?? { requests: [], only: false });
     };
 
     return {
@@ -225,7 +240,7 @@ export default defineElement({
           lostAt = performance.now();
           if (!(await recover('not reachable at start'))) return null;
         }
-        askView();
+        refreshViews();
         for (;;) {
           let d: SourceFrame | null = null;
           let why = 'end of stream';
@@ -286,8 +301,8 @@ export default defineElement({
           }
           if (live && !o.reconnect && !stopping()) {
             // A camera is not a file: its end is news. The only input ending is the run's error;
-            // one of several is a warning and the others go on (`full:<stream>`: one per source).
-            const sources = [...ctx.negotiation.keys()].filter((k) => k.startsWith('full:')).length;
+            // one of several is a warning and the others go on.
+            const sources = ctx.sources;
             const msg = `${where}: the network stream ended (${why}) after ${n} frames, and reconnect=false; set reconnect=true to wait for it to come back`;
             if (sources <= 1) throw new Err.STREAM_ENDED(msg);
             ctx.post({ type: 'warning', source: ctx.name, message: msg });
@@ -297,7 +312,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(view ? { view } : {}), ...(src.decodesToView ? { decodedToView: true } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(viewsMade() ? { view: viewsMade() } : {}), ...(src.decodesToView ? { decodedToView: true } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);

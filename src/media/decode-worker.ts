@@ -9,8 +9,9 @@ import { parentPort } from 'node:worker_threads';
 import { SoftwareScaleContext } from 'node-av/lib';
 import { VideoSource, isNetworkUrl, type SourceOptions } from './source.ts';
 import { pixFmtFromName, pixFmtName } from './av.ts';
-import { packedPlanes } from './shared-pixels.ts';
-import { placement, swsFlag, type ScaleMethod } from './scale.ts';
+import { packedPlanes, type SlotView } from './shared-pixels.ts';
+import { placement, swsFlag } from './scale.ts';
+import { viewKey, type ScaleMethod, type ViewFormat, type ViewSpec } from '../core/views.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ToDecoder, ViewAsk } from './threaded.ts';
@@ -29,9 +30,10 @@ interface Stream {
   method: ScaleMethod;
   /** swscale from the decoder's geometry straight into a slot, on this thread (no libuv job, no frame between). */
   sws: { key: string; ctx: SoftwareScaleContext } | null;
-  /** The model-sized picture infer asked for, made too and packed after the frame (ThreadedSource.setView). */
-  view: ViewAsk | null;
-  viewSws: { key: string; ctx: SoftwareScaleContext } | null;
+  /** The views elements downstream asked for, made too and packed after the frame (ThreadedSource.setViews). */
+  views: ViewAsk | null;
+  /** One scaler per distinct view. */
+  viewSws: Map<string, Sws>;
   /** Frames handed out so far (infer's interval is counted on them). */
   framesOut: number;
   /** The largest slot this stream has needed (bounds how many slots it may make). */
@@ -89,17 +91,15 @@ async function pump(s: Stream): Promise<void> {
       const W = (toView ? s.src.width : s.src.outWidth) || av.width, H = (toView ? s.src.height : s.src.outHeight) || av.height, format = s.format || srcFormat;
       const layout = packedPlanes(format, W, H);
       if (!layout) throw new Err.FORMAT(`threaded decoding passes yuv420p, nv12, rgb24, bgr24 or gray frames; this stream decodes to ${format}: set format=yuv420p on the uri`);
-      // The view is placed for this frame's size as infer places it (a stream may change size),
-      // and made only for the frames infer runs on (every `interval` of this stream's).
-      const want = s.view?.want;
+      // Each view is placed for this frame's size as its asker places it (a stream may change
+      // size), and made only for the frames its askers read (infer: every `interval` of them).
       const nth = s.framesOut++;
-      const pl = want && (!want.every || want.every <= 1 || nth % want.every === 0) ? placement(W, H, want) : null;
-      const v = want && pl ? { width: pl.iw, height: pl.ih, format: want.format, method: want.method } : null;
-      const vLayout = v ? packedPlanes(v.format, v.width, v.height) : null;
-      // Nothing downstream reads the full frame: the slot holds the view alone (or nothing).
-      const only = !!s.view?.only;
+      const made = planViews(s.views?.requests ?? [], nth, W, H);
+      // Nothing downstream reads the full frame: the slot holds the views alone (or nothing).
+      const only = !!s.views?.only;
       const fullBytes = only ? 0 : layout.bytes;
-      const bytes = fullBytes + (vLayout?.bytes ?? 0);
+      let bytes = fullBytes;
+      for (const v of made) { v.offset = bytes; bytes += v.bytes; }
       s.slotBytes = Math.max(s.slotBytes, bytes);
       let sab: SharedArrayBuffer | undefined;
       if (idx >= s.slots.length || s.slots[idx]!.byteLength < bytes) {
@@ -109,11 +109,12 @@ async function pump(s: Stream): Promise<void> {
       const dst = s.slots[idx]!;
       if (only) { /* no full frame */ } else if (av.width === W && av.height === H && format === srcFormat) copyPlanes(av, dst, layout);
       else s.sws = scaleInto(s.sws, av, dst, W, H, format, layout, s.method);
-      if (v && vLayout) s.viewSws = scaleInto(s.viewSws, av, dst.subarray(fullBytes), v.width, v.height, v.format, vLayout, v.method);
+      for (const v of made) s.viewSws.set(v.key, scaleInto(s.viewSws.get(v.key) ?? null, av, dst.subarray(v.offset), v.width, v.height, v.format, v.layout, v.method));
+      if (s.viewSws.size > made.length + 8) trimScalers(s, made);
       Atomics.store(s.ctl, 1 + idx, 1);
-      const view = v ? { offset: fullBytes, width: v.width, height: v.height, format: v.format } : undefined;
+      const views: SlotView[] = made.map((v) => ({ ids: v.ids, offset: v.offset, bytes: v.bytes, width: v.width, height: v.height, format: v.format }));
       // Decoded now (epoch ms, comparable across threads): a live stream's arrival time.
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + performance.now(), skipped: s.src.skippedLate, width: W, height: H, format, view, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + performance.now(), skipped: s.src.skippedLate, width: W, height: H, format, views, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
     } finally {
       av.free();
     }
@@ -121,6 +122,35 @@ async function pump(s: Stream): Promise<void> {
 }
 
 type Layout = NonNullable<ReturnType<typeof packedPlanes>>;
+
+interface PlannedView { key: string; ids: number[]; width: number; height: number; format: ViewFormat; method: ScaleMethod; layout: Layout; bytes: number; offset: number }
+
+/**
+ * The views to make of frame number `nth` of a W x H stream: one per distinct picture, serving
+ * every request that wants it on this frame (requests for the same pixels share it).
+ */
+function planViews(requests: readonly { id: number; spec: ViewSpec }[], nth: number, W: number, H: number): PlannedView[] {
+  const out = new Map<string, PlannedView>();
+  for (const r of requests) {
+    const w = r.spec;
+    if (w.crop || (w.every && w.every > 1 && nth % w.every !== 0)) continue;
+    const key = viewKey(w);
+    const had = out.get(key);
+    if (had) { had.ids.push(r.id); continue; }
+    const pl = placement(W, H, w);
+    const layout = packedPlanes(w.format, pl.iw, pl.ih);
+    if (!layout) continue;
+    out.set(key, { key, ids: [r.id], width: pl.iw, height: pl.ih, format: w.format, method: w.method, layout, bytes: layout.bytes, offset: 0 });
+  }
+  return [...out.values()];
+}
+
+/** Free the scalers of views no longer asked for (a tile whose cells changed size). */
+function trimScalers(s: Stream, made: PlannedView[]): void {
+  const keep = new Set(made.map((v) => v.key));
+  for (const r of s.views?.requests ?? []) keep.add(viewKey(r.spec));
+  for (const [k, sws] of s.viewSws) if (!keep.has(k)) { sws.ctx.freeContext(); s.viewSws.delete(k); }
+}
 
 function copyPlanes(av: import('node-av/lib').Frame, dst: Uint8Array, layout: Layout): void {
   const data = av.data!, ls = av.linesize;
@@ -163,7 +193,7 @@ function scaleInto(sws: Sws | null, av: import('node-av/lib').Frame, dst: Uint8A
 async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   const abort = new AbortController();
   const opts: SourceOptions = { ...m.opts, log: logger(m.id), signal: abort.signal, callerScales: true };
-  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), opening: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, view: null, viewSws: null, framesOut: 0, slotBytes: 0 };
+  const s: Stream = { id: m.id, sync: false, src: new VideoSource(opts), abort, ctl: new Int32Array(m.ctl), slots: [], closed: false, pumping: Promise.resolve(), opening: Promise.resolve(), format: m.opts.format ?? '', method: m.opts.method ?? 'bilinear', sws: null, views: m.views, viewSws: new Map(), framesOut: 0, slotBytes: 0 };
   streams.set(m.id, s);
   try {
     s.opening = s.src.open();
@@ -179,8 +209,9 @@ async function open(m: Extract<ToDecoder, { type: 'open' }>): Promise<void> {
   // frame (the thread then serves one stream's decoding at a time: threaded.ts gives each stream
   // its own thread). NVDEC and network reads stay asynchronous.
   s.sync = !!m.opts.syncDecode && !v.usingHw && !isNetworkUrl(m.opts.location);
-  // NVDEC decodes to infer's picture (decodeTo): every frame is the view alone from the first.
-  if (v.decodesToView && m.opts.decodeTo) s.view = { want: m.opts.decodeTo, only: true };
+  // The views asked for at open are made from the first frame. NVDEC decoding to a view's size
+  // (decodeTo) has no full frame: its frames are their views alone.
+  if (s.views && v.decodesToView) s.views = { ...s.views, only: true };
   port.postMessage({ type: 'opened', id: m.id, info: { rate: v.rate, width: v.width, height: v.height, outWidth: v.outWidth, outHeight: v.outHeight, usingHw: v.usingHw, cudaContext: v.cudaContext, decodeThreads: v.decodeThreads, scaling: v.scaling, expectedFrames: v.expectedFrames, decodesToView: v.decodesToView } });
   s.pumping = pump(s).catch((e) => { if (!s.closed) fail(m.id, e); });
 }
@@ -206,8 +237,8 @@ async function close(id: number): Promise<void> {
       await s.src.close().catch(() => {});
       s.sws?.ctx.freeContext();
       s.sws = null;
-      s.viewSws?.ctx.freeContext();
-      s.viewSws = null;
+      for (const x of s.viewSws.values()) x.ctx.freeContext();
+      s.viewSws.clear();
     };
     if (settled) await free();
     else void busy.then(free);
@@ -218,5 +249,5 @@ async function close(id: number): Promise<void> {
 port.on('message', (m: ToDecoder) => {
   if (m.type === 'open') void open(m);
   else if (m.type === 'close') void close(m.id);
-  else if (m.type === 'view') { const s = streams.get(m.id); if (s) s.view = s.src.decodesToView ? { want: m.view.want, only: true } : m.view; }
+  else if (m.type === 'views') { const s = streams.get(m.id); if (s) s.views = s.src.decodesToView ? { ...m.views, only: true } : m.views; }
 });

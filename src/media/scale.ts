@@ -6,6 +6,7 @@ import { SWS_AREA, SWS_BICUBIC, SWS_BILINEAR, SWS_FAST_BILINEAR, SWS_LANCZOS, SW
 import { AVPixels, avOf, pixFmtName } from './av.ts';
 import type { Frame } from '../core/frame.ts';
 import { SluiceError, Err } from '../core/errors.ts';
+import type { ScaleMethod, ViewSpec } from '../core/views.ts';
 
 export interface ScaleSpec {
   /** Output size; 0 keeps the input's (or follows the aspect ratio if the other is set). */
@@ -26,8 +27,7 @@ export interface ScaleSpec {
   threads?: number;
 }
 
-export const SCALE_METHODS = ['bilinear', 'bicubic', 'area', 'fast_bilinear', 'neighbor', 'lanczos'] as const;
-export type ScaleMethod = typeof SCALE_METHODS[number];
+export { SCALE_METHODS, type ScaleMethod } from '../core/views.ts';
 
 /** The swscale flag of a method (the filter graph takes the names; sws_getContext these). */
 export function swsFlag(m: ScaleMethod): number {
@@ -43,12 +43,8 @@ export interface Placement {
   iw: number; ih: number;
 }
 
-/** What infer leaves in ElementContext.negotiation as `view:<stream>`: the picture it scales each frame to. */
-export type ViewWant = Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement' | 'method'> & {
-  format: 'rgb24' | 'bgr24';
-  /** infer runs on every this-many frames of a stream (interval): only those need the picture. */
-  every?: number;
-};
+/** A view's spec (core/views.ts), as the scalers here take it. */
+export type ViewWant = ViewSpec;
 
 export function placement(inW: number, inH: number, s: Pick<ScaleSpec, 'width' | 'height' | 'letterbox' | 'crop' | 'placement'>): Placement {
   let w = s.width;

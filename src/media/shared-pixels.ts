@@ -4,6 +4,7 @@
 // needs a native frame (osd, encode, scale...) gets one made from the slot on first use, and
 // from then on that copy is the frame (drawing on it is not lost).
 import { OwnedPixels, type Pixels } from '../core/frame.ts';
+import type { View, ViewFormat, ViewRequest } from '../core/views.ts';
 import { AVPixels, allocVideoFrame, pixFmtFromName, writePlanes, type AVFrame } from './av.ts';
 import { Err } from '../core/errors.ts';
 
@@ -36,43 +37,48 @@ export class SlotRef {
   unref(): void { if (--this.refs === 0) this.giveBack(); }
 }
 
-/** A second, model-sized picture of the frame made while decoding, packed after the frame in its slot (or alone in it). */
-export interface SlotView { offset: number; width: number; height: number; format: string }
+/**
+ * A smaller picture of the frame made while decoding (a view: ElementContext.requestView),
+ * packed after the frame in its slot (or, when nothing reads the full frame, alone in it); `ids`
+ * are the requests it serves (requests for the same pixels share one).
+ */
+export interface SlotView { ids: number[]; offset: number; bytes: number; width: number; height: number; format: ViewFormat }
 
 export class SharedPixels extends OwnedPixels {
   private slot: SlotRef;
   readonly format: string;
   readonly width: number;
   readonly height: number;
-  /** Where the slot also holds the frame scaled to what infer asked for (ElementContext.negotiation). */
-  readonly view: SlotView | null;
+  /** The views the slot also holds (ElementContext.requestView). */
+  readonly views: readonly SlotView[];
   /**
-   * Whether the slot holds the full frame; false when nothing downstream reads its pixels (the
-   * pipeline's `full:<stream>`): then it holds the view alone, or nothing on frames infer skips.
+   * Whether the slot holds the full frame; false when nothing downstream reads it
+   * (ElementContext.views): then it holds the views alone, or nothing on frames infer skips.
    */
   readonly whole: boolean;
   /** The native copy, once an element asked for one; from then on it is the frame's pixels. */
   private native: AVFrame | null = null;
-  constructor(slot: SlotRef, format: string, width: number, height: number, view: SlotView | null = null, whole = true) {
+  constructor(slot: SlotRef, format: string, width: number, height: number, views: readonly SlotView[] = [], whole = true) {
     super();
     this.slot = slot;
     this.format = format;
     this.width = width;
     this.height = height;
-    this.view = view;
+    this.views = views;
     this.whole = whole;
   }
   /** The packed bytes, or null once a native copy exists (it may have been drawn on) or when the slot lacks the full frame. */
   get packed(): Uint8Array | null { return this.native || !this.whole ? null : this.slot.data; }
-  /** The view's packed bytes (rgb24/bgr24), or null without one or once a native copy exists. */
-  get viewPixels(): Uint8Array | null {
-    const v = this.view;
-    return v && !this.native ? this.slot.data.subarray(v.offset, v.offset + v.width * v.height * 3) : null;
+  /** The view made for `request`, or null without one or once a native copy exists (the pixels may have been edited). */
+  view(request: ViewRequest): View | null {
+    if (this.native) return null;
+    const v = this.views.find((x) => x.ids.includes(request.id));
+    return v ? { width: v.width, height: v.height, format: v.format, data: this.slot.data.subarray(v.offset, v.offset + v.bytes) } : null;
   }
   /** A native frame of the same pixels (made once, owned by this object). */
   toAV(): AVFrame {
     if (this.native) return this.native;
-    if (!this.whole) throw new Err.FORMAT(`this ${this.width}x${this.height} frame was decoded ${this.view ? `only at the model's size (${this.view.width}x${this.view.height})` : 'without its pixels (infer skips it)'}, since no element after its source was known to read pixels; an element that reads them must be linked downstream of the source when the pipeline starts`);
+    if (!this.whole) throw new Err.FORMAT(`this ${this.width}x${this.height} frame was decoded ${this.views.length ? `only as views (${this.views.map((v) => `${v.width}x${v.height}`).join(', ')})` : 'without its pixels (infer skips it)'}, since no element after its source was known to read full pixels; an element that reads them must be linked downstream of the source (through elements that pass pixels on) when the pipeline starts`);
     const layout = packedPlanes(this.format, this.width, this.height);
     if (!layout) throw new Err.FORMAT(`cannot make a native frame from packed ${this.format}`);
     const av = allocVideoFrame(this.width, this.height, pixFmtFromName(this.format), 0n);
@@ -89,7 +95,7 @@ export class SharedPixels extends OwnedPixels {
       if (!c) throw new Err.FORMAT('could not reference frame (out of memory)');
       return new AVPixels(c);
     }
-    return new SharedPixels(this.slot.ref(), this.format, this.width, this.height, this.view, this.whole);
+    return new SharedPixels(this.slot.ref(), this.format, this.width, this.height, this.views, this.whole);
   }
   protected free(): void {
     if (this.native) { this.native.free(); this.native = null; }

@@ -9,26 +9,27 @@ import { SharedPixels, SlotRef, type SlotView } from './shared-pixels.ts';
 import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
 import type { ViewWant } from './scale.ts';
+import type { ViewSpec } from '../core/views.ts';
 import { listGpus } from '../infer/backends.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =
-  | { type: 'open'; id: number; opts: Omit<SourceOptions, 'log' | 'signal'>; ctl: SharedArrayBuffer }
+  | { type: 'open'; id: number; opts: Omit<SourceOptions, 'log' | 'signal'>; ctl: SharedArrayBuffer; views: ViewAsk | null }
   | { type: 'close'; id: number }
-  /** Also scale each frame to this (infer's input, from ElementContext.negotiation) into its slot. */
-  | { type: 'view'; id: number; view: ViewAsk };
+  /** Also make these views of each frame (ElementContext.views) into its slot. */
+  | { type: 'views'; id: number; views: ViewAsk };
 
 /**
- * The picture a decoding thread makes of each frame besides the frame (ThreadedSource.setView):
- * infer's input, placed per frame size as infer places it. `only`: nothing downstream reads the
- * full frame's pixels, so it is not kept (the slot holds the view alone).
+ * The pictures a decoding thread makes of each frame besides the frame (ThreadedSource.setViews):
+ * each request's view, placed per frame size as its asker places it. `only`: nothing downstream
+ * reads the full frame's pixels, so it is not kept (the slot holds the views alone).
  */
-export interface ViewAsk { want: ViewWant; only: boolean }
+export interface ViewAsk { requests: { id: number; spec: ViewSpec }[]; only: boolean }
 
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
   | { type: 'opened'; id: number; info: Info }
-  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; at: number; skipped: number; width: number; height: number; format: string; view?: SlotView; whole: boolean; streamWidth: number; streamHeight: number }
+  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; at: number; skipped: number; width: number; height: number; format: string; views: SlotView[]; whole: boolean; streamWidth: number; streamHeight: number }
   | { type: 'end'; id: number; decodedThisPass: number; framesLost: number }
   | { type: 'error'; id: number; code: string; message: string }
   | { type: 'log'; id: number; level: 'error' | 'warn' | 'info' | 'debug' | 'trace'; msg: string }
@@ -102,8 +103,10 @@ export class ThreadedSource extends StreamInfo {
   skippedLate = 0;
 
   private counted: boolean;
-  /** Set before open: NVDEC decodes straight to infer's picture (SourceOptions.decodeTo). */
+  /** Set before open: NVDEC decodes straight to this view's size (SourceOptions.decodeTo). */
   decodeTo: ViewWant | null = null;
+  /** Set before open (or by setViews later): the views to make of every frame from the first. */
+  views: ViewAsk | null = null;
 
   constructor(opts: SourceOptions) {
     super();
@@ -125,7 +128,7 @@ export class ThreadedSource extends StreamInfo {
     const done = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
     const onAbort = () => this.opened?.reject(new Err.MEDIA_OPEN(`opening ${opts.location} was stopped`));
     signal?.addEventListener('abort', onAbort, { once: true });
-    this.thread.worker.postMessage({ type: 'open', id: this.id, opts, ctl: this.ctl } satisfies ToDecoder);
+    this.thread.worker.postMessage({ type: 'open', id: this.id, opts, ctl: this.ctl, views: this.views } satisfies ToDecoder);
     try {
       await done;
     } finally {
@@ -155,7 +158,7 @@ export class ThreadedSource extends StreamInfo {
         this.decodedThisPass++;
         this.skippedLate = m.skipped;
         if (!m.whole) this.viewOnly++;
-        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.view ?? null, m.whole), width: m.width, height: m.height, format: m.format, pts: m.pts, at: m.at - performance.timeOrigin, streamWidth: m.streamWidth, streamHeight: m.streamHeight });
+        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.views, m.whole), width: m.width, height: m.height, format: m.format, pts: m.pts, at: m.at - performance.timeOrigin, streamWidth: m.streamWidth, streamHeight: m.streamHeight });
         break;
       }
       case 'end':
@@ -194,12 +197,13 @@ export class ThreadedSource extends StreamInfo {
     }
   }
 
-  /** Frames that came without their full pixels (the view alone, or nothing on frames infer skips). */
+  /** Frames that came without their full pixels (the views alone, or nothing on frames infer skips). */
   viewOnly = 0;
 
-  /** Ask the decoding thread for a model-sized picture of every frame too (packed after it in the slot). */
-  setView(view: ViewAsk): void {
-    this.thread?.worker.postMessage({ type: 'view', id: this.id, view } satisfies ToDecoder);
+  /** Ask the decoding thread for these views of every frame too (packed after it in the slot). */
+  setViews(views: ViewAsk): void {
+    this.views = views;
+    this.thread?.worker.postMessage({ type: 'views', id: this.id, views } satisfies ToDecoder);
   }
 
   async close(): Promise<void> {
