@@ -16,6 +16,7 @@ export * from './core/meta.ts';
 /** Typed keys of the metadata built-in elements exchange (capture, analytics, embedding...). */
 export * from './meta/keys.ts';
 export * from './core/errors.ts';
+export * from './core/views.ts';
 export { Pipeline, ElementNode, Pad, addPipelineObserver, type Branch, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
 export { observe } from './trace/observe.ts';
 export type { ElementReport, Verdict } from './core/stats.ts';

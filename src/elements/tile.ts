@@ -13,7 +13,10 @@ import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import { newFrame, releaseFrame, type Frame, type ObjectMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { AVPixels, allocVideoFrame, avOf, toPts } from '../media/av.ts';
+import { AVPixels, allocVideoFrame, avOf, pixFmtFromName, toPts } from '../media/av.ts';
+import { SharedPixels, ViewCopy, packedPlanes } from '../media/shared-pixels.ts';
+import { hasFullPixels, viewOf, type ViewRequest } from '../core/views.ts';
+import { copyBytes } from '../core/bytes.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, rgbToYuv, text, type Canvas } from '../draw/planes.ts';
 import { STREAM, TILES } from '../meta/keys.ts';
@@ -75,7 +78,9 @@ export function cellFor(i: number, n: number, o: Grid, srcW: number, srcH: numbe
   const rows = o.rows || Math.ceil(n / cols);
   const cw = Math.floor(o.width / cols) & ~1, ch = Math.floor(o.height / rows) & ~1;
   const r = Math.min(cw / srcW, ch / srcH);
-  const w = Math.max(2, Math.round(srcW * r) & ~1), h = Math.max(2, Math.round(srcH * r) & ~1);
+  // Rounded as media/scale.ts placement() rounds a letterboxed image, so a source's view of
+  // the cell (ElementContext.requestView) is exactly the cell's picture.
+  const w = Math.min(cw, even(Math.round(srcW * r))), h = Math.min(ch, even(Math.round(srcH * r)));
   const col = i % cols, row = Math.floor(i / cols);
   return { x: (col * cw + ((cw - w) >> 1)) & ~1, y: (row * ch + ((ch - h) >> 1)) & ~1, w, h };
 }
@@ -85,6 +90,9 @@ export default defineElement({
   summary: 'Composite several streams into one grid (nvmultistreamtiler)',
   kind: 'filter',
   pads: [joinSinkPads(), srcPad()],
+  // It reads each stream at its cell's size (a view its sources make as they decode); the
+  // composites it sends on are new pixels.
+  pixels: () => 'view',
   props,
   create(o, ctx) {
     if (o.width % 2 || o.height % 2) throw new Err.PROPERTY(`tile width and height must be even (got ${o.width}x${o.height})`);
@@ -129,6 +137,7 @@ export default defineElement({
       if (!grid || gridFor !== n) {
         grid = chooseGrid(n, first.width, first.height, grid ? { ...o, width: grid.width, height: grid.height } : o);
         gridFor = n;
+        askCells(grid, n);
       }
       let pts: number;
       if (liveTick) pts = liveTick.pts;
@@ -150,6 +159,72 @@ export default defineElement({
       }
     };
 
+    /** tile's request for a cell-sized picture of each frame (ElementContext.requestView), for the grid it is of. */
+    let cellView: ViewRequest | null = null;
+    let cellViewFor = '';
+    const askCells = (g: Grid, n: number) => {
+      const cols = g.cols || Math.ceil(Math.sqrt(n)), rows = g.rows || Math.ceil(n / cols);
+      const cw = Math.floor(g.width / cols) & ~1, ch = Math.floor(g.height / rows) & ~1;
+      const key = `${cw}x${ch}`;
+      if (key === cellViewFor) return;
+      if (cellView) ctx.cancelView(cellView);
+      cellViewFor = key;
+      cellView = ctx.requestView({ width: cw, height: ch, format: 'yuv420p', letterbox: true, placement: 'center', method: 'bilinear' });
+    };
+    let cellsFromViews = 0, cellsScaled = 0;
+
+    /** Stream s's picture into its cell of the composite's planes. */
+    const paint = async (s: number, f: Frame, cell: Cell, data: Buffer[], ls: number[]) => {
+      const v = viewOf(f, cellView);
+      if (v && v.format === 'yuv420p' && v.width === cell.w && v.height === cell.h) {
+        // Packed planes, copied row by row: no scaling on this thread.
+        let off = 0;
+        for (let p = 0; p < 3; p++) {
+          const w = p ? cell.w >> 1 : cell.w, h = p ? cell.h >> 1 : cell.h;
+          const x0 = p ? cell.x >> 1 : cell.x, y0 = p ? cell.y >> 1 : cell.y, stride = ls[p]!, plane = data[p]!;
+          for (let y = 0; y < h; y++) copyBytes(plane, (y0 + y) * stride + x0, v.data, off + y * w, off + (y + 1) * w);
+          off += w * h;
+        }
+        cellsFromViews++;
+        return;
+      }
+      // The full frame, or (a frame its source kept as views alone) a view of another size.
+      let srcData: Buffer[], srcLs: number[], fmt: number, srcW: number, srcH: number;
+      if (hasFullPixels(f) || !v) {
+        const av = avOf(f.pixels, ctx.name);
+        srcData = av.data!; srcLs = av.linesize; fmt = av.format as number; srcW = f.width; srcH = f.height;
+      } else {
+        const planes = packedPlanes(v.format, v.width, v.height)!;
+        srcData = []; srcLs = [];
+        let off = 0;
+        for (let p = 0; p < planes.rows.length; p++) {
+          srcData.push(Buffer.from(v.data.buffer, v.data.byteOffset + off, planes.widths[p]! * planes.rows[p]!));
+          srcLs.push(planes.widths[p]!);
+          off += planes.widths[p]! * planes.rows[p]!;
+        }
+        fmt = pixFmtFromName(v.format); srcW = v.width; srcH = v.height;
+      }
+      const key = `${srcW}x${srcH}:${fmt}:${cell.w}x${cell.h}`;
+      let sc = scalers.get(s);
+      if (!sc || sc.key !== key) {
+        sc?.ctx.freeContext();
+        const c = new SoftwareScaleContext();
+        c.getContext(srcW, srcH, fmt as never, cell.w, cell.h, AV_PIX_FMT_YUV420P, SWS_BILINEAR);
+        if (c.initContext() < 0) throw new Err.FORMAT(`tile cannot scale ${f.format} ${srcW}x${srcH}`);
+        sc = { key, ctx: c };
+        scalers.set(s, sc);
+      }
+      // Write straight into the cell: plane pointers offset to its top-left corner.
+      const dst = [
+        data[0]!.subarray(cell.y * ls[0]! + cell.x),
+        data[1]!.subarray((cell.y >> 1) * ls[1]! + (cell.x >> 1)),
+        data[2]!.subarray((cell.y >> 1) * ls[2]! + (cell.x >> 1)),
+      ];
+      const r = await sc.ctx.scale(srcData, srcLs, 0, srcH, dst, [ls[0]!, ls[1]!, ls[2]!]);
+      if (r < 0) throw new Err.FORMAT(`tile: scaling stream ${s} failed (${r})`);
+      cellsScaled++;
+    };
+
     const draw = async (owned: AVPixels, n: number, pts: number, g: Grid, now: number, cells: Map<number, Frame>): Promise<Frame> => {
       const av = owned.av;
       const data = av.data!, ls = av.linesize;
@@ -161,27 +236,11 @@ export default defineElement({
       const labelBoxes = new Map<number, [number, number, number, number]>();
       let captured = Infinity;
       const lost: number[] = [];
+      // The pictures first, every cell at once: a cell-sized view a decoding thread made is
+      // copied in; anything else is scaled by swscale on libuv's pool, cells side by side.
+      await Promise.all([...cells].map(([s, f]) => paint(s, f, cellFor(slot(s), n, g, f.width, f.height), data, ls)));
       for (const [s, f] of cells) {
         const cell = cellFor(slot(s), n, g, f.width, f.height);
-        const src = avOf(f.pixels, ctx.name);
-        const key = `${f.width}x${f.height}:${src.format}:${cell.w}x${cell.h}`;
-        let sc = scalers.get(s);
-        if (!sc || sc.key !== key) {
-          sc?.ctx.freeContext();
-          const c = new SoftwareScaleContext();
-          c.getContext(f.width, f.height, src.format as never, cell.w, cell.h, AV_PIX_FMT_YUV420P, SWS_BILINEAR);
-          if (c.initContext() < 0) throw new Err.FORMAT(`tile cannot scale ${f.format} ${f.width}x${f.height}`);
-          sc = { key, ctx: c };
-          scalers.set(s, sc);
-        }
-        // Write straight into the cell: plane pointers offset to its top-left corner.
-        const dst = [
-          data[0]!.subarray(cell.y * ls[0]! + cell.x),
-          data[1]!.subarray((cell.y >> 1) * ls[1]! + (cell.x >> 1)),
-          data[2]!.subarray((cell.y >> 1) * ls[2]! + (cell.x >> 1)),
-        ];
-        const r = await sc.ctx.scale(src.data!, src.linesize, 0, f.height, dst, [ls[0]!, ls[1]!, ls[2]!]);
-        if (r < 0) throw new Err.FORMAT(`tile: scaling stream ${s} failed (${r})`);
         const age = now ? now - (arrived.get(s) ?? now) : 0;
         const isLost = now > 0 && age > o.lostAfter;
         if (isLost) {
@@ -232,6 +291,13 @@ export default defineElement({
     // its decoder is not held up); only a stream this far behind without having ended (a
     // dropper like `rate` before tile) lets rounds go with its last picture.
     const AHEAD = 64;
+    /** A frame that waits gives its decoding slot back: its cell view copied out, else a native copy. */
+    const keepOutOfSlot = (frame: Frame) => {
+      if (!(frame.pixels instanceof SharedPixels)) return;
+      const v = viewOf(frame, cellView);
+      if (v && cellView) { const px = frame.pixels; frame.pixels = new ViewCopy(cellView, v); px.release(); }
+      else if (hasFullPixels(frame)) frame.pixels.toAV();
+    };
     const take = (frame: Frame) => {
       const old = latest.get(frame.stream);
       if (old) releaseFrame(old);
@@ -311,6 +377,8 @@ export default defineElement({
 
     return {
       start() { if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length; },
+      // Where the cells' pictures came from: views made while decoding, or scaled here.
+      describe: () => ({ cellsFromViews, cellsScaled, ...(cellViewFor ? { cellView: cellViewFor } : {}) }),
       async process(frame) {
         if (failure) throw failure;
         if (removed.has(frame.stream)) { ctx.drop(frame); return; }
@@ -339,7 +407,7 @@ export default defineElement({
           // Ahead of the others: wait for the round to fill.
           let q = waiting.get(frame.stream);
           if (!q) waiting.set(frame.stream, q = []);
-          if (frame.pixels && 'toAV' in frame.pixels) avOf(frame.pixels, ctx.name);
+          keepOutOfSlot(frame);
           q.push(frame);
           if (q.length > AHEAD) await inTurn(() => round(true));
           return;

@@ -103,3 +103,22 @@ export class SharedPixels extends OwnedPixels {
   }
   get bytes(): number { return this.slot.data.byteLength; }
 }
+
+/**
+ * One view of a frame copied out of its decoding slot (the slot goes back to the decoder): what a
+ * consumer that holds frames a while (tile waiting for the other streams) keeps of them.
+ */
+export class ViewCopy extends OwnedPixels {
+  readonly whole = false;
+  private req: ViewRequest;
+  private copy: View;
+  constructor(req: ViewRequest, v: View) {
+    super();
+    this.req = req;
+    this.copy = { width: v.width, height: v.height, format: v.format, data: Uint8Array.from(v.data) };
+  }
+  view(request: ViewRequest): View | null { return request.id === this.req.id ? this.copy : null; }
+  clone(): Pixels { return new ViewCopy(this.req, this.copy); }
+  protected free(): void { /* garbage-collected memory */ }
+  get bytes(): number { return this.copy.data.byteLength; }
+}
