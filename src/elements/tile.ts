@@ -376,7 +376,14 @@ export default defineElement({
     };
 
     return {
-      start() { if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length; },
+      start() {
+        if (!streams && ctx.sinkPads.length > 1) streams = ctx.sinkPads.length;
+        // With the canvas given, ask for the cells now, for 16:9 streams (most cameras), so the
+        // sources make them from their first frame (and NVDEC can decode to their size); the
+        // first frame corrects the grid if the streams are of another shape.
+        const n = o.streams || Math.max(streams, ctx.upstreamStreams.length);
+        if (o.width && o.height && n > 0) askCells(chooseGrid(n, 1920, 1080, o), n);
+      },
       // Where the cells' pictures came from: views made while decoding, or scaled here.
       describe: () => ({ cellsFromViews, cellsScaled, ...(cellViewFor ? { cellView: cellViewFor } : {}) }),
       async process(frame) {

@@ -12,7 +12,6 @@ import { VideoSource, isNetworkUrl, redact, type SourceFrame } from '../media/so
 import { ThreadedSource } from '../media/threaded.ts';
 import { pixFmtFromName } from '../media/av.ts';
 import { SCALE_METHODS, placement } from '../media/scale.ts';
-import { viewKey } from '../core/views.ts';
 import type { ViewAsk } from '../media/threaded.ts';
 import { listGpus } from '../infer/backends.ts';
 import { CaptureClock } from '../core/live.ts';
@@ -181,14 +180,14 @@ export default defineElement({
       const only = !v.full && requests.length > 0 && process.env.SLUICE_FULL_FRAMES !== '1';
       return requests.length ? { requests, only } : null;
     };
-    // With NVDEC, one distinct view and nothing reading full frames, the decoder itself decodes
-    // to that view's size (the cuvid resize): only that small frame is downloaded.
+    // With NVDEC and nothing reading full frames, the decoder itself decodes to a size that
+    // serves every view (the cuvid resize): only that small frame is downloaded, and the views
+    // are made from it.
     const withView = (s: typeof src) => {
       if (!(s instanceof ThreadedSource)) return s;
       const a = asked();
       s.views = a;
-      const kinds = new Set(a?.requests.map((r) => viewKey(r.spec)));
-      if (a?.only && o.hw !== 'none' && kinds.size === 1) s.decodeTo = a.requests[0]!.spec;
+      if (a?.only && o.hw !== 'none') s.decodeTo = a.requests.map((r) => r.spec);
       return s;
     };
     /** New requests (a tile that sized its cells on its first frame) reach the decoding thread. */

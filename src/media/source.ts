@@ -53,11 +53,12 @@ export interface SourceOptions {
   /** In a decoding thread: read and decode a local file with blocking calls (VideoSource.nextSync). */
   syncDecode?: boolean;
   /**
-   * Nothing downstream reads full pixels, and infer wants this picture of each frame: NVDEC
-   * decodes straight to its size (the cuvid resize, free), so only that is downloaded. The
-   * source still reports the stream's full size (width/height). Ignored without NVDEC.
+   * Nothing downstream reads full pixels, only these views (ElementContext.views): NVDEC decodes
+   * straight to the smallest size that covers them all (the cuvid resize, free), so only that
+   * is downloaded and the views are made from it. The source still reports the stream's full
+   * size (width/height). Ignored without NVDEC.
    */
-  decodeTo?: ViewWant;
+  decodeTo?: ViewWant[];
   /**
    * Live streams: when a packet arrives more than this many ms after it was captured (the
    * stream's clock anchored on its least-delayed packet), packets are skipped up to the next
@@ -318,13 +319,16 @@ export class VideoSource extends StreamInfo {
   }
 
   private planDecodeTo(codecId: Parameters<typeof avGetCodecName>[0]): void {
-    const want = this.opts.decodeTo;
-    if (!want || !this.hw || this.opts.size || want.crop) return;
+    const wants = this.opts.decodeTo;
+    if (!wants?.length || !this.hw || this.opts.size || wants.some((w) => w.crop)) return;
     if (!Codec.findDecoderByName(`${avGetCodecName(codecId)}_cuvid` as never)) return;
-    const pl = placement(this.width, this.height, want);
-    if (pl.iw === this.width && pl.ih === this.height) return;
-    this.outWidth = pl.iw;
-    this.outHeight = pl.ih;
+    // Each view is the whole picture scaled to its size, so one frame as wide as the widest and
+    // as tall as the tallest serves them all (its own aspect does not matter).
+    const pls = wants.map((w) => placement(this.width, this.height, w));
+    const w = Math.min(this.width, Math.max(...pls.map((p) => p.iw))), h = Math.min(this.height, Math.max(...pls.map((p) => p.ih)));
+    if (w >= this.width && h >= this.height) return;
+    this.outWidth = w;
+    this.outHeight = h;
     this.decodesToView = true;
   }
 

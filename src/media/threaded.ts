@@ -103,8 +103,8 @@ export class ThreadedSource extends StreamInfo {
   skippedLate = 0;
 
   private counted: boolean;
-  /** Set before open: NVDEC decodes straight to this view's size (SourceOptions.decodeTo). */
-  decodeTo: ViewWant | null = null;
+  /** Set before open: NVDEC decodes straight to a size that serves these views (SourceOptions.decodeTo). */
+  decodeTo: ViewWant[] | null = null;
   /** Set before open (or by setViews later): the views to make of every frame from the first. */
   views: ViewAsk | null = null;
 
