@@ -22,6 +22,15 @@ export function inspectOne(reg: Registry, name: string): string {
   if (d.doc) out.push(d.doc, '');
   out.push('Pads:');
   for (const p of d.pads) out.push(`  ${p.direction.padEnd(4)} ${p.name.padEnd(8)} ${p.presence.padEnd(7)} ${p.caps.join(', ')}`);
+  if (d.kind !== 'source') {
+    // With default properties: what it reads of a frame's pixels, and whether views pass it (docs/writing-elements.md).
+    const defaults = d.props.safeParse({});
+    if (defaults.success) {
+      const reads = d.pixels?.(defaults.data as never) ?? 'full';
+      const passes = d.kind === 'filter' ? (d.passesPixels?.(defaults.data as never) ?? false) : null;
+      out.push('', `Pixels: reads ${reads === 'none' ? 'none' : reads === 'view' ? 'views it asks for (requestView)' : 'full frames'}${passes === null ? '' : passes ? '; sends them on unchanged (views requested after it pass through)' : '; may edit or replace them (views requested after it stop here)'}`);
+    }
+  }
   out.push('', 'Properties:');
   const shape = d.props.shape as Record<string, z.ZodType>;
   const keys = Object.keys(shape);

@@ -171,3 +171,13 @@ export function newFrame(init: Omit<Frame, 'meta' | 'born' | 'source' | 'xform' 
     born: performance.now(),
   };
 }
+
+/** The view a source made of this frame for `request`, or null (none made, or the pixels were edited since). */
+export function viewOf(frame: Frame, request: ViewRequest | null | undefined): View | null {
+  return request ? frame.pixels?.view?.(request) ?? null : null;
+}
+
+/** Whether the frame holds its full pixels (false: its source kept only views). */
+export function hasFullPixels(frame: Frame): boolean {
+  return !!frame.pixels && frame.pixels.whole !== false;
+}

@@ -3,8 +3,7 @@
 // caps and allocation queries: an element asks at link time (ElementContext.requestView), the
 // pipeline routes the request to the sources whose frames reach it unchanged, and each source
 // makes every view once per frame, next to (or instead of) the full frame. The frame carries
-// its views with its pixels (same owner, released together); `viewOf` reads one.
-import type { Frame } from './frame.ts';
+// its views with its pixels (same owner, released together); `viewOf` (frame.ts) reads one.
 
 export const SCALE_METHODS = ['bilinear', 'bicubic', 'area', 'fast_bilinear', 'neighbor', 'lanczos'] as const;
 export type ScaleMethod = typeof SCALE_METHODS[number];
@@ -69,14 +68,4 @@ export function newViewRequest(spec: ViewSpec, by: string): ViewRequest {
 /** One key per distinct picture: requests that want the same pixels share a view (`every` aside). */
 export function viewKey(s: Readonly<ViewSpec>): string {
   return `${s.width}x${s.height}:${s.format}:${s.letterbox ? 'lb' : s.crop ? 'crop' : 'fill'}:${s.method}`;
-}
-
-/** The view a source made of this frame for `request`, or null (none made, or the pixels were edited since). */
-export function viewOf(frame: Frame, request: ViewRequest | null | undefined): View | null {
-  return request ? frame.pixels?.view?.(request) ?? null : null;
-}
-
-/** Whether the frame holds its full pixels (false: its source kept only views). */
-export function hasFullPixels(frame: Frame): boolean {
-  return !!frame.pixels && frame.pixels.whole !== false;
 }

@@ -1,6 +1,8 @@
-// tile: composite N streams into one grid frame (DeepStream's nvmultistreamtiler). Each stream
-// is scaled by swscale straight into its cell of the output (letterboxed, no intermediate
-// frame); rows, columns and the canvas follow the streams' count and aspect unless given.
+// tile: composite N streams into one grid frame (DeepStream's nvmultistreamtiler). Each stream's
+// sources make a cell-sized view of its frames as they decode (ElementContext.requestView), which
+// is copied into its cell; without one, the frame is scaled by swscale straight into its cell
+// (letterboxed, no intermediate frame), cells side by side on libuv's pool. Rows, columns and the
+// canvas follow the streams' count and aspect unless given.
 // Files (frames without a capture time): one composite per round, every cell from the same frame
 // number, a stream that ended left black. Live streams: composites at a fixed rate (`fps`), each
 // of the newest frame of every stream, so timestamps advance evenly and a slow or lost camera
@@ -15,7 +17,8 @@ import { newFrame, releaseFrame, type Frame, type ObjectMeta } from '../core/fra
 import { p } from '../core/props.ts';
 import { AVPixels, allocVideoFrame, avOf, pixFmtFromName, toPts } from '../media/av.ts';
 import { SharedPixels, ViewCopy, packedPlanes } from '../media/shared-pixels.ts';
-import { hasFullPixels, viewOf, type ViewRequest } from '../core/views.ts';
+import { hasFullPixels, viewOf } from '../core/frame.ts';
+import type { ViewRequest } from '../core/views.ts';
 import { copyBytes } from '../core/bytes.ts';
 import { font, textWidth } from '../draw/glyphs.ts';
 import { fillRect, rgbToYuv, text, type Canvas } from '../draw/planes.ts';
