@@ -107,6 +107,18 @@ test('serve: a stream\'s live view plays in Chromium from the API port, the pict
     const c = await colourAt(page, x, Math.round(H / 3));
     for (let k = 0; k < 3; k++) assert.ok(Math.abs(c[k]! - BARS[i]![k]!) <= 40, `bar ${i} at x=${x}: ${c} vs ${BARS[i]}`);
   }
+  // The same stream as low-latency HLS through the same port and guards: the page's fallback (forced) plays it.
+  assert.equal((await http(port, 'GET', '/v1/live/hls/cam/index.m3u8')).status, 401);
+  const playlist = await until('the HLS playlist', 10_000, () => http(port, 'GET', '/v1/live/hls/cam/index.m3u8', auth), (r) => r.status === 200);
+  assert.match(playlist.body, /^#EXTM3U/);
+  assert.doesNotMatch(playlist.body, /token=/, 'the playlist puts no token into its URLs');
+  const hls = await browser.newPage();
+  await hls.goto(`http://127.0.0.1:${port}/v1/streams/cam/live?mode=hls#token=${TOKEN}`);
+  const h = await waitPlaying(hls, 20_000);
+  assert.equal(h.mode, 'hls', JSON.stringify(h));
+  const hc = await colourAt(hls, Math.round((5.5 * W) / 7), Math.round(H / 3));
+  for (let k = 0; k < 3; k++) assert.ok(Math.abs(hc[k]! - BARS[5]![k]!) <= 40, `HLS bar 5: ${hc}`);
+  await hls.close();
   // The other stream's view is its own (black), on the same port.
   const dark = await browser.newPage();
   await dark.goto(`http://127.0.0.1:${port}/v1/streams/dark/live#token=${TOKEN}`);
@@ -133,6 +145,10 @@ test('serve: a stream\'s live view plays in Chromium from the API port, the pict
   assert.equal((await http(port, 'POST', '/v1/live/whep/cam', { 'content-type': 'application/sdp', ...auth }, 'garbage')).status, 404);
   const after = (await http(port, 'GET', '/metrics', auth)).body;
   assert.doesNotMatch(after, /stream="cam"/, 'metrics of the removed stream remain');
+  // A stop while a live view runs drains it with the rest.
+  assert.equal((await http(port, 'GET', '/v1/streams/dark/live', { ...json, ...auth })).status, 200);
+  assert.deepEqual(await mounts(port), ['hls:dark', 'webrtc:dark']);
   proc.kill('SIGTERM');
   assert.equal(await exited, 0, log);
+  assert.match(log, /sluice serve: stopped/);
 });
