@@ -10,6 +10,9 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { registry } from '../src/index.ts';
+import { Service } from '../src/serve/service.ts';
+import { serveApi } from '../src/serve/api.ts';
 import { ROOT, freePort, launchChromium, tmp } from './helpers.ts';
 import { BARS, colourAt, http, stats, waitPlaying } from './helpers/live-page.ts';
 
@@ -151,4 +154,25 @@ test('serve: a stream\'s live view plays in Chromium from the API port, the pict
   proc.kill('SIGTERM');
   assert.equal(await exited, 0, log);
   assert.match(log, /sluice serve: stopped/);
+});
+
+test('serve: live: needs a demux in the chain (coded, says what to add); without live: the route answers a coded 404', { timeout: 30_000 }, async () => {
+  const base = { source: 'testsrc live=true pattern={uri}', streams: [], api: '', state: '' };
+  assert.throws(() => new Service({ ...base, chain: 'mux name=m ! fakesink', live: {} }, registry()), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_YAML' && /needs a demux in the chain/.test(e.message));
+  assert.throws(() => new Service({ ...base, chain: 'mux name=m ! demux name=d', live: { from: 'm' } }, registry()), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_YAML' && /"m" is not the name of a demux/.test(e.message));
+  const svc = new Service({ ...base, chain: 'mux name=m ! fakesink' }, registry());
+  await svc.start();
+  const api = await serveApi(svc, { host: '127.0.0.1', port: 0, token: TOKEN });
+  try {
+    await svc.add('cam', 'bars');
+    const port = Number(new URL(api.url).port);
+    const r = await http(port, 'GET', '/v1/streams/cam/live', { ...auth, accept: 'application/json' });
+    assert.equal(r.status, 404);
+    assert.equal(JSON.parse(r.body).error.code, 'SLUICE_ERR_LIVE_OFF');
+    assert.match(JSON.parse(r.body).error.message, /add "live: \{\}"/);
+    assert.equal((await http(port, 'POST', '/v1/live/whep/cam', { ...auth, 'content-type': 'application/sdp' }, 'x')).status, 404);
+  } finally {
+    await api.close();
+    await svc.shutdown();
+  }
 });

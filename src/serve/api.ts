@@ -196,6 +196,9 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
   // the live sinks of each watched stream after this server's Host and token checks.
   const local = 'pipeline' in from && from.liveEnabled ? from : null;
   let viewer: LiveServer | null = null;
+  const liveOff = () => new Err.LIVE_OFF('pipeline' in from
+    ? 'this service has no live view; add "live: {}" to its serve file (and a demux to its chain)'
+    : 'a cluster\'s API offers no live view (the streams run on the workers); run sluice serve with live: in its file to watch them');
   let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -225,7 +228,7 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
     const live = /^\/v1\/streams\/([^/]+)\/live$/.exec(path);
     const handle = async () => {
       if (live && method === 'GET') {
-        if (!local) throw new Err.LIVE_OFF('this service has no live view; add "live: {}" to its serve file (and a demux to its chain)');
+        if (!local) throw liveOff();
         const info = await local.liveStart(segment(live[1]!));
         if (/text\/html/.test(req.headers.accept ?? '')) {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' }).end(livePage(info.id));
@@ -234,7 +237,7 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
         return send(res, 200, info);
       }
       if (path === LIVE_PREFIX || path.startsWith(`${LIVE_PREFIX}/`)) {
-        if (!local || !viewer) throw new Err.LIVE_OFF('this service has no live view; add "live: {}" to its serve file (and a demux to its chain)');
+        if (!local || !viewer) throw liveOff();
         const rest = path.slice(LIVE_PREFIX.length);
         const m = /^\/(whep|hls)\/([^/]+)(\/.*)?$/.exec(rest);
         if (m) {

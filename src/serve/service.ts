@@ -67,7 +67,7 @@ export interface StreamInfo {
 interface Entry { id: string; uri: string; branch: Branch | null; state: StreamState; lastError: StreamInfo['lastError']; addedAt: string; fps: number; lastFrames: number; removing: boolean; retryAt: number; retries: number; live?: Live }
 
 /** A watched stream's live branch (demux.src_N ! queue ! osd ! encode ! webrtc/hls) and when it last had a viewer. */
-interface Live { branch: Branch; usedAt: number; stopping: boolean }
+interface Live { branch: Branch; usedAt: number; stopping: boolean; stopQueued: boolean }
 
 /** Where a stream's live view is, on the API's port. */
 export interface LiveInfo { id: string; page: string; whep: string; hls: string | null; viewers: number }
@@ -267,9 +267,13 @@ export class Service {
 
   private tick(): void {
     for (const e of this.entries.values()) {
-      if (e.live && !e.live.stopping) {
-        if (this.viewers(e.live) > 0) e.live.usedAt = Date.now();
-        else if (Date.now() - e.live.usedAt > (this.live?.idleMs ?? 0)) { const l = e.live; this.run(`stopping the live view of ${e.id}`, () => this.stopLive(e, l)).catch(() => {}); }
+      if (e.live && !e.live.stopping && !e.live.stopQueued) {
+        const l = e.live;
+        if (this.idle(l)) {
+          // Asked again when its turn comes: a viewer may have come in the meantime.
+          l.stopQueued = true;
+          this.run(`stopping the live view of ${e.id}`, async () => { l.stopQueued = false; if (this.idle(l)) await this.stopLive(e, l); }).catch(() => {});
+        }
       }
       if (!e.branch) {
         if (!e.removing && Date.now() >= e.retryAt && !this.busy) this.retry(e);
@@ -375,6 +379,12 @@ export class Service {
 
   get liveEnabled(): boolean { return this.live !== null; }
 
+  /** No WebRTC viewer now and no request for live.idle: its encoder may stop. */
+  private idle(l: Live): boolean {
+    if (this.viewers(l) > 0) l.usedAt = Date.now();
+    return Date.now() - l.usedAt > (this.live?.idleMs ?? 0);
+  }
+
   private viewers(l: Live): number {
     let n = 0;
     for (const node of l.branch.nodes) if (node.def.name === 'webrtc') n += Number(node.impl?.describe?.().viewers ?? 0);
@@ -410,7 +420,7 @@ export class Service {
       } catch (err) {
         throw isSluiceError(err) && err.code !== 'SLUICE_ERR_STATE' ? new Err.LIVE(`the live view of "${id}" did not start: ${err.message} (check live: chain: in the serve file)`, { cause: err }) : err;
       }
-      const l: Live = { branch, usedAt: Date.now(), stopping: false };
+      const l: Live = { branch, usedAt: Date.now(), stopping: false, stopQueued: false };
       e.live = l;
       // A live branch whose element failed (or that the chain's end of stream ended) is taken out.
       branch.done.then(() => { if (e.live === l && !l.stopping) this.run(`ending the live view of ${e.id}`, () => this.stopLive(e, l)).catch(() => {}); });
