@@ -167,12 +167,16 @@ test('serve: a stream\'s live view plays in Chromium from the API port, the pict
   proc.kill('SIGTERM');
   assert.equal(await exited, 0, log);
   assert.match(log, /sluice serve: stopped/);
+  assert.match(log, /live view of a stream at http:\/\/127\.0\.0\.1:\d+\/v1\/streams\/ID\/live#token=TOKEN/);
+  assert.ok(!log.includes(TOKEN), 'the token was printed');
 });
 
 test('serve: live: needs a demux in the chain (coded, says what to add); without live: the route answers a coded 404', { timeout: 30_000 }, async () => {
   const base = { source: 'testsrc live=true pattern={uri}', streams: [], api: '', state: '' };
   assert.throws(() => new Service({ ...base, chain: 'mux name=m ! fakesink', live: {} }, registry()), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_YAML' && /needs a demux in the chain/.test(e.message));
   assert.throws(() => new Service({ ...base, chain: 'mux name=m ! demux name=d', live: { from: 'm' } }, registry()), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_YAML' && /"m" is not the name of a demux/.test(e.message));
+  assert.throws(() => new Service({ ...base, chain: 'mux name=m ! demux', live: { chain: 'osd' } }, registry()), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_YAML' && /must end with encode/.test(e.message));
+  assert.throws(() => new Service({ ...base, chain: 'mux name=m ! demux', live: { chain: 'osdd ! encode' } }, registry()), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_YAML' && /no element named "osdd"/.test(e.message));
   const svc = new Service({ ...base, chain: 'mux name=m ! fakesink' }, registry());
   await svc.start();
   const api = await serveApi(svc, { host: '127.0.0.1', port: 0, token: TOKEN });

@@ -156,7 +156,12 @@ export class Service {
       const from = cfg.live.from || (demuxes.length === 1 ? (demuxes[0]!.name ??= 'live') : '');
       if (!from) throw new Err.YAML(`live: needs a demux in the chain to take each stream's frames from (${demuxes.length ? `it has ${demuxes.length}; name one with live: {from: NAME}` : 'e.g. "... ! tee name=t  t. ! queue ! meta  t. ! queue ! demux"'})`);
       if (!spec.elements.some((el) => el.name === from && el.type === 'demux')) throw new Err.YAML(`live: from: "${from}" is not the name of a demux in the chain`);
-      this.live = { from, chain: cfg.live.chain ?? 'osd ! encode preset=ultrafast tune=zerolatency gop=30', hls: cfg.live.hls ?? true, idleMs: (cfg.live.idle ?? 15) * 1000, maxViewers: cfg.live['max-viewers'] ?? 8 };
+      const liveChain = cfg.live.chain ?? 'osd ! encode preset=ultrafast tune=zerolatency gop=30';
+      // A mistake in it shows now, not at the first viewer.
+      const ls = parseLaunch(liveChain);
+      for (const el of ls.elements) if (!registry.get(el.type)) throw new Err.YAML(`live: chain: no element named "${el.type}" (it runs each watched stream from the demux to an encoder, e.g. "osd ! encode tune=zerolatency gop=30")`);
+      if (ls.elements.at(-1)?.type !== 'encode') throw new Err.YAML(`live: chain: must end with encode (WebRTC and HLS take H.264); got "${liveChain}"`);
+      this.live = { from, chain: liveChain, hls: cfg.live.hls ?? true, idleMs: (cfg.live.idle ?? 15) * 1000, maxViewers: cfg.live['max-viewers'] ?? 8 };
     }
     this.pipeline = buildPipeline(spec, registry, { dynamic: true, description: cfg.file ?? 'serve', maxLatency: cfg['max-latency'] });
     this.pipeline.bus.on('element', (m) => {
