@@ -53,3 +53,33 @@ test('a demux with no output starts in a dynamic pipeline; branches linked from 
 test('a static pipeline still refuses a demux whose outputs go nowhere', async () => {
   await assert.rejects(launch('testsrc num-frames=1 ! demux name=d').setState('playing'), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_NOT_LINKED');
 });
+
+test('a branch fed by the demux whose element fails ends alone and can be removed; the demux and the shared chain go on', { timeout: 30_000 }, async () => {
+  const base = AVPixels.live;
+  const p = launch('mux name=m ! identity name=shared ! demux name=d', { dynamic: true });
+  let through = 0;
+  p.addProbe('shared.src', () => { through++; });
+  const failed: unknown[] = [];
+  p.bus.on('element', (m) => { if (m.name === 'branch-failed') failed.push(m.data); });
+  await p.setState('playing');
+  const a = await addBranch(p, 'testsrc live=true max-latency=0 fps=60 width=64 height=48 ! m.', 'a');
+  const bad = await addBranch(p, `d.src_${a.streams[0]} ! queue leaky=downstream max-size=2 ! identity error-after=5 ! fakesink`, 'view');
+  // The failed element's queue sees its channel closed at its next push and ends too.
+  await bad.done;
+  assert.equal((failed[0] as { branch: string }).branch, 'view');
+  await p.removeBranch(bad);
+  assert.equal(p.get('d')!.pads.filter((x) => x.direction === 'src').length, 0);
+  const n = through;
+  await until(() => through >= n + 20, 5000, 'frames through the shared chain after the failure');
+  assert.equal(p.state, 'playing');
+  // And a new one works.
+  let got = 0;
+  const again = await addBranch(p, `d.src_${a.streams[0]} ! queue leaky=downstream max-size=2 ! identity name=tap ! fakesink`);
+  p.addProbe('tap.src', () => { got++; });
+  await until(() => got >= 5, 5000, 'frames in the new branch');
+  await p.removeBranch(again);
+  p.sendEosRequest();
+  await p.wait();
+  await p.setState('null');
+  assert.equal(AVPixels.live, base, 'every native frame released');
+});

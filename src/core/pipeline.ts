@@ -320,7 +320,8 @@ export class Pipeline {
         p.peer = null;
         this.unrequest(up);
         fed.push(n);
-        await n.channel?.push({ pad: p.name, eos: true });
+        // (A branch that failed has closed its channels already: it is ending anyway.)
+        try { await n.channel?.push({ pad: p.name, eos: true }); } catch (e) { if (!(e instanceof ChannelClosed)) throw e; }
       }
     }
     await branch.done;
