@@ -176,6 +176,7 @@ export const OPENAPI = {
       },
     },
     [`${LIVE_PREFIX}/whep/{id}`]: { post: { summary: 'WHEP (RFC 9725): an SDP offer for the stream\'s live view; 201 with the answer and the session\'s Location (DELETE it to leave)', responses: { 201: { description: 'answer' } } } },
+    [`${LIVE_PREFIX}/mounts`]: { get: { summary: 'The live views running now: a webrtc and an hls mount per watched stream, named by its id', responses: { 200: { description: '{mounts: [{name, kind, ...}]}' } } } },
     [`${LIVE_PREFIX}/hls/{id}/index.m3u8`]: { get: { summary: 'Low-latency HLS of the stream\'s live view (with Authorization: Bearer)', responses: { 200: { description: 'playlist' } } } },
     '/v1/health': { get: { summary: 'Liveness (no token needed)', security: [], responses: { 200: { description: 'playing' }, 503: { description: 'not playing' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics, per element and per stream (label stream)', responses: { 200: { description: 'text exposition format' } } } },
