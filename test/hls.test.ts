@@ -6,35 +6,17 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Page } from 'playwright-core';
 import { launch, type Pipeline } from '../src/index.ts';
 import { freePort, launchChromium } from './helpers.ts';
+import { BARS, colourAt, stats } from './helpers/live-page.ts';
 
 const run = promisify(execFile);
 const W = 640, H = 360;
-const BARS = [[191, 191, 191], [191, 191, 0], [0, 191, 191], [0, 191, 0], [191, 0, 191], [191, 0, 0], [0, 0, 191]];
 
 async function stop(p: Pipeline): Promise<void> {
   p.sendEosRequest();
   await p.wait();
   await p.setState('null');
-}
-
-type Stats = { mode: string; frames: number; latency: number[]; error: string };
-const stats = (page: Page) => page.evaluate('window.sluiceStats') as Promise<Stats>;
-
-function colourAt(page: Page, x: number, y: number): Promise<number[]> {
-  return page.evaluate(`(() => {
-    const v = document.querySelector('video');
-    const c = document.createElement('canvas');
-    c.width = v.videoWidth; c.height = v.videoHeight;
-    const g = c.getContext('2d');
-    g.drawImage(v, 0, 0);
-    const d = g.getImageData(${x} - 4, ${y} - 4, 9, 9).data;
-    const s = [0, 0, 0];
-    for (let i = 0; i < d.length; i += 4) { s[0] += d[i]; s[1] += d[i + 1]; s[2] += d[i + 2]; }
-    return s.map((v) => Math.round(v / 81));
-  })()`) as Promise<number[]>;
 }
 
 test('hls: FFmpeg reads the playlist; Chromium without WebRTC falls back to it and plays the bars within 3 s of capture', { timeout: 180_000 }, async () => {

@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { launch, type Pipeline } from '../src/index.ts';
 import { freePort, launchChromium, liveMemoryMB } from './helpers.ts';
+import { BARS, colourAt, http, stats, waitPlaying } from './helpers/live-page.ts';
 
 const W = 640, H = 360;
-const BARS = [[191, 191, 191], [191, 191, 0], [0, 191, 191], [0, 191, 0], [191, 0, 191], [191, 0, 0], [0, 0, 191]];
 
 /** A live bars source with the code strip, encoded with a long GOP (so a quick picture proves the keyframe request), served over WebRTC. */
 async function serve(port: number, extra = '', gop = 600): Promise<Pipeline> {
@@ -27,49 +27,6 @@ async function stop(p: Pipeline): Promise<void> {
 }
 
 const resolved = (p: Pipeline) => p.report().elements.webrtc0!.resolved as Record<string, number>;
-
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
-/** One HTTP request with full control of its headers (fetch may not set Host). */
-function http(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
-  return new Promise((res, rej) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { connection: 'close', ...headers }, agent: false }, (r) => {
-      let b = '';
-      r.setEncoding('utf8');
-      r.on('data', (d) => { b += d; });
-      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: b }));
-    });
-    req.on('error', rej);
-    req.end(body);
-  });
-}
-
-type Stats = { mode: string; frames: number; fps: number; latency: number[]; codes: number; error: string; times: Record<string, number> };
-const stats = (page: Page) => page.evaluate('window.sluiceStats') as Promise<Stats>;
-
-async function waitPlaying(page: Page, ms = 15_000): Promise<Stats> {
-  const t0 = Date.now();
-  for (;;) {
-    const s = await stats(page);
-    if (s.frames >= 5) return s;
-    if (Date.now() - t0 > ms) throw new Error(`no frames within ${ms} ms: ${JSON.stringify(s)}`);
-    await sleep(100);
-  }
-}
-
-/** Mean RGB of a 9x9 block around (x, y) of the frame the <video> shows now. */
-function colourAt(page: Page, x: number, y: number): Promise<number[]> {
-  return page.evaluate(`(() => {
-    const v = document.querySelector('video');
-    const c = document.createElement('canvas');
-    c.width = v.videoWidth; c.height = v.videoHeight;
-    const g = c.getContext('2d');
-    g.drawImage(v, 0, 0);
-    const d = g.getImageData(${x} - 4, ${y} - 4, 9, 9).data;
-    const s = [0, 0, 0];
-    for (let i = 0; i < d.length; i += 4) { s[0] += d[i]; s[1] += d[i + 1]; s[2] += d[i + 2]; }
-    return s.map((v) => Math.round(v / 81));
-  })()`) as Promise<number[]>;
-}
 
 test('Chromium plays the WebRTC mount from the viewer page: >= 60 frames in 3 s, the bars, glass-to-glass p50 <= 150 ms', { timeout: 120_000 }, async () => {
   const port = await freePort();

@@ -483,6 +483,7 @@ program.command('serve').description('run an analytics service: one pipeline who
     await service.start();
     const api = await serveApi(service, { ...listen, token, allowHosts: o.allowHost });
     process.stderr.write(`sluice serve: API at ${api.url}/v1/streams${token ? ' (token required)' : ''}, metrics at ${api.url}/metrics, ${service.list().length} stream(s)\n`);
+    if (service.liveEnabled) process.stderr.write(`sluice serve: live view of a stream at ${api.url}/v1/streams/ID/live${token ? '#token=TOKEN' : ''}\n`);
     let signals = 0;
     const done = new Promise<void>((resolveDone) => {
       const onSignal = () => {

@@ -41,6 +41,8 @@ export const ErrorCodes = {
   SLUICE_ERR_STATE_LOCKED: 'another process holds the state file',
   SLUICE_ERR_STATE_FILE: 'the state file does not have the expected shape',
   SLUICE_ERR_SOURCE_DENIED: 'the source is not allowed for streams of this service',
+  SLUICE_ERR_LIVE_OFF: 'this service has no live view (no live: in its serve file)',
+  SLUICE_ERR_LIVE: 'the live view of a stream cannot start',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -312,7 +312,24 @@ export class Pipeline {
       n.halted = true;
       if (n.isSource) n.abort.abort();
     }
+    // A branch fed by a running element (demux.src_N ! queue ! ...): unlinked first, so no frame
+    // follows, then told its input ended (nothing upstream will end for it).
+    const fed: ElementNode[] = [];
+    for (const n of branch.nodes) {
+      for (const p of n.sinkPads) {
+        const up = p.peer;
+        if (!up || branch.nodes.includes(up.element)) continue;
+        up.peer = null;
+        p.peer = null;
+        this.unrequest(up);
+        fed.push(n);
+        // (A branch that failed has closed its channels already: it is ending anyway.)
+        try { await n.channel?.push({ pad: p.name, eos: true }); } catch (e) { if (!(e instanceof ChannelClosed)) throw e; }
+      }
+    }
     await branch.done;
+    // A frame a blocked upstream push put in after the end of stream: nobody will take it now.
+    for (const n of fed) for (const it of n.channel?.drain() ?? []) if (it.frame) releaseFrame(it.frame);
     const after = new Set<ElementNode>();
     const walk = (x: ElementNode) => {
       for (const p of x.srcPads) if (p.peer && !after.has(p.peer.element)) { after.add(p.peer.element); walk(p.peer.element); }
@@ -551,7 +568,9 @@ export class Pipeline {
       if (!n.isSource && n.sinkPads.length === 0 && !(this.options.dynamic && n.def.pads.some((t) => t.direction === 'sink' && t.presence === 'request'))) {
         throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) has no input linked to it`);
       }
-      if (n.def.pads.some((t) => t.direction === 'src') && n.srcPads.filter((p) => p.peer).length === 0) {
+      // A dynamic pipeline's demux may start with no output: branches link its src_N later.
+      if (n.def.pads.some((t) => t.direction === 'src') && n.srcPads.filter((p) => p.peer).length === 0
+        && !(this.options.dynamic && n.def.pads.some((t) => t.direction === 'src' && t.presence === 'request'))) {
         throw new Err.NOT_LINKED(`${n.name} (${n.def.name}) has no output linked; end the chain with a sink such as fakesink`);
       }
     }

@@ -14,10 +14,9 @@ export default defineElement({
   props: z.object({}),
   doc: 'Link outputs by stream number: "... ! demux name=d  d.src_0 ! file location=a.mp4  d.src_1 ! file location=b.mp4".',
   create(_o, ctx) {
-    let linked: Set<string>;
     return {
       start() {
-        linked = new Set(ctx.srcPads);
+        const linked = new Set(ctx.srcPads);
         // An output for a stream that does not exist would silently get nothing.
         const streams = new Set(ctx.upstreamStreams);
         for (const pad of linked) {
@@ -31,9 +30,9 @@ export default defineElement({
       async process(frame) {
         const pad = `src_${frame.stream}`;
         frame.batch = undefined;
-        // Outputs linked later (a branch added to a dynamic pipeline) are picked up on first use.
-        if (!linked.has(pad) && ctx.srcPads.includes(pad)) linked.add(pad);
-        if (!linked.has(pad)) { ctx.drop(frame); return; }
+        // Outputs linked and unlinked later (branches added to and removed from a dynamic
+        // pipeline, e.g. sluice serve's live views) are looked up for every frame.
+        if (!ctx.srcPads.includes(pad)) { ctx.drop(frame); return; }
         await ctx.push(frame, pad);
       },
     };

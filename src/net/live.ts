@@ -40,6 +40,9 @@ export interface LiveOptions {
   guest?: boolean;
 }
 
+/** A host server (sluice serve's API) that checks Host and token itself and hands on live requests under `prefix`. */
+interface Gated { server: LiveServer; refs: number; gated: boolean }
+
 /** Bytes an SDP offer may have: Chromium's with every codec is ~6 KB. */
 export const MAX_SDP = 64 * 1024;
 
@@ -77,7 +80,25 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number,
 
 export class LiveServer {
   private static servers = new Map<string, { server: LiveServer; refs: number }>();
-  private static guests = new Map<string, { server: LiveServer; refs: number }>();
+  private static guests = new Map<string, Gated>();
+
+  /**
+   * The viewer server that sluice serve's API (on host:port) hands its live paths to, with their
+   * prefix (`/v1/live`): the API has checked Host and token already, so the sinks that join it
+   * (web=true on that port) bring no token of their own. Released with release().
+   */
+  static gate(host: string, port: number, prefix: string): LiveServer {
+    const key = `${host}:${port}`;
+    let g = LiveServer.guests.get(key);
+    if (!g) {
+      g = { server: new LiveServer({ host, port, token: '', allowHosts: ['*'], guest: true }), refs: 0, gated: true };
+      g.server.port = port;
+      g.server.prefix = prefix;
+      LiveServer.guests.set(key, g);
+    }
+    g.refs++;
+    return g.server;
+  }
 
   /** The server for host:port, made and listening on first use. Port 0 (any free port) is never shared. */
   static async acquire(o: LiveOptions): Promise<LiveServer> {
@@ -86,8 +107,8 @@ export class LiveServer {
       // The web hub of that port (src/net/web.ts) hands it the requests for the viewer's paths.
       if (!o.port) throw new Err.PROPERTY('a webrtc/hls sink with web=true needs the port of its netcam/display web=true (not 0)');
       let g = LiveServer.guests.get(key);
-      if (g && g.server.token !== o.token) throw new Err.PROPERTY(`the webrtc/hls sinks and the camera/display on ${key} must use the same token`);
-      if (!g) { g = { server: new LiveServer(o), refs: 0 }; g.server.port = o.port; LiveServer.guests.set(key, g); }
+      if (g && !g.gated && g.server.token !== o.token) throw new Err.PROPERTY(`the webrtc/hls sinks and the camera/display on ${key} must use the same token`);
+      if (!g) { g = { server: new LiveServer(o), refs: 0, gated: false }; g.server.port = o.port; LiveServer.guests.set(key, g); }
       g.refs++;
       return g.server;
     }
@@ -127,6 +148,8 @@ export class LiveServer {
   readonly host: string;
   port = 0;
   readonly token: string;
+  /** Where its paths are on the host server ('' for its own port; sluice serve's `/v1/live`): WHEP sessions are named under it. */
+  prefix = '';
   /** Refusals by reason (describe(): rejected_REASON). */
   readonly rejections: Partial<Record<LiveRejection, number>> = {};
   /** Wrong tokens per address (auth-backoff.ts, the rule of every server that checks a secret). */
@@ -175,6 +198,11 @@ export class LiveServer {
 
   removeMount(m: LiveMount): void {
     if (this.mounts.get(`${m.kind}:${m.name}`) === m) this.mounts.delete(`${m.kind}:${m.name}`);
+  }
+
+  /** The mounts (of one name, when given), as /mounts lists them. */
+  mountList(name?: string): Record<string, unknown>[] {
+    return [...this.mounts.values()].filter((m) => name === undefined || m.name === name).map((m) => ({ name: m.name, kind: m.kind, ...m.info() }));
   }
 
   private listen(): Promise<void> {
@@ -242,8 +270,7 @@ export class LiveServer {
     if (path === '/favicon.ico') { res.writeHead(204).end(); return; }
     if (!this.authorised(req, res, url)) { req.resume(); return; }
     if (path === '/mounts' || path === '/mounts.json') {
-      const list = [...this.mounts.values()].map((m) => ({ name: m.name, kind: m.kind, ...m.info() }));
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ mounts: list }));
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ mounts: this.mountList() }));
       return;
     }
     const parts = path.split('/').slice(1);

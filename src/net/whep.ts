@@ -317,7 +317,7 @@ export class WhepMount implements LiveMount {
       });
       res.writeHead(201, {
         'content-type': 'application/sdp',
-        location: `/whep/${encodeURIComponent(this.name)}/${id}`,
+        location: `${server.prefix}/whep/${encodeURIComponent(this.name)}/${id}`,
         etag: `"${id.slice(0, 8)}"`,
         ...cors,
       }).end(sdp);

@@ -3,11 +3,13 @@
 // otherwise; with a token every route but /v1/health wants `Authorization: Bearer TOKEN`.
 // Bodies are capped before they are read, so a client cannot make the service buffer megabytes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { tokenMatches } from '../net/token.ts';
+import { LiveServer } from '../net/live.ts';
 import { AuthBackoff, bearerToken, retryAfter } from '../net/auth-backoff.ts';
 import { Err, isSluiceError, type ErrorCode } from '../core/errors.ts';
 import { pipelineRegistry } from '../trace/metrics.ts';
-import type { Service, StreamInfo } from './service.ts';
+import { LIVE_PREFIX, type Service, type StreamInfo } from './service.ts';
 import { CLIP_PATHS, clipRoutes } from './clips.ts';
 
 /** What the API serves: one box's Service, or a whole cluster's streams (ClusterStreams). */
@@ -44,11 +46,35 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   SLUICE_ERR_AUTH: 401, SLUICE_ERR_NOT_FOUND: 404, SLUICE_ERR_CONFLICT: 409,
   SLUICE_ERR_FILE_NOT_FOUND: 422, SLUICE_ERR_MEDIA_OPEN: 422, SLUICE_ERR_NO_VIDEO: 422, SLUICE_ERR_SAME_FILE: 422,
   SLUICE_ERR_STATE: 503,
+  SLUICE_ERR_LIVE_OFF: 404, SLUICE_ERR_LIVE: 409,
   // A camera that did not answer in time: the request is fine, the source is not (as MEDIA_OPEN).
   SLUICE_ERR_TIMEOUT: 422,
 };
 
 export interface ApiServer { url: string; close(): Promise<void> }
+
+/** The viewer page of the live sinks (src/net/live-page.html), told where its paths are on this port and which stream it plays. */
+const LIVE_PAGE = readFileSync(new URL('../net/live-page.html', import.meta.url), 'utf8');
+const livePage = (id: string) => LIVE_PAGE.replace('<html lang="en">', `<html lang="en" data-base="${LIVE_PREFIX}" data-mount="${id.replace(/[^A-Za-z0-9_.-]/g, '')}">`);
+
+/**
+ * What a browser gets at /v1/streams/{id}/live without the header (it cannot send one when a
+ * link is opened): the same few lines for every id, which take the token from the address's
+ * #token= (a fragment never leaves the browser, so no server or proxy logs it) and load the page
+ * with it as a Bearer token.
+ */
+const LIVE_SHELL = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sluice live</title></head>
+<body style="background:#111;color:#ddd;font:14px system-ui,sans-serif"><p id="m">This page needs the service's token.</p>
+<script>
+const m = document.getElementById('m'), t = new URLSearchParams(location.hash.slice(1)).get('token');
+m.textContent = 'This page needs the service token: open it as ' + location.pathname + '#token=TOKEN';
+if (t) fetch(location.pathname, { headers: { authorization: 'Bearer ' + t, accept: 'text/html' }, cache: 'no-store' }).then(async (r) => {
+  if (!r.ok) { m.textContent = 'refused: ' + r.status + ' ' + (await r.text()); return; }
+  const html = await r.text();
+  document.open(); document.write(html); document.close();
+}, (e) => { m.textContent = String(e); });
+</script></body></html>
+`;
 
 /** Authorization: Bearer TOKEN, the scheme in any case (only the header: a token in the URL would end up in logs). */
 function tokenOk(req: IncomingMessage, token: string): boolean {
@@ -142,6 +168,16 @@ export const OPENAPI = {
       get: { summary: 'One stream', responses: { 200: { description: 'the stream' }, 404: { description: 'unknown id' } } },
       delete: { summary: 'Remove a stream (its last frames drain, its request pad is freed)', responses: { 204: { description: 'removed' }, 404: { description: 'unknown id' } } },
     },
+    '/v1/streams/{id}/live': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      get: {
+        summary: 'The stream\'s annotated output: the viewer page (Accept: text/html) or where its WHEP and HLS endpoints are (JSON); its encoder starts now and stops when nobody has watched for live.idle seconds',
+        responses: { 200: { description: 'page, or {id, page, whep, hls, viewers}' }, 404: { description: 'unknown id, or no live: in the serve file' }, 409: { description: 'the stream has ended or failed' } },
+      },
+    },
+    [`${LIVE_PREFIX}/whep/{id}`]: { post: { summary: 'WHEP (RFC 9725): an SDP offer for the stream\'s live view; 201 with the answer and the session\'s Location (DELETE it to leave)', responses: { 201: { description: 'answer' } } } },
+    [`${LIVE_PREFIX}/mounts`]: { get: { summary: 'The live views running now: a webrtc and an hls mount per watched stream, named by its id', responses: { 200: { description: '{mounts: [{name, kind, ...}]}' } } } },
+    [`${LIVE_PREFIX}/hls/{id}/index.m3u8`]: { get: { summary: 'Low-latency HLS of the stream\'s live view (with Authorization: Bearer)', responses: { 200: { description: 'playlist' } } } },
     '/v1/health': { get: { summary: 'Liveness (no token needed)', security: [], responses: { 200: { description: 'playing' }, 503: { description: 'not playing' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics, per element and per stream (label stream)', responses: { 200: { description: 'text exposition format' } } } },
     '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
@@ -157,6 +193,13 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
   const backoff = new AuthBackoff();
   // Clips of the record elements (a local service's pipeline only).
   const clips = 'pipeline' in from ? clipRoutes(from, segment, count) : null;
+  // Live views (a local service with live: in its file): WHEP and HLS under /v1/live, answered by
+  // the live sinks of each watched stream after this server's Host and token checks.
+  const local = 'pipeline' in from && from.liveEnabled ? from : null;
+  let viewer: LiveServer | null = null;
+  const liveOff = () => new Err.LIVE_OFF('pipeline' in from
+    ? 'this service has no live view; add "live: {}" to its serve file (and a demux to its chain)'
+    : 'a cluster\'s API offers no live view (the streams run on the workers); run sluice serve with live: in its file to watch them');
   let hostOk: (req: IncomingMessage) => boolean = () => true;
   // Timeouts are checked every second (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -173,10 +216,44 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
     const addr = req.socket.remoteAddress ?? '';
     const wait = o.token ? backoff.blocked(addr) : 0;
     if (wait) { count('backoff'); res.setHeader('retry-after', retryAfter(wait)); send(res, 429, { error: { code: 'SLUICE_ERR_AUTH', message: `too many wrong tokens from ${addr}; retry in ${retryAfter(wait)} s` } }); req.resume(); return; }
+    if (!tokenOk(req, o.token) && local && method === 'GET' && !req.headers.authorization && /^\/v1\/streams\/[^/]+\/live$/.test(path) && /text\/html/.test(req.headers.accept ?? '')) {
+      // A browser opening the link: the shell that loads the page with the token of #token=.
+      count('auth');
+      res.writeHead(401, { 'content-type': 'text/html; charset=utf-8', 'www-authenticate': 'Bearer', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-frame-options': 'SAMEORIGIN' }).end(LIVE_SHELL);
+      req.resume();
+      return;
+    }
     if (!tokenOk(req, o.token)) { count('auth'); if (req.headers.authorization) backoff.failure(addr); res.setHeader('www-authenticate', 'Bearer'); fail(res, new Err.AUTH('missing or wrong token: send Authorization: Bearer TOKEN')); req.resume(); return; }
     if (o.token) backoff.success(addr);
     const one = /^\/v1\/streams\/([^/]+)$/.exec(path);
+    const live = /^\/v1\/streams\/([^/]+)\/live$/.exec(path);
     const handle = async () => {
+      if (live && method === 'GET') {
+        if (!local) throw liveOff();
+        const info = await local.liveStart(segment(live[1]!));
+        if (/text\/html/.test(req.headers.accept ?? '')) {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' }).end(livePage(info.id));
+          return;
+        }
+        return send(res, 200, info);
+      }
+      if (path === LIVE_PREFIX || path.startsWith(`${LIVE_PREFIX}/`)) {
+        if (!local || !viewer) throw liveOff();
+        const rest = path.slice(LIVE_PREFIX.length);
+        const m = /^\/(whep|hls)\/([^/]+)(\/.*)?$/.exec(rest);
+        if (m) {
+          const id = segment(m[2]!);
+          // An offer or an HLS request is a viewer: the stream's live branch runs (404 for an unknown stream).
+          // A session's DELETE does not start it again.
+          if (m[1] === 'hls' || (!m[3] && method === 'POST')) await local.liveStart(id);
+          else local.liveOf(id);
+        } else if (rest !== '/mounts') {
+          throw new Err.NOT_FOUND(`no route ${method} ${path}; the live view is at GET /v1/streams/{id}/live`);
+        }
+        req.url = `${rest}${url.search}`;
+        viewer.handle(req, res);
+        return;
+      }
       if (clips && await clips(req, res, path, method)) return;
       if (path === '/v1/streams' && method === 'GET') return send(res, 200, { streams: await service.list() });
       if (path === '/v1/streams' && method === 'POST') {
@@ -212,8 +289,15 @@ export async function serveApi(from: Service | StreamsBackend, o: { host: string
   });
   const a = server.address();
   const port = typeof a === 'object' && a ? a.port : o.port;
+  if (local) {
+    viewer = LiveServer.gate(o.host, port, LIVE_PREFIX);
+    local.serveLiveOn(o.host, port);
+  }
   return {
     url: `http://${o.host}:${port}`,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: async () => {
+      await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
+      if (viewer) { await LiveServer.release(viewer); viewer = null; }
+    },
   };
 }

@@ -30,10 +30,23 @@ export const ServeConfig = z.object({
   'allow-dirs': z.array(z.string()).default([]),
   /** Live streams: most ms from capture to a sink's hand-off before frames are dropped (per stream; 0: never). */
   'max-latency': z.number().int().min(0).default(500),
+  /** Each stream's annotated output in a browser at /v1/streams/{id}/live (WebRTC, HLS), encoded only while watched. */
+  live: z.object({
+    /** The demux of the chain whose src_N outputs are the streams (default: the chain's only demux). */
+    from: z.string().default(''),
+    /** What a watched stream goes through after the demux, ending in an encoder of H.264 without B-frames. */
+    chain: z.string().default('osd ! encode preset=ultrafast tune=zerolatency gop=30'),
+    /** Also serve it as low-latency HLS (the page's fallback). */
+    hls: z.boolean().default(true),
+    /** Seconds without a viewer before a stream's live branch (its encoder) stops. */
+    idle: z.number().min(1).max(3600).default(15),
+    /** WebRTC viewers of one stream at once. */
+    'max-viewers': z.number().int().min(1).max(1000).default(8),
+  }).strict().optional(),
 }).strict();
 export type ServeConfig = z.output<typeof ServeConfig>;
 /** What a Service is made from: a serve file's settings (allow-dirs may be left out), and the file. */
-export type ServiceConfig = Omit<ServeConfig, 'allow-dirs' | 'max-latency'> & { 'allow-dirs'?: string[]; 'max-latency'?: number; file?: string };
+export type ServiceConfig = Omit<ServeConfig, 'allow-dirs' | 'max-latency' | 'live'> & { 'allow-dirs'?: string[]; 'max-latency'?: number; live?: Partial<NonNullable<ServeConfig['live']>>; file?: string };
 
 export type StreamState = 'connecting' | 'playing' | 'reconnecting' | 'ended' | 'failed';
 
@@ -51,7 +64,16 @@ export interface StreamInfo {
 }
 
 /** A stream the user asked for. `branch` is null while its source cannot start (it is retried). */
-interface Entry { id: string; uri: string; branch: Branch | null; state: StreamState; lastError: StreamInfo['lastError']; addedAt: string; fps: number; lastFrames: number; removing: boolean; retryAt: number; retries: number }
+interface Entry { id: string; uri: string; branch: Branch | null; state: StreamState; lastError: StreamInfo['lastError']; addedAt: string; fps: number; lastFrames: number; removing: boolean; retryAt: number; retries: number; live?: Live }
+
+/** A watched stream's live branch (demux.src_N ! queue ! osd ! encode ! webrtc/hls) and when it last had a viewer. */
+interface Live { branch: Branch; usedAt: number; stopping: boolean; stopQueued: boolean }
+
+/** Where a stream's live view is, on the API's port. */
+export interface LiveInfo { id: string; page: string; whep: string; hls: string | null; viewers: number }
+
+/** The API paths the live viewer server answers under (WHEP sessions are named under it). */
+export const LIVE_PREFIX = '/v1/live';
 
 /** Retries of a stream that cannot start: 2 s, doubling, at most a minute apart. */
 const RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 60_000;
@@ -81,7 +103,7 @@ export function loadServeConfig(file: string): ServeConfig & { file: string } {
   const r = ServeConfig.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new Err.YAML(`${file}: ${i.path.join('.') || 'top level'}: ${i.message} (a serve file has source, chain, streams, api, state, allow-dirs, max-latency)`);
+    throw new Err.YAML(`${file}: ${i.path.join('.') || 'top level'}: ${i.message} (a serve file has source, chain, streams, api, state, allow-dirs, max-latency, live)`);
   }
   return { ...r.data, file };
 }
@@ -104,6 +126,11 @@ export class Service {
   private releaseOnExit = () => this.unlock();
 
   private stuckMs: number;
+  /** The live view's settings and the demux it taps; null without live: in the file. */
+  private live: { from: string; chain: string; hls: boolean; idleMs: number; maxViewers: number } | null = null;
+  /** The API's address (the live sinks answer on its port); set by serveApi. */
+  private liveAddress: { host: string; port: number } | null = null;
+  private liveCount = 0;
 
   constructor(cfg: ServiceConfig, registry: Registry, opts: { state?: string; sources?: SourcePolicy; stuckMs?: number } = {}) {
     this.cfg = cfg;
@@ -124,6 +151,18 @@ export class Service {
     }
     first.name ??= 'streams';
     this.join = first.name;
+    if (cfg.live) {
+      const demuxes = spec.elements.filter((el) => el.type === 'demux');
+      const from = cfg.live.from || (demuxes.length === 1 ? (demuxes[0]!.name ??= 'live') : '');
+      if (!from) throw new Err.YAML(`live: needs a demux in the chain to take each stream's frames from (${demuxes.length ? `it has ${demuxes.length}; name one with live: {from: NAME}` : 'e.g. "... ! tee name=t  t. ! queue ! meta  t. ! queue ! demux"'})`);
+      if (!spec.elements.some((el) => el.name === from && el.type === 'demux')) throw new Err.YAML(`live: from: "${from}" is not the name of a demux in the chain`);
+      const liveChain = cfg.live.chain ?? 'osd ! encode preset=ultrafast tune=zerolatency gop=30';
+      // A mistake in it shows now, not at the first viewer.
+      const ls = parseLaunch(liveChain);
+      for (const el of ls.elements) if (!registry.get(el.type)) throw new Err.YAML(`live: chain: no element named "${el.type}" (it runs each watched stream from the demux to an encoder, e.g. "osd ! encode tune=zerolatency gop=30")`);
+      if (ls.elements.at(-1)?.type !== 'encode') throw new Err.YAML(`live: chain: must end with encode (WebRTC and HLS take H.264); got "${liveChain}"`);
+      this.live = { from, chain: liveChain, hls: cfg.live.hls ?? true, idleMs: (cfg.live.idle ?? 15) * 1000, maxViewers: cfg.live['max-viewers'] ?? 8 };
+    }
     this.pipeline = buildPipeline(spec, registry, { dynamic: true, description: cfg.file ?? 'serve', maxLatency: cfg['max-latency'] });
     this.pipeline.bus.on('element', (m) => {
       const e = this.entryOf(m.source);
@@ -233,6 +272,14 @@ export class Service {
 
   private tick(): void {
     for (const e of this.entries.values()) {
+      if (e.live && !e.live.stopping && !e.live.stopQueued) {
+        const l = e.live;
+        if (this.idle(l)) {
+          // Asked again when its turn comes: a viewer may have come in the meantime.
+          l.stopQueued = true;
+          this.run(`stopping the live view of ${e.id}`, async () => { l.stopQueued = false; if (this.idle(l)) await this.stopLive(e, l); }).catch(() => {});
+        }
+      }
       if (!e.branch) {
         if (!e.removing && Date.now() >= e.retryAt && !this.busy) this.retry(e);
         continue;
@@ -325,9 +372,80 @@ export class Service {
       if (!e) throw new Err.NOT_FOUND(`no stream "${id}"; GET /v1/streams lists them`);
       e.removing = true;
       this.persist();
+      // Its viewers' sessions end with the live branch (and its encoder), before the source goes.
+      if (e.live) await this.stopLive(e, e.live);
       if (e.branch) await this.pipeline.removeBranch(e.branch);
       this.entries.delete(id);
     });
+  }
+
+  /** The API's address: live sinks answer on its port (LiveServer.gate). */
+  serveLiveOn(host: string, port: number): void { this.liveAddress = { host, port }; }
+
+  get liveEnabled(): boolean { return this.live !== null; }
+
+  /** No WebRTC viewer now and no request for live.idle: its encoder may stop. */
+  private idle(l: Live): boolean {
+    if (this.viewers(l) > 0) l.usedAt = Date.now();
+    return Date.now() - l.usedAt > (this.live?.idleMs ?? 0);
+  }
+
+  private viewers(l: Live): number {
+    let n = 0;
+    for (const node of l.branch.nodes) if (node.def.name === 'webrtc') n += Number(node.impl?.describe?.().viewers ?? 0);
+    return n;
+  }
+
+  private liveInfo(e: Entry): LiveInfo {
+    const id = encodeURIComponent(e.id);
+    return { id: e.id, page: `/v1/streams/${id}/live`, whep: `${LIVE_PREFIX}/whep/${id}`, hls: this.live?.hls ? `${LIVE_PREFIX}/hls/${id}/index.m3u8` : null, viewers: e.live ? this.viewers(e.live) : 0 };
+  }
+
+  /** Somebody watches (a page, an offer, an HLS request): the stream's live branch runs, started now if it was not. */
+  liveStart(id: string): Promise<LiveInfo> {
+    const now = this.entries.get(id);
+    if (now?.live && !now.live.stopping && !now.removing) { now.live.usedAt = Date.now(); return Promise.resolve(this.liveInfo(now)); }
+    return this.run(`starting the live view of ${id}`, async () => {
+      const live = this.live, at = this.liveAddress;
+      if (!live || !at) throw new Err.LIVE_OFF('this service has no live view; add "live: {}" to its serve file (and a demux to its chain)');
+      const e = this.entries.get(id);
+      if (!e || e.removing) throw new Err.NOT_FOUND(`no stream "${id}"; GET /v1/streams lists them`);
+      if (e.live && !e.live.stopping) { e.live.usedAt = Date.now(); return this.liveInfo(e); }
+      const stream = e.branch?.streams[0];
+      if (!e.branch || stream === undefined || e.state === 'ended' || e.state === 'failed') {
+        throw new Err.LIVE(`stream "${id}" is ${e.state}${e.lastError ? ` (${e.lastError.message})` : ''}: there is nothing to watch; GET /v1/streams/${id} says why`);
+      }
+      const t = `livetee${this.liveCount++}`;
+      const where = `web=true address=${at.host} port=${at.port} mount=${e.id}`;
+      // The leaky queue: a slow encoder drops this view's frames, never holds up the shared chain.
+      const text = `${live.from}.src_${stream} ! queue leaky=downstream max-size=2 ! ${live.chain} ! tee name=${t}  ${t}. ! webrtc ${where} max-viewers=${live.maxViewers}${live.hls ? `  ${t}. ! hls ${where}` : ''}`;
+      let branch: Branch;
+      try {
+        branch = await addBranch(this.pipeline, parseLaunch(text), this.registry, `live-${e.id}`);
+      } catch (err) {
+        throw isSluiceError(err) && err.code !== 'SLUICE_ERR_STATE' ? new Err.LIVE(`the live view of "${id}" did not start: ${err.message} (check live: chain: in the serve file)`, { cause: err }) : err;
+      }
+      const l: Live = { branch, usedAt: Date.now(), stopping: false, stopQueued: false };
+      e.live = l;
+      // A live branch whose element failed (or that the chain's end of stream ended) is taken out.
+      branch.done.then(() => { if (e.live === l && !l.stopping) this.run(`ending the live view of ${e.id}`, () => this.stopLive(e, l)).catch(() => {}); });
+      return this.liveInfo(e);
+    });
+  }
+
+  /** Where a stream's live view is, without starting it (404 for an unknown stream). */
+  liveOf(id: string): LiveInfo {
+    if (!this.live) throw new Err.LIVE_OFF('this service has no live view; add "live: {}" to its serve file (and a demux to its chain)');
+    const e = this.entries.get(id);
+    if (!e || e.removing) throw new Err.NOT_FOUND(`no stream "${id}"; GET /v1/streams lists them`);
+    return this.liveInfo(e);
+  }
+
+  /** The live branch goes: its sessions end, its encoder and sinks stop, the demux pad is freed. */
+  private async stopLive(e: Entry, l: Live): Promise<void> {
+    if (l.stopping || e.live !== l) return;
+    l.stopping = true;
+    try { await this.pipeline.removeBranch(l.branch); } finally { if (e.live === l) e.live = undefined; }
   }
 
   private info(e: Entry): StreamInfo {
