@@ -177,7 +177,7 @@ async function writeRealisticClip(video: string, out: string, o: { frames: numbe
 }
 
 /** The clip's real bitrate: ffprobe's (the figure users quote) where installed, else bytes / duration. */
-async function measureBitrate(path: string): Promise<{ bitrate: number; bitrateFrom: 'ffprobe' | 'size/duration' }> {
+export async function measureBitrate(path: string): Promise<{ bitrate: number; bitrateFrom: 'ffprobe' | 'size/duration' }> {
   const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=bit_rate', '-of', 'default=nw=1:nk=1', path], { encoding: 'utf8' });
   const v = Number(r.stdout?.trim());
   if (r.status === 0 && v > 0) return { bitrate: v, bitrateFrom: 'ffprobe' };
