@@ -19,6 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { launch } from '../src/index.ts';
 import { realisticClip } from '../src/cli/bench.ts';
@@ -82,8 +83,15 @@ function dmon(): { stop: () => Record<string, number[]> } {
 
 interface ModeResult { [k: string]: unknown }
 
+/** A loopback port nobody listens on now (for the rtsp sink; the client must know it). */
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer().once('error', rej).listen(0, '127.0.0.1', () => { const a = s.address(); s.close(() => res(typeof a === 'object' && a ? a.port : 0)); });
+  });
+}
+
 async function runMode(mode: string): Promise<ModeResult> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const srcProps = mode === 'live' ? 'live=true' : 'threaded=true';
   const srcs = Array.from({ length: N }, (_, i) => `uri location=${clip.path} loop=true ${srcProps} hw=${HW}${SRC ? ` ${SRC}` : ''} name=s${i} ! m.`).join('  ');
   const desc = `${srcs}  mux name=m ! infer model=${model} ep=${EP}${INFER ? ` ${INFER}` : ''} ! track ! tile width=${W} height=${H} ! osd ! encode tune=zerolatency preset=veryfast gop=30 ! rtsp port=${port} mount=/ds`;
