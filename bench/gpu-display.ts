@@ -14,7 +14,7 @@
 // - per-element busy and the verdict (--report), the main thread's event-loop use, the cores'
 //   use (/proc/stat), and on a GPU `nvidia-smi dmon -s u` samples (SM, NVDEC) over the run.
 // Prints a table and one JSON line (`SUMMARY {...}`); details under --out.
-//   node bench/gpu-display.ts --model yolox_nano.onnx [--streams 16] [--seconds 20] [--modes unpaced,live] [--ep cuda|cpu] [--out DIR] [--hw none|cuda] [--infer 'props'] [--src 'props'] [--tile 1920x1080] [--clip-frames 300]
+//   node bench/gpu-display.ts --model yolox_nano.onnx [--streams 16] [--seconds 20] [--modes unpaced,live] [--ep cuda|cpu] [--out DIR] [--hw none|cuda] [--infer 'props'] [--src 'props'] [--tile 1920x1080] [--clip-frames 300] [--clip-fps 30]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -52,7 +52,7 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 const device = hasGpu ? spawnSync('nvidia-smi', ['--query-gpu=name,driver_version', '--format=csv,noheader'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]! : `${cpus().length}-core ${cpus()[0]?.model ?? 'CPU'} (no GPU)`;
 log(`device: ${device}; ${N} streams, ${SECONDS} s per mode (+${WARM} s warm-up), ep=${EP}, modes ${MODES.join(',')}`);
 // 300 frames (10 s, looped) as bench/gpu-detect.ts and sluice bench: one cached clip for all three.
-const clip = await realisticClip({ frames: Number(flag('--clip-frames', '300')) });
+const clip = await realisticClip({ frames: Number(flag('--clip-frames', '300')), fps: Number(flag('--clip-fps', '30')) });
 log(`clip: ${clip.label} (${Math.round(clip.bitrate / 1000)} kbit/s by ${clip.bitrateFrom}, ${clip.frames} frames at ${clip.fps} fps${clip.cached ? ', cached' : ''}): ${clip.path}`);
 
 /** Busy and total jiffies of all cores (/proc/stat). */
