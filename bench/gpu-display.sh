@@ -15,5 +15,7 @@ mkdir -p "$W" "${OUT:=$W/out}"
 if [ -d .device/assets ]; then export SLUICE_TEST_ASSETS="$PWD/.device/assets"; fi
 export SLUICE_CACHE_DIR="${SLUICE_CACHE_DIR:-$W/cache}" UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-32}"
 A="${SLUICE_TEST_ASSETS:-../shared}"
+# Node 24 runs the .ts sources (env.sh puts it on PATH on the GPU machine); elsewhere the project's own.
+NODE=(node); node -e 'process.exit(+process.versions.node.split(".")[0] >= 24 ? 0 : 1)' 2>/dev/null || NODE=(npx node)
 EPARG=(); [ -n "${EP:-}" ] && EPARG=(--ep "$EP")
-node bench/gpu-display.ts --model "$A/models/yolox/yolox_nano.onnx" --streams "${N:-16}" --seconds "$DUR" --modes "${MODES:-unpaced,live}" --hw "${HW:-none}" --out "$OUT" "${EPARG[@]}" ${INFER:+--infer "$INFER"} ${SRC:+--src "$SRC"} "$@" 2>&1 | tee "$OUT/gpu-display-${N:-16}.log" | grep -v "^\[W:onnxruntime"
+"${NODE[@]}" bench/gpu-display.ts --model "$A/models/yolox/yolox_nano.onnx" --streams "${N:-16}" --seconds "$DUR" --modes "${MODES:-unpaced,live}" --hw "${HW:-none}" --out "$OUT" "${EPARG[@]}" ${INFER:+--infer "$INFER"} ${SRC:+--src "$SRC"} "$@" 2>&1 | tee "$OUT/gpu-display-${N:-16}.log" | grep -v "^\[W:onnxruntime"
