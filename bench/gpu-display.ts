@@ -206,7 +206,11 @@ async function runMode(mode: string): Promise<ModeResult> {
     elements: perEl,
   };
   if (!composites.length) res.error = `the client read nothing: ${readerLog.slice(-500)}`;
+  // A frame number names one frame per loop of the clip: latencies near the loop are ambiguous.
+  const loopMs = (clip.frames / clip.fps) * 1000;
+  if (q(lat, 0.99) > loopMs * 0.8) res.warning = `client latency p99 ${Math.round(q(lat, 0.99))} ms is near the clip's loop (${loopMs} ms): frame numbers may be mistaken for the previous loop's; use a longer clip (--clip-frames)`;
   log(`${mode}: ${res.inFps} fps in (per source ${JSON.stringify(res.perSourceInFps)}), ${res.outFps} tiled fps at the client, latency client p50/p99 ${JSON.stringify(res.latencyClientMs)}, report ${JSON.stringify(res.latencyReportMs)}; main thread ${res.mainThread}%, cores ${res.cores}%, sm ${res.gpuSm}%, nvdec ${res.nvdec}%; ${res.verdict}`);
+  if (res.warning) log(`${mode}: WARNING ${res.warning}`);
   log(`${mode}: ${Object.entries(perEl).map(([k, v]) => `${k} ${v}`).join('; ')}`);
   return res;
 }
