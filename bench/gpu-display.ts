@@ -62,20 +62,28 @@ function cpuTimes(): { busy: number; total: number } {
   return { busy: total - f[3]! - (f[4] ?? 0), total };
 }
 
-/** `nvidia-smi dmon -s u` while running: the columns by their header (sm, mem, enc, dec, ...). */
-function dmon(): { stop: () => Record<string, number[]> } {
+/** `nvidia-smi dmon -s u` while running: the columns by their header (sm, mem, enc, dec, ...), of the samples taken within [from(), to()). */
+function dmon(): { stop: (from: number, to: number) => Record<string, number[]> } {
   if (!hasGpu) return { stop: () => ({}) };
   const d = spawn('nvidia-smi', ['dmon', '-s', 'u', '-d', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let text = '';
-  d.stdout.on('data', (b: Buffer) => { text += b.toString(); });
+  const lines: { t: number; l: string }[] = [];
+  let rest = '';
+  d.stdout.on('data', (b: Buffer) => {
+    const parts = (rest + b.toString()).split('\n');
+    rest = parts.pop()!;
+    const t = now();
+    for (const l of parts) lines.push({ t, l });
+  });
   return {
-    stop: () => {
+    stop: (from, to) => {
       d.kill();
-      const lines = text.split('\n');
-      const head = lines.find((l) => l.startsWith('#') && /\bsm\b/.test(l))?.replace(/^#\s*/, '').trim().split(/\s+/) ?? [];
+      const head = lines.find((x) => x.l.startsWith('#') && /\bsm\b/.test(x.l))?.l.replace(/^#\s*/, '').trim().split(/\s+/) ?? [];
       const cols: Record<string, number[]> = {};
       // First GPU only (gpu 0: where infer and NVDEC run by default).
-      for (const l of lines.filter((x) => /^\s*0\s/.test(x))) l.trim().split(/\s+/).forEach((v, i) => { if (head[i] && head[i] !== 'gpu' && v !== '-') (cols[head[i]!] ??= []).push(Number(v)); });
+      for (const { t, l } of lines) {
+        if (!/^\s*0\s/.test(l) || t < from || t >= to) continue;
+        l.trim().split(/\s+/).forEach((v, i) => { if (head[i] && head[i] !== 'gpu' && v !== '-') (cols[head[i]!] ??= []).push(Number(v)); });
+      }
       return cols;
     },
   };
@@ -123,7 +131,7 @@ async function runMode(mode: string): Promise<ModeResult> {
   const readerStart = now();
   let readerLog = '';
   while (now() - readerStart < 30_000) {
-    const rd = spawn(process.execPath, [join(import.meta.dirname, 'gpu-display-reader.ts'), `rtsp://127.0.0.1:${port}/ds`, String(N), String(W), String(H), String(SECONDS + WARM + 5)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const rd = spawn(process.execPath, [join(import.meta.dirname, 'gpu-display-reader.ts'), `rtsp://127.0.0.1:${port}/ds`, String(N), String(W), String(H), String(SECONDS + WARM + 600)], { stdio: ['ignore', 'pipe', 'pipe'] });
     rd.stderr.on('data', (b: Buffer) => { readerLog += b.toString(); });
     const lines = createInterface({ input: rd.stdout });
     lines.on('line', (l) => {
@@ -139,12 +147,14 @@ async function runMode(mode: string): Promise<ModeResult> {
       composites.push({ t: tt, codes: c!.split(',').map(Number) });
     });
     await new Promise((r) => rd.on('close', r));
+    // A client that ended early (the stream broke off) closes the window where it stopped.
+    if (composites.length && now() < win1) { win1 = Math.max(win0, now()); cpu1 = cpuTimes(); }
     if (composites.length) break;
     await new Promise((r) => setTimeout(r, 500));
   }
   p.sendEosRequest();
   const report = (await done) as PipelineReport;
-  const smi = gpu.stop();
+  const smi = gpu.stop(win0, win1);
   writeFileSync(join(out, `display-${mode}-${N}.report.json`), JSON.stringify(report, null, 1));
 
   // Latency at the client, from each cell's frame number.
@@ -178,7 +188,7 @@ async function runMode(mode: string): Promise<ModeResult> {
     });
   }
   const winS = inWin.length > 1 ? (inWin.at(-1)!.t - inWin[0]!.t) / 1000 : NaN;
-  const perSourceIn = inWindow.map((x) => x / SECONDS);
+  const perSourceIn = inWindow.map((x) => x / ((win1 - win0) / 1000));
   const perSourceShown = shown.map((x) => x.size / winS);
   const els = Object.entries(report.elements);
   const busy: Record<string, number> = {};
