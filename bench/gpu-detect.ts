@@ -1,16 +1,20 @@
 // GPU detection benchmark, one script for one device call (bench/gpu-detect.sh runs it):
-// N streams of 1080p H.264 (made here by testsrc + x264) -> mux -> infer -> track -> meta, for
+// N streams of 1080p H.264 -> mux -> infer -> track -> meta, each run on two clips made here (the
+// testsrc clip: flat shapes, x264 ultrafast; and the realistic clip: a real scene from
+// $SLUICE_TEST_ASSETS/media scaled to 1080p with sensor noise, x264 medium ~4 Mbit/s, GOP 30,
+// src/cli/bench.ts realisticClip; --clips testsrc,real picks), for
 // SSD300-VGG16 (exported here from torchvision, random weights, box decode in the graph) and
 // YOLOX-nano; beside it, in the same call, the compiled model alone at the same batch, PyTorch
 // eager fp16 of the same network and the naive PyTorch loop, plus a detection comparison of the
 // uncompiled, compiled fp32 and fp16 paths on real frames. Prints a table; JSON under --out.
-//   node bench/gpu-detect.ts --ssd ssd300.onnx --yolox yolox_nano.onnx --work DIR --out DIR [--seconds 12] [--runs ssd:thr-cpu,...] [--gpus 2]
+//   node bench/gpu-detect.ts --ssd ssd300.onnx --yolox yolox_nano.onnx --work DIR --out DIR [--seconds 12] [--runs ssd:thr-cpu,...] [--gpus 2] [--clips testsrc,real]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { launch } from '../src/index.ts';
 import { SessionPool } from '../src/infer/pool.ts';
 import { compileCached } from '../src/infer/compile/cache.ts';
+import { measureBitrate, realisticClip } from '../src/cli/bench.ts';
 import { iou } from '../src/infer/nms.ts';
 import type { ObjectMeta } from '../src/core/frame.ts';
 import type { PrepSpec } from '../src/infer/protocol.ts';
@@ -48,6 +52,18 @@ const clip = join(work, 'clip1080.mp4');
 if (!existsSync(clip)) {
   log('making the 1080p clip');
   await launch(`testsrc pattern=objects width=1920 height=1080 num-frames=300 num-objects=8 ! encode preset=ultrafast gop=30 ! file location=${clip}`).run();
+}
+// Beside it the realistic clip (cached by content in SLUICE_CACHE_DIR): real content decodes
+// ~2.5x slower than testsrc, so the testsrc rows alone overstate what cameras get.
+const CLIPS = flag('--clips', 'testsrc,real').split(',');
+const clipPath: Record<string, string> = { testsrc: clip };
+results.clips = { testsrc: { path: clip, ...await measureBitrate(clip) } };
+if (CLIPS.includes('real')) {
+  log('making (or finding) the realistic clip');
+  const real = await realisticClip({ frames: 300 });
+  clipPath.real = real.path;
+  results.clips = { ...results.clips as object, real };
+  log(`realistic clip: ${real.label} (${Math.round(real.bitrate / 1000)} kbit/s by ${real.bitrateFrom}, ${real.frames} frames, from ${real.source}${real.cached ? ', cached' : ''})`);
 }
 
 /** A PyTorch measurement in its own process, given at most `limitS` seconds (it has hung before). */
@@ -200,7 +216,7 @@ const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'w
 // --gpus N: every run once on GPU 0 and once spread over GPUs 0..N-1 (infer gpu-id=0,1,...;
 // NVDEC streams take gpu-id round-robin), side by side in this call (issue 16).
 const GPUS = Number(flag('--gpus', '1'));
-const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '', nvdec = n / 2) => {
+const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '', nvdec = n / 2, clip = clipPath.testsrc!) => {
   const gpu = (i: number) => (gpus > 1 ? ` gpu-id=${i % gpus}` : '');
   // thr-mixed: the first `nvdec` streams (default half) on NVDEC, the rest on the cores.
   const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvview' ? `hw=cuda threaded=true${gpu(i)}` : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i < nvdec) ? `hw=cuda ${SIZE[model]}${gpu(i)}` : `hw=none ${SIZE[model]}`;
@@ -231,11 +247,13 @@ for (const [model, decode, ...opt] of RUNS) {
     else if (x.startsWith('b')) infer += ` batch-size=${v}`;
   }
   for (const gpus of GPUS > 1 ? [1, GPUS] : [1]) {
-    const name = [model, n, decode, ...opt, ...(GPUS > 1 ? [`gpus${gpus}`] : [])].join('-');
-    if (!inTime(name)) continue;
-    rows.push(await endToEnd(name, chain(model, n, decode, infer, gpus, src, nvdec), env));
-    results.rows = rows;
-    save();
+    for (const c of CLIPS.filter((k) => clipPath[k])) {
+      const name = [model, n, decode, ...opt, ...(GPUS > 1 ? [`gpus${gpus}`] : []), c].join('-');
+      if (!inTime(name)) continue;
+      rows.push({ ...await endToEnd(name, chain(model, n, decode, infer, gpus, src, nvdec, clipPath[c]), env), clip: c });
+      results.rows = rows;
+      save();
+    }
   }
 }
 
@@ -252,13 +270,15 @@ save();
 if (!skip.includes('compare') && inTime('compare')) results.compare = await compare();
 save();
 
+const clipInfo = results.clips as Record<string, { bitrate: number; label?: string }>;
 console.log(`\n## gpu-detect on ${device}, ${seconds} s per run, 16 x 1080p H.264 in, fp16, compiled`);
-console.log('| run | end-to-end fps | x model-only ceiling (batch 32) | x naive PyTorch loop | GPU sm % | CPU % | main thread % | objects/frame | verdict |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log(`clips: testsrc = testsrc objects + x264 ultrafast, ${(clipInfo.testsrc!.bitrate / 1e6).toFixed(2)} Mbit/s${clipInfo.real ? `; real = ${clipInfo.real.label} (${(clipInfo.real.bitrate / 1e6).toFixed(2)} Mbit/s)` : ''}`);
+console.log('| run | clip | end-to-end fps | x model-only ceiling (batch 32) | x naive PyTorch loop | GPU sm % | CPU % | main thread % | objects/frame | verdict |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const fps = Number(r.fps ?? 0);
   const key = String(r.name).startsWith('ssd') ? 'ssd-b32' : 'yolox-b32';
-  console.log(`| ${r.name} | ${Math.round(fps)} | ${(fps / ceil[key]!).toFixed(2)} | ${(fps / naive).toFixed(1)} | ${r.smAvg} | ${r.cpu} | ${Math.round(Number(r.loop ?? -1) * 100)} | ${r.objectsPerFrame ?? ''} | ${r.verdict ?? ''} |`);
+  console.log(`| ${r.name} | ${r.clip} | ${Math.round(fps)} | ${(fps / ceil[key]!).toFixed(2)} | ${(fps / naive).toFixed(1)} | ${r.smAvg} | ${r.cpu} | ${Math.round(Number(r.loop ?? -1) * 100)} | ${r.objectsPerFrame ?? ''} | ${r.verdict ?? ''} |`);
 }
 console.log(`\nmodel-only ceilings (img/s): ${JSON.stringify(Object.fromEntries(Object.entries(ceil).map(([k, v]) => [k, Math.round(v)])))}`);
 console.log(`PyTorch eager fp16 SSD300 head: batch 64 ${Math.round(eager64)} img/s; naive loop ${naive.toFixed(1)} fps`);

@@ -60,7 +60,9 @@ test('bench without a pipeline: the built-in suite generates its input and measu
   const r = await sluice(['bench', '--runs', '1', '--frames', '30', '--json', out]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(readFileSync(out, 'utf8')) as BenchJson;
-  assert.deepEqual(j.results.map((x) => x.name.split(' ')[0]), ['testsrc', 'decode', 'decode', 'encode', 'infer', 'decode']);
+  // Each decode case twice: on the testsrc clip and on the realistic clip (the test media are here).
+  assert.deepEqual(j.results.map((x) => x.name.split(' ')[0]), ['testsrc', 'decode', 'decode', 'decode', 'decode', 'encode', 'infer', 'decode', 'decode']);
+  assert.deepEqual(j.results.filter((x) => x.name.startsWith('decode')).map((x) => x.name.match(/\((testsrc clip|real scene 1080p [\d.]+ Mbit\/s)\)$/)?.[1].split(' ')[0]), ['testsrc', 'real', 'testsrc', 'real', 'testsrc', 'real']);
   for (const res of j.results) {
     assert.equal(res.runs[0]!.frames, 30, res.name);
     assert.ok(res.fps > 0, res.name);
@@ -72,8 +74,10 @@ test('bench without a pipeline: the built-in suite generates its input and measu
     assert.ok(names.includes(res.report.bottleneck!.element) || res.report.bottleneck!.element === 'main-thread', `${res.name}: ${res.report.bottleneck!.text}`);
   }
   // The inference case spent measurable time per frame in the model.
-  assert.ok(j.results[4]!.report.elements.infer0!.latencyMs.p50 > 0);
-  assert.match(r.stdout, /decode 1080p H\.264\s+\d/);
+  assert.ok(j.results.find((x) => x.name.startsWith('infer'))!.report.elements.infer0!.latencyMs.p50 > 0);
+  assert.match(r.stdout, /decode 1080p H\.264 \(testsrc clip\)\s+\d/);
+  assert.match(r.stdout, /decode 1080p H\.264 \(real scene 1080p [\d.]+ Mbit\/s\)\s+\d/);
+  assert.match(r.stderr, /realistic clip: .* Mbit\/s by (ffprobe|size\/duration)/);
 });
 
 test('the verdict\'s advice follows how the bottleneck element really runs', { timeout: 120_000 }, async () => {
