@@ -204,14 +204,15 @@ log(`compiled SSD fp16 in ${Math.round(performance.now() - t0)} ms: ${JSON.strin
 save();
 
 const rows: Record<string, unknown>[] = [];
-// Decode: cpu (full frames on the main thread, infer scales them), or in decoding threads
+// Decode: plain (no flags at all: what a user gets, hw=auto), cpu (hw=none only: several
+// sources decode in decoding threads by default, infer's picture a view), or in decoding threads
 // (uri threaded=true) straight to the model's size and channel order, on nvdec (the cuvid
 // decoder's resize, only that small frame is downloaded), the cores (thr-cpu) or half each way
 // (thr-mixed: NVDEC and the cores side by side); thr-view: decoding threads on the cores told no
 // size, so infer's picture comes through the negotiation table (only the view is kept, as no
 // element after infer reads pixels: what a user's plain `uri threaded=true` gets); thr-nvview: the
 // same on NVDEC, which then decodes straight to infer's picture (SourceOptions.decodeTo).
-type Decode = 'cpu' | 'thr-cpu' | 'thr-nvdec' | 'thr-mixed' | 'thr-view' | 'thr-nvview';
+type Decode = 'plain' | 'cpu' | 'thr-cpu' | 'thr-nvdec' | 'thr-mixed' | 'thr-view' | 'thr-nvview';
 const SIZE = { ssd: 'width=300 height=300 format=rgb24 threaded=true', yolox: 'width=416 format=bgr24 threaded=true' };
 // --gpus N: every run once on GPU 0 and once spread over GPUs 0..N-1 (infer gpu-id=0,1,...;
 // NVDEC streams take gpu-id round-robin), side by side in this call (issue 16).
@@ -219,8 +220,8 @@ const GPUS = Number(flag('--gpus', '1'));
 const chain = (model: keyof typeof MODELS, n: number, decode: Decode, infer = '', gpus = 1, extra = '', nvdec = n / 2, clip = clipPath.testsrc!) => {
   const gpu = (i: number) => (gpus > 1 ? ` gpu-id=${i % gpus}` : '');
   // thr-mixed: the first `nvdec` streams (default half) on NVDEC, the rest on the cores.
-  const src = (i: number) => decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvview' ? `hw=cuda threaded=true${gpu(i)}` : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i < nvdec) ? `hw=cuda ${SIZE[model]}${gpu(i)}` : `hw=none ${SIZE[model]}`;
-  const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)}${decode === 'cpu' ? '' : extra} name=s${i} ! m.`).join('  ');
+  const src = (i: number) => decode === 'plain' ? `${gpu(i).trim()}` : decode === 'cpu' ? 'hw=none' : decode === 'thr-view' ? 'hw=none threaded=true' : decode === 'thr-nvview' ? `hw=cuda threaded=true${gpu(i)}` : decode === 'thr-nvdec' || (decode === 'thr-mixed' && i < nvdec) ? `hw=cuda ${SIZE[model]}${gpu(i)}` : `hw=none ${SIZE[model]}`;
+  const srcs = Array.from({ length: n }, (_, i) => `uri location=${clip} loop=true ${src(i)}${decode === 'cpu' || decode === 'plain' ? '' : extra} name=s${i} ! m.`).join('  ');
   const ids = gpus > 1 ? ` gpu-id=${Array.from({ length: gpus }, (_, i) => i).join(',')}` : '';
   return `${srcs}  mux name=m ! infer model=${MODELS[model].path} ep=cuda precision=fp16 ${MODELS[model].props}${infer}${ids} ! track ! meta location=/dev/null`;
 };
