@@ -81,7 +81,6 @@ export default defineElement({
     if ((live || ctx.sources > 1) && !ctx.explicit.has('threaded')) o = { ...o, threaded: true };
     // Capture times: a network stream's from its own clock and arrivals; a paced file's, the time each frame is due.
     const clock = new CaptureClock();
-    let paceT0 = -1, pacePts0 = 0;
     let skippedSeen = 0;
     const where = redact(o.location);
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
@@ -91,7 +90,7 @@ export default defineElement({
     const gpus = o.hw === 'none' ? 0 : listGpus().length;
     const gpuId = o.gpuId >= 0 ? o.gpuId : gpus > 1 ? ctx.streamId % gpus : 0;
     const make = (quiet = false) => {
-      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads, skipLateMs: live ? ctx.latencyBudget : 0, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
+      const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads, skipLateMs: live || o.live ? ctx.latencyBudget : 0, paced: !live && o.live, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
     const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
@@ -270,9 +269,12 @@ export default defineElement({
               if (skipped > 0) { ctx.countDropped('skipped-to-keyframe', skipped); skippedSeen = src.skippedLate; }
             }
             else if (o.live) {
-              // Paced as a camera would deliver it; a frame already due (the pipeline was slow) goes at once, stamped when it was due.
-              if (paceT0 < 0) { paceT0 = performance.now(); pacePts0 = pts; }
-              const due = paceT0 + (pts - pacePts0) * 1000;
+              // Paced as a camera would deliver it (the source says when each frame is due, and
+              // skips what is already too late before decoding it); a frame already due (the
+              // pipeline was slow) goes at once, stamped when it was due.
+              const due = d.at ?? performance.now();
+              const skipped = src.skippedLate - skippedSeen;
+              if (skipped > 0) { ctx.countDropped('skipped-to-keyframe', skipped); skippedSeen = src.skippedLate; }
               const wait = due - performance.now();
               if (wait > 0) { await sleepFor(wait, ctx.signal); ctx.waited(wait); }
               f.captured = due;

@@ -113,10 +113,17 @@ async function pump(s: Stream): Promise<void> {
       if (s.viewSws.size > made.length + 8) trimScalers(s, made);
       Atomics.store(s.ctl, 1 + idx, 1);
       const views: SlotView[] = made.map((v) => ({ ids: v.ids, offset: v.offset, bytes: v.bytes, width: v.width, height: v.height, format: v.format }));
-      // Decoded now (epoch ms, comparable across threads): a live stream's arrival time.
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + performance.now(), skipped: s.src.skippedLate, width: W, height: H, format, views, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
+      // Decoded now, or due now (a paced file), in epoch ms (comparable across threads): a live stream's capture time.
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + (s.src.paced ? s.src.dueAt(d.pts) : performance.now()), skipped: s.src.skippedLate, width: W, height: H, format, views, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
     } finally {
       av.free();
+    }
+    // A paced file (uri live=true) is read as a camera delivers it: never more than a frame
+    // ahead of its due time, so a slow pipeline finds the next packets late and skips them to
+    // the next keyframe before decoding (SourceOptions.skipLateMs) instead of decoding them ahead.
+    if (s.src.paced) {
+      const wait = s.src.dueAt(d.pts) - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     }
   }
 }

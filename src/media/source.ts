@@ -65,6 +65,13 @@ export interface SourceOptions {
    * keyframe instead of decoded: the cheapest way to catch up with a camera. 0: never.
    */
   skipLateMs?: number;
+  /**
+   * A file read as a camera delivers it (uri live=true): each frame is due at the stream's own
+   * rate from the first packet read, and that due time is its capture time (SourceFrame.at).
+   * With skipLateMs, a packet due longer ago than that is skipped to the next keyframe before
+   * decoding, as a camera's backlog is: a slow pipeline does not decode what it would drop.
+   */
+  paced?: boolean;
 }
 
 function cpuFrame(): AVFrame {
@@ -413,7 +420,8 @@ export class VideoSource extends StreamInfo {
     const limit = this.opts.skipLateMs ?? 0;
     if (limit <= 0 || pkt.pts === NOPTS) return false;
     const now = performance.now();
-    const age = now - this.packetClock.stamp(Number(pkt.pts) * this.tb, now);
+    const ptsS = Number(pkt.pts) * this.tb;
+    const age = now - (this.opts.paced ? this.dueAt(ptsS + this.offset) : this.packetClock.stamp(ptsS, now));
     if (pkt.isKeyframe) {
       // A keyframe decodes alone: resume here.
       this.skipping = false;
@@ -425,10 +433,20 @@ export class VideoSource extends StreamInfo {
     return true;
   }
 
+  private paceT0 = -1;
+  private pacePts0 = 0;
+  /** Read as a camera would deliver it (SourceOptions.paced). */
+  get paced(): boolean { return !!this.opts.paced; }
+  /** paced: when the frame at `pts` (seconds, on this source's clock) is due, in performance.now() ms. */
+  dueAt(pts: number): number {
+    if (this.paceT0 < 0) { this.paceT0 = performance.now(); this.pacePts0 = pts; }
+    return this.paceT0 + (pts - this.pacePts0) * 1000;
+  }
+
   async nextFrame(): Promise<SourceFrame | null> {
     const d = await this.next();
     if (!d) return null;
-    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: performance.now(), streamWidth: this.width, streamHeight: this.height };
+    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: this.opts.paced ? this.dueAt(d.pts) : performance.now(), streamWidth: this.width, streamHeight: this.height };
   }
 
   /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */
@@ -478,6 +496,7 @@ export class VideoSource extends StreamInfo {
       this.packetsSync ??= this.demuxer!.packetsSync(this.streamIndex);
       const r = this.packetsSync.next();
       const pkt = r.done ? null : r.value;
+      if (pkt && this.skipLate(pkt)) { pkt.free(); continue; }
       if (pkt) {
         try {
           this.pending.push(...this.decoder!.decodeAllSync(pkt));
