@@ -293,7 +293,10 @@ export default defineElement({
     // Files: a stream ahead of the others waits (its frames copied out of any decoding slot, so
     // its decoder is not held up); only a stream this far behind without having ended (a
     // dropper like `rate` before tile) lets rounds go with its last picture.
-    const AHEAD = 64;
+    // The limit is in memory (64 frames at least, 64 MB of waiting pixels per stream): a decoder
+    // starved a moment on a loaded machine must not be taken for a dropper (small frames and
+    // cell views allow hundreds).
+    const AHEAD = 64, AHEAD_BYTES = 64 << 20;
     /** A frame that waits gives its decoding slot back: its cell view copied out, else a native copy. */
     const keepOutOfSlot = (frame: Frame) => {
       if (!(frame.pixels instanceof SharedPixels)) return;
@@ -419,7 +422,7 @@ export default defineElement({
           if (!q) waiting.set(frame.stream, q = []);
           keepOutOfSlot(frame);
           q.push(frame);
-          if (q.length > AHEAD) await inTurn(() => round(true));
+          if (q.length > AHEAD && q.reduce((b, w) => b + (w.pixels?.bytes ?? 0), 0) > AHEAD_BYTES) await inTurn(() => round(true));
           return;
         }
         take(frame);
