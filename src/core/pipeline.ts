@@ -194,10 +194,15 @@ export class Pipeline {
     };
     const dropsOf = (st: number) => this.drops.byStreamTotal.get(st) ?? 0;
     const queued = ch.peekAll();
-    let victim: Frame | null = stale(frame) ? frame : null;
+    // A batch whose first frames the element already took is not dropped: its cells would reach
+    // a tile alone, beside other streams' older frames (out of step); the push waits instead.
+    const whole = new Set<number>();
+    for (const it of [...queued, { frame }]) if (it.frame?.batch?.index === 0) whole.add(it.frame.batch.id);
+    const eligible = (f: Frame) => !f.batch || whole.has(f.batch.id);
+    let victim: Frame | null = stale(frame) && eligible(frame) ? frame : null;
     for (const it of queued) {
       const f = it.frame;
-      if (!f || !stale(f)) continue;
+      if (!f || !stale(f) || !eligible(f)) continue;
       // Batched frames: the oldest batch; single frames: the stream dropped least so far, then the oldest.
       const better = f.batch && victim?.batch ? f.captured! < victim.captured! : !victim || dropsOf(f.stream) < dropsOf(victim.stream) || (dropsOf(f.stream) === dropsOf(victim.stream) && f.captured! < victim.captured!);
       if (better) victim = f;
