@@ -581,8 +581,9 @@ export class Pipeline {
       post: (msg: BusMessage) => self.bus.post(msg),
       get eosRequested() { return self.eosRequested || n.halted; },
       get latencyBudget() { return self.latencyBudget(n.streamId); },
+      latencyBudgetOf: (stream) => self.latencyBudget(stream),
       waited: (ms) => { n.sourceWaitMs += ms; },
-      countDropped: (reason, k = 1) => { self.drops.add(n.streamId, reason, n.name, k); n.stats.dropped += k; n.droppedLate += k; },
+      countDropped: (reason, k = 1, stream = n.streamId) => { self.drops.add(stream, reason, n.name, k); n.stats.dropped += k; n.droppedLate += k; },
     };
   }
 

@@ -1,9 +1,16 @@
 // mux: batch frames from N sources for one inference call (DeepStream's nvstreammux). A batch
 // closes when it holds batch-size frames or `timeout` ms after its first frame, whichever comes
 // first; frames keep their stream ids and are optionally scaled to one size.
+//
+// Live frames (they carry a capture time) are batched by moment, as nvstreammux with live
+// sources and NVSS's newest-frame read: while a batch is still being pushed (inference behind),
+// the next one keeps only each stream's newest frame, the older one dropped as 'superseded'; it
+// goes when the push before it is done and it is full or timed out, so its cells were captured
+// at about the same time. Waiting in push() instead would leave the newer frames queued behind
+// this element, and the next batch would be made of the oldest ones, a different age per stream.
 import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
-import type { Frame } from '../core/frame.ts';
+import { releaseFrame, type Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { Scaler, scaleFrame } from '../media/scale.ts';
 
@@ -29,9 +36,17 @@ export default defineElement({
     let chain: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     const scalers = new Map<number, Scaler>();
+    /** Live: a batch is being pushed; the next one forms meanwhile, newest frame per stream. */
+    let busy = false;
+    /** Live: the forming batch's timeout passed while the one before was still being pushed. */
+    let due = false;
+    /** Live: the forming batch began while the one before was being pushed (inference is behind). */
+    let behind = false;
 
     const send = () => {
       if (timer) { clearTimeout(timer); timer = null; }
+      due = false;
+      behind = false;
       const frames = batch;
       batch = [];
       if (frames.length === 0) return chain;
@@ -48,7 +63,45 @@ export default defineElement({
           throw e;
         }
       }).catch((e) => { failure = e; });
+      if (frames[0]!.captured !== undefined) {
+        busy = true;
+        chain = chain.then(() => {
+          busy = false;
+          // The batch formed while this one was pushed goes now if it is full or overdue.
+          if (batch.length > 0 && (due || o.timeout === 0 || batch.length >= (o.batchSize || Math.max(1, ctx.openInputs)))) void send();
+        });
+      }
       return chain;
+    };
+
+    /** A live frame: joins the forming batch, replacing its stream's older frame while a push is under way. */
+    const live = (frame: Frame) => {
+      const wasBusy = busy;
+      const i = batch.findIndex((f) => f.stream === frame.stream);
+      if (i >= 0) {
+        // Behind (the batch began while one was being pushed): until it goes, the newest frame
+        // of each stream; its stream's next frame would otherwise start a batch one frame newer
+        // and the cells of this one go out a stream short, beside an older frame (out of step).
+        if (busy || behind) {
+          const old = batch[i]!;
+          batch[i] = frame;
+          ctx.countDropped('superseded', 1, old.stream);
+          releaseFrame(old);
+          return;
+        }
+        // Nothing waits downstream: the stream is just ahead of the others (as for files).
+        void send();
+      }
+      // (Our own send just now does not count: that batch went without waiting.)
+      if (batch.length === 0) behind = wasBusy;
+      batch.push(frame);
+      const size = o.batchSize || Math.max(1, ctx.openInputs);
+      if (busy) {
+        if (!timer && !due && o.timeout > 0) timer = setTimeout(() => { timer = null; if (busy) due = true; else void send(); }, o.timeout);
+        return;
+      }
+      if (batch.length >= size || o.timeout === 0) void send();
+      else if (!timer) timer = setTimeout(() => { timer = null; if (busy) due = true; else void send(); }, o.timeout);
     };
 
     return {
@@ -59,6 +112,8 @@ export default defineElement({
           if (!s) { s = new Scaler({ width: o.width, height: o.height, format: '', letterbox: true, placement: 'center', padColor: 'black', method: 'bilinear' }); scalers.set(frame.stream, s); }
           await scaleFrame(s, frame, ctx.name);
         }
+        // (A stream with max-latency=0 is never dropped: it batches as files do, waiting its turn.)
+        if (frame.captured !== undefined && ctx.latencyBudgetOf(frame.stream) > 0) { live(frame); return; }
         // As nvstreammux: at most one frame per stream in a batch. A stream that is ahead (the
         // other stalled or ended) sends the batch as it is; its frame starts the next one.
         if (batch.some((f) => f.stream === frame.stream)) await send();
@@ -70,8 +125,8 @@ export default defineElement({
         else if (o.timeout === 0) await send();
       },
       async flush() {
-        await send();
-        await chain;
+        // (A live batch may still be forming behind one being pushed.)
+        while (batch.length > 0 || busy) { if (batch.length > 0 && !busy) void send(); await chain; }
         if (failure) throw failure;
       },
       streamRemoved(s) { scalers.get(s)?.close(); scalers.delete(s); },
