@@ -36,8 +36,11 @@ export default defineElement({
     let chain: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     const scalers = new Map<number, Scaler>();
-    /** Live: a batch is being pushed; the next one forms meanwhile, newest frame per stream. */
+    /** Live: a push has waited (downstream full); the next batch forms meanwhile, newest frame per stream. */
     let busy = false;
+    /** Live: batches sent whose push has not finished. */
+    let pending = 0;
+    let busyTimer: ReturnType<typeof setTimeout> | null = null;
     /** Live: the forming batch's timeout passed while the one before was still being pushed. */
     let due = false;
     /** Live: the forming batch began while the one before was being pushed (inference is behind). */
@@ -64,9 +67,15 @@ export default defineElement({
         }
       }).catch((e) => { failure = e; });
       if (frames[0]!.captured !== undefined) {
-        busy = true;
+        // Busy only once a push outlasts the current turn of the event loop (it waits for room
+        // downstream): frames that queued up here while the loop was held up a moment are just
+        // late, not a backlog, and go in turn (chained) rather than being superseded.
+        pending++;
+        busyTimer ??= setTimeout(() => { busyTimer = null; if (pending > 0) busy = true; }, 1);
         chain = chain.then(() => {
+          if (--pending > 0) return;
           busy = false;
+          if (busyTimer) { clearTimeout(busyTimer); busyTimer = null; }
           // The batch formed while this one was pushed goes now if it is full or overdue.
           if (batch.length > 0 && (due || o.timeout === 0 || batch.length >= (o.batchSize || Math.max(1, ctx.openInputs)))) void send();
         });
@@ -126,12 +135,13 @@ export default defineElement({
       },
       async flush() {
         // (A live batch may still be forming behind one being pushed.)
-        while (batch.length > 0 || busy) { if (batch.length > 0 && !busy) void send(); await chain; }
+        while (batch.length > 0 || pending > 0) { if (batch.length > 0 && !busy) void send(); await chain; }
         if (failure) throw failure;
       },
       streamRemoved(s) { scalers.get(s)?.close(); scalers.delete(s); },
       stop() {
         if (timer) clearTimeout(timer);
+        if (busyTimer) clearTimeout(busyTimer);
         for (const s of scalers.values()) s.close();
         for (const f of batch) ctx.drop(f);
         batch = [];
