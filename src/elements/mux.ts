@@ -6,8 +6,10 @@
 // sources and NVSS's newest-frame read: while a batch is still being pushed (inference behind),
 // the next one keeps only each stream's newest frame, the older one dropped as 'superseded'; it
 // goes when the push before it is done and it is full or timed out, so its cells were captured
-// at about the same time. Waiting in push() instead would leave the newer frames queued behind
-// this element, and the next batch would be made of the oldest ones, a different age per stream.
+// at about the same time; a stream a frame ahead of the one furthest behind goes with its frame
+// before (the closer in capture time), its newest starting the next batch. Waiting in push()
+// instead would leave the newer frames queued behind this element, and the next batch would be
+// made of the oldest ones, a different age per stream.
 import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
 import { releaseFrame, type Frame } from '../core/frame.ts';
@@ -45,11 +47,37 @@ export default defineElement({
     let due = false;
     /** Live: the forming batch began while the one before was being pushed (inference is behind). */
     let behind = false;
+    /** Live: the frame each stream's newest one superseded, kept until the batch goes (to align by capture time). */
+    const prev = new Map<number, Frame>();
+
+    /**
+     * Live, behind: the batch in step. A stream whose newest frame is a frame ahead of the stream
+     * furthest behind (whose camera or decoder is a little late) goes with the frame before it,
+     * the closer in capture time; its newest starts the next batch. Unused older frames are dropped.
+     */
+    const align = (): Frame[] => {
+      if (prev.size === 0) return [];
+      const target = Math.min(...batch.map((f) => f.captured!));
+      const next: Frame[] = [];
+      batch = batch.map((f) => {
+        const p = prev.get(f.stream);
+        if (!p) return f;
+        prev.delete(f.stream);
+        if (Math.abs(p.captured! - target) < Math.abs(f.captured! - target)) { next.push(f); return p; }
+        ctx.countDropped('superseded', 1, p.stream);
+        releaseFrame(p);
+        return f;
+      });
+      for (const p of prev.values()) { ctx.countDropped('superseded', 1, p.stream); releaseFrame(p); }
+      prev.clear();
+      return next;
+    };
 
     const send = () => {
       if (timer) { clearTimeout(timer); timer = null; }
       due = false;
       behind = false;
+      const carried = align();
       const frames = batch;
       batch = [];
       if (frames.length === 0) return chain;
@@ -79,6 +107,9 @@ export default defineElement({
           // The batch formed while this one was pushed goes now if it is full or overdue.
           if (batch.length > 0 && (due || o.timeout === 0 || batch.length >= (o.batchSize || Math.max(1, ctx.openInputs)))) void send();
         });
+        // (They formed while this batch was being made: the next one is behind too.)
+        for (const f of carried) live(f);
+        if (carried.length > 0) behind = true;
       }
       return chain;
     };
@@ -92,10 +123,10 @@ export default defineElement({
         // of each stream; its stream's next frame would otherwise start a batch one frame newer
         // and the cells of this one go out a stream short, beside an older frame (out of step).
         if (busy || behind) {
-          const old = batch[i]!;
+          const old = prev.get(frame.stream);
+          if (old) { ctx.countDropped('superseded', 1, old.stream); releaseFrame(old); }
+          prev.set(frame.stream, batch[i]!);
           batch[i] = frame;
-          ctx.countDropped('superseded', 1, old.stream);
-          releaseFrame(old);
           return;
         }
         // Nothing waits downstream: the stream is just ahead of the others (as for files).
@@ -145,6 +176,8 @@ export default defineElement({
         for (const s of scalers.values()) s.close();
         for (const f of batch) ctx.drop(f);
         batch = [];
+        for (const f of prev.values()) ctx.drop(f);
+        prev.clear();
       },
     };
   },
