@@ -83,8 +83,13 @@ export interface ElementContext {
   waited(ms: number): void;
   /** Live sources: this stream's latency budget in ms (max-latency; 0: none). */
   readonly latencyBudget: number;
-  /** Live sources: count `n` frames of this stream that never became frames (skipped before decode), by reason. */
-  countDropped(reason: string, n?: number): void;
+  /** The latency budget in ms of any stream (a join's inputs: each its source's or the pipeline's; 0: none). */
+  latencyBudgetOf(stream: number): number;
+  /**
+   * Live streams: count `n` frames dropped by reason (a source: skipped before decode; a join such
+   * as mux: `stream`'s frame it let go, after releasing it), in the per-stream drop ledger.
+   */
+  countDropped(reason: string, n?: number, stream?: number): void;
 }
 
 export interface ElementImpl {

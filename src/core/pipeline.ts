@@ -197,10 +197,15 @@ export class Pipeline {
     };
     const dropsOf = (st: number) => this.drops.byStreamTotal.get(st) ?? 0;
     const queued = ch.peekAll();
-    let victim: Frame | null = stale(frame) ? frame : null;
+    // A batch whose first frames the element already took is not dropped: its cells would reach
+    // a tile alone, beside other streams' older frames (out of step); the push waits instead.
+    const whole = new Set<number>();
+    for (const it of [...queued, { frame }]) if (it.frame?.batch?.index === 0) whole.add(it.frame.batch.id);
+    const eligible = (f: Frame) => !f.batch || whole.has(f.batch.id);
+    let victim: Frame | null = stale(frame) && eligible(frame) ? frame : null;
     for (const it of queued) {
       const f = it.frame;
-      if (!f || !stale(f)) continue;
+      if (!f || !stale(f) || !eligible(f)) continue;
       // Batched frames: the oldest batch; single frames: the stream dropped least so far, then the oldest.
       const better = f.batch && victim?.batch ? f.captured! < victim.captured! : !victim || dropsOf(f.stream) < dropsOf(victim.stream) || (dropsOf(f.stream) === dropsOf(victim.stream) && f.captured! < victim.captured!);
       if (better) victim = f;
@@ -600,8 +605,9 @@ export class Pipeline {
       requestView: (spec) => { const r = newViewRequest(spec, n.name); n.viewRequests.push(r); self.viewsVersion++; return r; },
       cancelView: (r) => { const i = n.viewRequests.indexOf(r); if (i >= 0) { n.viewRequests.splice(i, 1); self.viewsVersion++; } },
       get views() { return self.viewsFor(n); },
+      latencyBudgetOf: (stream) => self.latencyBudget(stream),
       waited: (ms) => { n.sourceWaitMs += ms; },
-      countDropped: (reason, k = 1) => { self.drops.add(n.streamId, reason, n.name, k); n.stats.dropped += k; n.droppedLate += k; },
+      countDropped: (reason, k = 1, stream = n.streamId) => { self.drops.add(stream, reason, n.name, k); n.stats.dropped += k; n.droppedLate += k; },
     };
   }
 

@@ -47,6 +47,8 @@ async function measure(t: TestContext, CAMS: number): Promise<{ lat: number[]; s
   let buf = Buffer.alloc(0);
   const lat: number[] = [];
   let frames = 0, misread = 0;
+  /** [ms since the reader started, glass-to-glass ms] of every cell read: does latency grow over the run? */
+  const timed: [number, number][] = [];
   /** Per composite: how far apart its cells' capture times are (ms). */
   const spread: number[] = [];
   const t0 = Date.now();
@@ -64,7 +66,7 @@ async function measure(t: TestContext, CAMS: number): Promise<{ lat: number[]; s
           const { clock } = readCode(luma, g.width, c.x, c.y + (H - 2 * codeCell(W)) * k, codeCell(W) * k);
           const ms = (now - clock + 2 ** 32) % 2 ** 32;
           // A misread (a code cell damaged by compression) gives a time far off: not a latency.
-          if (ms < 60_000) { lat.push(ms); clocks.push(clock); } else misread++;
+          if (ms < 60_000) { lat.push(ms); clocks.push(clock); timed.push([Date.now() - t0, ms]); } else misread++;
         }
         if (clocks.length === CAMS) spread.push(Math.max(...clocks) - Math.min(...clocks));
       }
@@ -78,6 +80,11 @@ async function measure(t: TestContext, CAMS: number): Promise<{ lat: number[]; s
   camera!.kill('SIGINT');
   await camDone;
   assert.equal(res.code, 0, res.stderr);
+  // Bounded, not growing: the first and the last 10 s of what was judged, side by side.
+  const judged = timed.filter(([at]) => at > 3000);
+  const win = (from: number, to: number) => judged.filter(([at]) => at >= from && at < to).map(([, ms]) => ms).sort((a, b) => a - b);
+  const first = win(3000, 13_000), last = win(judged.at(-1)![0] - 10_000, Infinity);
+  t.diagnostic(`first 10 s judged: p50 ${quantile(first, 0.5)} ms, p99 ${quantile(first, 0.99)} ms; last 10 s: p50 ${quantile(last, 0.5)} ms, p99 ${quantile(last, 0.99)} ms`);
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
   t.diagnostic(`${frames} composites read; glass-to-glass p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${lat.at(-1)} ms over ${lat.length} cells (${misread} misread)`);
