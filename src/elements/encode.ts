@@ -5,7 +5,7 @@ import { nvidiaDriverPresent } from '../infer/backends.ts';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
-import { VideoEncoder, sizeRule } from '../media/writer.ts';
+import { MAX_AUTO_THREADS, VideoEncoder, sizeRule } from '../media/writer.ts';
 import type { Frame } from '../core/frame.ts';
 
 const PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'] as const;
@@ -19,6 +19,7 @@ export const encodeProps = {
   tune: p.enum(['none', 'zerolatency', 'film', 'animation', 'grain', 'stillimage', 'fastdecode'], 'none', 'x264 tune; zerolatency: no frame delay in the encoder (live streaming)'),
   quality: p.int(4, 'MJPEG quality, 2 (best) to 31', { min: 1, max: 31 }),
   fps: p.num(0, 'output frame rate; 0 takes it from the stream', { min: 0 }),
+  threads: p.int(0, `encoder threads; 0: auto, the cores this process may use (at most ${MAX_AUTO_THREADS}; x264 without zerolatency: 1.5 a core). With tune=zerolatency x264 uses slice threads (each encodes a band of the same frame, no added delay), otherwise frame threads (a frame of delay each)`, { min: 0, max: 128 }),
 };
 
 /** What to try when encoding is the bottleneck (shared with `file`, which encodes raw frames). */
@@ -81,8 +82,9 @@ export default defineElement({
       },
       async flush() { await emit(await enc.flush()); },
       hint: () => encodeHint(o),
-      // Frames scaled to the encoder's size after the input changed resolution.
-      describe: (): Record<string, number> => (enc.rescaled ? { framesRescaled: enc.rescaled } : {}),
+      // Its cost (ms an encode call takes, p50/p99), threads and settings; frames scaled to the
+      // encoder's size after the input changed resolution (framesRescaled).
+      describe: () => enc.describe(),
       stop() {
         enc.close();
         meta = [];
