@@ -47,6 +47,7 @@ export default defineElement({
   kind: 'filter',
   pads: [sinkPad(), srcPad(['video/x-h264', 'image/jpeg'])],
   props: z.object(encodeProps),
+  doc: 'Each frame is encoded off the main thread (node-av runs the call on libuv\'s pool) by x264\'s own threads: with tune=zerolatency slice threads, so one 1080p frame takes several cores without adding delay; otherwise frame threads (a frame of delay each). The report\'s `resolved` shows what it costs and how it ran: encodeMsP50/encodeMsP99 (ms an encode call takes), framesEncoded, threads and slicedThreads (as x264 reports them in the stream), preset, tune.',
   sizeRule: (o, w, h) => sizeRule(o.codec, w, h),
   create(o, ctx) {
     // Encoded streams go into containers that want headers out of band (mp4, mkv).
