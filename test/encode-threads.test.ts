@@ -11,6 +11,7 @@ import { VideoSource } from '../src/media/source.ts';
 import { Scaler } from '../src/media/scale.ts';
 import { VideoEncoder, encoderThreads, MAX_AUTO_THREADS } from '../src/media/writer.ts';
 import { getLogger } from '../src/core/log.ts';
+import { encodeHint } from '../src/elements/encode.ts';
 import { media, sluice, tmp } from './helpers.ts';
 
 /** x264's own account of its settings: the SEI options string in the file. */
@@ -99,4 +100,18 @@ test('encode threads: the property is in sluice inspect', async () => {
   assert.match(r.stdout, /threads: int \[0\.\.128\], default 0\n\s+encoder threads; 0: auto/);
   // A pipeline made from the library takes it too.
   assert.equal(launch('testsrc num-frames=1 ! encode threads=3 ! fakesink').nodes.find((n) => n.def.name === 'encode')!.props.threads, 3);
+});
+
+test('encode threads: file reports the encoder it runs for raw frames; the hint offers the idle cores', async () => {
+  const dir = tmp();
+  const out = join(dir, 'f.mp4'), report = join(dir, 'r.json');
+  const r = await sluice(['launch', '-q', '--report', report, `uri location=${media('car-detection.mp4')} num-frames=12 ! scale width=640 height=360 ! file location=${out} tune=zerolatency threads=1`], { timeoutMs: 90_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const f = JSON.parse(readFileSync(report, 'utf8')).elements.file0.resolved;
+  assert.equal(f.threads, x264Options(out).threads);
+  assert.equal(f.threads, 1);
+  assert.equal(f.framesEncoded, 12);
+  const hint = encodeHint({ codec: 'h264', preset: 'veryfast', threads: 1 });
+  if (availableParallelism() > 1) assert.match(hint, /^try threads=0 \(\d+ threads\), preset=ultrafast, /);
+  assert.doesNotMatch(encodeHint({ codec: 'h264', preset: 'veryfast', threads: 0 }), /threads=/);
 });

@@ -1,5 +1,6 @@
 // encode: raw frames -> H.264 (libx264) or MJPEG packets, for file or network sinks.
 // (H100/H200 have no NVENC, so encoding is on the CPU.)
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { nvidiaDriverPresent } from '../infer/backends.ts';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
@@ -23,12 +24,15 @@ export const encodeProps = {
 };
 
 /** What to try when encoding is the bottleneck (shared with `file`, which encodes raw frames). */
-export function encodeHint(o: { codec: string; preset: string }): string {
+export function encodeHint(o: { codec: string; preset: string; threads?: number }): string {
   if (o.codec === 'mjpeg') return 'encode a smaller size (scale) or fewer frames (rate)';
   const i = PRESETS.indexOf(o.preset as never);
-  const faster = i > 0 ? `try preset=${PRESETS[Math.max(0, i - 2)]}, ` : '';
+  // A thread count below the cores given leaves some idle while encode is the bottleneck.
+  const cores = availableParallelism();
+  const more = o.threads && o.threads < Math.min(cores, MAX_AUTO_THREADS) ? `threads=0 (${Math.min(cores, MAX_AUTO_THREADS)} threads), ` : '';
+  const faster = `${more}${i > 0 ? `preset=${PRESETS[Math.max(0, i - 2)]}, ` : ''}`;
   // NVENC advice only where there is an NVIDIA GPU (and H100/H200 have none: say so there).
-  return `${faster}encode a smaller size (scale) or fewer frames (rate); codec=mjpeg costs less CPU${nvidiaDriverPresent() ? ' (this encoder runs on the CPU; H100/H200 have no NVENC)' : ''}`;
+  return `${faster ? `try ${faster}` : ''}encode a smaller size (scale) or fewer frames (rate); codec=mjpeg costs less CPU${nvidiaDriverPresent() ? ' (this encoder runs on the CPU; H100/H200 have no NVENC)' : ''}`;
 }
 
 /**
