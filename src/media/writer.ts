@@ -88,7 +88,7 @@ export class VideoEncoder {
   private onResize: ((message: string) => void) | undefined;
   /** The frame being encoded was asked to be a keyframe (see open()). */
   private forceKey = false;
-  /** Wall time of each encode call (ms): what one frame costs the pipeline. */
+  /** Wall time of each encode call but the first (ms): what one frame costs the pipeline. */
   readonly cost = new LatencyHistogram();
   /** Frames given to the encoder. */
   frames = 0;
@@ -108,7 +108,7 @@ export class VideoEncoder {
     r.threads = used.count;
     if (s.codec === 'h264') r.slicedThreads = used.sliced;
     r.framesEncoded = this.frames;
-    if (this.frames > 0) {
+    if (this.cost.count > 0) {
       r.encodeMsP50 = Math.round(this.cost.quantile(0.5) * 100) / 100;
       r.encodeMsP99 = Math.round(this.cost.quantile(0.99) * 100) / 100;
     }
@@ -165,8 +165,8 @@ export class VideoEncoder {
     const t0 = performance.now();
     try {
       const packets = await this.enc!.encodeAll(av);
-      this.cost.add(performance.now() - t0);
-      this.frames++;
+      // The first call also opens the encoder: not what a frame costs.
+      if (this.frames++ > 0) this.cost.add(performance.now() - t0);
       // The codec context exists once the encoder opened on its first frame.
       this.info!.codecContext ??= this.enc!.getCodecContext()!;
       if (this.threadsUsed === null && this.spec.codec === 'h264' && packets.length > 0) this.threadsUsed = x264Threads(packets[0]!.data) ?? this.threads;
