@@ -63,6 +63,8 @@ export default defineElement({
       },
       // Muxing packets costs little; the time goes to encoding raw frames.
       hint: () => (enc ? encodeHint({ ...o, codec }) : ''),
+      // Frames it encoded itself: what that costs, as encode reports it.
+      describe: () => enc?.describe() ?? {},
       async flush() {
         if (enc) await writeAll(await enc.flush());
         await mux.close();

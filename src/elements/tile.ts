@@ -26,6 +26,21 @@ import { STREAM, TILES } from '../meta/keys.ts';
 
 const DIM = rgbToYuv(90, 90, 90);
 
+/**
+ * Live composites that may be on their way downstream at once (as nvmultistreamtiler's fixed
+ * surface pool): one being encoded, one being drawn on, one waiting. A display chain holding
+ * them all is behind, and a tick then makes nothing (counted), rather than a composite that a
+ * queue further on would drop after it was drawn: that work took the cores inference needs.
+ */
+const LIVE_POOL = 3;
+
+/** A composite's pixels; `onFree` is told when the last owner downstream lets them go. */
+class PooledPixels extends AVPixels {
+  private onFree: () => void;
+  constructor(av: ConstructorParameters<typeof AVPixels>[0], onFree: () => void) { super(av); this.onFree = onFree; }
+  protected free(): void { super.free(); this.onFree(); }
+}
+
 const LABEL_BG = rgbToYuv(20, 20, 20);
 
 const props = z.object({
@@ -153,7 +168,8 @@ export default defineElement({
       }
       lastPts = pts;
       // Owned from the start, so a scaling error below cannot leak the composed frame.
-      const owned = new AVPixels(allocVideoFrame(grid.width, grid.height, AV_PIX_FMT_YUV420P, toPts(pts)));
+      const av = allocVideoFrame(grid.width, grid.height, AV_PIX_FMT_YUV420P, toPts(pts));
+      const owned = liveTick ? (inFlight++, new PooledPixels(av, () => { inFlight--; })) : new AVPixels(av);
       try {
         return await draw(owned, n, pts, grid, liveTick?.now ?? 0, cells);
       } catch (e) {
@@ -306,6 +322,7 @@ export default defineElement({
     };
     const take = (frame: Frame) => {
       const old = latest.get(frame.stream);
+      if (old && live && !shown.has(old)) notShown++;
       if (old) releaseFrame(old);
       latest.set(frame.stream, frame);
       fresh.add(frame.stream);
@@ -346,6 +363,9 @@ export default defineElement({
     let chain: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     let composing = false;
+    /** Live composites not yet released downstream (LIVE_POOL), ticks that made none because of them or a push still going, frames replaced before any composite showed them. */
+    let inFlight = 0, ticksSkipped = 0, notShown = 0;
+    const shown = new WeakSet<Frame>();
     const serial = (fn: () => Promise<void> | void) => (chain = chain.then(fn).catch((e) => { failure ??= e; }));
     /** Rounds of files run on the same chain as streamRemoved, which frees a stream's scaler and frame only between them. */
     const inTurn = async (fn: () => Promise<void>) => { await serial(fn); if (failure) throw failure; };
@@ -360,8 +380,10 @@ export default defineElement({
       // Missed ticks are skipped: the output keeps its even clock.
       const k = Math.floor((now - tickT0) / period());
       if (k > tick) tick = k;
-      if (!composing && latest.size > 0) {
+      if ((composing || inFlight >= LIVE_POOL) && latest.size > 0) ticksSkipped++;
+      else if (latest.size > 0) {
         composing = true;
+        for (const f of latest.values()) shown.add(f);
         const pts = tick * period() / 1000;
         for (const s of [...latest.keys()]) if (complete(s)) { releaseFrame(latest.get(s)!); latest.delete(s); }
         // The composite is drawn from references to the newest frames, so new frames keep coming
@@ -391,7 +413,8 @@ export default defineElement({
         if (o.width && o.height && n > 0) askCells(chooseGrid(n, 1920, 1080, o), n);
       },
       // Where the cells' pictures came from: views made while decoding, or scaled here.
-      describe: () => ({ cellsFromViews, cellsScaled, ...(cellViewFor ? { cellView: cellViewFor } : {}) }),
+      // Live: what the display chain behind did not take (see LIVE_POOL), counted, not hidden.
+      describe: () => ({ cellsFromViews, cellsScaled, ...(cellViewFor ? { cellView: cellViewFor } : {}), ...(live ? { compositesSkipped: ticksSkipped, framesNotShown: notShown } : {}) }),
       async process(frame) {
         if (failure) throw failure;
         if (removed.has(frame.stream)) { ctx.drop(frame); return; }

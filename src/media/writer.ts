@@ -3,9 +3,11 @@
 // written as well as frames encoded here.
 import { Encoder } from 'node-av/api';
 import { Dictionary, FormatContext, IOContext, Rational, type Frame as AVFrame, type Packet, type Stream } from 'node-av/lib';
-import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AV_PICTURE_TYPE_I, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA } from 'node-av/constants';
+import { AVFMT_GLOBALHEADER, AVFMT_NOFILE, AV_PICTURE_TYPE_I, AVIO_FLAG_WRITE, AV_CODEC_FLAG_GLOBAL_HEADER, AV_CODEC_FLAG_QSCALE, FF_ENCODER_LIBX264, FF_ENCODER_MJPEG, FF_QP2LAMBDA, FF_THREAD_FRAME, FF_THREAD_SLICE } from 'node-av/constants';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { SluiceError, Err } from '../core/errors.ts';
+import { LatencyHistogram } from '../core/stats.ts';
 import { writeFailed } from '../core/files.ts';
 import { pixFmtName, type EncodedStream } from './av.ts';
 import { Scaler } from './scale.ts';
@@ -30,6 +32,39 @@ export interface EncodeSpec {
   quality: number;
   /** Whether the container wants codec headers out of band (mp4/mkv do). */
   globalHeader: boolean;
+  /** Encoder threads; 0 or absent: auto (see encoderThreads). */
+  threads?: number;
+}
+
+/** x264 gains little past 16 threads and each slice costs bits (MJPEG's slice threads stop at 8). */
+export const MAX_AUTO_THREADS = 16;
+
+/**
+ * The threads an encoder is asked for: `threads` when given, else the cores this process may
+ * use (`os.availableParallelism()`) capped at MAX_AUTO_THREADS: x264's own auto count takes
+ * every core of a large host (1.5 a core with frame threads, up to 128), which costs memory
+ * and bits for no speed. With tune=zerolatency x264 cannot use frame threads (each adds a
+ * frame of delay), so they are slice threads: every thread encodes a band of the same picture,
+ * and one frame takes less wall time (x264 keeps at least 4 macroblock rows a slice).
+ */
+export function encoderThreads(spec: Pick<EncodeSpec, 'codec' | 'tune' | 'threads'>, cores = availableParallelism()): { count: number; sliced: boolean } {
+  const sliced = spec.codec === 'h264' && spec.tune === 'zerolatency';
+  if (spec.threads && spec.threads > 0) return { count: spec.threads, sliced };
+  // Frame threads (x264 without zerolatency) keep x264's own rule, 1.5 a core: a thread waiting
+  // on its reference rows leaves a core idle otherwise.
+  const per = sliced || spec.codec !== 'h264' ? cores : Math.ceil(cores * 1.5);
+  return { count: Math.max(1, Math.min(per, spec.codec === 'mjpeg' ? 8 : MAX_AUTO_THREADS)), sliced };
+}
+
+/**
+ * What x264 really ran with, read from the options string in its first packet's SEI: it caps
+ * slice threads by the picture's height, and one thread is not sliced.
+ */
+function x264Threads(data: Buffer | null | undefined): { count: number; sliced: boolean } | null {
+  const text = data?.toString('latin1') ?? '';
+  const count = /options: .*?\bthreads=(\d+)/.exec(text);
+  const sliced = /options: .*?\bsliced_threads=(\d)/.exec(text);
+  return count && sliced ? { count: Number(count[1]), sliced: sliced[1] === '1' } : null;
 }
 
 /** The size rule of a codec: null when width x height is fine, else the rule and the fix. */
@@ -53,8 +88,33 @@ export class VideoEncoder {
   private onResize: ((message: string) => void) | undefined;
   /** The frame being encoded was asked to be a keyframe (see open()). */
   private forceKey = false;
+  /** Wall time of each encode call but the first (ms): what one frame costs the pipeline. */
+  readonly cost = new LatencyHistogram();
+  /** Frames given to the encoder. */
+  frames = 0;
+  /** Threads asked for, and the kind (slice threads: zerolatency). */
+  readonly threads: { count: number; sliced: boolean };
+  /** Threads x264 reports it used (from its SEI), once the first packet is out. */
+  threadsUsed: { count: number; sliced: boolean } | null = null;
   /** `onResize`: told once per change of the input size (the element posts it as a warning). */
-  constructor(spec: EncodeSpec, onResize?: (message: string) => void) { this.spec = spec; this.onResize = onResize; }
+  constructor(spec: EncodeSpec, onResize?: (message: string) => void) { this.spec = spec; this.onResize = onResize; this.threads = encoderThreads(spec); }
+
+  /** What the encoder costs and how it runs, for an element's describe() (the report's `resolved`). */
+  describe(): Record<string, string | number | boolean> {
+    const s = this.spec;
+    const r: Record<string, string | number | boolean> = { codec: s.codec };
+    if (s.codec === 'h264') { r.preset = s.preset; r.tune = s.tune ?? 'none'; }
+    const used = this.threadsUsed ?? this.threads;
+    r.threads = used.count;
+    if (s.codec === 'h264') r.slicedThreads = used.sliced;
+    r.framesEncoded = this.frames;
+    if (this.cost.count > 0) {
+      r.encodeMsP50 = Math.round(this.cost.quantile(0.5) * 100) / 100;
+      r.encodeMsP99 = Math.round(this.cost.quantile(0.99) * 100) / 100;
+    }
+    if (this.rescaled) r.framesRescaled = this.rescaled;
+    return r;
+  }
 
   /** Encode one frame (not consumed); `keyframe`: make it one (a viewer asked). Returns the packets that came out; caller owns them. */
   async encode(input: AVFrame, ptsSeconds: number, rate: number | undefined, keyframe = false): Promise<Packet[]> {
@@ -102,10 +162,14 @@ export class VideoEncoder {
     av.pts = pts;
     av.duration = 1n;
     av.timeBase = new Rational(1, fps) as never;
+    const t0 = performance.now();
     try {
       const packets = await this.enc!.encodeAll(av);
+      // The first call also opens the encoder: not what a frame costs.
+      if (this.frames++ > 0) this.cost.add(performance.now() - t0);
       // The codec context exists once the encoder opened on its first frame.
       this.info!.codecContext ??= this.enc!.getCodecContext()!;
+      if (this.threadsUsed === null && this.spec.codec === 'h264' && packets.length > 0) this.threadsUsed = x264Threads(packets[0]!.data) ?? this.threads;
       return packets;
     } catch (e) {
       throw new Err.ENCODE(`${this.spec.codec} encoding failed: ${(e as Error).message}`, { cause: e });
@@ -130,8 +194,12 @@ export class VideoEncoder {
     // Rational frame rate: keep fractional rates such as 29.97 / 179/6.
     const den = Number.isInteger(fps) ? 1 : 1000;
     const framerate = new Rational(Math.round(fps * den), den);
+    const threads = this.threads;
     const configure = (c: import('node-av/lib').CodecContext) => {
       c.framerate = framerate;
+      c.threadCount = threads.count;
+      // libx264 maps FFmpeg's thread type onto x264's sliced-threads switch.
+      if (s.codec === 'h264') c.threadType = threads.sliced ? FF_THREAD_SLICE : FF_THREAD_FRAME;
       if (s.gop > 0) c.gopSize = s.gop;
       if (s.globalHeader) c.setFlags(AV_CODEC_FLAG_GLOBAL_HEADER);
     };
