@@ -227,3 +227,27 @@ test('a camera that does not come back gives up after reconnect-attempts: its st
     await stopped(b);
   }
 });
+
+for (const threaded of [false, true]) test(`a camera that sends RTCP sender reports is timed by its own capture clock, not by arrival${threaded ? ' (decoding thread)' : ''}`, { timeout: 60_000 }, async () => {
+  const { launch } = await import('../src/index.ts');
+  const port = await freePort();
+  const cam = await camera(port);
+  try {
+    const p = launch(`uri location=rtsp://127.0.0.1:${port}/cam protocols=tcp threaded=${threaded} num-frames=120 ! fakesink`);
+    // Age at the source's output: capture (the camera's clock) to here, and arrival-based (the decoding thread's stamp) to here.
+    const ages: number[] = [];
+    p.addProbe('uri0.src', (f) => { if (f.frame >= 60 && f.captured !== undefined) ages.push(performance.now() - f.captured); });
+    const r = await p.run();
+    const how = r.elements.uri0!.resolved!.captureClock;
+    assert.equal(how, 'camera (RTCP sender reports)', `uri0 says ${how}`);
+    assert.ok(ages.length >= 50, `${ages.length} frames timed`);
+    ages.sort((a, b) => a - b);
+    const p50 = ages[ages.length >> 1]!;
+    // The camera is on this machine: capture is a little before arrival (its encode and send),
+    // never after it, and far less than a second before.
+    assert.ok(ages[0]! >= 0, `a frame captured in the future: ${ages[0]} ms`);
+    assert.ok(p50 < 500, `p50 age ${p50.toFixed(1)} ms`);
+  } finally {
+    await stopped(cam);
+  }
+});

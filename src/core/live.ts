@@ -12,6 +12,8 @@ export const DEFAULT_MAX_LATENCY = 500;
  * takes them. So capture = pts + the smallest (arrival - pts) seen on this connection (the
  * frame that was held up least), which follows backlog and tolerates a camera clock running a
  * little fast or slow (the offset is re-learnt whenever a frame arrives earlier than predicted).
+ * An RTSP camera that sends RTCP sender reports has its own capture clock, which uri prefers
+ * where it is plausible on ours (it sees the camera's encode and send time too).
  */
 export class CaptureClock {
   private offset = Infinity;

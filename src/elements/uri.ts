@@ -82,6 +82,23 @@ export default defineElement({
     // Capture times: a network stream's from its own clock and arrivals; a paced file's, the time each frame is due.
     const clock = new CaptureClock();
     let skippedSeen = 0;
+    /**
+     * The camera's own capture time (RTCP sender reports), where it is plausible on our clock:
+     * no later than the frame's arrival (+50 ms of clock noise), and within 2 s of the time our
+     * arrival clock estimates (its least-delayed packet). A camera whose clock is off by more is
+     * timed by arrivals, said once per connection; sync its clock (NTP) for capture times.
+     */
+    let cameraClock: 'rtcp-sr' | 'arrival' | 'off' = 'arrival';
+    const fromCamera = (cap: number | undefined, est: number, arrival: number): number | undefined => {
+      if (cap === undefined || cameraClock === 'off') return undefined;
+      if (cap > arrival + 50 || cap < est - 2000) {
+        cameraClock = 'off';
+        ctx.post({ type: 'warning', source: ctx.name, message: `${where}: the camera's clock (RTCP sender reports) is ${Math.round((cap - est) / 100) / 10} s off this machine's; latency is measured from arrival instead (sync the camera's clock with NTP to measure from capture)` });
+        return undefined;
+      }
+      cameraClock = 'rtcp-sr';
+      return Math.min(cap, arrival);
+    };
     const where = redact(o.location);
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
     let abort = new AbortController();
@@ -148,6 +165,7 @@ export default defineElement({
           pending.push({ type: 'stream-restored', stream: ctx.streamId, downMs });
           firstOfConnection = true;
           clock.reset();
+          cameraClock = 'arrival';
           skippedSeen = 0;
           return true;
         } catch (e) {
@@ -263,7 +281,9 @@ export default defineElement({
             lastPts = pts;
             const f = newFrame({ stream: ctx.streamId, frame: n++, pts, rate: src.rate, width: d.width, height: d.height, format: d.format, pixels: d.pixels });
             if (live) {
-              f.captured = clock.stamp(d.pts, d.at ?? performance.now());
+              const arrival = d.at ?? performance.now();
+              const est = clock.stamp(d.pts, arrival);
+              f.captured = fromCamera(d.captured, est, arrival) ?? est;
               // Packets skipped to the next keyframe to catch up: frames this stream lost before decode.
               const skipped = src.skippedLate - skippedSeen;
               if (skipped > 0) { ctx.countDropped('skipped-to-keyframe', skipped); skippedSeen = src.skippedLate; }
@@ -315,7 +335,7 @@ export default defineElement({
         }
       },
       // A file's length, for progress lines (position/duration, ETA); unknown for live or looping input.
-      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(viewsMade() ? { view: viewsMade() } : {}), ...(src.decodesToView ? { decodedToView: true } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
+      describe: () => ({ decode: src.usingHw ? 'NVDEC' : 'CPU', ...(live ? { captureClock: cameraClock === 'rtcp-sr' ? 'camera (RTCP sender reports)' : cameraClock === 'off' ? 'arrival (camera clock off)' : 'arrival' } : {}), ...(src.usingHw ? { gpu: gpuId, cudaContext: src.cudaContext } : { decodeThreads: src.decodeThreads }), ...(o.threaded ? { threaded: true } : {}), ...(viewsMade() ? { view: viewsMade() } : {}), ...(src.decodesToView ? { decodedToView: true } : {}), ...(src instanceof ThreadedSource && src.viewOnly ? { framesViewOnly: src.viewOnly } : {}), ...(!live && !o.loop && src.expectedFrames > 0 && src.rate > 0 ? { durationSeconds: Math.round(((o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate) * 1000) / 1000 } : {}) }),
       hint: () => {
         // Measured on an H200, 16 x 1080p: decoding threads 1.7-1.9x the main thread's decoding (BENCHMARKS.md).
         const scalesOnCpu = src.scaling === 'cpu' || (!!o.format && !src.usingHw);

@@ -114,7 +114,7 @@ async function pump(s: Stream): Promise<void> {
       Atomics.store(s.ctl, 1 + idx, 1);
       const views: SlotView[] = made.map((v) => ({ ids: v.ids, offset: v.offset, bytes: v.bytes, width: v.width, height: v.height, format: v.format }));
       // Decoded now, or due now (a paced file), in epoch ms (comparable across threads): a live stream's capture time.
-      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + (s.src.paced ? s.src.dueAt(d.pts) : performance.now()), skipped: s.src.skippedLate, width: W, height: H, format, views, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
+      port.postMessage({ type: 'frame', id: s.id, slot: idx, sab, bytes, pts: d.pts, at: performance.timeOrigin + (s.src.paced ? s.src.dueAt(d.pts) : performance.now()), captured: s.src.capturedEpoch(d.pts), skipped: s.src.skippedLate, width: W, height: H, format, views, whole: !only, streamWidth: s.src.width, streamHeight: s.src.height });
     } finally {
       av.free();
     }

@@ -99,6 +99,12 @@ export interface SourceFrame {
   pts: number;
   /** performance.now() when it came out of the decoder (a decoding thread's time, converted). */
   at?: number;
+  /**
+   * performance.now() when the camera captured it, from its RTCP sender reports (FFmpeg's
+   * start_time_realtime: the wall-clock time of pts 0): absent until the first report came, or
+   * for sources that send none.
+   */
+  captured?: number;
   /** The stream's own size when this frame was decoded (it differs from width x height when decoded smaller; it changes when the stream changes resolution). */
   streamWidth?: number;
   streamHeight?: number;
@@ -433,6 +439,21 @@ export class VideoSource extends StreamInfo {
     return true;
   }
 
+  /** Wall-clock ms (epoch) of the stream's pts 0 from the camera's RTCP sender reports, once one came. */
+  private realtimeStart: number | null = null;
+  /**
+   * When the camera captured the frame at `pts` (epoch ms, its clock), from its RTCP sender
+   * reports (RTSP only), or undefined before the first report.
+   */
+  capturedEpoch(pts: number): number | undefined {
+    if (this.realtimeStart === null && this.demuxer && /^rtsps?:/i.test(this.opts.location)) {
+      // FFmpeg's RTSP demuxer sets it from the first sender report; read until it is there.
+      const v = (this.demuxer.getFormatContext() as unknown as { getOption(n: string, t: string): bigint | null }).getOption('start_time_realtime', 'int64');
+      if (v !== null && v !== NOPTS && v > 0n) this.realtimeStart = Number(v) / 1000;
+    }
+    return this.realtimeStart === null ? undefined : this.realtimeStart + pts * 1000;
+  }
+
   private paceT0 = -1;
   private pacePts0 = 0;
   /** Read as a camera would deliver it (SourceOptions.paced). */
@@ -446,7 +467,8 @@ export class VideoSource extends StreamInfo {
   async nextFrame(): Promise<SourceFrame | null> {
     const d = await this.next();
     if (!d) return null;
-    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: this.opts.paced ? this.dueAt(d.pts) : performance.now(), streamWidth: this.width, streamHeight: this.height };
+    const cap = this.capturedEpoch(d.pts);
+    return { pixels: new AVPixels(d.av), width: d.av.width, height: d.av.height, format: pixFmtName(d.av.format as never), pts: d.pts, at: this.opts.paced ? this.dueAt(d.pts) : performance.now(), ...(cap !== undefined ? { captured: cap - performance.timeOrigin } : {}), streamWidth: this.width, streamHeight: this.height };
   }
 
   /** Next decoded frame (CPU memory), or null at the end. The caller owns it. */

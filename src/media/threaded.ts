@@ -29,7 +29,7 @@ export interface ViewAsk { requests: { id: number; spec: ViewSpec }[]; only: boo
 type Info = Pick<StreamInfo, keyof StreamInfo>;
 type FromDecoder =
   | { type: 'opened'; id: number; info: Info }
-  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; at: number; skipped: number; width: number; height: number; format: string; views: SlotView[]; whole: boolean; streamWidth: number; streamHeight: number }
+  | { type: 'frame'; id: number; slot: number; sab?: SharedArrayBuffer; bytes: number; pts: number; at: number; captured?: number; skipped: number; width: number; height: number; format: string; views: SlotView[]; whole: boolean; streamWidth: number; streamHeight: number }
   | { type: 'end'; id: number; decodedThisPass: number; framesLost: number }
   | { type: 'error'; id: number; code: string; message: string }
   | { type: 'log'; id: number; level: 'error' | 'warn' | 'info' | 'debug' | 'trace'; msg: string }
@@ -158,7 +158,7 @@ export class ThreadedSource extends StreamInfo {
         this.decodedThisPass++;
         this.skippedLate = m.skipped;
         if (!m.whole) this.viewOnly++;
-        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.views, m.whole), width: m.width, height: m.height, format: m.format, pts: m.pts, at: m.at - performance.timeOrigin, streamWidth: m.streamWidth, streamHeight: m.streamHeight });
+        this.queue.push({ pixels: new SharedPixels(slot, m.format, m.width, m.height, m.views, m.whole), width: m.width, height: m.height, format: m.format, pts: m.pts, at: m.at - performance.timeOrigin, ...(m.captured !== undefined ? { captured: m.captured - performance.timeOrigin } : {}), streamWidth: m.streamWidth, streamHeight: m.streamHeight });
         break;
       }
       case 'end':
