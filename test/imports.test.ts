@@ -95,7 +95,7 @@ export function layerViolations(): string[] {
   return bad;
 }
 
-test('layers import only downward (core, meta, draw/media, infer/track/net, trace, elements, serve/cli)', () => {
+test('layers import only downward (core, meta, media/draw, infer/track/net, trace, elements, serve, cli/index)', () => {
   assert.deepEqual(layerViolations(), []);
 });
 
