@@ -1,5 +1,7 @@
 // rtsp: serve encoded H.264 over RTSP (DeepStream's GstRtspServer sink, slipstream's
-// rtsp://HOST:8554/ds). Several rtsp sinks may share a port with different mounts.
+// rtsp://HOST:8554/ds). Several rtsp sinks may share a port with different mounts. With a user
+// or password, clients must authenticate: the server offers Digest (MD5, signed nonces) and
+// Basic, and takes either (src/net/rtsp.ts).
 import { z } from 'zod';
 import { defineElement, sinkPad } from '../core/element.ts';
 import { releaseFrame } from '../core/frame.ts';
@@ -13,7 +15,7 @@ const props = z.object({
   port: p.int(8554, 'TCP port of the RTSP server (0: any free port)', { min: 0, max: 65535 }),
   mount: p.str('/ds', 'path of this stream: rtsp://ADDRESS:PORT/MOUNT'),
   address: p.str('127.0.0.1', 'address to listen on (0.0.0.0 for every interface)'),
-  user: p.str('', 'user name clients must give (Basic auth); empty: no auth'),
+  user: p.str('', 'user name clients must give (Digest or Basic auth); empty: no auth'),
   password: p.str('', 'password clients must give; SLUICE_RTSP_PASSWORD is read when this is empty'),
 });
 

@@ -10,17 +10,10 @@ import { newFrame, type Box, type TruthObject } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import { AVPixels, allocVideoFrame, toPts, writePlanes } from '../media/av.ts';
+import { TESTSRC_CLASSES, TESTSRC_BACKGROUND } from '../meta/testsrc-classes.ts';
 
-/** Class ids of testsrc objects and their colours (RGB). */
-export const TESTSRC_CLASSES = [
-  { name: 'red', rgb: [220, 40, 40] },
-  { name: 'green', rgb: [40, 200, 60] },
-  { name: 'blue', rgb: [50, 80, 230] },
-  { name: 'yellow', rgb: [235, 220, 40] },
-] as const;
-
-/** Background grey of pattern=objects (RGB). */
-export const TESTSRC_BACKGROUND = [51, 51, 51] as const;
+// The class table is metadata's (the colour model reads it too); re-exported for testsrc's users.
+export { TESTSRC_CLASSES, TESTSRC_BACKGROUND };
 
 const props = z.object({
   pattern: p.enum(['objects', 'bars', 'noise', 'black'], 'objects', 'what to draw: moving objects with ground truth, colour bars, noise or black'),

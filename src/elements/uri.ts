@@ -13,7 +13,7 @@ import { ThreadedSource } from '../media/threaded.ts';
 import { pixFmtFromName } from '../media/av.ts';
 import { SCALE_METHODS, placement } from '../media/scale.ts';
 import type { ViewAsk } from '../media/threaded.ts';
-import { listGpus } from '../infer/backends.ts';
+import { listGpus } from '../media/gpus.ts';
 import { CaptureClock } from '../core/live.ts';
 
 /** Sleep that Ctrl-C/stop ends early (the listener goes with it: one per frame would pile up). */

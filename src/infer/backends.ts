@@ -1,10 +1,10 @@
 // Which onnxruntime execution providers can run here, and if not, why (for ep=auto, errors
 // and `sluice doctor`).
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { Err } from '../core/errors.ts';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { listGpus, nvidiaDriverPresent } from '../media/gpus.ts';
 
 export interface BackendState { usable: boolean; why: string }
 export type Backends = Record<'cpu' | 'cuda' | 'webgpu' | 'tensorrt', BackendState>;
@@ -26,30 +26,8 @@ function renderNode(): boolean {
   try { return readdirSync('/dev/dri').some((f) => f.startsWith('renderD')); } catch { return false; }
 }
 
-function libcudaPresent(): boolean {
-  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/local/nvidia/lib64', '/usr/lib/wsl/lib', ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
-  return dirs.some((d) => existsSync(join(d, 'libcuda.so.1')));
-}
-
-/** Whether this machine has an NVIDIA driver at all (advice about GPUs is given only where there is one). */
-export function nvidiaDriverPresent(): boolean { return libcudaPresent(); }
-
-export interface GpuInfo { index: number; name: string; memoryMiB: number; driver: string }
-let gpus: GpuInfo[] | null = null;
-/** The NVIDIA GPUs nvidia-smi lists (none without a driver), found once. */
-export function listGpus(): GpuInfo[] {
-  if (gpus) return gpus;
-  gpus = [];
-  if (!libcudaPresent()) return gpus;
-  try {
-    const out = execFileSync('nvidia-smi', ['--query-gpu=index,name,memory.total,driver_version', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 10_000 });
-    for (const l of out.trim().split('\n')) {
-      const [i, name, mem, driver] = l.split(',').map((x) => x.trim());
-      if (i && /^\d+$/.test(i)) gpus.push({ index: Number(i), name: name ?? '', memoryMiB: Number(mem) || 0, driver: driver ?? '' });
-    }
-  } catch { /* no nvidia-smi: no list */ }
-  return gpus;
-}
+// The GPU list is media's (decode asks it too); re-exported for infer's callers.
+export { listGpus, nvidiaDriverPresent, type GpuInfo } from '../media/gpus.ts';
 
 /**
  * infer gpu-id: "0", "0,1" or "all" -> device indices. "all" is every GPU nvidia-smi lists (0
@@ -71,7 +49,7 @@ export function listBackends(): Backends {
   if (cached) return cached;
   const dir = bindingDir();
   const has = (f: string) => !!dir && existsSync(join(dir, f));
-  const driver = libcudaPresent();
+  const driver = nvidiaDriverPresent();
   const cudaLib = has('libonnxruntime_providers_cuda.so');
   cached = {
     cpu: { usable: true, why: 'always available' },

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnxModel } from './onnx-writer.ts';
-import { TESTSRC_CLASSES, TESTSRC_BACKGROUND } from '../elements/testsrc.ts';
+import { TESTSRC_CLASSES, TESTSRC_BACKGROUND } from '../meta/testsrc-classes.ts';
 
 export const COLOUR_LABELS = ['background', ...TESTSRC_CLASSES.map((c) => c.name)];
 

@@ -10,7 +10,7 @@ import { StreamInfo, type SourceFrame, type SourceOptions } from './source.ts';
 import { siblingModule } from '../core/files.ts';
 import type { ViewWant } from './scale.ts';
 import type { ViewSpec } from '../core/views.ts';
-import { listGpus } from '../infer/backends.ts';
+import { listGpus } from './gpus.ts';
 
 /** What a decoding thread is told. Options are the VideoSource's, less what cannot cross threads. */
 export type ToDecoder =

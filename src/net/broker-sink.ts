@@ -5,7 +5,7 @@ import { defineElement, joinSinkPads, type ElementContext, type ElementDef } fro
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { Err } from '../core/errors.ts';
-import { metaLine } from '../elements/meta.ts';
+import { metaLine } from '../meta/line.ts';
 import { EventDeriver, EventHub, type SluiceEvent } from '../meta/events.ts';
 import { Outbox, subjectFor, type OutboxClient } from './outbox.ts';
 

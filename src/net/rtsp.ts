@@ -1,10 +1,10 @@
 // An RTSP server (RFC 2326) inside Sluice, as DeepStream embeds GstRtspServer: no maintained npm
 // server exists. One server per address:port, shared by every `rtsp` sink on it (one mount
 // each). OPTIONS, DESCRIBE (SDP with sprop-parameter-sets), SETUP (RTP over the RTSP connection,
-// interleaved, or UDP unicast), PLAY, PAUSE, TEARDOWN, GET_PARAMETER (keep-alive), Basic auth,
-// session timeouts. A client joins at the next keyframe (SPS/PPS first); one that cannot keep up
-// skips to the next keyframe instead of buffering, so it never slows the pipeline or the others,
-// and one whose backlog stays over the cap is dropped. Under attack (as gst-rtsp-server and
+// interleaved, or UDP unicast), PLAY, PAUSE, TEARDOWN, GET_PARAMETER (keep-alive), Digest (MD5,
+// RFC 2617) and Basic auth, session timeouts. A client joins at the next keyframe (SPS/PPS
+// first); one that cannot keep up skips to the next keyframe instead of buffering, so it never
+// slows the pipeline or the others, and one whose backlog stays over the cap is dropped. Under attack (as gst-rtsp-server and
 // nginx guard themselves): a session answers only the connection that made it; every method but
 // OPTIONS needs the credentials; a request must arrive whole within a deadline; connections that
 // have not authenticated have slots of their own; an address that keeps failing the password

@@ -2,7 +2,7 @@
 // Truth objects less than `minVisible` visible are "don't care": not required, and a track on
 // one is not a false positive.
 import type { Box } from '../core/frame.ts';
-import { iou } from '../infer/nms.ts';
+import { iou } from '../meta/geometry.ts';
 import { assign } from './hungarian.ts';
 
 export interface GtObj { id: number; box: Box; visible: number }

@@ -5,7 +5,7 @@
 // Tracks are tentative until `minHits` matches, confirmed after, lost when unmatched, and
 // removed after `maxAge` frames lost. Only confirmed tracks are reported.
 import type { Box, ObjectMeta } from '../core/frame.ts';
-import { iou } from '../infer/nms.ts';
+import { iou } from '../meta/geometry.ts';
 import { assign, assignGated } from './hungarian.ts';
 import { KalmanBox } from './kalman.ts';
 import { EMBEDDING, PREDICTED } from '../meta/keys.ts';
