@@ -8,6 +8,7 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { jserrors } from '@nats-io/jetstream/internal';
 import { Kvm } from '@nats-io/kv';
 import { JS_CODES, actualLastSequence, isNoEntryForKey, isNoResponders, isTimeout, isWrongLastSequence, jsApiCode } from '../src/net/nats-errors.ts';
+import { clusterBackend, openCluster } from '../src/serve/cluster.ts';
 import { startBroker } from './brokers.ts';
 
 const apiError = (err_code: number, description: string) => new JetStreamApiError({ err_code, code: 400, description });
@@ -48,9 +49,8 @@ test('nats-errors: the library\'s error classes, bare and wrapped', () => {
 
 test('nats-errors: what a real nats-server answers (KV races, no responders, a request timing out)', { timeout: 30_000 }, async (t) => {
   const broker = await startBroker('nats');
-  t.after(() => broker.stop());
   const nc = await connect({ servers: broker.url });
-  t.after(() => nc.close());
+  t.after(async () => { await nc.close(); await broker.stop(); }); // the client first, while its server is up
   const kv = await new Kvm(nc).create(`nats_errors_${process.pid}`);
   const rev = await kv.create('k', 'a');
 
@@ -72,7 +72,16 @@ test('nats-errors: what a real nats-server answers (KV races, no responders, a r
   assert.ok(isNoResponders(deaf) && !isTimeout(deaf), `request nobody takes: ${String(deaf)}`);
 
   const sub = nc.subscribe('silent'); // takes the request and never answers
-  t.after(() => sub.unsubscribe());
   const late = await nc.request('silent', '', { timeout: 200 }).then(() => null, (e: unknown) => e);
+  sub.unsubscribe();
   assert.ok(isTimeout(late) && !isNoResponders(late), `request never answered: ${String(late)}`);
+});
+
+test('cluster: adding a stream id twice is a conflict (the code 10071), not "JetStream did not take it"', { timeout: 30_000 }, async (t) => {
+  const broker = await startBroker('nats');
+  const c = await openCluster(broker.url);
+  t.after(async () => { await c.close(); await broker.stop(); }); // drain needs its server (the cluster client reconnects for ever)
+  const api = clusterBackend(c);
+  await api.add('door', 'rtsp://127.0.0.1:8554/door');
+  await assert.rejects(api.add('door', 'rtsp://127.0.0.1:8554/other'), (e: Error & { code?: string }) => e.code === 'SLUICE_ERR_CONFLICT' && /exists already in the cluster/.test(e.message));
 });
