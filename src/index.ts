@@ -20,7 +20,7 @@ export * from './core/views.ts';
 export { Pipeline, ElementNode, Pad, addPipelineObserver, type Branch, type Probe, type ProbeResult, type PipelineReport, type PipelineOptions } from './core/pipeline.ts';
 export { observe } from './trace/observe.ts';
 export type { ElementReport, Verdict } from './core/stats.ts';
-export { Bus, type BusMessage, type State } from './core/bus.ts';
+export { Bus, type BusMessage, type State, type StreamState, type StreamStateMessage } from './core/bus.ts';
 export { Channel, type LeakyPolicy } from './core/channel.ts';
 export { Registry } from './core/registry.ts';
 export { p as props, propInfo, type PropInfo } from './core/props.ts';

@@ -9,21 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ASSETS, ROOT, freePort, sluice, tmp } from './helpers.ts';
-
-// Debian's Python: it has PyGObject and the GStreamer RTSP server bindings (.ci/run installs them).
-const PYTHON = '/usr/bin/python3';
-
-async function camera(port: number): Promise<ChildProcess> {
-  const p = spawn(PYTHON, [join(ROOT, 'test', 'fixtures', 'gst-rtsp-camera.py'), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout!.on('data', (d) => { out += d; });
-  p.stderr!.on('data', (d) => { out += d; });
-  for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(50);
-  assert.match(out, /ready/, `camera did not start: ${out}`);
-  return p;
-}
-
-const stopped = (p: ChildProcess) => new Promise<void>((r) => { if (p.exitCode !== null || p.signalCode) r(); else { p.once('exit', () => r()); p.kill('SIGKILL'); } });
+import { camera, stopped } from './helpers/rtsp-camera.ts';
 
 for (const threaded of [false, true]) test(`two GStreamer RTSP cameras into one mux: one is killed and restarted, its numbering goes on, the other never stops${threaded ? ' (decoded in a decoding thread)' : ''}`, { timeout: 120_000 }, async () => {
   const [pa, pb] = [await freePort(), await freePort()];

@@ -5,10 +5,37 @@ import type { StatsSnapshot } from './stats.ts';
 
 export type State = 'null' | 'ready' | 'paused' | 'playing';
 
+/**
+ * Where a source's stream stands (uri's reconnect state machine): 'connecting' (a network
+ * stream opening), 'playing' (opened), 'unreachable' (it did not open at start; retrying),
+ * 'lost' (it dropped; reconnecting), 'restored' (back after `downMs`), 'gave-up' (out of
+ * reconnection attempts), 'ended' (no more frames).
+ */
+export type StreamState = 'connecting' | 'playing' | 'lost' | 'restored' | 'unreachable' | 'ended' | 'gave-up';
+
+/** A source's stream changed state: posted next to the human warning, for programs to read instead of its text. */
+export interface StreamStateMessage {
+  type: 'stream-state';
+  /** The element (source) that posted it. */
+  source: string;
+  /** The stream id its frames carry. */
+  stream: number;
+  /** The label the stream was added with (Pipeline.addBranch), when it has one. */
+  label?: string;
+  state: StreamState;
+  /** Why it was lost or is unreachable (the demuxer's or the open's error, first line). */
+  reason?: string;
+  /** 'restored': how long the stream was away, in ms. */
+  downMs?: number;
+  /** The warning posted with it, word for word (what a log shows). */
+  message?: string;
+}
+
 export type BusMessage =
   | { type: 'eos' }
   | { type: 'error'; source: string; error: SluiceError }
   | { type: 'warning'; source: string; message: string; code?: string }
+  | StreamStateMessage
   | { type: 'state-changed'; source: string; old: State; current: State }
   | { type: 'stats'; stats: StatsSnapshot }
   | { type: 'element'; source: string; name: string; data: Record<string, unknown> };

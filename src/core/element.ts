@@ -73,6 +73,8 @@ export interface ElementContext {
   drop(frame: Frame): void;
   /** Post a message on the pipeline bus (warnings, element messages). */
   post(msg: BusMessage): void;
+  /** Post a warning from this element on the bus (`code`: a SLUICE_WARN_* a program can match on). */
+  warn(message: string, code?: string): void;
   /** True once EOS was requested (Ctrl-C): live sources should stop producing. */
   readonly eosRequested: boolean;
   /**

@@ -600,6 +600,7 @@ export class Pipeline {
       push: (frame, pad) => self.pushFrom(n, frame, pad),
       drop: (frame) => { n.stats.dropped++; releaseFrame(frame); },
       post: (msg: BusMessage) => self.bus.post(msg),
+      warn: (message, code) => self.bus.post({ type: 'warning', source: n.name, message, ...(code ? { code } : {}) }),
       get eosRequested() { return self.eosRequested || n.halted; },
       get latencyBudget() { return self.latencyBudget(n.streamId); },
       requestView: (spec) => { const r = newViewRequest(spec, n.name); n.viewRequests.push(r); self.viewsVersion++; return r; },

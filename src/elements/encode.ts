@@ -55,7 +55,7 @@ export default defineElement({
   sizeRule: (o, w, h) => sizeRule(o.codec, w, h),
   create(o, ctx) {
     // Encoded streams go into containers that want headers out of band (mp4, mkv).
-    const enc = new VideoEncoder({ ...o, globalHeader: true }, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
+    const enc = new VideoEncoder({ ...o, globalHeader: true }, (message) => ctx.warn(message));
     let meta: Frame[] = [];
     const emit = async (packets: import('node-av/lib').Packet[]) => {
       for (const pkt of packets) {

@@ -54,7 +54,7 @@ export default defineElement({
           } else {
             const av = avOf(frame.pixels, ctx.name);
             // A .jpg (image2) is MJPEG unless a codec was asked for.
-            enc ??= new VideoEncoder({ ...o, codec, globalHeader: needsGlobalHeader(format) }, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
+            enc ??= new VideoEncoder({ ...o, codec, globalHeader: needsGlobalHeader(format) }, (message) => ctx.warn(message));
             await writeAll(await enc.encode(av, frame.pts, frame.rate));
           }
         } finally {

@@ -25,8 +25,8 @@ export default brokerSink({
     // queueQoSZero=false: mqtt.js would otherwise hold every offline QoS 0 message, unbounded.
     const c = mqtt.connect(o.url, { clientId: o.clientId || `sluice-${Math.random().toString(16).slice(2, 10)}`, username: o.username || undefined, password, reconnectPeriod: o.reconnectInterval, connectTimeout: 5000, queueQoSZero: false });
     let warned = false;
-    c.on('connect', () => { if (warned) ctx.post({ type: 'warning', source: ctx.name, message: `connected to ${o.url} again` }); warned = false; poke(); });
-    c.on('offline', () => { if (!warned) ctx.post({ type: 'warning', source: ctx.name, message: `${o.url} is not reachable; buffering and reconnecting every ${o.reconnectInterval} ms` }); warned = true; });
+    c.on('connect', () => { if (warned) ctx.warn(`connected to ${o.url} again`); warned = false; poke(); });
+    c.on('offline', () => { if (!warned) ctx.warn(`${o.url} is not reachable; buffering and reconnecting every ${o.reconnectInterval} ms`); warned = true; });
     c.on('error', (e) => ctx.log.debug(`${o.url}: ${e.message}`));
     return {
       ready: () => c.connected,

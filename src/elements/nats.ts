@@ -30,7 +30,7 @@ export default brokerSink({
     let up = false;
     let closed = false;
     const token = o.token || process.env.SLUICE_NATS_TOKEN || undefined;
-    const heal = natsHeal(() => nc, { onMove: (why) => ctx.post({ type: 'warning', source: ctx.name, message: why }) });
+    const heal = natsHeal(() => nc, { onMove: (why) => ctx.warn(why) });
     // The subjects actually published to (mode=events without subject= has one per event type), as
     // one wildcard pattern: a stream made for the frames subject alone would store no events.
     const pattern = subjectTemplate('nats', o.mode, o.subject, ctx.explicit.has('subject')).replaceAll('{stream}', '*').replaceAll('{type}', '*');
@@ -43,28 +43,28 @@ export default brokerSink({
       const have = info.config.subjects ?? [];
       if (!have.some((s) => covers(s, pattern))) {
         await jsm.streams.update(o.stream, { subjects: [...have, pattern] });
-        ctx.post({ type: 'warning', source: ctx.name, message: `JetStream stream ${o.stream} did not store ${pattern}: added it to its subjects (${have.join(', ') || 'none'})` });
+        ctx.warn(`JetStream stream ${o.stream} did not store ${pattern}: added it to its subjects (${have.join(', ') || 'none'})`);
       }
     };
     // waitOnFirstConnect: a server that is away at start is waited for like one that drops later.
     connect({ servers: o.url.split(','), noRandomize: true, token, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectInterval, waitOnFirstConnect: true, name: 'sluice' }).then(async (c) => {
       if (closed) { await c.close(); return; }
       nc = c;
-      await ensureStream(c).catch((e: Error) => ctx.post({ type: 'warning', source: ctx.name, message: `JetStream stream ${o.stream}: ${e.message}` }));
+      await ensureStream(c).catch((e: Error) => ctx.warn(`JetStream stream ${o.stream}: ${e.message}`));
       js = o.jetstream ? jetstream(c) : null;
       up = true;
       poke();
       for await (const s of c.status()) {
-        if (s.type === 'disconnect') { up = false; ctx.post({ type: 'warning', source: ctx.name, message: `${o.url} lost; buffering and reconnecting every ${o.reconnectInterval} ms` }); }
+        if (s.type === 'disconnect') { up = false; ctx.warn(`${o.url} lost; buffering and reconnecting every ${o.reconnectInterval} ms`); }
         if (s.type === 'reconnect') {
           up = true;
-          ctx.post({ type: 'warning', source: ctx.name, message: `reconnected to ${c.getServer()}` });
+          ctx.warn(`reconnected to ${c.getServer()}`);
           // A server that came back without its storage (or another one of the list) may lack the stream.
           await ensureStream(c).catch(() => {});
           poke();
         }
       }
-    }).catch((e: Error) => ctx.post({ type: 'warning', source: ctx.name, message: `${o.url}: ${e.message}` }));
+    }).catch((e: Error) => ctx.warn(`${o.url}: ${e.message}`));
     return {
       ready: () => up && nc !== null && !nc.isClosed(),
       send: async (m) => {

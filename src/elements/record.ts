@@ -156,7 +156,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
         try {
           rmSync(c.path, { force: true });
           rmSync(c.path.replace(/\.mp4$/, '.json'), { force: true });
-        } catch (e) { ctx.post({ type: 'warning', source: ctx.name, message: `cannot delete ${c.path} (${(e as Error).message})` }); continue; }
+        } catch (e) { ctx.warn(`cannot delete ${c.path} (${(e as Error).message})`); continue; }
         total -= c.bytes;
         deleted++;
         say('clip-deleted', `deleted ${c.name} (${old ? `older than max-age ${o.maxAge} s` : `folder over max-bytes ${o.maxBytes}`})`, { clip: c.name, path: c.path, bytes: c.bytes, reason: old ? 'max-age' : 'max-bytes' });
@@ -216,7 +216,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
       if (pendingBytes + pk.bytes > o.writeBuffer) {
         // The disk is not keeping up: drop to the next keyframe rather than hold the video path.
         c.skipping = true; c.dropped++; droppedPackets++;
-        if (!slowWarned) { slowWarned = true; ctx.post({ type: 'warning', source: ctx.name, message: `the disk under ${dir} is not keeping up (${o.writeBuffer} bytes waiting, write-buffer): ${c.name} skips to the next keyframe; counted as droppedPackets` }); }
+        if (!slowWarned) { slowWarned = true; ctx.warn(`the disk under ${dir} is not keeping up (${o.writeBuffer} bytes waiting, write-buffer): ${c.name} skips to the next keyframe; counted as droppedPackets`); }
         return;
       }
       c.skipping = false;
@@ -249,7 +249,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
         hub.clipClosed();
         if (c.error) {
           failure ??= c.error;
-          ctx.post({ type: 'warning', source: ctx.name, message: `clip ${c.name}: ${(c.error as Error).message}` });
+          ctx.warn(`clip ${c.name}: ${(c.error as Error).message}`);
         }
         const duration = round(c.lastPts + c.frameDur - c.startPts);
         say('clip-end', `clip ${c.name}: ${duration} s, ${c.packets} packets, ${c.bytes} bytes${c.dropped ? `, ${c.dropped} packets dropped (slow disk)` : ''}`, { clip: c.name, path: c.path, stream: c.stream, start: round(c.startPts), end: round(c.lastPts + c.frameDur), duration, bytes: c.bytes });
@@ -288,7 +288,7 @@ on the bus (element messages clip-start, clip-end, clip-deleted) and in the log.
         if (next <= 0) break;
         drop(next);
         trimmed++;
-        if (!s.trimWarned) { s.trimWarned = true; ctx.post({ type: 'warning', source: ctx.name, message: `the pre-roll of stream ${ctx.streamLabel(stream)} is over cache-bytes=${o.cacheBytes}: it holds less than pre=${o.pre} s; raise cache-bytes or lower the bitrate` }); }
+        if (!s.trimWarned) { s.trimWarned = true; ctx.warn(`the pre-roll of stream ${ctx.streamLabel(stream)} is over cache-bytes=${o.cacheBytes}: it holds less than pre=${o.pre} s; raise cache-bytes or lower the bitrate`); }
       }
     };
 

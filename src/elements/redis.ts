@@ -23,10 +23,10 @@ export default brokerSink({
     const c = createClient({ url: o.url, password, socket: { connectTimeout: 5000, reconnectStrategy: (n) => Math.min(50 * 2 ** n, o.reconnectInterval) } });
     let warned = false;
     c.on('error', (e: Error) => {
-      if (!warned) ctx.post({ type: 'warning', source: ctx.name, message: `${o.url}: ${e.message}; buffering and reconnecting` });
+      if (!warned) ctx.warn(`${o.url}: ${e.message}; buffering and reconnecting`);
       warned = true;
     });
-    c.on('ready', () => { if (warned) ctx.post({ type: 'warning', source: ctx.name, message: `connected to ${o.url} again` }); warned = false; poke(); });
+    c.on('ready', () => { if (warned) ctx.warn(`connected to ${o.url} again`); warned = false; poke(); });
     c.connect().catch(() => { /* retried by reconnectStrategy; 'error' says so */ });
     return {
       ready: () => c.isReady,

@@ -86,7 +86,7 @@ track-end event (meta mode=events) names the snapshot.`,
     const emit = (file: string, img: Planes) => {
       if (pending >= o.maxPending) {
         dropped++;
-        if (!warned) { warned = true; ctx.post({ type: 'warning', source: ctx.name, message: `JPEG writes to ${dir} are not keeping up (${o.maxPending} waiting, max-pending): snapshots are dropped, counted as snapshotsDropped` }); }
+        if (!warned) { warned = true; ctx.warn(`JPEG writes to ${dir} are not keeping up (${o.maxPending} waiting, max-pending): snapshots are dropped, counted as snapshotsDropped`); }
         return false;
       }
       pending++;

@@ -4,6 +4,7 @@
 // open or read.
 import { z } from 'zod';
 import { defineElement, srcPad } from '../core/element.ts';
+import type { StreamState } from '../core/bus.ts';
 import { newFrame, type EventMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { Err } from '../core/errors.ts';
@@ -63,6 +64,9 @@ function protocolOptions(o: Props): Record<string, string> | undefined {
   return opts;
 }
 
+/** recover()'s reason when a network stream never opened (its state is 'unreachable', not 'lost'). */
+const NOT_REACHABLE = 'not reachable at start';
+
 export default defineElement({
   name: 'uri',
   summary: 'Decode video from a file or URL (FFmpeg demux + decode, NVDEC when available; network streams reconnect)',
@@ -93,13 +97,21 @@ export default defineElement({
       if (cap === undefined || cameraClock === 'off') return undefined;
       if (cap > arrival + 50 || cap < est - 2000) {
         cameraClock = 'off';
-        ctx.post({ type: 'warning', source: ctx.name, message: `${where}: the camera's clock (RTCP sender reports) is ${Math.round((cap - est) / 100) / 10} s off this machine's; latency is measured from arrival instead (sync the camera's clock with NTP to measure from capture)` });
+        ctx.warn(`${where}: the camera's clock (RTCP sender reports) is ${Math.round((cap - est) / 100) / 10} s off this machine's; latency is measured from arrival instead (sync the camera's clock with NTP to measure from capture)`);
         return undefined;
       }
       cameraClock = 'rtcp-sr';
       return Math.min(cap, arrival);
     };
     const where = redact(o.location);
+    /**
+     * The stream's state as a typed bus message, next to the human warning (when there is one)
+     * that says it: programs (serve) read the state, not the text.
+     */
+    const tell = (state: StreamState, extra: { reason?: string; downMs?: number; message?: string } = {}) => {
+      if (extra.message) ctx.warn(extra.message);
+      ctx.post({ type: 'stream-state', source: ctx.name, stream: ctx.streamId, label: ctx.streamLabel(ctx.streamId), state, ...extra });
+    };
     // One controller per connection: aborted by Ctrl-C/stop, so a blocked open or read returns.
     let abort = new AbortController();
     const size = o.width || o.height ? { width: o.width, height: o.height } : undefined;
@@ -110,7 +122,10 @@ export default defineElement({
       const opts = { location: o.location, hw: o.hw, loop: o.loop, log: ctx.log, protocolOptions: protocolOptions(o), signal: abort.signal, quiet, openTimeoutMs: o.timeout, size, format: o.format || undefined, gpuId, method: o.method, decodeThreads: o.decodeThreads, skipLateMs: live || o.live ? ctx.latencyBudget : 0, paced: !live && o.live, syncDecode: o.threaded && process.env.SLUICE_SYNC_DECODE !== '0' };
       return o.threaded ? new ThreadedSource(opts) : new VideoSource(opts);
     };
-    const opened_ = () => ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
+    const opened_ = () => {
+      tell('playing');
+      ctx.log.info(`${where}: ${src.width}x${src.height} @ ${src.rate.toFixed(2)} fps, ${src.usingHw ? 'NVDEC' : 'CPU'} decode${src.scaling ? `, to ${src.outWidth}x${src.outHeight} (scaled by ${src.scaling === 'nvdec' ? 'NVDEC' : 'swscale'})` : ''}`);
+    };
     // A file's length, for file's fragmented=auto (a long recording is written as fragments).
     const declareDuration = () => { if (!live && !o.loop && src.expectedFrames > 0 && src.rate > 0) ctx.negotiation.set(`duration:${ctx.streamId}`, (o.numFrames >= 0 ? Math.min(o.numFrames, src.expectedFrames) : src.expectedFrames) / src.rate); };
     let src = make();
@@ -124,6 +139,7 @@ export default defineElement({
     /** The stream's size as last seen (a change mid-stream is warned about). */
     let streamSize = { width: 0, height: 0 };
     const pending: EventMeta[] = [];
+    let endTold = false;
     // Ctrl-C (an EOS request) must also end a blocked network open or read; a file never blocks.
     const watch = live ? setInterval(() => { if (ctx.eosRequested || ctx.signal.aborted) abort.abort(); }, 50) : undefined;
     watch?.unref();
@@ -143,11 +159,14 @@ export default defineElement({
       abort.signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
     });
 
-    /** Reconnect after a drop; false when the stream gives up (or the pipeline stops). */
-    const recover = async (why: string): Promise<boolean> => {
+    /**
+     * Reconnect after a drop; false when the stream gives up (or the pipeline stops). `cause`: the
+     * open's error when the stream was not reachable at start (its state is then 'unreachable').
+     */
+    const recover = async (why: string, cause?: string): Promise<boolean> => {
       if (!live || !o.reconnect || stopping()) return false;
       lostAt = performance.now();
-      ctx.post({ type: 'warning', source: ctx.name, message: `${where}: stream lost (${why}); reconnecting every ${o.reconnectInterval} ms` });
+      tell(why === NOT_REACHABLE ? 'unreachable' : 'lost', { reason: cause ?? why, message: `${where}: stream lost (${why}); reconnecting every ${o.reconnectInterval} ms` });
       ctx.post({ type: 'element', source: ctx.name, name: 'stream-lost', data: { stream: ctx.streamId, frame: n, reason: why } });
       pending.push({ type: 'stream-lost', stream: ctx.streamId, reason: why });
       await src.close().catch(() => {});
@@ -160,7 +179,7 @@ export default defineElement({
           const ok = await orStop(withView(src).open().then(() => true));
           if (!ok) return false;
           const downMs = Math.round(performance.now() - lostAt);
-          ctx.post({ type: 'warning', source: ctx.name, message: `${where}: stream restored after ${downMs} ms (attempt ${attempt})` });
+          tell('restored', { downMs, message: `${where}: stream restored after ${downMs} ms (attempt ${attempt})` });
           ctx.post({ type: 'element', source: ctx.name, name: 'stream-restored', data: { stream: ctx.streamId, frame: n, downMs } });
           pending.push({ type: 'stream-restored', stream: ctx.streamId, downMs });
           firstOfConnection = true;
@@ -173,7 +192,7 @@ export default defineElement({
           ctx.log.debug(`${where}: reconnect attempt ${attempt} failed: ${(e as Error).message}`);
         }
       }
-      ctx.post({ type: 'warning', source: ctx.name, message: `${where}: gave up after ${o.reconnectAttempts} reconnection attempts; this stream ends` });
+      tell('gave-up', { message: `${where}: gave up after ${o.reconnectAttempts} reconnection attempts; this stream ends` });
       return false;
     };
 
@@ -219,6 +238,7 @@ export default defineElement({
     return {
       async start() {
         if (!o.location) throw new Err.PROPERTY('uri needs location=PATH_OR_URL');
+        if (live) tell('connecting');
         if (live && o.reconnect) {
           // A network camera opens while the pipeline plays: a slow or dead one must not hold up
           // the others, nor Ctrl-C.
@@ -235,11 +255,11 @@ export default defineElement({
           // A camera that is down at start waits like one that drops later (others keep going);
           // without reconnect it is an error before anything plays.
           if (!live || !o.reconnect) throw e;
-          ctx.post({ type: 'warning', source: ctx.name, message: `${(e as Error).message}; retrying every ${o.reconnectInterval} ms` });
+          ctx.warn(`${(e as Error).message}; retrying every ${o.reconnectInterval} ms`);
         }
       },
       async produce() {
-        if (o.numFrames >= 0 && n >= o.numFrames) return null;
+        if (o.numFrames >= 0 && n >= o.numFrames) { if (!endTold) { endTold = true; tell('ended'); } return null; }
         if (opening) {
           const p = opening;
           opening = null;
@@ -249,14 +269,14 @@ export default defineElement({
             opened_();
           } catch (e) {
             lostAt = performance.now();
-            ctx.post({ type: 'warning', source: ctx.name, message: `${(e as Error).message}; retrying every ${o.reconnectInterval} ms` });
-            if (!(await recover('not reachable at start'))) return null;
+            ctx.warn(`${(e as Error).message}; retrying every ${o.reconnectInterval} ms`);
+            if (!(await recover(NOT_REACHABLE, (e as Error).message.split('\n')[0]))) return null;
           }
         }
         if (!opened) {
           opened = true;
           lostAt = performance.now();
-          if (!(await recover('not reachable at start'))) return null;
+          if (!(await recover(NOT_REACHABLE))) return null;
         }
         refreshViews();
         for (;;) {
@@ -304,7 +324,7 @@ export default defineElement({
             if (sw !== streamSize.width || sh !== streamSize.height) {
               // Downstream follows (meta, infer and tile take each frame's size; encode scales to
               // the size it opened with); said once per change, never a silent crop.
-              if (streamSize.width) ctx.post({ type: 'warning', source: ctx.name, message: `${where}: resolution changed from ${streamSize.width}x${streamSize.height} to ${sw}x${sh} at frame ${f.frame}; metadata follows the new size` });
+              if (streamSize.width) ctx.warn(`${where}: resolution changed from ${streamSize.width}x${streamSize.height} to ${sw}x${sh} at frame ${f.frame}; metadata follows the new size`);
               streamSize = { width: sw, height: sh };
             }
             if (d.width !== sw || d.height !== sh) {
@@ -319,7 +339,8 @@ export default defineElement({
             const lost = src.framesLost;
             // Nothing at all of a file that declares frames is no truncation but a file this process cannot read: the run fails.
             if (n === 0 && src.expectedFrames > 0 && !stopping()) throw new Err.NO_FRAMES(`${o.location} ended after 0 of the ${src.expectedFrames} frames it declares (${why}); check that ffprobe decodes it, and \`sluice doctor\` for this Node and FFmpeg`);
-            if (lost > 0) ctx.post({ type: 'warning', source: ctx.name, message: `${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)` });
+            if (lost > 0) ctx.warn(`${o.location} ended after ${src.decodedThisPass} of the ${src.expectedFrames} frames it declares: the file is truncated or corrupt (${lost} frames lost)`);
+            if (!stopping()) tell('ended');
             return null;
           }
           if (live && !o.reconnect && !stopping()) {
@@ -327,8 +348,8 @@ export default defineElement({
             // one of several is a warning and the others go on.
             const sources = ctx.sources;
             const msg = `${where}: the network stream ended (${why}) after ${n} frames, and reconnect=false; set reconnect=true to wait for it to come back`;
-            if (sources <= 1) throw new Err.STREAM_ENDED(msg);
-            ctx.post({ type: 'warning', source: ctx.name, message: msg });
+            if (sources <= 1) { tell('ended', { reason: why }); throw new Err.STREAM_ENDED(msg); }
+            tell('ended', { reason: why, message: msg });
             return null;
           }
           if (stopping() || !(await recover(why))) return null;

@@ -104,7 +104,7 @@ http://127.0.0.1:8889/?token=T. Viewers join at a keyframe; their PLI/FIR ask th
           const pts = frame.pts;
           if (!warnedB && pts < lastDts) {
             warnedB = true;
-            ctx.post({ type: 'warning', source: ctx.name, message: `${ctx.name}: the stream has B-frames, which WebRTC viewers play out of order; use "encode tune=zerolatency"` });
+            ctx.warn(`${ctx.name}: the stream has B-frames, which WebRTC viewers play out of order; use "encode tune=zerolatency"`);
           }
           lastDts = Math.max(lastDts, pts);
           const data = pkt.data;

@@ -4,23 +4,7 @@
 // works (restarting a node cures it). A leader election lasts seconds, so a client that sees
 // nothing but "no responders" for longer than that moves itself to another server of its list.
 import type { NatsConnection } from '@nats-io/transport-node';
-
-/** `e` and the errors it wraps (a few levels of `cause`). */
-function* causes(e: unknown): Generator<{ name?: string; isNoResponders?: () => boolean }> {
-  for (let x = e as { name?: string; cause?: unknown } | undefined, i = 0; x && i < 5; x = x.cause as typeof x, i++) yield x;
-}
-
-/** True when `e` (or an error it wraps) is NATS's "no responders" (nats.js says "jetstream is not enabled"). */
-export function isNoResponders(e: unknown): boolean {
-  for (const x of causes(e)) if (x.name === 'JetStreamNotEnabled' || x.name === 'NoRespondersError' || (typeof x.isNoResponders === 'function' && x.isNoResponders())) return true;
-  return false;
-}
-
-/** True when `e` (or an error it wraps) is a request that got no answer in time. */
-export function isTimeout(e: unknown): boolean {
-  for (const x of causes(e)) if (x.name === 'TimeoutError') return true;
-  return false;
-}
+import { isNoResponders, isTimeout } from './nats-errors.ts';
 
 export interface NatsHeal {
   /** A JetStream request went through. */

@@ -66,7 +66,7 @@ export class Outbox {
       if (now - this.lastWarn > 5000) {
         this.lastWarn = now;
         const cap = this.buffered + 1 >= this.capacity ? `buffer=${this.capacity}` : `buffer-bytes=${this.maxBytes}`;
-        this.ctx.post({ type: 'warning', source: this.ctx.name, message: `broker ${this.client.ready() ? 'too slow' : 'not connected'}: ${this.buffered} messages buffered (${cap}), dropping the oldest (${this.dropped} so far)` });
+        this.ctx.warn(`broker ${this.client.ready() ? 'too slow' : 'not connected'}: ${this.buffered} messages buffered (${cap}), dropping the oldest (${this.dropped} so far)`);
       }
     }
     this.bytes += size;
@@ -94,7 +94,7 @@ export class Outbox {
     if (this.stallWarned || ms < STALL_WARN_MS) return;
     this.stallWarned = true;
     const why = this.client.ready() ? `connected but not answering (${this.inflight} sends unanswered)` : 'not connected';
-    this.ctx.post({ type: 'warning', source: this.ctx.name, message: `${this.where} took no message for ${Math.round(ms / 1000)} s: ${why}; ${this.buffered} messages buffered, the oldest are dropped when the buffer is full` });
+    this.ctx.warn(`${this.where} took no message for ${Math.round(ms / 1000)} s: ${why}; ${this.buffered} messages buffered, the oldest are dropped when the buffer is full`);
   }
 
   private async run(): Promise<void> {
@@ -111,7 +111,7 @@ export class Outbox {
       this.client.send(m).then(() => {
         this.sent++;
         this.progressAt = performance.now();
-        if (this.stallWarned) { this.stallWarned = false; this.ctx.post({ type: 'warning', source: this.ctx.name, message: `${this.where} takes messages again` }); }
+        if (this.stallWarned) { this.stallWarned = false; this.ctx.warn(`${this.where} takes messages again`); }
       }, (e: Error) => {
         // A send that failed while connected (no JetStream stream, a dropped socket) goes back
         // to the front, unless newer messages already filled the buffer.
@@ -119,7 +119,7 @@ export class Outbox {
         this.pauseUntil = performance.now() + 250;
         if (this.buffered < this.capacity && this.bytes + Outbox.size(m) <= this.maxBytes) { this.queue.splice(this.head, 0, m); this.bytes += Outbox.size(m); } else this.dropped++;
         const now = performance.now();
-        if (now - this.lastWarn > 5000) { this.lastWarn = now; this.ctx.post({ type: 'warning', source: this.ctx.name, message: `publishing to ${m.subject} failed: ${e.message}; retrying` }); }
+        if (now - this.lastWarn > 5000) { this.lastWarn = now; this.ctx.warn(`publishing to ${m.subject} failed: ${e.message}; retrying`); }
       }).finally(() => { this.inflight--; this.poke(); });
     }
   }
@@ -140,7 +140,7 @@ export class Outbox {
       this.queue = [];
       this.head = 0;
       this.bytes = 0;
-      this.ctx.post({ type: 'warning', source: this.ctx.name, message: `${left} messages were not delivered to ${this.where} (${this.client.ready() ? 'it did not answer' : 'not connected'}) and are lost; ${this.sent} were sent` });
+      this.ctx.warn(`${left} messages were not delivered to ${this.where} (${this.client.ready() ? 'it did not answer' : 'not connected'}) and are lost; ${this.sent} were sent`);
     }
   }
   private drained = false;

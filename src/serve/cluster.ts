@@ -11,6 +11,7 @@ import { Err } from '../core/errors.ts';
 import { checkStream, type Service, type StreamInfo } from './service.ts';
 import type { StreamsBackend } from './api.ts';
 import { natsHeal, type NatsHeal } from '../net/nats-heal.ts';
+import { isNoEntryForKey, isWrongLastSequence } from '../net/nats-errors.ts';
 
 export const BUCKETS = { desired: 'sluice_streams', owners: 'sluice_owners', stats: 'sluice_stats' } as const;
 
@@ -147,7 +148,7 @@ export class Worker {
         // "wrong last sequence: 0": the bucket's leader holds no entry for the key (it expired
         // while the cluster re-elected), though a replica answering direct gets may still show
         // ours: take it back through the leader instead of trusting that read.
-        if (/wrong last sequence: 0\b/.test((e as Error)?.message ?? '')) {
+        if (isNoEntryForKey(e)) {
           try { h.rev = await this.c.owners.create(id, lease); this.heal.ok(); continue; } catch (e2) { this.complain(id, 'taking back', e2); }
           // create can fail there too (nats.js checks a failed create against a read, which a
           // stale replica answers with our old lease): the leader holds nothing for the key, so
@@ -259,7 +260,7 @@ export function clusterBackend(c: Cluster): StreamsBackend {
       checkStream(id, uri);
       try { await c.desired.create(id, enc({ id, uri })); } catch (e) {
         // Only "the key exists" is a conflict; a cluster that did not answer is said as such.
-        if (!/wrong last sequence|key exists/i.test((e as Error).message)) throw new Err.IO(`NATS JetStream did not take stream "${id}": ${(e as Error).message}`, { cause: e });
+        if (!isWrongLastSequence(e)) throw new Err.IO(`NATS JetStream did not take stream "${id}": ${(e as Error).message}`, { cause: e });
         throw new Err.CONFLICT(`a stream with id "${id}" exists already in the cluster`);
       }
       return info({ id, uri });

@@ -164,16 +164,19 @@ export class Service {
       this.live = { from, chain: liveChain, hls: cfg.live.hls ?? true, idleMs: (cfg.live.idle ?? 15) * 1000, maxViewers: cfg.live['max-viewers'] ?? 8 };
     }
     this.pipeline = buildPipeline(spec, registry, { dynamic: true, description: cfg.file ?? 'serve', maxLatency: cfg['max-latency'] });
-    this.pipeline.bus.on('element', (m) => {
+    // A stream's state follows its source's stream-state messages; 'playing' and 'ended' follow
+    // its frames and its branch's end (tick, add), as for sources that post none.
+    this.pipeline.bus.on('stream-state', (m) => {
       const e = this.entryOf(m.source);
       if (!e) return;
-      if (m.name === 'stream-lost') e.state = 'reconnecting';
-      else if (m.name === 'stream-restored') e.state = 'playing';
-      else if (m.name === 'branch-failed') { e.state = 'failed'; e.lastError = { code: String(m.data.code), message: String(m.data.message) }; }
+      if (m.state === 'lost' || m.state === 'unreachable') {
+        e.state = 'reconnecting';
+        e.lastError = { code: 'SLUICE_ERR_MEDIA_OPEN', message: m.message ?? m.reason ?? m.state };
+      } else if (m.state === 'restored') e.state = 'playing';
     });
-    this.pipeline.bus.on('warning', (m) => {
+    this.pipeline.bus.on('element', (m) => {
       const e = this.entryOf(m.source);
-      if (e && /stream lost|not reachable|cannot open/.test(m.message)) e.lastError = { code: 'SLUICE_ERR_MEDIA_OPEN', message: m.message };
+      if (e && m.name === 'branch-failed') { e.state = 'failed'; e.lastError = { code: String(m.data.code), message: String(m.data.message) }; }
     });
   }
 
