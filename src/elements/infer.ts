@@ -10,7 +10,6 @@ import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
-import { Channel } from '../core/channel.ts';
 import { p, parseProps, propKey } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import { SharedPixels } from '../media/shared-pixels.ts';
@@ -18,6 +17,7 @@ import { viewOf } from '../core/frame.ts';
 import type { ViewRequest } from '../core/views.ts';
 import { SCALE_METHODS, type Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
+import { Batcher, type Slot } from '../infer/batcher.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
@@ -110,9 +110,6 @@ export function readLabels(file: string): string[] {
   return lines.map((l) => (/^n\d{8} /.test(l) ? l.slice(10).split(',')[0]!.trim() : l.trim()));
 }
 
-/** Frames waiting to go downstream in order, and the work that fills in their meta. */
-interface Entry { frames: Frame[]; done: Promise<unknown> | null }
-
 /**
  * The default batch of a compiled dynamic-batch model on a GPU. H200, 16 x 1080p end to end
  * (BENCHMARKS.md): YOLOX-nano (1.9 MB compiled in fp16) 3,534 fps at 32 and 3,924 at 64, where a
@@ -192,28 +189,19 @@ dynamic batch dimension take batch-size frames per call.`,
     let compiled: Cached | null = null;
     /** The model file itself is compiled (sluice models compile): its metadata says how to run it. */
     let precompiled = false;
-    /** Calls submitted and not yet answered: a partial batch goes out when a session would idle. */
-    let calls = 0;
     /** Where a call's time goes, for the report: frames, model run and round trip (ms). */
     const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0, prepMs: 0, decodeMs: 0 };
     /** On a GPU, the batch size every call is padded to (0: run exactly n, as on the CPU where shapes are cheap). */
     let padTo = 0;
-    // A staging slot: shared memory for one call's input. Frames are scaled into it by a pool of
-    // FFmpeg scalers (one job at a time each), so the frames of one batch, and of several
-    // batches, are pre-processed side by side on libuv's pool while earlier ones run.
-    interface Slot { sab: SharedArrayBuffer; u8: Uint8Array }
+    // Frames are scaled into the batcher's staging slots by a pool of FFmpeg scalers (one job at
+    // a time each), so the frames of one batch, and of several batches, are pre-processed side by
+    // side on libuv's pool while earlier ones run.
     interface Scaler { prep: Preprocessor; busy: Promise<unknown> }
     const scalers: Scaler[] = [];
     let nextScaler = 0;
-    const slots: Slot[] = [];
-    const slotWaiters: (() => void)[] = [];
-    const releaseSlot = (slot: Slot) => { slots.push(slot); slotWaiters.shift()?.(); };
-    let queue: Channel<Entry | null>;
-    let emitter: Promise<void> = Promise.resolve();
-    let failure: unknown = null;
+    let batcher: Batcher<Frame, Placement, Decoded> | null = null;
     /** This infer's request for its model's picture of each frame (ElementContext.requestView). */
     let viewReq: ViewRequest | null = null;
-    let gather: { frames: Frame[]; places: Promise<Placement>[]; slot: Slot; copies: PackedCopy[] } | null = null;
     let cropper: Cropper | null = null;
     const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
     const counters = new Map<number, number>();
@@ -253,23 +241,14 @@ dynamic batch dimension take batch-size frames per call.`,
       if (d.embedding) f.meta.embedding = d.embedding;
     };
 
-    const emitLoop = async () => {
-      for (;;) {
-        const e = await queue.pop();
-        if (!e) return;
-        if (e.done) await e.done;
-        for (const f of e.frames) await ctx.push(f);
-      }
-    };
-
     const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold: classMin ? Math.min(threshold, ...classMin.values()) : threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
-    /** Run n staged images; resolves with one decoded result per image and frees the slot. */
-    const runSlot = (slot: Slot, n: number, copies?: PackedCopy[]): Promise<Decoded[]> => {
+    /** The session behind the batcher: run n staged images, one decoded result per image. */
+    const runSlot = (slot: Slot, n: number, copies: PackedCopy[] | undefined): Promise<Decoded[]> => {
       const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
       const runAs = padTo || undefined;
       const t0 = performance.now();
-      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs, copies?.length ? copies : undefined).then((r) => {
+      return pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs, copies).then((r) => {
         callStats.calls++;
         callStats.frames += n;
         callStats.runMs += r.timing.run;
@@ -277,62 +256,11 @@ dynamic batch dimension take batch-size frames per call.`,
         callStats.decodeMs += r.timing.decode;
         callStats.roundTripMs += performance.now() - t0;
         return r.decoded!;
-      })
-        .finally(() => releaseSlot(slot));
-      p.catch(() => {}); // surfaced through the emitter
-      return p;
-    };
-
-    const acquireSlot = async (): Promise<Slot> => {
-      while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
-      return slots.pop()!;
-    };
-
-    /**
-     * A partial batch is sent when a session has nothing to do (so the GPU never waits for a full
-     * batch), and otherwise keeps filling up to batch-size frames, across mux batches.
-     */
-    let idleQueued = false;
-    const idleSubmit = () => {
-      if (idleQueued || !gather || calls >= pool!.size) return;
-      idleQueued = true;
-      setImmediate(() => {
-        idleQueued = false;
-        if (gather && gather.frames.length && calls < (pool?.size ?? 0)) submit().catch((e) => { failure ??= e; });
       });
     };
 
-    /**
-     * Work handed off (staging and its call): counted from hand-off, not from when the call
-     * starts, so a partial batch is not sent while earlier ones still scale.
-     */
-    const handOff = <T>(p: Promise<T>): Promise<T> => {
-      calls++;
-      const q = p.finally(() => { calls--; idleSubmit(); });
-      q.catch(() => {}); // surfaced through the emitter
-      return q;
-    };
-
-    // One writer at a time into the ordered queue: the idle-triggered submit and process() both
-    // push, and a woken waiter can lose its turn to a newcomer, which would reorder frames.
-    let ordered: Promise<void> = Promise.resolve();
-    const enqueue = (e: Entry | null): Promise<void> => {
-      // The queue is closed when the emitter failed: that failure is the error to report.
-      const p = ordered.then(() => queue.push(e)).catch((err) => { throw failure ?? err; });
-      ordered = p.catch(() => {});
-      return p;
-    };
-
-    const submit = async () => {
-      const g = gather!;
-      gather = null;
-      const done = handOff(Promise.all(g.places).then((places) =>
-        runSlot(g.slot, g.frames.length, g.copies).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!)))));
-      await enqueue({ frames: g.frames, done });
-    };
-
     /** Secondary mode: crop each chosen object, run, attach the result to the object. */
-    const secondary = async (frame: Frame) => {
+    const secondary = async (frame: Frame, b: Batcher<Frame, Placement, Decoded>) => {
       const av = avOf(frame.pixels, ctx.name);
       const x = frame.xform;
       const jobs: Promise<unknown>[] = [];
@@ -340,16 +268,16 @@ dynamic batch dimension take batch-size frames per call.`,
         if (onClass && !onClass.has(obj.label ?? '') && !onClass.has(String(obj.class))) continue;
         const [x1, y1, x2, y2] = [obj.box[0] * x.sx + x.dx, obj.box[1] * x.sy + x.dy, obj.box[2] * x.sx + x.dx, obj.box[3] * x.sy + x.dy];
         if (x2 - x1 < o.minSize || y2 - y1 < o.minSize) continue;
-        const slot = await acquireSlot();
+        const slot = await b.acquire();
         try {
           await cropper!.into(av, [x1, y1, x2 - x1, y2 - y1], slot.sab, 0);
         } catch (e) {
-          releaseSlot(slot);
+          b.release(slot);
           throw e;
         }
-        jobs.push(handOff(runSlot(slot, 1).then(([d]) => attach(obj, d!))));
+        jobs.push(b.track(b.call(slot, 1).then(([d]) => attach(obj, d!))));
       }
-      await enqueue({ frames: [frame], done: jobs.length ? Promise.all(jobs) : null });
+      await b.after([frame], jobs.length ? Promise.all(jobs) : null);
     };
 
     const attach = (obj: ObjectMeta, d: Decoded) => {
@@ -360,7 +288,6 @@ dynamic batch dimension take batch-size frames per call.`,
       if (d.objects) DETECTIONS.set(obj, d.objects.length);
     };
 
-    const check = () => { if (failure) throw failure; };
     /** When sessions were ready: the per-GPU busy share counts from there, not from model loading. */
     let startedAt = 0;
     /** Per GPU when calls are spread over several: frames, share of the time busy (per session), time per call, failed. */
@@ -563,10 +490,12 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
         const inflight = pool.size * 2;
-        for (let i = 0; i <= inflight; i++) {
-          const sab = new SharedArrayBuffer(batch * bytesPerImage);
-          slots.push({ sab, u8: new Uint8Array(sab) });
-        }
+        const sessions = pool;
+        batcher = new Batcher<Frame, Placement, Decoded>({
+          batch, slots: inflight + 1, slotBytes: batch * bytesPerImage, queue: inflight,
+          sessions: () => sessions.size, run: runSlot, finish: decodeInto,
+          push: (f) => ctx.push(f), drop: (f) => ctx.drop(f),
+        });
         // As many scalers as libuv has threads to run them (bin/sluice.js sizes it to the cores).
         const nScalers = o.mode === 'primary' ? Math.max(2, Math.min(16, Number(process.env.UV_THREADPOOL_SIZE) || 4, availableParallelism())) : 0;
         for (let i = 0; i < nScalers; i++) {
@@ -577,17 +506,12 @@ dynamic batch dimension take batch-size frames per call.`,
         // Ask the sources upstream for this model's picture of each frame as they decode (on the
         // frames this infer runs on); sources of branches added later get the request too.
         if (o.mode === 'primary' && preps[0]) viewReq = ctx.requestView({ ...preps[0].want, every: o.interval });
-        queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
-        emitter = emitLoop().catch((e) => {
-          failure = e;
-          for (const it of queue.close()) for (const f of it?.frames ?? []) ctx.drop(f);
-          for (const w of slotWaiters.splice(0)) w();
-        });
         ctx.log.info(`${model}: adapter ${adapter.name}, ${inp.width}x${inp.height} ${inp.layout}, ep ${ep}, ${pool.size} worker(s), batch ${batch}, compiled ${running.compiled}${compiled ? ` (${compiled.info.precision}, ${compiled.path})` : running.why ? ` (${running.why})` : ''}`);
         startedAt = performance.now();
       },
       async process(frame) {
-        check();
+        const b = batcher!;
+        b.check();
         const n = counters.get(frame.stream) ?? 0;
         counters.set(frame.stream, n + 1);
         // A frame a decoding thread sent without its full pixels (nothing downstream reads them)
@@ -595,50 +519,40 @@ dynamic batch dimension take batch-size frames per call.`,
         const view = viewOf(frame, viewReq);
         if (frame.pixels?.whole === false ? !view : n % o.interval !== 0) {
           if (o.mode === 'primary') frame.meta.inferred = false;
-          if (gather) await submit();
-          await enqueue({ frames: [frame], done: null });
-          return;
+          return b.pass(frame);
         }
-        if (o.mode === 'secondary') return secondary(frame);
-        // Waits here (backpressure) when every staging slot is in flight.
-        gather ??= { frames: [], places: [], slot: await acquireSlot(), copies: [] };
-        const i = gather.frames.length;
-        const slot = gather.slot;
-        // A frame decoded to the model's size and channel order in a decoding thread (uri
-        // threaded=true format=bgr24 width=...) is copied into the batch as it is.
-        // So is the view a decoding thread made of a full frame for this model (uri asked for it
-        // from the negotiation table). The worker copies it (off this thread) when its rows are
-        // full width; else it is copied here.
-        const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
-        const asDecoded = packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
-        const fromView = !asDecoded && view ? preps[0]!.takePacked(view.data, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame) : null;
-        const taken = asDecoded || fromView;
-        if (taken && taken.copy) gather.copies.push(taken.copy);
-        if (fromView) viewFrames++;
-        const fits = taken ? taken.place : null;
-        let place: Promise<Placement>;
-        if (fits) {
-          place = Promise.resolve(fits);
-          fastFrames++;
-        } else {
-          const av = avOf(frame.pixels, ctx.name);
-          // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
-          // scaler in turn (each runs one job at a time, so its jobs are chained).
-          const sc = scalers[nextScaler++ % scalers.length]!;
-          place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
-          sc.busy = place.catch(() => {});
-        }
-        frame.meta.inferred = true;
-        gather.frames.push(frame);
-        gather.places.push(place);
-        if (gather.frames.length >= batch) await submit();
-        else idleSubmit();
+        if (o.mode === 'secondary') return secondary(frame, b);
+        // Waits in add() (backpressure) when every staging slot is in flight.
+        await b.add(frame, (slot, i) => {
+          // A frame decoded to the model's size and channel order in a decoding thread (uri
+          // threaded=true format=bgr24 width=...) is copied into the batch as it is.
+          // So is the view a decoding thread made of a full frame for this model (uri asked for it
+          // from the negotiation table). The worker copies it (off this thread) when its rows are
+          // full width; else it is copied here.
+          const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
+          const asDecoded = packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
+          const fromView = !asDecoded && view ? preps[0]!.takePacked(view.data, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame) : null;
+          const taken = asDecoded || fromView;
+          if (fromView) viewFrames++;
+          const fits = taken ? taken.place : null;
+          let place: Promise<Placement>;
+          if (fits) {
+            place = Promise.resolve(fits);
+            fastFrames++;
+          } else {
+            const av = avOf(frame.pixels, ctx.name);
+            // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
+            // scaler in turn (each runs one job at a time, so its jobs are chained).
+            const sc = scalers[nextScaler++ % scalers.length]!;
+            place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
+            sc.busy = place.catch(() => {});
+          }
+          frame.meta.inferred = true;
+          return { place, copy: taken ? taken.copy : null };
+        });
       },
       async flush() {
-        if (gather && gather.frames.length) await submit();
-        await enqueue(null);
-        await emitter;
-        check();
+        await batcher?.flush();
       },
       hint() {
         const per = gpus().map((d) => `GPU ${d.device} ${Math.round(d.busy * 100)}% busy${d.failed ? ' (failed)' : ''}`);
@@ -666,9 +580,7 @@ dynamic batch dimension take batch-size frames per call.`,
       },
       streamRemoved(s) { counters.delete(s); },
       async stop() {
-        for (const it of queue?.close() ?? []) for (const f of it?.frames ?? []) ctx.drop(f);
-        for (const f of gather?.frames ?? []) ctx.drop(f);
-        gather = null;
+        batcher?.stop();
         for (const pr of preps) pr.close();
         preps = [];
         cropper?.close();
