@@ -18,6 +18,7 @@ import type { ViewRequest } from '../core/views.ts';
 import { SCALE_METHODS, type Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
 import { Batcher, type Slot } from '../infer/batcher.ts';
+import { applyDecoded } from '../infer/boxes.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
@@ -28,7 +29,7 @@ import { listBackends, listGpus, nvidiaDriverPresent, parseGpuIds } from '../inf
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { COMPILED_INPUT, compiledInfoOf, modelInfoOf, type CompiledInfo } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
-import { CLASSIFICATION, DETECTIONS, EMBEDDING, LANDMARKS } from '../meta/keys.ts';
+import { CLASSIFICATION, DETECTIONS, EMBEDDING } from '../meta/keys.ts';
 
 const props = z.object({
   model: p.str('', 'ONNX model: a path or a registry name (sluice models list)'),
@@ -210,36 +211,7 @@ dynamic batch dimension take batch-size frames per call.`,
     /** Of those, frames whose model-sized view a decoding thread made beside the full frame. */
     let viewFrames = 0;
 
-    const decodeInto = (f: Frame, d: Decoded, place: Placement) => {
-      const x = f.xform;
-      const toSrc = (mx: number, my: number): [number, number] => {
-        const fx = (mx - place.dx) / place.sx;
-        const fy = (my - place.dy) / place.sy;
-        return [(fx - x.dx) / x.sx, (fy - x.dy) / x.sy];
-      };
-      const W = f.source.width, H = f.source.height;
-      const clip = (v: number, m: number) => Math.min(m, Math.max(0, v));
-      if (d.objects) {
-        for (const det of d.objects) {
-          if (keep && !keep.has(det.class)) continue;
-          if (classMin && det.score < (classMin.get(det.class) ?? threshold)) continue;
-          const [x1, y1] = toSrc(det.box[0], det.box[1]);
-          const [x2, y2] = toSrc(det.box[2], det.box[3]);
-          const obj: ObjectMeta = { class: det.class, label: labels?.[det.class] ?? String(det.class), score: det.score, box: [clip(x1, W), clip(y1, H), clip(x2, W), clip(y2, H)], attributes: {} };
-          if (det.landmarks) {
-            const lm: number[] = [];
-            for (let i = 0; i < det.landmarks.length; i += 2) lm.push(...toSrc(det.landmarks[i]!, det.landmarks[i + 1]!));
-            LANDMARKS.set(obj, lm.map((v) => Math.round(v * 10) / 10));
-          }
-          if (obj.box[2] > obj.box[0] && obj.box[3] > obj.box[1]) f.meta.objects.push(obj);
-        }
-      }
-      if (d.classifications) {
-        f.meta.classifications = d.classifications.filter((c) => !keep || keep.has(c.class)).map((c) => ({ class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score }));
-      }
-      if (d.mask) f.meta.mask = { ...d.mask, labels };
-      if (d.embedding) f.meta.embedding = d.embedding;
-    };
+    const decodeInto = (f: Frame, d: Decoded, place: Placement) => applyDecoded(f, d, place, { keep, classMin, threshold, labels });
 
     const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold: classMin ? Math.min(threshold, ...classMin.values()) : threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
