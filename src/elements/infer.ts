@@ -2,15 +2,13 @@
 // frames are scaled natively into a shared staging buffer; results become typed meta with
 // boxes in source-frame pixels. Several requests are in flight at once (one per worker and
 // more), and results are pushed downstream in frame order.
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { parse as parseYamlText } from 'yaml';
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
-import { p, parseProps, propKey } from '../core/props.ts';
+import { p, parseProps } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import { SharedPixels } from '../media/shared-pixels.ts';
 import { viewOf } from '../core/frame.ts';
@@ -19,12 +17,14 @@ import { SCALE_METHODS, type Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
 import { Batcher, type Slot } from '../infer/batcher.ts';
 import { applyDecoded } from '../infer/boxes.ts';
+import { applyConfig, parseClasses, parseClassThresholds, readLabels, triple } from '../infer/config.ts';
+import { advice, perGpu, type Running } from '../infer/advice.ts';
+import { batchPlan, chooseProvider, compilePlan, inflightFor, intraOpThreads, sessionsPlan } from '../infer/plan.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
 import type { Ep, ModelInfo, Normalisation, PackedCopy, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
-import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
 import { listBackends, listGpus, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { COMPILED_INPUT, compiledInfoOf, modelInfoOf, type CompiledInfo } from '../infer/compile/compile.ts';
@@ -65,61 +65,16 @@ const props = z.object({
 
 type Props = z.output<typeof props>;
 
-function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>, warn: (m: string) => void): Props {
-  if (!o.config) return o;
-  if (!existsSync(o.config)) throw new Err.FILE_NOT_FOUND(`${name}: config file not found: ${o.config}`);
-  const text = readFileSync(o.config, 'utf8');
-  let raw: Record<string, unknown>;
-  if (isKeyFile(text)) {
-    // A DeepStream nvinfer config ([property] onnx-file= net-scale-factor= ...).
-    const ds = readNvinferConfig(text, o.config, { adapter: explicit.has('adapter') ? o.adapter : undefined });
-    for (const w of ds.warnings) warn(`${o.config}: ${w}`);
-    raw = ds.props;
-  } else {
-    try {
-      raw = parseYamlText(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new Err.YAML(`${o.config}: not YAML, nor a DeepStream nvinfer config ([property] ...): ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  if (!raw || typeof raw !== 'object') throw new Err.YAML(`${o.config}: expected a mapping of infer properties`);
-  const fromFile = parseProps(inferDef, raw) as Record<string, unknown>;
-  const merged = { ...o } as Record<string, unknown>;
-  // What the file names fills what the pipeline did not set (an explicit ep=auto still wins
-  // over the file's ep: cpu); paths resolve next to the file.
-  for (const k of Object.keys(raw).map(propKey)) {
-    if (explicit.has(k)) continue;
-    const v = fromFile[k];
-    merged[k] = (k === 'model' || k === 'labels') && typeof v === 'string' && v && !v.startsWith('/') && existsSync(resolve(dirname(o.config), v)) ? resolve(dirname(o.config), v) : v;
-  }
-  return merged as Props;
+export { readLabels };
+
+/** The config file merged in, its values read as infer's own properties. */
+function configured(o: Props, name: string, explicit: ReadonlySet<string>, warn: (m: string) => void): Props {
+  return applyConfig(o, name, explicit, warn, (raw) => parseProps(inferDef, raw));
 }
 
-function triple(s: string, what: string): [number, number, number] | null {
-  if (!s) return null;
-  const v = s.split(',').map(Number);
-  if (v.length === 1 && Number.isFinite(v[0])) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new Err.PROPERTY(`${what} must be one number or three comma-separated numbers (got "${s}")`);
-  return v as [number, number, number];
-}
-
-export function readLabels(file: string): string[] {
-  if (!existsSync(file)) throw new Err.FILE_NOT_FOUND(`labels file not found: ${file}`);
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
-  while (lines.length && lines.at(-1)!.trim() === '') lines.pop();
-  // ImageNet synset lines: "n01440764 tench, Tinca tinca" -> "tench".
-  return lines.map((l) => (/^n\d{8} /.test(l) ? l.slice(10).split(',')[0]!.trim() : l.trim()));
-}
-
-/**
- * The default batch of a compiled dynamic-batch model on a GPU. H200, 16 x 1080p end to end
- * (BENCHMARKS.md): YOLOX-nano (1.9 MB compiled in fp16) 3,534 fps at 32 and 3,924 at 64, where a
- * light network's call is mostly fixed per-call cost; SSD300-VGG16 (35.6 M parameters, ~70 MB in
- * fp16) gains 3 % model-only at 64 (2,406 vs 2,336 img/s) and was slower end to end at 64 with 16
- * slots per stream (1,400 vs 1,723 fps; not measured with 32), so heavier models keep 32.
- */
-function gpuBatch(compiled: string): number {
-  try { return statSync(compiled).size < 20 << 20 ? 64 : 32; } catch { return 32; }
+/** A file's size, or null when it cannot be read (the default batch then assumes a heavy model). */
+function fileSize(path: string): number | null {
+  try { return statSync(path).size; } catch { return null; }
 }
 
 /**
@@ -171,7 +126,7 @@ top-k in the graph, optional fp16; cached by content). Fixed-batch models run on
 throughput then comes from several calls in flight over workers=N sessions. Models with a
 dynamic batch dimension take batch-size frames per call.`,
   create(given, ctx) {
-    const o = applyConfig(given, ctx.name, ctx.explicit, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
+    const o = configured(given, ctx.name, ctx.explicit, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
     let pool: SessionPool | null = null;
     let adapter: Adapter;
     let preps: Preprocessor[] = [];
@@ -186,7 +141,7 @@ dynamic batch dimension take batch-size frames per call.`,
     let nmsIou = 0;
     let batch = 1;
     /** How it actually runs (ep=auto resolved, workers defaulted), for the bottleneck hint and the report. */
-    const running = { ep: 'cpu' as Ep, workers: 1, fixedBatch: 0, batch: 1, compiled: 'no', precision: 'fp32', why: '' };
+    const running: Running = { ep: 'cpu', workers: 1, fixedBatch: 0, batch: 1, compiled: 'no', precision: 'fp32', why: '' };
     let compiled: Cached | null = null;
     /** The model file itself is compiled (sluice models compile): its metadata says how to run it. */
     let precompiled = false;
@@ -270,37 +225,16 @@ dynamic batch dimension take batch-size frames per call.`,
       return ds.map((d) => ({ ...d, busy: Math.round(Math.min(1, d.busyMs / wall / Math.max(1, running.workers / ds.length)) * 100) / 100 }));
     };
 
-    /** What to try, for the verdict (GPU advice only where there is a GPU). */
-    const advice = (): string => {
-      const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
-      // On the CPU more sessions than cores only compete for them (one session on 16 cores 116 fps, 8 sessions 62).
-      const cpuMore = running.workers < availableParallelism() ? `${more}, ` : '';
-      if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, ${cpuMore}or interval=N (infers every Nth frame)` : `try ${cpuMore}a smaller model, interval=N (infers every Nth frame), or fewer streams per process`;
-      // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
-      const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
-      const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';
-      if (running.fixedBatch) return `try ${more}${prec}, or interval=N${comp}`;
-      if (batch < 64) return `try batch-size=${Math.min(64, Math.max(8, batch * 2))} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
-      // H200, compiled YOLOX-nano at batch 64 (BENCHMARKS.md): 3 sessions 0.84x of 2, 4 at batch
-      // 32 0.99x; larger batches not measured. Past that the GPU calls are the work itself.
-      const n = listGpus().length;
-      const others = n > 1 && parseGpuIds(o.gpuId, ctx.name).length < n ? ', or every GPU (gpu-id=all)' : '';
-      return `try interval=N (infers every Nth frame)${prec}, a lighter model${others}${comp}`;
-    };
     return {
       async start() {
         if (!o.model) throw new Err.PROPERTY(`${ctx.name}: infer needs model=PATH_OR_NAME`);
         const model = resolveModel(o.model);
-        let ep: Ep = o.ep === 'auto' ? 'cuda' : o.ep;
         const backends = listBackends();
-        if (o.ep === 'auto' && !backends.cuda.usable) {
-          ep = 'cpu';
-          // On a machine with no NVIDIA GPU at all the CPU is simply what there is: not a warning.
-          if (nvidiaDriverPresent()) ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: running on cpu because cuda is not usable: ${backends.cuda.why}` });
-          else ctx.log.info(`ep=auto: no NVIDIA GPU here, running on cpu`);
-        } else if (ep !== 'cpu' && !backends[ep].usable) {
-          throw new Err.EP(`${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
-        }
+        // The driver is only looked for when cuda is not usable (as before: it reads /proc).
+        const provider = chooseProvider(o.ep, backends, o.ep === 'auto' && !backends.cuda.usable && nvidiaDriverPresent(), ctx.name);
+        let ep: Ep = provider.ep;
+        if (provider.warning) ctx.post({ type: 'warning', source: ctx.name, message: provider.warning });
+        if (provider.note) ctx.log.info(provider.note);
         // The model's own tensors decide the adapter and the pre-processing, compiled or not.
         let srcInfo;
         const modelBytes = readFileSync(model);
@@ -342,47 +276,32 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         const ap = adapter.prep;
         // A compiled file runs as it is; any other model is compiled unless compile=off.
-        if (!pre && o.compile === 'auto') {
-          let precision = o.precision;
-          if (precision === 'fp16' && ep === 'cpu') {
-            warn('precision=fp16: the cpu provider has no fp16 kernels for most ops (it would cast every node back); compiling fp32');
-            precision = 'fp32';
-          }
+        const cp = compilePlan(o, !!pre, ep);
+        if (cp.warning) warn(cp.warning);
+        if (cp.why) running.why = cp.why;
+        if (cp.compile) {
           try {
-            compiled = await compileCached(model, { adapter: adapter.name, precision, topK: o.candidates, order, ...norm }, { bytes: modelBytes });
+            compiled = await compileCached(model, { adapter: adapter.name, precision: cp.precision, topK: o.candidates, order, ...norm }, { bytes: modelBytes });
             for (const w of compiled.warnings) warn(`compile: ${w}`);
           } catch (e) {
             running.why = (e as Error).message;
             warn(`compile: ${(e as Error).message}; running the model as it is (per-frame float input)`);
           }
-        } else if (!pre) running.why = 'compile=off';
-        // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
-        // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
-        // sessions overlap transfers and kernels.
-        const gpuIds = parseGpuIds(o.gpuId, ctx.name);
-        let workers = o.workers || (ep === 'cpu' && availableParallelism() < 2 ? 1 : 2);
-        if (ep === 'webgpu' && workers > 1) {
-          // Measured on an H100: two WebGPU sessions in one process (separate worker threads)
-          // crash onnxruntime ("Command encoding already finished"). One session it is.
-          if (o.workers > 1) warn(`ep=webgpu supports one session per process; using workers=1 (asked ${o.workers})`);
-          workers = 1;
         }
-        const cpuThreads = () => o.threads || Math.max(1, Math.floor(availableParallelism() / workers));
+        const gpuIds = parseGpuIds(o.gpuId, ctx.name);
+        const cores = availableParallelism();
+        const sp = sessionsPlan(o.workers, ep, cores);
+        if (sp.warning) warn(sp.warning);
+        const workers = sp.workers;
         /** Batch per call, for the model that will really run. */
-        const plan = (c: Cached | null, e: Ep) => {
-          const fixed = c ? (c.info.batch === 'dynamic' ? 0 : c.info.batch) : inp.batch > 0 ? inp.batch : 0;
-          const want = o.batchSize || (c && fixed === 0 && e !== 'cpu' ? gpuBatch(c.path) : 1);
-          const b = fixed > 0 ? Math.min(fixed, want) : want;
-          // On a GPU every call runs the full batch (partial ones padded): one shape, warmed up at
-          // start, since each new shape costs CUDA an exhaustive convolution search (seconds);
-          // whether padding is the better trade is not measured yet (BENCHMARKS.md, gpu-detect).
-          return { fixed, batch: b };
-        };
+        const plan = (c: Cached | null, e: Ep) => batchPlan(
+          c ? { compiled: true, fixedBatch: c.info.batch === 'dynamic' ? 0 : c.info.batch, compiledBytes: fileSize(c.path) } : { compiled: false, fixedBatch: inp.batch },
+          e, o.batchSize);
         let planned = plan(null, ep);
         const openPool = async (path: string, e: Ep, c: Cached | null) => {
           planned = plan(c, e);
           const pl = new SessionPool({
-            model: path, ep: e, gpuId: gpuIds[0]!, gpuIds, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1),
+            model: path, ep: e, gpuId: gpuIds[0]!, gpuIds, workers, intraOpThreads: intraOpThreads(e, o.threads, workers, cores),
             onDeviceFailure: (device, err) => ctx.post({ type: 'warning', source: ctx.name, code: 'SLUICE_WARN_GPU_FAILED', message: `GPU ${device} failed (${(err as Error).message.split('\n')[0]}); its calls now run on GPU ${gpuIds.filter((d) => d !== device).join(', ')}` }),
           });
           return { pl, info: await pl.open([e === 'cpu' ? 1 : planned.batch]) };
@@ -414,11 +333,11 @@ dynamic batch dimension take batch-size frames per call.`,
         const info = opened.info;
         inputName = info.inputs[0]!.name;
         const fixed = planned.fixed;
-        if (fixed > 0 && o.batchSize > fixed) {
+        if (planned.capped) {
           warn(`model input "${inp.name}" has a fixed batch of ${fixed}; running batch-size=${fixed} (calls run concurrently on ${pool.size} worker(s))`);
         }
         batch = planned.batch;
-        padTo = ep === 'cpu' ? 0 : batch;
+        padTo = planned.padTo;
         Object.assign(running, {
           ep, workers: pool.size, fixedBatch: fixed, batch,
           compiled: precompiled ? 'file' : compiled ? (compiled.cached ? 'cached' : 'built') : 'no',
@@ -438,33 +357,19 @@ dynamic batch dimension take batch-size frames per call.`,
           await pool.close();
           throw new Err.LABELS(`${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
         }
-        if (o.classes) {
-          keep = new Set(o.classes.split(',').map((c) => {
-            const t = c.trim();
-            if (/^\d+$/.test(t)) return Number(t);
-            const i = labels?.indexOf(t) ?? -1;
-            if (i < 0) throw new Err.PROPERTY(`${ctx.name}: classes= names "${t}", which is not among the labels`);
-            return i;
-          }));
-        }
+        keep = parseClasses(o.classes, labels, ctx.name);
         threshold = o.threshold >= 0 ? o.threshold : adapter.threshold;
-        if (o.classThresholds) {
-          classMin = new Map();
-          for (const part of o.classThresholds.split(',').map((x) => x.trim()).filter(Boolean)) {
-            const m = /^(.+):\s*([0-9.]+)$/.exec(part);
-            const cls = m ? (/^\d+$/.test(m[1]!.trim()) ? Number(m[1]) : labels?.indexOf(m[1]!.trim()) ?? -1) : -1;
-            if (!m || !Number.isFinite(Number(m[2])) || cls < 0) {
-              await pool.close();
-              throw new Err.PROPERTY(`${ctx.name}: class-thresholds="${o.classThresholds}": "${part}" must be CLASS:SCORE with a class id or one of the labels, e.g. "2:0.6,person:0.4"`);
-            }
-            classMin.set(cls, Number(m[2]));
-          }
+        try {
+          classMin = parseClassThresholds(o.classThresholds, labels, ctx.name);
+        } catch (e) {
+          await pool.close();
+          throw e;
         }
         nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
-        const inflight = pool.size * 2;
+        const { inflight, slots } = inflightFor(pool.size);
         const sessions = pool;
         batcher = new Batcher<Frame, Placement, Decoded>({
-          batch, slots: inflight + 1, slotBytes: batch * bytesPerImage, queue: inflight,
+          batch, slots, slotBytes: batch * bytesPerImage, queue: inflight,
           sessions: () => sessions.size, run: runSlot, finish: decodeInto,
           push: (f) => ctx.push(f), drop: (f) => ctx.drop(f),
         });
@@ -527,8 +432,8 @@ dynamic batch dimension take batch-size frames per call.`,
         await batcher?.flush();
       },
       hint() {
-        const per = gpus().map((d) => `GPU ${d.device} ${Math.round(d.busy * 100)}% busy${d.failed ? ' (failed)' : ''}`);
-        return advice() + (per.length ? ` [${per.join(', ')}]` : '');
+        const machine = { cores: availableParallelism(), nvidiaDriver: nvidiaDriverPresent, gpus: () => listGpus().length, gpusUsed: () => parseGpuIds(o.gpuId, ctx.name).length };
+        return advice({ ...running, batch }, machine) + perGpu(gpus());
       },
       describe() {
         return {
