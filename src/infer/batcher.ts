@@ -117,7 +117,11 @@ export class Batcher<T, P, R> {
     return this.#enqueue({ items, done });
   }
 
-  /** Count work handed off as a call in flight until it settles. */
+  /**
+   * Count work handed off (staging and its call) as a call in flight until it settles: counted
+   * from hand-off, not from when the call starts, so a partial batch is not sent while earlier
+   * ones still scale.
+   */
   track<U>(p: Promise<U>): Promise<U> {
     this.#calls++;
     const q = p.finally(() => { this.#calls--; this.#idleSubmit(); });
@@ -161,6 +165,10 @@ export class Batcher<T, P, R> {
     e.done.then(() => {}, () => {}).then(() => { for (const f of e.items) this.#o.drop(f); });
   }
 
+  /**
+   * A partial batch is sent when a session has nothing to do (so the GPU never waits for a full
+   * batch), and otherwise keeps filling up to batch-size items, across mux batches.
+   */
   #idleSubmit(): void {
     if (this.#idleQueued || !this.#gather || this.#calls >= this.#o.sessions()) return;
     this.#idleQueued = true;
