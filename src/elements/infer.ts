@@ -2,33 +2,34 @@
 // frames are scaled natively into a shared staging buffer; results become typed meta with
 // boxes in source-frame pixels. Several requests are in flight at once (one per worker and
 // more), and results are pushed downstream in frame order.
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { parse as parseYamlText } from 'yaml';
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
 import { SluiceError, Err } from '../core/errors.ts';
 import type { Frame, ObjectMeta } from '../core/frame.ts';
-import { Channel } from '../core/channel.ts';
-import { p, parseProps, propKey } from '../core/props.ts';
+import { p, parseProps } from '../core/props.ts';
 import { avOf } from '../media/av.ts';
 import { SharedPixels } from '../media/shared-pixels.ts';
 import { viewOf } from '../core/frame.ts';
 import type { ViewRequest } from '../core/views.ts';
 import { SCALE_METHODS, type Placement } from '../media/scale.ts';
 import { SessionPool } from '../infer/pool.ts';
+import { Batcher, type Slot } from '../infer/batcher.ts';
+import { applyDecoded } from '../infer/boxes.ts';
+import { applyConfig, parseClasses, parseClassThresholds, readLabels, triple } from '../infer/config.ts';
+import { advice, perGpu, type Running } from '../infer/advice.ts';
+import { batchPlan, chooseProvider, compilePlan, inflightFor, intraOpThreads, sessionsPlan } from '../infer/plan.ts';
 import { Cropper, Preprocessor } from '../infer/prep.ts';
 import { ADAPTER_NAMES, adapters, detectAdapter } from '../infer/adapters/index.ts';
 import { imageInput, type Adapter, type Decoded } from '../infer/adapters/types.ts';
 import type { Ep, ModelInfo, Normalisation, PackedCopy, PrepSpec } from '../infer/protocol.ts';
 import { knownLabels, resolveModel } from '../infer/models.ts';
-import { isKeyFile, readNvinferConfig } from '../infer/deepstream.ts';
 import { listBackends, listGpus, nvidiaDriverPresent, parseGpuIds } from '../infer/backends.ts';
 import { compileCached, type Cached } from '../infer/compile/cache.ts';
 import { COMPILED_INPUT, compiledInfoOf, modelInfoOf, type CompiledInfo } from '../infer/compile/compile.ts';
 import { decodeModel } from '../infer/compile/onnx.ts';
-import { CLASSIFICATION, DETECTIONS, EMBEDDING, LANDMARKS } from '../meta/keys.ts';
+import { CLASSIFICATION, DETECTIONS, EMBEDDING } from '../meta/keys.ts';
 
 const props = z.object({
   model: p.str('', 'ONNX model: a path or a registry name (sluice models list)'),
@@ -64,64 +65,16 @@ const props = z.object({
 
 type Props = z.output<typeof props>;
 
-function applyConfig(o: Props, name: string, explicit: ReadonlySet<string>, warn: (m: string) => void): Props {
-  if (!o.config) return o;
-  if (!existsSync(o.config)) throw new Err.FILE_NOT_FOUND(`${name}: config file not found: ${o.config}`);
-  const text = readFileSync(o.config, 'utf8');
-  let raw: Record<string, unknown>;
-  if (isKeyFile(text)) {
-    // A DeepStream nvinfer config ([property] onnx-file= net-scale-factor= ...).
-    const ds = readNvinferConfig(text, o.config, { adapter: explicit.has('adapter') ? o.adapter : undefined });
-    for (const w of ds.warnings) warn(`${o.config}: ${w}`);
-    raw = ds.props;
-  } else {
-    try {
-      raw = parseYamlText(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new Err.YAML(`${o.config}: not YAML, nor a DeepStream nvinfer config ([property] ...): ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  if (!raw || typeof raw !== 'object') throw new Err.YAML(`${o.config}: expected a mapping of infer properties`);
-  const fromFile = parseProps(inferDef, raw) as Record<string, unknown>;
-  const merged = { ...o } as Record<string, unknown>;
-  // What the file names fills what the pipeline did not set (an explicit ep=auto still wins
-  // over the file's ep: cpu); paths resolve next to the file.
-  for (const k of Object.keys(raw).map(propKey)) {
-    if (explicit.has(k)) continue;
-    const v = fromFile[k];
-    merged[k] = (k === 'model' || k === 'labels') && typeof v === 'string' && v && !v.startsWith('/') && existsSync(resolve(dirname(o.config), v)) ? resolve(dirname(o.config), v) : v;
-  }
-  return merged as Props;
+export { readLabels };
+
+/** The config file merged in, its values read as infer's own properties. */
+function configured(o: Props, name: string, explicit: ReadonlySet<string>, warn: (m: string) => void): Props {
+  return applyConfig(o, name, explicit, warn, (raw) => parseProps(inferDef, raw));
 }
 
-function triple(s: string, what: string): [number, number, number] | null {
-  if (!s) return null;
-  const v = s.split(',').map(Number);
-  if (v.length === 1 && Number.isFinite(v[0])) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new Err.PROPERTY(`${what} must be one number or three comma-separated numbers (got "${s}")`);
-  return v as [number, number, number];
-}
-
-export function readLabels(file: string): string[] {
-  if (!existsSync(file)) throw new Err.FILE_NOT_FOUND(`labels file not found: ${file}`);
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
-  while (lines.length && lines.at(-1)!.trim() === '') lines.pop();
-  // ImageNet synset lines: "n01440764 tench, Tinca tinca" -> "tench".
-  return lines.map((l) => (/^n\d{8} /.test(l) ? l.slice(10).split(',')[0]!.trim() : l.trim()));
-}
-
-/** Frames waiting to go downstream in order, and the work that fills in their meta. */
-interface Entry { frames: Frame[]; done: Promise<unknown> | null }
-
-/**
- * The default batch of a compiled dynamic-batch model on a GPU. H200, 16 x 1080p end to end
- * (BENCHMARKS.md): YOLOX-nano (1.9 MB compiled in fp16) 3,534 fps at 32 and 3,924 at 64, where a
- * light network's call is mostly fixed per-call cost; SSD300-VGG16 (35.6 M parameters, ~70 MB in
- * fp16) gains 3 % model-only at 64 (2,406 vs 2,336 img/s) and was slower end to end at 64 with 16
- * slots per stream (1,400 vs 1,723 fps; not measured with 32), so heavier models keep 32.
- */
-function gpuBatch(compiled: string): number {
-  try { return statSync(compiled).size < 20 << 20 ? 64 : 32; } catch { return 32; }
+/** A file's size, or null when it cannot be read (the default batch then assumes a heavy model). */
+function fileSize(path: string): number | null {
+  try { return statSync(path).size; } catch { return null; }
 }
 
 /**
@@ -173,7 +126,7 @@ top-k in the graph, optional fp16; cached by content). Fixed-batch models run on
 throughput then comes from several calls in flight over workers=N sessions. Models with a
 dynamic batch dimension take batch-size frames per call.`,
   create(given, ctx) {
-    const o = applyConfig(given, ctx.name, ctx.explicit, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
+    const o = configured(given, ctx.name, ctx.explicit, (message) => ctx.post({ type: 'warning', source: ctx.name, message }));
     let pool: SessionPool | null = null;
     let adapter: Adapter;
     let preps: Preprocessor[] = [];
@@ -188,32 +141,23 @@ dynamic batch dimension take batch-size frames per call.`,
     let nmsIou = 0;
     let batch = 1;
     /** How it actually runs (ep=auto resolved, workers defaulted), for the bottleneck hint and the report. */
-    const running = { ep: 'cpu' as Ep, workers: 1, fixedBatch: 0, batch: 1, compiled: 'no', precision: 'fp32', why: '' };
+    const running: Running = { ep: 'cpu', workers: 1, fixedBatch: 0, batch: 1, compiled: 'no', precision: 'fp32', why: '' };
     let compiled: Cached | null = null;
     /** The model file itself is compiled (sluice models compile): its metadata says how to run it. */
     let precompiled = false;
-    /** Calls submitted and not yet answered: a partial batch goes out when a session would idle. */
-    let calls = 0;
     /** Where a call's time goes, for the report: frames, model run and round trip (ms). */
     const callStats = { calls: 0, frames: 0, runMs: 0, roundTripMs: 0, prepMs: 0, decodeMs: 0 };
     /** On a GPU, the batch size every call is padded to (0: run exactly n, as on the CPU where shapes are cheap). */
     let padTo = 0;
-    // A staging slot: shared memory for one call's input. Frames are scaled into it by a pool of
-    // FFmpeg scalers (one job at a time each), so the frames of one batch, and of several
-    // batches, are pre-processed side by side on libuv's pool while earlier ones run.
-    interface Slot { sab: SharedArrayBuffer; u8: Uint8Array }
+    // Frames are scaled into the batcher's staging slots by a pool of FFmpeg scalers (one job at
+    // a time each), so the frames of one batch, and of several batches, are pre-processed side by
+    // side on libuv's pool while earlier ones run.
     interface Scaler { prep: Preprocessor; busy: Promise<unknown> }
     const scalers: Scaler[] = [];
     let nextScaler = 0;
-    const slots: Slot[] = [];
-    const slotWaiters: (() => void)[] = [];
-    const releaseSlot = (slot: Slot) => { slots.push(slot); slotWaiters.shift()?.(); };
-    let queue: Channel<Entry | null>;
-    let emitter: Promise<void> = Promise.resolve();
-    let failure: unknown = null;
+    let batcher: Batcher<Frame, Placement, Decoded> | null = null;
     /** This infer's request for its model's picture of each frame (ElementContext.requestView). */
     let viewReq: ViewRequest | null = null;
-    let gather: { frames: Frame[]; places: Promise<Placement>[]; slot: Slot; copies: PackedCopy[] } | null = null;
     let cropper: Cropper | null = null;
     const onClass = o.onClass ? new Set(o.onClass.split(',').map((c) => c.trim())) : null;
     const counters = new Map<number, number>();
@@ -222,54 +166,16 @@ dynamic batch dimension take batch-size frames per call.`,
     /** Of those, frames whose model-sized view a decoding thread made beside the full frame. */
     let viewFrames = 0;
 
-    const decodeInto = (f: Frame, d: Decoded, place: Placement) => {
-      const x = f.xform;
-      const toSrc = (mx: number, my: number): [number, number] => {
-        const fx = (mx - place.dx) / place.sx;
-        const fy = (my - place.dy) / place.sy;
-        return [(fx - x.dx) / x.sx, (fy - x.dy) / x.sy];
-      };
-      const W = f.source.width, H = f.source.height;
-      const clip = (v: number, m: number) => Math.min(m, Math.max(0, v));
-      if (d.objects) {
-        for (const det of d.objects) {
-          if (keep && !keep.has(det.class)) continue;
-          if (classMin && det.score < (classMin.get(det.class) ?? threshold)) continue;
-          const [x1, y1] = toSrc(det.box[0], det.box[1]);
-          const [x2, y2] = toSrc(det.box[2], det.box[3]);
-          const obj: ObjectMeta = { class: det.class, label: labels?.[det.class] ?? String(det.class), score: det.score, box: [clip(x1, W), clip(y1, H), clip(x2, W), clip(y2, H)], attributes: {} };
-          if (det.landmarks) {
-            const lm: number[] = [];
-            for (let i = 0; i < det.landmarks.length; i += 2) lm.push(...toSrc(det.landmarks[i]!, det.landmarks[i + 1]!));
-            LANDMARKS.set(obj, lm.map((v) => Math.round(v * 10) / 10));
-          }
-          if (obj.box[2] > obj.box[0] && obj.box[3] > obj.box[1]) f.meta.objects.push(obj);
-        }
-      }
-      if (d.classifications) {
-        f.meta.classifications = d.classifications.filter((c) => !keep || keep.has(c.class)).map((c) => ({ class: c.class, label: labels?.[c.class] ?? String(c.class), score: c.score }));
-      }
-      if (d.mask) f.meta.mask = { ...d.mask, labels };
-      if (d.embedding) f.meta.embedding = d.embedding;
-    };
-
-    const emitLoop = async () => {
-      for (;;) {
-        const e = await queue.pop();
-        if (!e) return;
-        if (e.done) await e.done;
-        for (const f of e.frames) await ctx.push(f);
-      }
-    };
+    const decodeInto = (f: Frame, d: Decoded, place: Placement) => applyDecoded(f, d, place, { keep, classMin, threshold, labels });
 
     const params = () => ({ inW: prepSpec.width, inH: prepSpec.height, threshold: classMin ? Math.min(threshold, ...classMin.values()) : threshold, nmsIou, classAware: !o.nmsAgnostic, topK: o.topK, maskObjects: o.maskObjects });
 
-    /** Run n staged images; resolves with one decoded result per image and frees the slot. */
-    const runSlot = (slot: Slot, n: number, copies?: PackedCopy[]): Promise<Decoded[]> => {
+    /** The session behind the batcher: run n staged images, one decoded result per image. */
+    const runSlot = (slot: Slot, n: number, copies: PackedCopy[] | undefined): Promise<Decoded[]> => {
       const candidates = compiled?.info.post ? { classAware: compiled.info.classAware } : undefined;
       const runAs = padTo || undefined;
       const t0 = performance.now();
-      const p = pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs, copies?.length ? copies : undefined).then((r) => {
+      return pool!.run(inputName, slot.sab, n, prepSpec, { adapter: adapter.name, params: params(), candidates }, runAs, copies).then((r) => {
         callStats.calls++;
         callStats.frames += n;
         callStats.runMs += r.timing.run;
@@ -277,62 +183,11 @@ dynamic batch dimension take batch-size frames per call.`,
         callStats.decodeMs += r.timing.decode;
         callStats.roundTripMs += performance.now() - t0;
         return r.decoded!;
-      })
-        .finally(() => releaseSlot(slot));
-      p.catch(() => {}); // surfaced through the emitter
-      return p;
-    };
-
-    const acquireSlot = async (): Promise<Slot> => {
-      while (slots.length === 0) { check(); await new Promise<void>((r) => slotWaiters.push(r)); }
-      return slots.pop()!;
-    };
-
-    /**
-     * A partial batch is sent when a session has nothing to do (so the GPU never waits for a full
-     * batch), and otherwise keeps filling up to batch-size frames, across mux batches.
-     */
-    let idleQueued = false;
-    const idleSubmit = () => {
-      if (idleQueued || !gather || calls >= pool!.size) return;
-      idleQueued = true;
-      setImmediate(() => {
-        idleQueued = false;
-        if (gather && gather.frames.length && calls < (pool?.size ?? 0)) submit().catch((e) => { failure ??= e; });
       });
     };
 
-    /**
-     * Work handed off (staging and its call): counted from hand-off, not from when the call
-     * starts, so a partial batch is not sent while earlier ones still scale.
-     */
-    const handOff = <T>(p: Promise<T>): Promise<T> => {
-      calls++;
-      const q = p.finally(() => { calls--; idleSubmit(); });
-      q.catch(() => {}); // surfaced through the emitter
-      return q;
-    };
-
-    // One writer at a time into the ordered queue: the idle-triggered submit and process() both
-    // push, and a woken waiter can lose its turn to a newcomer, which would reorder frames.
-    let ordered: Promise<void> = Promise.resolve();
-    const enqueue = (e: Entry | null): Promise<void> => {
-      // The queue is closed when the emitter failed: that failure is the error to report.
-      const p = ordered.then(() => queue.push(e)).catch((err) => { throw failure ?? err; });
-      ordered = p.catch(() => {});
-      return p;
-    };
-
-    const submit = async () => {
-      const g = gather!;
-      gather = null;
-      const done = handOff(Promise.all(g.places).then((places) =>
-        runSlot(g.slot, g.frames.length, g.copies).then((ds) => ds.forEach((d, b) => decodeInto(g.frames[b]!, d, places[b]!)))));
-      await enqueue({ frames: g.frames, done });
-    };
-
     /** Secondary mode: crop each chosen object, run, attach the result to the object. */
-    const secondary = async (frame: Frame) => {
+    const secondary = async (frame: Frame, b: Batcher<Frame, Placement, Decoded>) => {
       const av = avOf(frame.pixels, ctx.name);
       const x = frame.xform;
       const jobs: Promise<unknown>[] = [];
@@ -340,16 +195,16 @@ dynamic batch dimension take batch-size frames per call.`,
         if (onClass && !onClass.has(obj.label ?? '') && !onClass.has(String(obj.class))) continue;
         const [x1, y1, x2, y2] = [obj.box[0] * x.sx + x.dx, obj.box[1] * x.sy + x.dy, obj.box[2] * x.sx + x.dx, obj.box[3] * x.sy + x.dy];
         if (x2 - x1 < o.minSize || y2 - y1 < o.minSize) continue;
-        const slot = await acquireSlot();
+        const slot = await b.acquire();
         try {
           await cropper!.into(av, [x1, y1, x2 - x1, y2 - y1], slot.sab, 0);
         } catch (e) {
-          releaseSlot(slot);
+          b.release(slot);
           throw e;
         }
-        jobs.push(handOff(runSlot(slot, 1).then(([d]) => attach(obj, d!))));
+        jobs.push(b.track(b.call(slot, 1).then(([d]) => attach(obj, d!))));
       }
-      await enqueue({ frames: [frame], done: jobs.length ? Promise.all(jobs) : null });
+      await b.after([frame], jobs.length ? Promise.all(jobs) : null);
     };
 
     const attach = (obj: ObjectMeta, d: Decoded) => {
@@ -360,7 +215,6 @@ dynamic batch dimension take batch-size frames per call.`,
       if (d.objects) DETECTIONS.set(obj, d.objects.length);
     };
 
-    const check = () => { if (failure) throw failure; };
     /** When sessions were ready: the per-GPU busy share counts from there, not from model loading. */
     let startedAt = 0;
     /** Per GPU when calls are spread over several: frames, share of the time busy (per session), time per call, failed. */
@@ -371,37 +225,16 @@ dynamic batch dimension take batch-size frames per call.`,
       return ds.map((d) => ({ ...d, busy: Math.round(Math.min(1, d.busyMs / wall / Math.max(1, running.workers / ds.length)) * 100) / 100 }));
     };
 
-    /** What to try, for the verdict (GPU advice only where there is a GPU). */
-    const advice = (): string => {
-      const more = `workers=${running.workers * 2} (${running.workers} session(s) now; fixed-batch models need calls in flight)`;
-      // On the CPU more sessions than cores only compete for them (one session on 16 cores 116 fps, 8 sessions 62).
-      const cpuMore = running.workers < availableParallelism() ? `${more}, ` : '';
-      if (running.ep === 'cpu') return nvidiaDriverPresent() ? `try ep=cuda, ${cpuMore}or interval=N (infers every Nth frame)` : `try ${cpuMore}a smaller model, interval=N (infers every Nth frame), or fewer streams per process`;
-      // Measured: YOLOX-nano on an H100 161/267/426 fps with 1/2/4 CUDA sessions.
-      const prec = running.compiled !== 'no' && running.precision === 'fp32' ? ', precision=fp16' : '';
-      const comp = running.compiled === 'no' ? `; it runs uncompiled (${running.why || 'no compile'}), so float tensors are built on the host` : '';
-      if (running.fixedBatch) return `try ${more}${prec}, or interval=N${comp}`;
-      if (batch < 64) return `try batch-size=${Math.min(64, Math.max(8, batch * 2))} (dynamic batch; mux several streams)${prec} or ${more}${comp}`;
-      // H200, compiled YOLOX-nano at batch 64 (BENCHMARKS.md): 3 sessions 0.84x of 2, 4 at batch
-      // 32 0.99x; larger batches not measured. Past that the GPU calls are the work itself.
-      const n = listGpus().length;
-      const others = n > 1 && parseGpuIds(o.gpuId, ctx.name).length < n ? ', or every GPU (gpu-id=all)' : '';
-      return `try interval=N (infers every Nth frame)${prec}, a lighter model${others}${comp}`;
-    };
     return {
       async start() {
         if (!o.model) throw new Err.PROPERTY(`${ctx.name}: infer needs model=PATH_OR_NAME`);
         const model = resolveModel(o.model);
-        let ep: Ep = o.ep === 'auto' ? 'cuda' : o.ep;
         const backends = listBackends();
-        if (o.ep === 'auto' && !backends.cuda.usable) {
-          ep = 'cpu';
-          // On a machine with no NVIDIA GPU at all the CPU is simply what there is: not a warning.
-          if (nvidiaDriverPresent()) ctx.post({ type: 'warning', source: ctx.name, message: `ep=auto: running on cpu because cuda is not usable: ${backends.cuda.why}` });
-          else ctx.log.info(`ep=auto: no NVIDIA GPU here, running on cpu`);
-        } else if (ep !== 'cpu' && !backends[ep].usable) {
-          throw new Err.EP(`${ctx.name}: execution provider ${ep} is not available here: ${backends[ep].why}`);
-        }
+        // The driver is only looked for when cuda is not usable (as before: it reads /proc).
+        const provider = chooseProvider(o.ep, backends, o.ep === 'auto' && !backends.cuda.usable && nvidiaDriverPresent(), ctx.name);
+        let ep: Ep = provider.ep;
+        if (provider.warning) ctx.post({ type: 'warning', source: ctx.name, message: provider.warning });
+        if (provider.note) ctx.log.info(provider.note);
         // The model's own tensors decide the adapter and the pre-processing, compiled or not.
         let srcInfo;
         const modelBytes = readFileSync(model);
@@ -443,47 +276,32 @@ dynamic batch dimension take batch-size frames per call.`,
         }
         const ap = adapter.prep;
         // A compiled file runs as it is; any other model is compiled unless compile=off.
-        if (!pre && o.compile === 'auto') {
-          let precision = o.precision;
-          if (precision === 'fp16' && ep === 'cpu') {
-            warn('precision=fp16: the cpu provider has no fp16 kernels for most ops (it would cast every node back); compiling fp32');
-            precision = 'fp32';
-          }
+        const cp = compilePlan(o, !!pre, ep);
+        if (cp.warning) warn(cp.warning);
+        if (cp.why) running.why = cp.why;
+        if (cp.compile) {
           try {
-            compiled = await compileCached(model, { adapter: adapter.name, precision, topK: o.candidates, order, ...norm }, { bytes: modelBytes });
+            compiled = await compileCached(model, { adapter: adapter.name, precision: cp.precision, topK: o.candidates, order, ...norm }, { bytes: modelBytes });
             for (const w of compiled.warnings) warn(`compile: ${w}`);
           } catch (e) {
             running.why = (e as Error).message;
             warn(`compile: ${(e as Error).message}; running the model as it is (per-frame float input)`);
           }
-        } else if (!pre) running.why = 'compile=off';
-        // Two sessions keep a CPU busy while the other waits on pre-/post-processing (measured:
-        // 2x1 threads 42.6 fps vs 1x2 threads 30.5 on 2 cores, BENCHMARKS.md); on a GPU two
-        // sessions overlap transfers and kernels.
-        const gpuIds = parseGpuIds(o.gpuId, ctx.name);
-        let workers = o.workers || (ep === 'cpu' && availableParallelism() < 2 ? 1 : 2);
-        if (ep === 'webgpu' && workers > 1) {
-          // Measured on an H100: two WebGPU sessions in one process (separate worker threads)
-          // crash onnxruntime ("Command encoding already finished"). One session it is.
-          if (o.workers > 1) warn(`ep=webgpu supports one session per process; using workers=1 (asked ${o.workers})`);
-          workers = 1;
         }
-        const cpuThreads = () => o.threads || Math.max(1, Math.floor(availableParallelism() / workers));
+        const gpuIds = parseGpuIds(o.gpuId, ctx.name);
+        const cores = availableParallelism();
+        const sp = sessionsPlan(o.workers, ep, cores);
+        if (sp.warning) warn(sp.warning);
+        const workers = sp.workers;
         /** Batch per call, for the model that will really run. */
-        const plan = (c: Cached | null, e: Ep) => {
-          const fixed = c ? (c.info.batch === 'dynamic' ? 0 : c.info.batch) : inp.batch > 0 ? inp.batch : 0;
-          const want = o.batchSize || (c && fixed === 0 && e !== 'cpu' ? gpuBatch(c.path) : 1);
-          const b = fixed > 0 ? Math.min(fixed, want) : want;
-          // On a GPU every call runs the full batch (partial ones padded): one shape, warmed up at
-          // start, since each new shape costs CUDA an exhaustive convolution search (seconds);
-          // whether padding is the better trade is not measured yet (BENCHMARKS.md, gpu-detect).
-          return { fixed, batch: b };
-        };
+        const plan = (c: Cached | null, e: Ep) => batchPlan(
+          c ? { compiled: true, fixedBatch: c.info.batch === 'dynamic' ? 0 : c.info.batch, compiledBytes: fileSize(c.path) } : { compiled: false, fixedBatch: inp.batch },
+          e, o.batchSize);
         let planned = plan(null, ep);
         const openPool = async (path: string, e: Ep, c: Cached | null) => {
           planned = plan(c, e);
           const pl = new SessionPool({
-            model: path, ep: e, gpuId: gpuIds[0]!, gpuIds, workers, intraOpThreads: e === 'cpu' ? cpuThreads() : (o.threads || 1),
+            model: path, ep: e, gpuId: gpuIds[0]!, gpuIds, workers, intraOpThreads: intraOpThreads(e, o.threads, workers, cores),
             onDeviceFailure: (device, err) => ctx.post({ type: 'warning', source: ctx.name, code: 'SLUICE_WARN_GPU_FAILED', message: `GPU ${device} failed (${(err as Error).message.split('\n')[0]}); its calls now run on GPU ${gpuIds.filter((d) => d !== device).join(', ')}` }),
           });
           return { pl, info: await pl.open([e === 'cpu' ? 1 : planned.batch]) };
@@ -515,11 +333,11 @@ dynamic batch dimension take batch-size frames per call.`,
         const info = opened.info;
         inputName = info.inputs[0]!.name;
         const fixed = planned.fixed;
-        if (fixed > 0 && o.batchSize > fixed) {
+        if (planned.capped) {
           warn(`model input "${inp.name}" has a fixed batch of ${fixed}; running batch-size=${fixed} (calls run concurrently on ${pool.size} worker(s))`);
         }
         batch = planned.batch;
-        padTo = ep === 'cpu' ? 0 : batch;
+        padTo = planned.padTo;
         Object.assign(running, {
           ep, workers: pool.size, fixedBatch: fixed, batch,
           compiled: precompiled ? 'file' : compiled ? (compiled.cached ? 'cached' : 'built') : 'no',
@@ -539,34 +357,22 @@ dynamic batch dimension take batch-size frames per call.`,
           await pool.close();
           throw new Err.LABELS(`${ctx.name}: ${o.labels} has ${labels!.length} labels but the model outputs ${nc} classes`);
         }
-        if (o.classes) {
-          keep = new Set(o.classes.split(',').map((c) => {
-            const t = c.trim();
-            if (/^\d+$/.test(t)) return Number(t);
-            const i = labels?.indexOf(t) ?? -1;
-            if (i < 0) throw new Err.PROPERTY(`${ctx.name}: classes= names "${t}", which is not among the labels`);
-            return i;
-          }));
-        }
+        keep = parseClasses(o.classes, labels, ctx.name);
         threshold = o.threshold >= 0 ? o.threshold : adapter.threshold;
-        if (o.classThresholds) {
-          classMin = new Map();
-          for (const part of o.classThresholds.split(',').map((x) => x.trim()).filter(Boolean)) {
-            const m = /^(.+):\s*([0-9.]+)$/.exec(part);
-            const cls = m ? (/^\d+$/.test(m[1]!.trim()) ? Number(m[1]) : labels?.indexOf(m[1]!.trim()) ?? -1) : -1;
-            if (!m || !Number.isFinite(Number(m[2])) || cls < 0) {
-              await pool.close();
-              throw new Err.PROPERTY(`${ctx.name}: class-thresholds="${o.classThresholds}": "${part}" must be CLASS:SCORE with a class id or one of the labels, e.g. "2:0.6,person:0.4"`);
-            }
-            classMin.set(cls, Number(m[2]));
-          }
+        try {
+          classMin = parseClassThresholds(o.classThresholds, labels, ctx.name);
+        } catch (e) {
+          await pool.close();
+          throw e;
         }
         nmsIou = o.nmsIou >= 0 ? o.nmsIou : adapter.nmsIou;
-        const inflight = pool.size * 2;
-        for (let i = 0; i <= inflight; i++) {
-          const sab = new SharedArrayBuffer(batch * bytesPerImage);
-          slots.push({ sab, u8: new Uint8Array(sab) });
-        }
+        const { inflight, slots } = inflightFor(pool.size);
+        const sessions = pool;
+        batcher = new Batcher<Frame, Placement, Decoded>({
+          batch, slots, slotBytes: batch * bytesPerImage, queue: inflight,
+          sessions: () => sessions.size, run: runSlot, finish: decodeInto,
+          push: (f) => ctx.push(f), drop: (f) => ctx.drop(f),
+        });
         // As many scalers as libuv has threads to run them (bin/sluice.js sizes it to the cores).
         const nScalers = o.mode === 'primary' ? Math.max(2, Math.min(16, Number(process.env.UV_THREADPOOL_SIZE) || 4, availableParallelism())) : 0;
         for (let i = 0; i < nScalers; i++) {
@@ -577,17 +383,12 @@ dynamic batch dimension take batch-size frames per call.`,
         // Ask the sources upstream for this model's picture of each frame as they decode (on the
         // frames this infer runs on); sources of branches added later get the request too.
         if (o.mode === 'primary' && preps[0]) viewReq = ctx.requestView({ ...preps[0].want, every: o.interval });
-        queue = new Channel<Entry | null>({ capacity: inflight, policy: 'block', isControl: (e) => e === null });
-        emitter = emitLoop().catch((e) => {
-          failure = e;
-          for (const it of queue.close()) for (const f of it?.frames ?? []) ctx.drop(f);
-          for (const w of slotWaiters.splice(0)) w();
-        });
         ctx.log.info(`${model}: adapter ${adapter.name}, ${inp.width}x${inp.height} ${inp.layout}, ep ${ep}, ${pool.size} worker(s), batch ${batch}, compiled ${running.compiled}${compiled ? ` (${compiled.info.precision}, ${compiled.path})` : running.why ? ` (${running.why})` : ''}`);
         startedAt = performance.now();
       },
       async process(frame) {
-        check();
+        const b = batcher!;
+        b.check();
         const n = counters.get(frame.stream) ?? 0;
         counters.set(frame.stream, n + 1);
         // A frame a decoding thread sent without its full pixels (nothing downstream reads them)
@@ -595,54 +396,44 @@ dynamic batch dimension take batch-size frames per call.`,
         const view = viewOf(frame, viewReq);
         if (frame.pixels?.whole === false ? !view : n % o.interval !== 0) {
           if (o.mode === 'primary') frame.meta.inferred = false;
-          if (gather) await submit();
-          await enqueue({ frames: [frame], done: null });
-          return;
+          return b.pass(frame);
         }
-        if (o.mode === 'secondary') return secondary(frame);
-        // Waits here (backpressure) when every staging slot is in flight.
-        gather ??= { frames: [], places: [], slot: await acquireSlot(), copies: [] };
-        const i = gather.frames.length;
-        const slot = gather.slot;
-        // A frame decoded to the model's size and channel order in a decoding thread (uri
-        // threaded=true format=bgr24 width=...) is copied into the batch as it is.
-        // So is the view a decoding thread made of a full frame for this model (uri asked for it
-        // from the negotiation table). The worker copies it (off this thread) when its rows are
-        // full width; else it is copied here.
-        const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
-        const asDecoded = packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
-        const fromView = !asDecoded && view ? preps[0]!.takePacked(view.data, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame) : null;
-        const taken = asDecoded || fromView;
-        if (taken && taken.copy) gather.copies.push(taken.copy);
-        if (fromView) viewFrames++;
-        const fits = taken ? taken.place : null;
-        let place: Promise<Placement>;
-        if (fits) {
-          place = Promise.resolve(fits);
-          fastFrames++;
-        } else {
-          const av = avOf(frame.pixels, ctx.name);
-          // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
-          // scaler in turn (each runs one job at a time, so its jobs are chained).
-          const sc = scalers[nextScaler++ % scalers.length]!;
-          place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
-          sc.busy = place.catch(() => {});
-        }
-        frame.meta.inferred = true;
-        gather.frames.push(frame);
-        gather.places.push(place);
-        if (gather.frames.length >= batch) await submit();
-        else idleSubmit();
+        if (o.mode === 'secondary') return secondary(frame, b);
+        // Waits in add() (backpressure) when every staging slot is in flight.
+        await b.add(frame, (slot, i) => {
+          // A frame decoded to the model's size and channel order in a decoding thread (uri
+          // threaded=true format=bgr24 width=...) is copied into the batch as it is.
+          // So is the view a decoding thread made of a full frame for this model (uri asked for it
+          // from the negotiation table). The worker copies it (off this thread) when its rows are
+          // full width; else it is copied here.
+          const packed = frame.pixels instanceof SharedPixels ? frame.pixels.packed : null;
+          const asDecoded = packed && preps[0]!.takePacked(packed, frame.width, frame.height, frame.format, slot.u8, i * bytesPerImage);
+          const fromView = !asDecoded && view ? preps[0]!.takePacked(view.data, view.width, view.height, view.format, slot.u8, i * bytesPerImage, frame) : null;
+          const taken = asDecoded || fromView;
+          if (fromView) viewFrames++;
+          const fits = taken ? taken.place : null;
+          let place: Promise<Placement>;
+          if (fits) {
+            place = Promise.resolve(fits);
+            fastFrames++;
+          } else {
+            const av = avOf(frame.pixels, ctx.name);
+            // Not awaited: scaling runs on libuv's pool while the next frame comes in, on the next
+            // scaler in turn (each runs one job at a time, so its jobs are chained).
+            const sc = scalers[nextScaler++ % scalers.length]!;
+            place = sc.busy.then(() => sc.prep.into(av, slot.u8, i * bytesPerImage));
+            sc.busy = place.catch(() => {});
+          }
+          frame.meta.inferred = true;
+          return { place, copy: taken ? taken.copy : null };
+        });
       },
       async flush() {
-        if (gather && gather.frames.length) await submit();
-        await enqueue(null);
-        await emitter;
-        check();
+        await batcher?.flush();
       },
       hint() {
-        const per = gpus().map((d) => `GPU ${d.device} ${Math.round(d.busy * 100)}% busy${d.failed ? ' (failed)' : ''}`);
-        return advice() + (per.length ? ` [${per.join(', ')}]` : '');
+        const machine = { cores: availableParallelism(), nvidiaDriver: nvidiaDriverPresent, gpus: () => listGpus().length, gpusUsed: () => parseGpuIds(o.gpuId, ctx.name).length };
+        return advice({ ...running, batch }, machine) + perGpu(gpus());
       },
       describe() {
         return {
@@ -666,9 +457,7 @@ dynamic batch dimension take batch-size frames per call.`,
       },
       streamRemoved(s) { counters.delete(s); },
       async stop() {
-        for (const it of queue?.close() ?? []) for (const f of it?.frames ?? []) ctx.drop(f);
-        for (const f of gather?.frames ?? []) ctx.drop(f);
-        gather = null;
+        batcher?.stop();
         for (const pr of preps) pr.close();
         preps = [];
         cropper?.close();
