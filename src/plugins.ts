@@ -6,7 +6,7 @@ import { delimiter, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defineElement, type ElementDef } from './core/element.ts';
 import type { Registry } from './core/registry.ts';
-import { SluiceError, Err } from './core/errors.ts';
+import { Err } from './core/errors.ts';
 import { siblingModule } from './core/files.ts';
 import * as nodeModule from 'node:module';
 

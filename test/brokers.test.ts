@@ -43,7 +43,7 @@ test('nats: core subject and JetStream (stream created, message ids deduplicate 
   t.after(() => nc.close());
   const got: number[] = [];
   const sub = nc.subscribe('sluice.meta.>');
-  (async () => { for await (const m of sub) got.push(JSON.parse(m.string()).frame); })();
+  void (async () => { for await (const m of sub) got.push(JSON.parse(m.string()).frame); })();
   await nc.flush();
   await launch(`testsrc num-frames=25 ! nats url=${b.url}`).run();
   await sleep(200);

@@ -64,7 +64,7 @@ test('serve: streams added and removed over HTTP, metadata to MQTT, NATS and Red
   t.after(() => nc.close());
   const nats = new Map<string, number[]>();
   const ns = nc.subscribe('sluice.meta.*');
-  (async () => { for await (const m of ns) { const r = JSON.parse(m.string()); nats.set(r.stream_id, [...(nats.get(r.stream_id) ?? []), r.frame]); } })();
+  void (async () => { for await (const m of ns) { const r = JSON.parse(m.string()); nats.set(r.stream_id, [...(nats.get(r.stream_id) ?? []), r.frame]); } })();
   await nc.flush();
   await sleep(300);
 

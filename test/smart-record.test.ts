@@ -137,7 +137,7 @@ test('deepstream-app smart-record=1 records on cloud messages only (triggerRecor
   const app = readDeepstreamApp(`${base}smart-record=1\nsmart-rec-duration=3\n`, cfg);
   assert.ok(app.warnings.some((w) => /smart-record=1: clips start on cloud messages only/.test(w)));
   assert.ok(app.warnings.some((w) => /smart-rec-start-time=2 is more than smart-rec-cache=1/.test(w)), app.warnings.join('\n'));
-  assert.match(app.launch, /record location=\S+ pre=1 post=3 cache-bytes=1000000  mux name=m/);
+  assert.match(app.launch, /record location=\S+ pre=1 post=3 cache-bytes=1000000 {2}mux name=m/);
   const p: Pipeline = launch(app.launch);
   p.addProbe('encode0.src', (f) => { if (f.frame === 150) triggerRecord(p, { reason: 'cloud' }); });
   await p.run();

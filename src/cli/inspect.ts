@@ -1,7 +1,7 @@
 // `sluice inspect`: generated from the element declarations, never written by hand.
 import type { z } from 'zod';
 import type { Registry } from '../core/registry.ts';
-import { SluiceError, closest, Err } from '../core/errors.ts';
+import { closest, Err } from '../core/errors.ts';
 import { propDashed, propInfo } from '../core/props.ts';
 
 export function inspectAll(reg: Registry): string {

@@ -8,7 +8,7 @@ import { buildPipeline } from '../core/graph.ts';
 import { pipelineDot } from '../core/dot.ts';
 import { parseLaunch } from '../core/launch.ts';
 import { parseYaml } from '../core/yamlspec.ts';
-import { SluiceError, isSluiceError, Err } from '../core/errors.ts';
+import { isSluiceError, Err } from '../core/errors.ts';
 import { configureLogging } from '../core/log.ts';
 import type { Pipeline, PipelineReport } from '../core/pipeline.ts';
 import { registry } from '../index.ts';

@@ -2,7 +2,7 @@
 // over a WebSocket into a pipeline here (netcam web=true ! <task> ! display web=true) and the
 // processed frames come back on the same connection. Everything is on one port, so a single
 // `ssh -L` forward reaches a GPU box.
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 
 export const REMOTE_TASKS = {
   auto: { model: '', chain: (m: string, x: string) => `infer model=${m}${x} ! osd fps=true`, about: 'the default with --model: the adapter is detected from the model\'s tensors and osd draws its boxes, labels or masks' },

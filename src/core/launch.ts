@@ -1,6 +1,6 @@
 // gst-launch style syntax: `a prop=v ! b ! c`, quoted values, `name=x` and `x.` / `x.pad`
 // references for branches and joins. Produces a GraphSpec; errors carry a caret.
-import { SluiceError, Err } from './errors.ts';
+import { Err } from './errors.ts';
 import { pointAt, type ElementSpec, type EndSpec, type GraphSpec, type LinkSpec, type Loc } from './graph.ts';
 
 type Tok =

@@ -16,6 +16,7 @@ export type Item =
  * probe; 'handled' means the probe took the frame (the pipeline neither passes nor releases
  * it); a Frame passes that one instead, and the original is released unless it shares pixels.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a probe that returns nothing passes the frame
 export type ProbeResult = 'pass' | 'ok' | 'drop' | 'remove' | 'handled' | Frame | undefined | void;
 export type Probe = (frame: Frame, where: { element: string; pad: string }) => ProbeResult;
 

@@ -2,7 +2,7 @@
 // typed values. These helpers accept both, and record type/default/doc for `sluice inspect`.
 import { z } from 'zod';
 import type { ElementDef } from './element.ts';
-import { SluiceError, closest, Err } from './errors.ts';
+import { closest, Err } from './errors.ts';
 
 export interface PropInfo {
   type: 'int' | 'number' | 'boolean' | 'string' | 'enum';

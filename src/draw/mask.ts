@@ -6,7 +6,7 @@ import type { Frame as AVFrame } from 'node-av/lib';
 import { AV_PIX_FMT_YUVA420P } from 'node-av/constants';
 import { allocVideoFrame } from '../media/av.ts';
 import { pixFmtName } from '../media/av.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import type { Yuv } from './planes.ts';
 
 export interface MaskPlacement { x: number; y: number; w: number; h: number }

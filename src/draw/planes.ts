@@ -1,7 +1,7 @@
 // Drawing primitives on 8-bit planar YUV frames (yuv420p/yuvj420p/yuv444p/gray). Every primitive
 // touches only the pixels it draws: fills use Buffer.fill per row, text blends glyph pixels.
 import type { Frame as AVFrame } from 'node-av/lib';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { glyphOf, type Font } from './glyphs.ts';
 
 export type Yuv = [number, number, number];

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYamlText } from 'yaml';
 import { z } from 'zod';
 import { defineElement, sinkPad, srcPad } from '../core/element.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import type { EventMeta, Frame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { ANALYTICS, ANALYTICS_SHAPES, type AnalyticsSummary } from '../meta/keys.ts';

@@ -2,7 +2,7 @@
 // stream N go to pad src_N; a stream whose pad is not linked is dropped (and counted).
 import { z } from 'zod';
 import { defineElement, sinkPad } from '../core/element.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 
 export default defineElement({
   name: 'demux',

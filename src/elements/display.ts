@@ -6,7 +6,7 @@ import { resolveToken } from '../net/token.ts';
 import { rejectionStats, splitHosts } from '../net/servers.ts';
 import { z } from 'zod';
 import { RAW, defineElement, sinkPad } from '../core/element.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { avOf } from '../media/av.ts';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineElement, sinkPad } from '../core/element.ts';
 import { releaseFrame } from '../core/frame.ts';
 import { p } from '../core/props.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { ensureParentDir } from '../core/files.ts';
 import { PacketPixels, avOf } from '../media/av.ts';
 import { FileMuxer, VideoEncoder, containerFor, needsGlobalHeader, sizeRule } from '../media/writer.ts';

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
 import { p } from '../core/props.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 
 const props = z.object({
   delay: p.num(0, 'milliseconds to wait per frame (a slow stage that does not load the CPU)', { min: 0 }),

@@ -12,7 +12,7 @@ import { SoftwareScaleContext } from 'node-av/lib';
 import { AV_PIX_FMT_YUV420P, SWS_BILINEAR } from 'node-av/constants';
 import { z } from 'zod';
 import { defineElement, joinSinkPads, srcPad } from '../core/element.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { newFrame, releaseFrame, type Frame, type ObjectMeta } from '../core/frame.ts';
 import { p } from '../core/props.ts';
 import { AVPixels, allocVideoFrame, avOf, pixFmtFromName, toPts } from '../media/av.ts';
@@ -169,7 +169,8 @@ export default defineElement({
       lastPts = pts;
       // Owned from the start, so a scaling error below cannot leak the composed frame.
       const av = allocVideoFrame(grid.width, grid.height, AV_PIX_FMT_YUV420P, toPts(pts));
-      const owned = liveTick ? (inFlight++, new PooledPixels(av, () => { inFlight--; })) : new AVPixels(av);
+      if (liveTick) inFlight++;
+      const owned = liveTick ? new PooledPixels(av, () => { inFlight--; }) : new AVPixels(av);
       try {
         return await draw(owned, n, pts, grid, liveTick?.now ?? 0, cells);
       } catch (e) {

@@ -4,7 +4,7 @@
 import { Frame as AVFrame, Packet, Log, Rational, avGetPixFmtFromName, avGetPixFmtName } from 'node-av/lib';
 import { AV_LOG_ERROR, AV_PIX_FMT_NONE, AV_PIX_FMT_YUVJ420P, type AVPixelFormat } from 'node-av/constants';
 import { OwnedPixels, type Pixels } from '../core/frame.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { copyBytes } from '../core/bytes.ts';
 
 // FFmpeg prints codec banners at info level; keep stderr for real problems.

@@ -5,7 +5,7 @@ import type { Frame as AVFrame } from 'node-av/lib';
 import { SWS_AREA, SWS_BICUBIC, SWS_BILINEAR, SWS_FAST_BILINEAR, SWS_LANCZOS, SWS_POINT } from 'node-av/constants';
 import { AVPixels, avOf, pixFmtName } from './av.ts';
 import type { Frame } from '../core/frame.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import type { ScaleMethod, ViewSpec } from '../core/views.ts';
 
 export interface ScaleSpec {

@@ -11,7 +11,7 @@ import { AV_HWDEVICE_TYPE_CUDA, AV_LOG_ERROR, AV_LOG_QUIET } from 'node-av/const
 import type { Frame as AVFrame, Packet } from 'node-av/lib';
 
 const NOPTS = -9223372036854775808n;
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { Scaler, even, placement, type ScaleMethod, type ViewWant } from './scale.ts';
 import { AVPixels, pixFmtName } from './av.ts';

@@ -9,7 +9,7 @@ import { AuthBackoff, bearerToken, retryAfter } from '../net/auth-backoff.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pipeline } from '../core/pipeline.ts';
 import { pipelineDot } from '../core/dot.ts';
-import { SluiceError, Err } from '../core/errors.ts';
+import { Err } from '../core/errors.ts';
 import { guard } from '../net/guard.ts';
 
 /** A registry whose metrics describe `pipeline` whenever it is scraped. */
