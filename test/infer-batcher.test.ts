@@ -147,7 +147,7 @@ test('backpressure from downstream: a slow push holds the calls back, never more
 
 test('a failed call releases every item: none is lost, the error reaches flush and the next add', async () => {
   let call = 0;
-  const run = async (slot: Slot, n: number) => {
+  const run = async (_slot: Slot, n: number) => {
     const k = call++;
     await new Promise((r) => setTimeout(r, k === 1 ? 5 : 1));
     if (k === 1) throw new Error('session crashed');

@@ -162,7 +162,8 @@ export class Batcher<T, P, R> {
   #release(e: Entry<T> | null): void {
     if (!e) return;
     if (!e.done) { for (const f of e.items) this.#o.drop(f); return; }
-    e.done.then(() => {}, () => {}).then(() => { for (const f of e.items) this.#o.drop(f); });
+    // Left running on purpose: the items go once the call settles, whatever its outcome.
+    void e.done.then(() => {}, () => {}).then(() => { for (const f of e.items) this.#o.drop(f); });
   }
 
   /**
