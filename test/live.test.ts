@@ -1,15 +1,16 @@
 // Issue 23's checks that fit the main suite: tiles of files stay frame-exact (every cell of a
 // composite from the same frame number, read back from testsrc's code strip in the encoded
 // output), and live output carries timestamps players trust (FFmpeg and GStreamer as readers).
+import { camera as gstCamera } from './helpers/rtsp-camera.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { launch } from '../src/index.ts';
 import { codeCell, readCode } from '../src/elements/testsrc.ts';
 import { cellFor, chooseGrid } from '../src/elements/tile.ts';
-import { ROOT, ffprobe, freePort, tmp } from './helpers.ts';
+import { ffprobe, freePort, tmp } from './helpers.ts';
 import { TILES } from '../src/meta/keys.ts';
 
 /** Run a reader we did not write, without blocking this process (the pipeline under test runs in it). */
@@ -107,16 +108,7 @@ test('live output: strictly increasing timestamps at the declared rate over RTSP
 });
 
 test('a live camera killed for 10 s and restarted: its cell says "lost" within 1 s, the other keeps its rate, the restored one is back within 1 s', { timeout: 120_000 }, async (t) => {
-  const PYTHON = '/usr/bin/python3';
-  const camera = async (port: number) => {
-    const p = spawn(PYTHON, [join(ROOT, 'test', 'fixtures', 'gst-rtsp-camera.py'), String(port), 'smpte'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout!.on('data', (d) => { out += d; });
-    p.stderr!.on('data', (d) => { out += d; });
-    for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(50);
-    assert.match(out, /ready/, `camera did not start: ${out}`);
-    return p;
-  };
+  const camera = (port: number) => gstCamera(port, 'smpte');
   const [pa, pb] = [await freePort(), await freePort()];
   const a = await camera(pa);
   let b = await camera(pb);
