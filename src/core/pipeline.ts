@@ -648,19 +648,6 @@ export class Pipeline {
     return src.viewPlan;
   }
 
-  /** Every element `n`'s frames can reach, nearest first. */
-  private downstream(n: ElementNode): ElementNode[] {
-    const out: ElementNode[] = [];
-    const seen = new Set<ElementNode>([n]);
-    for (let i = -1; i < out.length; i++) {
-      for (const p of (i < 0 ? n : out[i]!).srcPads) {
-        const y = p.peer?.element;
-        if (y && !seen.has(y)) { seen.add(y); out.push(y); }
-      }
-    }
-    return out;
-  }
-
   /** The source elements that reach `n` through its inputs. */
   private upstreamSources(n: ElementNode): ElementNode[] {
     const seen = new Set<ElementNode>(), found: ElementNode[] = [];

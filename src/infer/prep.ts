@@ -39,7 +39,7 @@ export class Preprocessor {
   /** Bytes one image takes in the tensor staging buffer. */
   get bytes(): number { return this.width * this.height * 3; }
 
-  /** What a source may make for this pre-processor while decoding (ElementContext.negotiation `view:<stream>`). */
+  /** The view a source may make for this pre-processor while decoding (infer asks for it: ElementContext.requestView). */
   get want(): ViewWant { return { width: this.width, height: this.height, letterbox: this.spec.letterbox, crop: this.spec.crop, placement: this.spec.placement, method: this.spec.method, format: this.spec.format as 'rgb24' | 'bgr24' }; }
 
   /**
