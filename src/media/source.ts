@@ -254,7 +254,7 @@ export class VideoSource extends StreamInfo {
   private ended = false;
   private scaler: Scaler | null = null;
 
-  constructor(opts: SourceOptions) { super(); this.opts = opts; }
+  constructor(opts: SourceOptions) { super(); this.opts = opts; this.isRtsp = /^rtsps?:/i.test(opts.location); }
 
   async open(): Promise<void> {
     const loc = this.opts.location;
@@ -439,6 +439,8 @@ export class VideoSource extends StreamInfo {
     return true;
   }
 
+  /** RTSP: its RTCP sender reports may give capture times (capturedEpoch). */
+  private readonly isRtsp: boolean;
   /** Wall-clock ms (epoch) of the stream's pts 0 from the camera's RTCP sender reports, once one came. */
   private realtimeStart: number | null = null;
   /**
@@ -446,7 +448,7 @@ export class VideoSource extends StreamInfo {
    * reports (RTSP only), or undefined before the first report.
    */
   capturedEpoch(pts: number): number | undefined {
-    if (this.realtimeStart === null && this.demuxer && /^rtsps?:/i.test(this.opts.location)) {
+    if (this.realtimeStart === null && this.demuxer && this.isRtsp) {
       // FFmpeg's RTSP demuxer sets it from the first sender report; read until it is there.
       const v = (this.demuxer.getFormatContext() as unknown as { getOption(n: string, t: string): bigint | null }).getOption('start_time_realtime', 'int64');
       if (v !== null && v !== NOPTS && v > 0n) this.realtimeStart = Number(v) / 1000;
